@@ -1,0 +1,60 @@
+"""The grader contract: a ``PLUGIN_NAME``, a typed ``Config``, and ``grade(ctx)``.
+
+Graders run on the host, in phase B. They may read hidden data (``ctx.hidden_dir``); they
+must read candidate outputs as data only (see :func:`graders.outputs.open_output`), never
+import or execute anything the candidate wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.models import GraderResult, SandboxRun
+from harness.spec import AssignmentSpec
+
+
+class GraderConfig(BaseModel):
+    """Base for a grader's ``Config``; unknown keys are errors, as everywhere in a spec."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class GradeContext:
+    """Everything a grader may look at for one submission."""
+
+    spec: AssignmentSpec
+    assignment_dir: Path
+    submission_dir: Path
+    """The unpacked submission (read as data)."""
+    inputs_dir: Path
+    """What the sandbox saw at ``/data``."""
+    hidden_dir: Path
+    """Labels and references: host only."""
+    output_dir: Path
+    """What the candidate wrote to ``/output`` (untrusted)."""
+    logs_dir: Path
+    """What the in-container runner wrote (untrusted)."""
+    sandbox: SandboxRun | None = None
+    output_read_bytes: int = 64 * 1024 * 1024
+    seed: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Grader:
+    """Subclass this; set ``PLUGIN_NAME`` and (optionally) a nested ``Config``."""
+
+    PLUGIN_NAME: ClassVar[str] = ""
+    Config: ClassVar[type[GraderConfig]] = GraderConfig
+    DESCRIPTION: ClassVar[str] = ""
+
+    def __init__(self, config: GraderConfig | None = None, *, name: str | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+        self.name = name or self.PLUGIN_NAME
+
+    def grade(self, ctx: GradeContext) -> GraderResult:  # pragma: no cover - interface
+        raise NotImplementedError

@@ -1,0 +1,133 @@
+"""``grade doctor``: is this engine fit to run untrusted code? Checks, then demonstrations.
+
+The probe container runs with exactly the options a candidate gets and tries each protection
+from inside (connect out, write to the root fs, read its own limits and capabilities). A
+protection that does not hold makes the doctor fail with the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from harness.errors import HoldoutError
+from harness.spec import SandboxSpec
+
+Check = dict  # {"name", "ok", "detail", "fix"}
+
+
+def _check(name: str, ok: bool, detail: str, fix: str = "") -> Check:
+    return {"name": name, "ok": bool(ok), "detail": detail, "fix": "" if ok else fix}
+
+
+def run_doctor(image: str | None = None) -> dict:
+    from sandbox.engine import connect
+    from sandbox.image import find_image, runtime_tag
+
+    checks: list[Check] = []
+    try:
+        client = connect()
+    except HoldoutError as exc:
+        checks.append(_check("engine", False, str(exc), exc.hint))
+        return {"ok": False, "checks": checks}
+    info = client.info()
+    version = client.version()
+    checks.append(_check("engine", True, f"Docker {version.get('Version')} (API {version.get('ApiVersion')})"))
+    checks.append(_check("cgroup", True, f"cgroup v{info.get('CgroupVersion', '?')}, driver {info.get('CgroupDriver')}"))
+    checks.append(_check("runtime", True, f"default runtime {info.get('DefaultRuntime')}"))
+    security = info.get("SecurityOptions") or []
+    seccomp = any("seccomp" in s for s in security)
+    checks.append(
+        _check("seccomp", seccomp, ", ".join(security) or "none",
+               "This engine applies no seccomp profile; run a Docker build with seccomp support.")
+    )
+    tag = image or runtime_tag()
+    found = find_image(client, tag)
+    checks.append(
+        _check("image", found is not None, f"{tag} {'present' if found else 'missing'}",
+               "Run `grade sandbox build`.")
+    )
+    if found is not None:
+        checks.extend(probe_protections(client, tag))
+    return {"ok": all(c["ok"] for c in checks), "checks": checks, "image": tag}
+
+
+def probe_protections(client, tag: str) -> list[Check]:
+    """Run the probe with the candidate's options and turn what it saw into checks."""
+    from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs, open_regular, run_container
+
+    limits = SandboxSpec(timeout_s=60)
+    canary = "HOLDOUT_DOCTOR_CANARY"
+    os.environ[canary] = "host-secret"
+    try:
+        with tempfile.TemporaryDirectory(prefix="holdout-doctor-") as tmp:
+            dirs = make_job_dirs(Path(tmp) / "job")
+            submission = Path(tmp) / "submission"
+            submission.mkdir()
+            request = RunRequest(
+                image=tag,
+                command=["/opt/venv/bin/python", "/opt/holdout/entry.py", "probe"],
+                limits=limits,
+                mounts=(Mount(submission, "/submission"), Mount(dirs.logs, LOGS_MOUNT, read_only=False)),
+            )
+            run = run_container(client, request)
+            fd = open_regular(dirs.logs / "probe.json")
+            if fd is None:
+                return [_check("probe", False, f"the probe wrote no result (verdict {run.verdict})",
+                               "Run `grade sandbox build --force`.")]
+            with os.fdopen(fd, "rb") as fh:
+                seen = json.loads(fh.read(1 << 20))
+    finally:
+        os.environ.pop(canary, None)
+    return interpret_probe(seen, limits)
+
+
+def interpret_probe(seen: dict, limits: SandboxSpec) -> list[Check]:
+    """Pure: what the probe saw → one check per protection."""
+    mem = seen.get("memory_max") or ""
+    mem_ok = mem.isdigit() and int(mem) <= limits.memory_mb * 2**20
+    pids = seen.get("pids_max") or ""
+    fsize = seen.get("fsize")
+    env_keys = seen.get("env_keys") or []
+    leaked = [k for k in env_keys if "CANARY" in k or "PROXY" in k.upper()]
+    return [
+        _check("network", str(seen.get("network", "")).startswith("unreachable"),
+               f"tcp: {seen.get('network')}; dns: {seen.get('dns')}", "network_mode=none did not hold."),
+        _check("read-only root", str(seen.get("root_fs", "")).startswith("read-only"), str(seen.get("root_fs")),
+               "read_only=True did not hold."),
+        _check("read-only submission", str(seen.get("submission_mount", "")).startswith("read-only"),
+               str(seen.get("submission_mount")), "The submission mount is writable."),
+        _check("non-root user", seen.get("uid") not in (0, None), f"uid {seen.get('uid')}", "user= did not hold."),
+        _check("capabilities", seen.get("cap_eff") == "0000000000000000", f"CapEff {seen.get('cap_eff')}",
+               "cap_drop=ALL did not hold."),
+        _check("no-new-privileges", seen.get("no_new_privs") == "1", f"NoNewPrivs {seen.get('no_new_privs')}",
+               "security_opt no-new-privileges did not hold."),
+        _check("seccomp filter", seen.get("seccomp") == "2", f"Seccomp mode {seen.get('seccomp')}",
+               "No seccomp filter is applied to the container."),
+        _check("pids limit", pids.isdigit() and int(pids) <= limits.pids, f"pids.max {pids or 'unknown'}",
+               "pids_limit did not hold (is the pids cgroup controller enabled?)."),
+        _check("memory limit", mem_ok, f"limit {int(mem) // 2**20 if mem.isdigit() else mem} MiB",
+               "mem_limit did not hold (is the memory cgroup controller enabled?)."),
+        _check("ulimits", fsize == limits.file_size_mb * 2**20 and seen.get("core") == 0,
+               f"fsize {fsize}, core {seen.get('core')}, nofile {seen.get('nofile')}", "ulimits did not hold."),
+        _check("clean environment", not leaked, f"{len(env_keys)} variables; leaked: {', '.join(leaked) or 'none'}",
+               "Host environment variables reached the container."),
+    ]
+
+
+def render_table(result: dict, console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="holdout doctor", show_header=True, header_style="bold")
+    table.add_column("check")
+    table.add_column("")
+    table.add_column("detail", overflow="fold")
+    for c in result["checks"]:
+        mark = Text("holds" if c["ok"] else "FAILS", style="green" if c["ok"] else "bold red")
+        detail = Text(c["detail"] + (f"\nfix: {c['fix']}" if c["fix"] else ""))
+        table.add_row(c["name"], mark, detail)
+    console.print(table)
+    console.print("all protections hold" if result["ok"] else "[bold red]some checks failed[/]")

@@ -1,0 +1,43 @@
+"""Run-time settings: where data, caches and assignments live. Read from the environment once,
+at the CLI or API boundary, and passed down explicitly (no module-level state)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+BUILTIN_ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    """Raw data files, by the names the assignments declare (``GRADE_DATA_DIR``)."""
+    cache_dir: Path
+    """Prepared splits, wheelhouses, downloads (``GRADE_CACHE_DIR``)."""
+    assignment_paths: tuple[Path, ...] = field(default_factory=tuple)
+    """Extra folders to look for assignments in (``GRADE_ASSIGNMENTS_PATH``, ``os.pathsep``-separated)."""
+    image: str | None = None
+    """Override the sandbox image tag (``GRADE_IMAGE``); default: the content-hashed tag."""
+    allow_download: bool = True
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        cache = Path(env.get("GRADE_CACHE_DIR") or platformdirs.user_cache_dir("holdout"))
+        data = Path(env.get("GRADE_DATA_DIR") or cache / "data")
+        paths = tuple(Path(p) for p in env.get("GRADE_ASSIGNMENTS_PATH", "").split(os.pathsep) if p)
+        return cls(
+            data_dir=data.expanduser(),
+            cache_dir=cache.expanduser(),
+            assignment_paths=paths,
+            image=env.get("GRADE_IMAGE") or None,
+            allow_download=env.get("GRADE_OFFLINE", "") not in ("1", "true", "yes"),
+        )
+
+    @property
+    def prepared_dir(self) -> Path:
+        return self.cache_dir / "prepared"

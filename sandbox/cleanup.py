@@ -1,0 +1,74 @@
+"""Removing what a crashed or interrupted run left behind: containers (by label) and job dirs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandbox import LABEL
+from sandbox.engine import docker_errors
+
+JOB_PREFIX = "holdout-job-"
+
+
+@dataclass
+class PruneReport:
+    containers: list[str] = field(default_factory=list)
+    job_dirs: list[str] = field(default_factory=list)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def prune(client, *, all_owners: bool = False, tmp_root: Path | None = None, min_age_s: float = 0) -> PruneReport:
+    """Remove holdout containers whose owning process is gone (all of them with ``all_owners``),
+    and job directories whose owning process is gone.
+
+    Called at the start of every grading run (so a crash is swept next time) and by
+    ``grade sandbox prune``. A concurrent ``grade`` keeps its own containers: they carry its pid.
+    """
+    report = PruneReport()
+    with docker_errors("listing holdout containers"):
+        for container in client.containers.list(all=True, filters={"label": LABEL}):
+            owner = container.labels.get("io.holdout.pid", "")
+            if not all_owners and owner.isdigit() and _pid_alive(int(owner)):
+                continue
+            container.remove(v=True, force=True)
+            report.containers.append(container.short_id)
+    root = tmp_root or Path(tempfile.gettempdir())
+    now = time.time()
+    for path in root.glob(f"{JOB_PREFIX}*"):
+        pid_file = path / "owner.pid"
+        try:
+            owner = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            owner = -1
+        if not all_owners and owner > 0 and _pid_alive(owner):
+            continue
+        try:
+            if now - path.lstat().st_mtime < min_age_s:
+                continue
+        except OSError:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            report.job_dirs.append(str(path))
+    return report
+
+
+def new_job_dir(tmp_root: Path | None = None) -> Path:
+    """A private temp dir for one submission, stamped with our pid so prune can tell it is live."""
+    path = Path(tempfile.mkdtemp(prefix=JOB_PREFIX, dir=tmp_root))
+    (path / "owner.pid").write_text(str(os.getpid()))
+    return path

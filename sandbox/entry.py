@@ -1,0 +1,220 @@
+"""The in-container runner: executes the candidate's entry point inside the sandbox.
+
+Runs *inside* the container as the unprivileged candidate user, so nothing it writes is
+trusted by the host: ``runner.json`` is a hint for the report, never evidence the score
+depends on alone. It is copied into the image at build time and never imported on the host.
+
+    python entry.py script predict.py
+    python entry.py notebook solution.ipynb --cell-timeout 120
+    python entry.py probe                      # used by `grade doctor`
+
+The candidate's stdout/stderr go to files in the logs directory, not to the container's own
+log: a chatty candidate would otherwise run 100x slower through the log driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+LOGS_DIR = os.environ.get("HOLDOUT_LOGS_DIR", "/holdout/logs")
+
+
+def _write_json(name: str, data: dict) -> None:
+    path = os.path.join(LOGS_DIR, name)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, default=str)
+
+
+def _redirect_streams() -> None:
+    """Point fds 1 and 2 at files so that children (script or kernel) inherit them."""
+    for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
+        target = os.open(os.path.join(LOGS_DIR, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.dup2(target, fd)
+        os.close(target)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux: the largest single descendant, not the sum.
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+def run_script(path: str) -> int:
+    if not os.path.isfile(path):
+        print(f"holdout: entry point {path!r} not found in the submission", file=sys.stderr)
+        _write_json("runner.json", {"mode": "script", "error": "entry_point_missing"})
+        return 127
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, path], stdin=subprocess.DEVNULL)
+    _write_json(
+        "runner.json",
+        {
+            "mode": "script",
+            "exit_code": proc.returncode,
+            "duration_s": round(time.monotonic() - started, 3),
+            "peak_rss_mb": _peak_rss_mb(),
+        },
+    )
+    return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+
+
+def _cell_errors(nb) -> list[dict]:
+    errors = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if output.get("output_type") == "error":
+                errors.append(
+                    {
+                        "cell": index,
+                        "ename": str(output.get("ename", ""))[:200],
+                        "evalue": str(output.get("evalue", ""))[:500],
+                        "source_head": "".join(cell.get("source", ""))[:200],
+                    }
+                )
+    return errors
+
+
+def run_notebook(path: str, cell_timeout_s: float) -> int:
+    """Execute top to bottom with nbclient; keep going past errors so every cell is recorded.
+
+    Exit 0 when the notebook ran to its end (cell errors are recorded, not fatal), 1 when
+    execution was aborted (a cell timed out, the kernel died), 2 when the notebook is unreadable.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    info: dict = {"mode": "notebook", "cell_timeout_s": cell_timeout_s}
+    started = time.monotonic()
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except FileNotFoundError:
+        print(f"holdout: notebook {path!r} not found in the submission", file=sys.stderr)
+        _write_json("runner.json", {**info, "error": "entry_point_missing"})
+        return 127
+    except Exception as exc:  # invalid JSON, wrong nbformat: the candidate's problem
+        print(f"holdout: cannot read notebook {path!r}: {exc}", file=sys.stderr)
+        _write_json("runner.json", {**info, "error": "invalid_notebook", "detail": str(exc)[:500]})
+        return 2
+    # The kernelspec in the file is ignored: there is one kernel, the image's python3.
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = NotebookClient(
+        nb,
+        timeout=cell_timeout_s,
+        kernel_name="python3",
+        allow_errors=True,
+        record_timing=True,
+        resources={"metadata": {"path": os.getcwd()}},
+    )
+    code = 0
+    try:
+        client.execute()
+    except CellTimeoutError as exc:
+        info["error"] = "cell_timeout"
+        info["detail"] = str(exc)[:500]
+        code = 1
+    except DeadKernelError as exc:
+        info["error"] = "kernel_died"
+        info["detail"] = str(exc)[:500]
+        code = 1
+    except Exception as exc:  # nbclient/jupyter failures
+        info["error"] = "execution_failed"
+        info["detail"] = f"{type(exc).__name__}: {exc}"[:500]
+        code = 1
+    info["cell_errors"] = _cell_errors(nb)
+    info["cells"] = sum(1 for c in nb.cells if c.get("cell_type") == "code")
+    info["duration_s"] = round(time.monotonic() - started, 3)
+    info["peak_rss_mb"] = _peak_rss_mb()
+    info["exit_code"] = code
+    try:
+        nbformat.write(nb, os.path.join(LOGS_DIR, "executed.ipynb"))
+    except Exception as exc:  # too large for the fsize limit, for instance
+        info["executed_notebook_error"] = str(exc)[:300]
+    _write_json("runner.json", info)
+    return code
+
+
+def probe() -> int:
+    """Try to break each protection and report what happened (for `grade doctor`)."""
+    import socket
+
+    result: dict = {"uid": os.getuid(), "gid": os.getgid()}
+    status = {}
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            status[key] = value.strip()
+    result["cap_eff"] = status.get("CapEff")
+    result["no_new_privs"] = status.get("NoNewPrivs")
+    result["seccomp"] = status.get("Seccomp")
+    try:
+        with socket.create_connection(("1.1.1.1", 53), timeout=2):
+            result["network"] = "reachable"
+    except OSError as exc:
+        result["network"] = f"unreachable ({exc.strerror or exc})"
+    try:
+        socket.getaddrinfo("example.com", 80)
+        result["dns"] = "resolved"
+    except OSError as exc:
+        result["dns"] = f"failed ({exc.strerror or exc})"
+    try:
+        with open("/usr/holdout-probe", "w") as fh:
+            fh.write("x")
+        result["root_fs"] = "writable"
+    except OSError as exc:
+        result["root_fs"] = f"read-only ({exc.strerror})"
+    try:
+        with open("/submission/holdout-probe", "w") as fh:
+            fh.write("x")
+        result["submission_mount"] = "writable"
+    except OSError as exc:
+        result["submission_mount"] = f"read-only ({exc.strerror})"
+    result["env_keys"] = sorted(os.environ)
+    result["pids_max"] = _read_first(["/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"])
+    result["memory_max"] = _read_first(
+        ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+    )
+    result["nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    result["fsize"] = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    result["core"] = resource.getrlimit(resource.RLIMIT_CORE)[1]
+    _write_json("probe.json", result)
+    return 0
+
+
+def _read_first(paths: list[str]) -> str | None:
+    for path in paths:
+        try:
+            with open(path, encoding="ascii") as fh:
+                return fh.read().strip()
+        except OSError:
+            continue
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="holdout-runner")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    script = sub.add_parser("script")
+    script.add_argument("path")
+    notebook = sub.add_parser("notebook")
+    notebook.add_argument("path")
+    notebook.add_argument("--cell-timeout", type=float, default=120.0)
+    sub.add_parser("probe")
+    args = parser.parse_args(argv)
+    if args.mode == "probe":
+        return probe()
+    _redirect_streams()
+    if args.mode == "script":
+        return run_script(args.path)
+    return run_notebook(args.path, args.cell_timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

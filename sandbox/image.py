@@ -1,0 +1,314 @@
+"""Building the sandbox image with no container registry.
+
+1. Base image: ``debootstrap --variant=minbase`` + ``python3 python3-venv`` from the host's own
+   Debian mirror, slimmed, then ``docker import``. Or any existing image (``--base-image``).
+2. Runtime image: ``sandbox/Dockerfile`` installs a host-downloaded, pinned wheelhouse with
+   ``pip --no-index``; the build itself runs with no network.
+
+Tags are content hashes of everything that goes into them, so a rebuild happens only when
+something changed, and the grading path only ever *looks up* the image, never builds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from harness.errors import ConfigError, ImageMissing, InfrastructureError
+from sandbox import LABEL
+from sandbox.engine import docker_errors
+
+HERE = Path(__file__).resolve().parent
+RUNTIME_FILES = ("Dockerfile", "entry.py", "requirements.txt")
+BASE_REPO = "holdout-base"
+RUNTIME_REPO = "holdout-sandbox"
+BASE_PACKAGES = ("python3", "python3-venv")
+BASE_RECIPE_VERSION = "1"
+SLIM_PATHS = (
+    "var/lib/apt/lists",
+    "var/cache/apt",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "var/log",
+)
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    tag: str
+    id: str
+    built: bool
+    seconds: float
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()[:16]
+
+
+def base_tag() -> str:
+    recipe = f"{BASE_RECIPE_VERSION}|{' '.join(BASE_PACKAGES)}|{' '.join(SLIM_PATHS)}|{platform.machine()}"
+    return f"{BASE_REPO}:{_digest(recipe.encode())}"
+
+
+def runtime_tag(base: str | None = None) -> str:
+    """The content-hashed tag of the runtime image built on ``base`` (default: our own base)."""
+    parts = [(HERE / name).read_bytes() for name in RUNTIME_FILES]
+    return f"{RUNTIME_REPO}:{_digest((base or base_tag()).encode(), *parts)}"
+
+
+def find_image(client, tag: str):
+    """The image for ``tag``, or ``None``."""
+    from docker.errors import ImageNotFound
+
+    with docker_errors(f"looking up image {tag}"):
+        try:
+            return client.images.get(tag)
+        except ImageNotFound:
+            return None
+
+
+def require_image(client, tag: str):
+    """The image the grading path runs; never builds (that is `grade sandbox build`'s job)."""
+    image = find_image(client, tag)
+    if image is None:
+        raise ImageMissing(
+            f"the sandbox image {tag} is not built on this engine",
+            hint="Run `grade sandbox build` (about 2 minutes, offline apart from Debian and PyPI packages).",
+        )
+    return image
+
+
+def build_image(
+    client,
+    cache_dir: Path,
+    *,
+    base_image: str | None = None,
+    force: bool = False,
+    log: Log = lambda line: None,
+) -> ImageInfo:
+    """Build (or find) the runtime image; a no-op when the content-hashed tag exists."""
+    started = time.monotonic()
+    tag = runtime_tag(base_image)
+    if not force:
+        existing = find_image(client, tag)
+        if existing is not None:
+            log(f"image {tag} is current ({existing.short_id}); nothing to build")
+            return ImageInfo(tag, existing.id, False, time.monotonic() - started)
+    base = base_image or ensure_base_image(client, log=log, force=force)
+    if base_image and find_image(client, base_image) is None:
+        raise ImageMissing(
+            f"base image {base_image} is not on this engine and cannot be pulled here",
+            hint="Load it first (`docker load` / `docker pull` where a registry is reachable), or omit --base-image.",
+        )
+    python_tag = _probe_python(client, base)
+    wheelhouse = download_wheelhouse(cache_dir, python_tag, log=log)
+    log(f"building {tag} on {base} (no network inside the build)")
+    with tempfile.TemporaryDirectory(prefix="holdout-build-") as ctx:
+        ctx_dir = Path(ctx)
+        for name in RUNTIME_FILES:
+            shutil.copy2(HERE / name, ctx_dir / name)
+        shutil.copytree(wheelhouse, ctx_dir / "wheelhouse")
+        with docker_errors("building the sandbox image"):
+            image, _ = _build(client, ctx_dir, tag, base, log)
+    log(f"built {tag} in {time.monotonic() - started:.0f} s")
+    return ImageInfo(tag, image.id, True, time.monotonic() - started)
+
+
+def _build(client, ctx_dir: Path, tag: str, base: str, log: Log):
+    from docker.errors import BuildError
+
+    try:
+        return client.images.build(
+            path=str(ctx_dir),
+            tag=tag,
+            buildargs={"BASE": base},
+            labels={LABEL: "1", "io.holdout.base": base},
+            network_mode="none",
+            rm=True,
+            forcerm=True,
+            pull=False,
+        )
+    except BuildError as exc:
+        tail = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in exc.build_log)[-2000:]
+        raise InfrastructureError(
+            f"the sandbox image build failed: {exc.msg}\n{tail}",
+            hint="Check the wheelhouse matches the base image's Python (`grade sandbox build --force`).",
+        ) from None
+
+
+def _probe_python(client, image: str) -> str:
+    """``cp311``-style tag of the base image's python3, so wheels are fetched for it."""
+    with docker_errors(f"probing python3 in {image}"):
+        out = client.containers.run(
+            image,
+            ["python3", "-c", "import sys; print(f'{sys.version_info[0]}{sys.version_info[1]}')"],
+            network_mode="none",
+            remove=True,
+            labels={LABEL: "1"},
+        )
+    return "cp" + out.decode().strip()
+
+
+def download_wheelhouse(cache_dir: Path, python_tag: str, *, log: Log = lambda line: None) -> Path:
+    """Pinned wheels for the image, downloaded on the host (binary only), cached by content."""
+    requirements = (HERE / "requirements.txt").read_bytes()
+    key = _digest(requirements, python_tag.encode(), platform.machine().encode())
+    target = cache_dir / "wheelhouses" / f"image-{key}"
+    if (target / ".complete").exists():
+        return target
+    version = python_tag.removeprefix("cp")
+    log(f"downloading the pinned wheelhouse for {python_tag} ({len(requirements.splitlines())} lines)")
+    tmp = Path(tempfile.mkdtemp(prefix=".wh-", dir=_mkdir(target.parent)))
+    cmd = [
+        sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+        "--only-binary=:all:", "--no-deps", "--dest", str(tmp),
+        "--python-version", f"{version[0]}.{version[1:]}", "--implementation", "cp",
+        *_platform_args(), "-r", str(HERE / "requirements.txt"),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InfrastructureError(
+            f"pip could not download the sandbox wheelhouse:\n{proc.stderr[-1500:]}",
+            hint="Check that pip on this host can reach the package index (`pip download numpy`).",
+        )
+    (tmp / ".complete").write_text("")
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another build won the race
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _platform_args() -> list[str]:
+    arch = platform.machine()
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(36, 4, -1)]
+    tags += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
+    return [arg for tag in tags for arg in ("--platform", tag)]
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --- the base image -------------------------------------------------------------------------
+
+
+def ensure_base_image(client, *, log: Log = lambda line: None, force: bool = False) -> str:
+    tag = base_tag()
+    if not force and find_image(client, tag) is not None:
+        return tag
+    if os.geteuid() != 0:
+        raise ConfigError(
+            "building the base image needs root (debootstrap and chroot)",
+            hint="Run `sudo grade sandbox build` once, or use `grade sandbox build --base-image IMAGE`.",
+        )
+    if shutil.which("debootstrap") is None:
+        raise ConfigError(
+            "debootstrap is not installed",
+            hint="Install it with `apt-get install -y debootstrap`, or use --base-image IMAGE.",
+        )
+    mirror, suite, sources = host_debian_sources()
+    with tempfile.TemporaryDirectory(prefix="holdout-rootfs-", dir=os.environ.get("TMPDIR", "/var/tmp")) as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        log(f"debootstrap --variant=minbase {suite} (from the host's Debian mirror)")
+        _run(["debootstrap", "--variant=minbase", suite, str(rootfs), mirror], "debootstrap")
+        _install_python(rootfs, sources, log)
+        _slim(rootfs)
+        tarball = Path(tmp) / "rootfs.tar"
+        log("importing the base image")
+        _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."], "tar")
+        with docker_errors("importing the base image"):
+            repo, _, version = tag.partition(":")
+            client.api.import_image_from_file(str(tarball), repository=repo, tag=version)
+    return tag
+
+
+def host_debian_sources() -> tuple[str, str, list[Path]]:
+    """The host's first Debian mirror URI and suite, and the source files to copy in."""
+    override = os.environ.get("GRADE_DEBIAN_MIRROR")
+    files = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+    for file in files:
+        fields = _deb822_first(file.read_text(encoding="utf-8", errors="replace"))
+        if fields.get("uris") and fields.get("suites"):
+            return override or fields["uris"].split()[0], fields["suites"].split()[0], files
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        for line in legacy.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == "deb" and not parts[1].startswith("["):
+                return override or parts[1], parts[2], [legacy]
+    raise ConfigError(
+        "cannot find a Debian mirror in the host's apt sources",
+        hint="Set GRADE_DEBIAN_MIRROR to a Debian mirror URL, or use --base-image IMAGE.",
+    )
+
+
+def _deb822_first(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields.get("uris"):
+                return fields
+            fields = {}
+            continue
+        if line.startswith("#") or line[0].isspace():
+            continue
+        key, _, value = line.partition(":")
+        fields[key.strip().lower()] = value.strip()
+    return fields
+
+
+def _install_python(rootfs: Path, sources: list[Path], log: Log) -> None:
+    log(f"installing {' '.join(BASE_PACKAGES)} in the chroot")
+    apt_dir = rootfs / "etc/apt"
+    (apt_dir / "sources.list").unlink(missing_ok=True)
+    for file in sources:
+        dest = apt_dir / ("sources.list" if file.name == "sources.list" else f"sources.list.d/{file.name}")
+        shutil.copy2(file, dest)
+    env = ["/usr/bin/env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive"]
+    script = (
+        "apt-get update -qq && apt-get -y -qq upgrade && "
+        f"apt-get install -y -qq --no-install-recommends {' '.join(BASE_PACKAGES)} && apt-get clean"
+    )
+    _run(["chroot", str(rootfs), *env, "sh", "-c", script], "apt-get in the chroot")
+
+
+def _slim(rootfs: Path) -> None:
+    for rel in SLIM_PATHS:
+        target = rootfs / rel
+        if target.is_dir():
+            for child in target.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+    for mount_point in ("submission", "data", "output", "holdout/logs"):
+        (rootfs / mount_point).mkdir(parents=True, exist_ok=True)
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise InfrastructureError(
+            f"{what} failed (exit {proc.returncode}):\n{(proc.stderr or proc.stdout)[-1500:]}",
+            hint="See the output above; `grade sandbox build --base-image IMAGE` skips this step.",
+        )
