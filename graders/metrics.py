@@ -1,0 +1,440 @@
+"""The metric registry, modelled on scikit-learn's metrics and scorers.
+
+A metric is a pure function ``f(y_true, y_pred, **kw) -> float``. A :class:`Metric` wraps one
+with what a grader needs to know about it: the task it applies to, whether it takes predicted
+labels or positive-class probabilities (``needs="scores"``), and whether greater is better.
+Values are reported raw (no ``neg_`` prefixes).
+
+Registries are plain objects: :func:`default_registry` returns a fresh one holding the
+built-ins, so tests and assignments can extend their own without touching anyone else's.
+The convenience functions :func:`get_metric`, :func:`get_metric_names` and
+:func:`register_metric` share one registry, created lazily on first use; that shared registry
+is the only module-level mutable state here, and it is what graders use by default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn import metrics as skm
+
+from harness.errors import ConfigError
+
+Task = Literal["classification", "regression"]
+Needs = Literal["labels", "scores"]
+MetricFunc = Callable[..., float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named metric function and how to use it.
+
+    ``needs="scores"`` metrics take the positive class's probability as their second argument
+    instead of predicted labels.
+    """
+
+    name: str
+    func: MetricFunc
+    task: Task
+    needs: Needs = "labels"
+    greater_is_better: bool = True
+    description: str = ""
+
+    def __call__(self, y_true: ArrayLike, y_pred: ArrayLike, **kw: Any) -> float:
+        """Call the function with the keyword arguments it accepts (others are dropped)."""
+        return float(self.func(y_true, y_pred, **accepted_kwargs(self.func, kw)))
+
+
+def accepted_kwargs(func: Callable[..., Any], kw: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of ``kw`` that ``func`` accepts, so one call can feed many metrics.
+
+    ``evaluate(..., pos_label="spam")`` passes ``pos_label`` to ``f1`` but not to ``accuracy``.
+    """
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: pass nothing extra
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return dict(kw)
+    names = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return {k: v for k, v in kw.items() if k in names}
+
+
+# --- built-in metric functions --------------------------------------------------------------
+
+
+def _binary(y_true: ArrayLike, pos_label: Any) -> NDArray[np.int_]:
+    return (np.asarray(y_true) == pos_label).astype(int)
+
+
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.accuracy_score(y_true, y_pred))
+
+
+def balanced_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.balanced_accuracy_score(y_true, y_pred))
+
+
+def precision(y_true: ArrayLike, y_pred: ArrayLike, pos_label: Any = 1) -> float:
+    return float(skm.precision_score(y_true, y_pred, pos_label=pos_label, zero_division=0))
+
+
+def recall(y_true: ArrayLike, y_pred: ArrayLike, pos_label: Any = 1) -> float:
+    return float(skm.recall_score(y_true, y_pred, pos_label=pos_label, zero_division=0))
+
+
+def f1(y_true: ArrayLike, y_pred: ArrayLike, pos_label: Any = 1) -> float:
+    return float(skm.f1_score(y_true, y_pred, pos_label=pos_label, zero_division=0))
+
+
+def f1_macro(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def matthews_corrcoef(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.matthews_corrcoef(y_true, y_pred))
+
+
+def roc_auc(y_true: ArrayLike, y_score: ArrayLike, pos_label: Any = 1) -> float:
+    return float(skm.roc_auc_score(_binary(y_true, pos_label), y_score))
+
+
+def average_precision(y_true: ArrayLike, y_score: ArrayLike, pos_label: Any = 1) -> float:
+    return float(skm.average_precision_score(_binary(y_true, pos_label), y_score))
+
+
+def log_loss(y_true: ArrayLike, y_score: ArrayLike, pos_label: Any = 1) -> float:
+    return float(skm.log_loss(_binary(y_true, pos_label), y_score, labels=[0, 1]))
+
+
+def brier_score(y_true: ArrayLike, y_score: ArrayLike, pos_label: Any = 1) -> float:
+    return float(skm.brier_score_loss(_binary(y_true, pos_label), y_score, pos_label=1, labels=[0, 1]))
+
+
+def r2(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.r2_score(y_true, y_pred))
+
+
+def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.mean_absolute_error(y_true, y_pred))
+
+
+def mse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.mean_squared_error(y_true, y_pred))
+
+
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.root_mean_squared_error(y_true, y_pred))
+
+
+def median_absolute_error(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.median_absolute_error(y_true, y_pred))
+
+
+def explained_variance(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.explained_variance_score(y_true, y_pred))
+
+
+def mape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    return float(skm.mean_absolute_percentage_error(y_true, y_pred))
+
+
+BUILTIN_METRICS: tuple[Metric, ...] = (
+    Metric("accuracy", accuracy, "classification", description="Share of predictions that equal the label."),
+    Metric("balanced_accuracy", balanced_accuracy, "classification", description="Mean recall over classes."),
+    Metric("precision", precision, "classification", description="Of the predicted positives, the share that are positive (pos_label)."),
+    Metric("recall", recall, "classification", description="Of the actual positives, the share predicted positive (pos_label)."),
+    Metric("f1", f1, "classification", description="Harmonic mean of precision and recall for the positive class (pos_label)."),
+    Metric("f1_macro", f1_macro, "classification", description="Unweighted mean of per-class F1."),
+    Metric("matthews_corrcoef", matthews_corrcoef, "classification", description="Correlation between predictions and labels, -1 to 1."),
+    Metric("roc_auc", roc_auc, "classification", "scores", description="Area under the ROC curve of the positive-class probability."),
+    Metric("average_precision", average_precision, "classification", "scores", description="Area under the precision-recall curve (step-wise)."),
+    Metric("log_loss", log_loss, "classification", "scores", False, "Cross-entropy of the positive-class probability."),
+    Metric("brier_score", brier_score, "classification", "scores", False, "Mean squared error of the positive-class probability."),
+    Metric("r2", r2, "regression", description="Coefficient of determination (1 is perfect, 0 predicts the mean)."),
+    Metric("mae", mae, "regression", greater_is_better=False, description="Mean absolute error."),
+    Metric("mse", mse, "regression", greater_is_better=False, description="Mean squared error."),
+    Metric("rmse", rmse, "regression", greater_is_better=False, description="Root mean squared error."),
+    Metric("median_absolute_error", median_absolute_error, "regression", greater_is_better=False, description="Median absolute error."),
+    Metric("explained_variance", explained_variance, "regression", description="Explained variance score."),
+    Metric("mape", mape, "regression", greater_is_better=False, description="Mean absolute percentage error (a fraction, not %)."),
+)
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+def _describe(func: Callable[..., Any]) -> str:
+    module = getattr(func, "__module__", None) or "?"
+    return f"{module}.{getattr(func, '__qualname__', repr(func))}"
+
+
+class MetricRegistry:
+    """Metrics by name. Create one with :func:`default_registry` to start from the built-ins."""
+
+    def __init__(self, metrics: Iterable[Metric] = ()) -> None:
+        self._metrics: dict[str, Metric] = {}
+        for metric in metrics:
+            self.register(metric)
+
+    def register(self, metric: Metric, *, replace: bool = False) -> Metric:
+        """Add ``metric``; a second metric with the same name is an error unless ``replace``."""
+        existing = self._metrics.get(metric.name)
+        if existing is not None and not replace:
+            raise ValueError(
+                f"metric {metric.name!r} is already registered ({_describe(existing.func)}); "
+                f"cannot also register {_describe(metric.func)} under that name "
+                "(pick another name or pass replace=True)"
+            )
+        self._metrics[metric.name] = metric
+        return metric
+
+    def get(self, name: str) -> Metric:
+        """The metric called ``name``; an unknown name raises :class:`ConfigError` with close matches."""
+        try:
+            return self._metrics[name]
+        except KeyError:
+            pass
+        close = difflib.get_close_matches(name, list(self._metrics), n=3)
+        suggestion = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ConfigError(
+            f"unknown metric {name!r}{suggestion}",
+            hint="Run `grade list metrics` to see every metric name.",
+        )
+
+    def names(self, task: Task | None = None) -> list[str]:
+        """Sorted metric names, optionally only those for ``task``."""
+        return sorted(n for n, m in self._metrics.items() if task is None or m.task == task)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._metrics
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(list(self._metrics.values()))
+
+    def __len__(self) -> int:
+        return len(self._metrics)
+
+
+def default_registry() -> MetricRegistry:
+    """A new registry holding the built-in metrics (independent of every other registry)."""
+    return MetricRegistry(BUILTIN_METRICS)
+
+
+_shared: MetricRegistry | None = None
+
+
+def shared_registry() -> MetricRegistry:
+    """The registry behind the convenience functions, created on first use."""
+    global _shared
+    if _shared is None:
+        _shared = default_registry()
+    return _shared
+
+
+def get_metric(name: str) -> Metric:
+    return shared_registry().get(name)
+
+
+def get_metric_names(task: Task | None = None) -> list[str]:
+    return shared_registry().names(task)
+
+
+def register_metric(metric: Metric, *, replace: bool = False) -> Metric:
+    """Add ``metric`` to the shared registry (what graders use unless given another)."""
+    return shared_registry().register(metric, replace=replace)
+
+
+# --- bulk evaluation ------------------------------------------------------------------------
+
+NO_PROBABILITIES = "no probabilities"
+
+
+def evaluate(
+    metrics: Sequence[str],
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    y_score: ArrayLike | None = None,
+    registry: MetricRegistry | None = None,
+    **kw: Any,
+) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Compute each named metric; return ``(values, errors)``.
+
+    A metric that raises, or returns a non-finite value, gets ``None`` and an entry in
+    ``errors``; the others are still computed. ``needs="scores"`` metrics are skipped with the
+    reason ``"no probabilities"`` when ``y_score`` is None. ``kw`` (e.g. ``pos_label``) goes
+    to each metric that accepts it. Unknown names raise :class:`ConfigError` before anything
+    is computed: they are the assignment author's mistake, not the data's.
+    """
+    reg = registry if registry is not None else shared_registry()
+    resolved = [reg.get(name) for name in metrics]
+    values: dict[str, float | None] = {}
+    errors: dict[str, str] = {}
+    for metric in resolved:
+        second = y_score if metric.needs == "scores" else y_pred
+        if second is None:
+            values[metric.name], errors[metric.name] = None, NO_PROBABILITIES
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = metric(y_true, second, **kw)
+        except Exception as exc:  # noqa: BLE001 - one failing metric must not hide the others
+            values[metric.name], errors[metric.name] = None, f"{type(exc).__name__}: {exc}"
+            continue
+        if math.isfinite(value):
+            values[metric.name] = value
+        else:
+            values[metric.name], errors[metric.name] = None, f"undefined for this data ({value})"
+    return values, errors
+
+
+# --- bootstrap confidence intervals ---------------------------------------------------------
+
+_MAX_CELLS = 4_000_000
+"""Resampled index cells generated at once (bounds memory for large test sets)."""
+
+
+def _confusion_counts(code: NDArray[np.int8], idx: NDArray[np.intp]) -> NDArray[np.int_]:
+    """Per resample: counts of codes 0..3 (tn, fp, fn, tp) over ``code[idx]`` rows."""
+    k = idx.shape[0]
+    shifted = code[idx] + (np.arange(k, dtype=np.intp) * 4)[:, None]
+    return np.bincount(shifted.ravel(), minlength=4 * k).reshape(k, 4)
+
+
+def _safe_ratio(num: NDArray[Any], den: NDArray[Any]) -> NDArray[np.float64]:
+    out = np.zeros(num.shape, dtype=float)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _fast_stats(
+    func: Callable[..., Any], y_true: NDArray[Any], y_pred: NDArray[Any], kw: Mapping[str, Any]
+) -> Callable[[NDArray[np.intp]], NDArray[np.float64]] | None:
+    """A vectorised ``indices -> metric per resample`` for accuracy/precision/recall/f1/roc_auc, or None.
+
+    The binary fast path is used only where sklearn would accept the data (at most two
+    distinct labels, ``pos_label`` among them when there are two), so results match.
+    """
+    if func is accuracy:
+        correct = (y_true == y_pred).astype(float)
+        return lambda idx: correct[idx].mean(axis=1)
+    if func is roc_auc:
+        return _roc_auc_stats(y_true, y_pred, kw.get("pos_label", 1))
+    if func not in (precision, recall, f1):
+        return None
+    pos_label = kw.get("pos_label", 1)
+    present = set(np.unique(y_true).tolist()) | set(np.unique(y_pred).tolist())
+    if len(present) > 2 or (len(present) == 2 and pos_label not in present):
+        return None
+    code = ((y_true == pos_label).astype(np.int8) * 2 + (y_pred == pos_label).astype(np.int8)).astype(np.int8)
+
+    def stats(idx: NDArray[np.intp]) -> NDArray[np.float64]:
+        counts = _confusion_counts(code, idx)
+        fp, fn, tp = counts[:, 1], counts[:, 2], counts[:, 3]
+        if func is precision:
+            return _safe_ratio(tp, tp + fp)
+        if func is recall:
+            return _safe_ratio(tp, tp + fn)
+        return _safe_ratio(2 * tp, 2 * tp + fp + fn)
+
+    return stats
+
+
+def _roc_auc_stats(
+    y_true: NDArray[Any], y_score: NDArray[Any], pos_label: Any
+) -> Callable[[NDArray[np.intp]], NDArray[np.float64]] | None:
+    """ROC AUC per resample as the Mann-Whitney statistic over distinct score levels (ties count half)."""
+    try:
+        scores = y_score.astype(float)
+    except (TypeError, ValueError):
+        return None
+    if not np.isfinite(scores).all():
+        return None
+    levels, level_of = np.unique(scores, return_inverse=True)
+    width = 2 * len(levels)
+    code = level_of * 2 + (y_true == pos_label)
+
+    def stats(idx: NDArray[np.intp]) -> NDArray[np.float64]:
+        k = idx.shape[0]
+        shifted = code[idx] + (np.arange(k, dtype=np.intp) * width)[:, None]
+        counts = np.bincount(shifted.ravel(), minlength=width * k).reshape(k, width // 2, 2)
+        neg, pos = counts[..., 0], counts[..., 1]
+        below = np.cumsum(neg, axis=1) - neg
+        pairs = pos.sum(axis=1) * neg.sum(axis=1)
+        wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+        out = np.full(k, math.nan)
+        np.divide(wins, pairs, out=out, where=pairs > 0)
+        return out
+
+    return stats
+
+
+def _generic_stats(
+    func: Callable[..., Any], y_true: NDArray[Any], y_pred: NDArray[Any], kw: Mapping[str, Any]
+) -> Callable[[NDArray[np.intp]], NDArray[np.float64]]:
+    """Call ``func`` once per resample; a resample the metric rejects (ValueError) gives NaN."""
+    kwargs = accepted_kwargs(func, kw)
+
+    def one(rows: NDArray[np.intp]) -> float:
+        try:
+            return float(func(y_true[rows], y_pred[rows], **kwargs))
+        except ValueError:
+            return math.nan
+
+    def stats(idx: NDArray[np.intp]) -> NDArray[np.float64]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.array([one(rows) for rows in idx], dtype=float)
+
+    return stats
+
+
+def bootstrap_ci(
+    metric_fn: Metric | Callable[..., float],
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    n: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    **kw: Any,
+) -> tuple[float, float]:
+    """Percentile bootstrap ``(low, high)`` for ``metric_fn`` at level ``1 - alpha``.
+
+    Resample indices are drawn with ``numpy.random.default_rng(seed)``, so a fixed seed gives
+    a fixed interval. ``kw`` (e.g. ``pos_label``) goes to the metric. accuracy, precision,
+    recall and f1 are computed vectorised from confusion counts, roc_auc from score ranks;
+    any other metric is called once per resample. Resamples where the metric is undefined are left out; if all are,
+    the result is ``(nan, nan)``.
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    if not 0 < alpha < 1:
+        raise ValueError("alpha must be between 0 and 1")
+    func = metric_fn.func if isinstance(metric_fn, Metric) else metric_fn
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    m = len(t)
+    if m == 0 or len(p) != m:
+        raise ValueError(f"y_true and y_pred must be non-empty and of equal length (got {m} and {len(p)})")
+    stats = _fast_stats(func, t, p, kw) or _generic_stats(func, t, p, kw)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _MAX_CELLS // m)
+    parts = []
+    for start in range(0, n, chunk):
+        idx = rng.integers(0, m, size=(min(chunk, n - start), m))
+        parts.append(stats(idx))
+    values = np.concatenate(parts)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan, math.nan
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)

@@ -1,0 +1,158 @@
+"""Reading files the candidate's container wrote, as data and without following links.
+
+The output directory is untrusted: the candidate decides what every name in it is. A file
+could be a symlink to a host secret, a fifo that blocks a reader forever, a device, or a
+huge file. :func:`open_output` walks the path one component at a time relative to a
+directory descriptor, refusing symlinks at every step (``O_NOFOLLOW``), opens the final
+component non-blocking, insists on a regular file, and reads at most ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from harness.errors import SubmissionError
+
+OutputErrorCode = Literal["missing", "not_regular_file", "symlink", "too_large", "unreadable"]
+
+_READ_CHUNK = 1024 * 1024
+
+
+class OutputError(SubmissionError):
+    """A candidate output file cannot be read safely. Graders turn it into feedback.
+
+    ``code`` is one of ``missing``, ``not_regular_file``, ``symlink``, ``too_large``,
+    ``unreadable``; ``text`` is readable by the candidate (it names only their own file).
+    """
+
+    def __init__(self, code: OutputErrorCode, text: str) -> None:
+        super().__init__(text, hint="Write a regular file of the expected name into /output.")
+        self.code: OutputErrorCode = code
+        self.text = text
+
+
+def check_output_name(name: str) -> tuple[str, ...]:
+    """The components of ``name``, a simple relative POSIX path; ``ValueError`` otherwise.
+
+    Names come from configuration, so a bad one is a programming or spec error.
+    """
+    if not name or "\x00" in name or "\\" in name:
+        raise ValueError(f"output name {name!r} must be a non-empty relative path using '/'")
+    parts = tuple(name.split("/"))
+    if PurePosixPath(name).is_absolute() or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"output name {name!r} must be a simple relative path inside the output directory")
+    return parts
+
+
+def _open_parent(root_fd: int, parents: tuple[str, ...], name: str) -> int:
+    """Descend into ``parents`` below ``root_fd`` without following symlinks; return a new fd."""
+    fd = os.dup(root_fd)
+    walked: list[str] = []
+    try:
+        for part in parents:
+            walked.append(part)
+            where = "/".join(walked)
+            try:
+                st = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                raise OutputError("missing", f"{name} was not written: folder {where}/ does not exist") from None
+            if stat.S_ISLNK(st.st_mode):
+                raise OutputError("symlink", f"{name} is not readable: {where} is a symbolic link; write real folders and files")
+            if not stat.S_ISDIR(st.st_mode):
+                raise OutputError("missing", f"{name} was not written: {where} is not a folder")
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:  # swapped between stat and open
+                raise OutputError("unreadable", f"{name} could not be read: {where}: {exc.strerror}") from None
+            os.close(fd)
+            fd = child
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _open_file(dir_fd: int, leaf: str, name: str) -> int:
+    """Open ``leaf`` in ``dir_fd`` for reading if (and only if) it is a regular file."""
+    try:
+        st = os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        raise OutputError("missing", f"{name} was not written to the output folder") from None
+    except OSError as exc:
+        raise OutputError("unreadable", f"{name} could not be read: {exc.strerror}") from None
+    _require_regular(st.st_mode, name)
+    try:
+        fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise OutputError("symlink", f"{name} is a symbolic link; write a regular file instead") from None
+        if exc.errno == errno.ENOENT:
+            raise OutputError("missing", f"{name} was not written to the output folder") from None
+        raise OutputError("unreadable", f"{name} could not be read: {exc.strerror}") from None
+    try:
+        _require_regular(os.fstat(fd).st_mode, name)  # what we actually opened
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _require_regular(mode: int, name: str) -> None:
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISLNK(mode):
+        raise OutputError("symlink", f"{name} is a symbolic link; write a regular file instead")
+    kind = "a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else "a device or socket"
+    raise OutputError("not_regular_file", f"{name} is {kind}, not a regular file")
+
+
+def _read_capped(fd: int, max_bytes: int, name: str) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while total <= max_bytes:
+        try:
+            chunk = os.read(fd, min(_READ_CHUNK, max_bytes + 1 - total))
+        except OSError as exc:
+            raise OutputError("unreadable", f"{name} could not be read: {exc.strerror}") from None
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > max_bytes:
+        raise OutputError("too_large", f"{name} is larger than the {max_bytes:,} bytes the grader reads")
+    return b"".join(chunks)
+
+
+def open_output(output_dir: Path, name: str, max_bytes: int) -> bytes:
+    """The bytes of ``output_dir/name``, read safely; :class:`OutputError` if it cannot be.
+
+    ``name`` must be a simple relative path (``ValueError`` otherwise). ``output_dir`` itself
+    is the host's folder and is trusted; every component below it must be a real folder or,
+    for the last one, a regular file no larger than ``max_bytes``.
+    """
+    if max_bytes < 0:
+        raise ValueError("max_bytes must be >= 0")
+    parts = check_output_name(name)
+    try:
+        root_fd = os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise OutputError("missing", f"{name} was not written: there is no output folder ({exc.strerror})") from None
+    try:
+        dir_fd = _open_parent(root_fd, parts[:-1], name)
+    finally:
+        os.close(root_fd)
+    try:
+        fd = _open_file(dir_fd, parts[-1], name)
+    finally:
+        os.close(dir_fd)
+    try:
+        size = os.fstat(fd).st_size
+        if size > max_bytes:
+            raise OutputError("too_large", f"{name} is {size:,} bytes; the grader reads at most {max_bytes:,}")
+        return _read_capped(fd, max_bytes, name)
+    finally:
+        os.close(fd)

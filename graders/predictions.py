@@ -1,0 +1,597 @@
+"""The ``predictions`` grader: score the candidate's CSV of predictions against hidden labels.
+
+Three steps, each a plain function that can be tested alone:
+
+1. :func:`parse_predictions` turns the file's bytes into rows, strictly (the ``csv`` module,
+   UTF-8, one header line, no guessing of types) and says what was wrong with the file.
+2. :func:`align_predictions` lines the rows up with the ids the candidate had to predict and
+   decides what each defect costs:
+
+   - duplicate ids: the first row counts (warning);
+   - ids not in the test set: ignored (error message);
+   - missing ids, invalid labels, empty/NaN values: for classification they are scored as a
+     guaranteed miss (the prediction is replaced by a label other than the truth: in a binary
+     task, the opposite class; their probability, if any, by the worst possible one); for
+     regression they are left out of the metrics and lower ``coverage`` instead;
+   - any invalid probability: the whole probability column is dropped, so probability
+     metrics are not computed.
+3. :meth:`PredictionsGrader.grade` computes the metrics, a bootstrap interval for the primary
+   one, and details (confusion matrix, PR curve, baselines).
+
+Problems with the candidate's file are :class:`~harness.models.Message` feedback, never
+exceptions; only problems with our own data or config (hidden labels, test ids, baselines,
+no positive label) raise :class:`~harness.errors.GraderError`. Candidate-visible text names
+only ids from the test inputs and values the candidate wrote, never a true label.
+
+Message codes. Nothing can be scored: ``missing_output``, ``not_regular_file`` (also
+symlinks), ``output_too_large``, ``unreadable_output``, ``not_text``, ``empty_file``,
+``missing_header``, ``missing_columns``, ``no_valid_rows``. Scored anyway: ``bom`` and
+``extra_columns`` and ``duplicate_ids`` (warnings), ``no_probabilities`` (info),
+``ragged_rows``, ``malformed_csv``, ``unknown_ids``, ``missing_ids``, ``invalid_labels``,
+``nan_values``, ``invalid_probabilities``.
+
+Measurements: each metric by name, ``<primary>_ci_low``/``<primary>_ci_high``, ``coverage``
+(share of expected ids with a valid prediction), ``n_expected``, ``n_scored`` (rows the
+metrics saw: every expected id for classification, the valid ones for regression) and
+``valid`` (1.0 if anything was scored). When nothing is usable, greater-is-better metrics
+are 0.0, lower-is-better ones None, and ``valid`` is 0.0; the status is still OK.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from pydantic import Field, model_validator
+from sklearn.metrics import confusion_matrix, precision_recall_curve
+
+from graders.base import GradeContext, Grader, GraderConfig
+from graders.metrics import accepted_kwargs, bootstrap_ci, evaluate, get_metric
+from graders.outputs import OutputError, check_output_name, open_output
+from harness.errors import ConfigError, GraderError
+from harness.models import GraderResult, Level, Message, Visibility
+
+NAN_LIKE = frozenset({"", "nan", "na", "n/a", "null", "none"})
+"""Prediction cells (lower-cased) reported as ``nan_values`` rather than ``invalid_labels``."""
+MISSING_LABEL = "<missing>"
+"""Stand-in prediction for a guaranteed miss when the task has a single known label."""
+PR_CURVE_POINTS = 200
+_FIRST_FEW = 5
+_HIDDEN_HINT = "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
+
+OUTPUT_CODES: dict[str, str] = {
+    "missing": "missing_output",
+    "not_regular_file": "not_regular_file",
+    "symlink": "not_regular_file",
+    "too_large": "output_too_large",
+    "unreadable": "unreadable_output",
+}
+"""How :class:`OutputError` codes become message codes."""
+
+FILE_UNUSABLE = frozenset({"not_text", "empty_file", "missing_header", "missing_columns"})
+"""Codes from :func:`parse_predictions` after which there is nothing to line up."""
+
+DEFAULT_METRICS = ["f1", "precision", "recall", "accuracy", "balanced_accuracy", "matthews_corrcoef", "roc_auc", "average_precision"]
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One data row of the candidate's file (cells stripped). ``probability`` is None without that column."""
+
+    line: int
+    id: str
+    value: str
+    probability: str | None = None
+
+
+@dataclass
+class Alignment:
+    """Predictions lined up with the expected ids, ready for metrics.
+
+    For classification every expected id is scored (defects replaced by a guaranteed miss);
+    for regression only ids with a valid value are. ``n_valid`` counts valid predictions.
+    """
+
+    y_true: NDArray[Any]
+    y_pred: NDArray[Any]
+    y_score: NDArray[np.float64] | None
+    n_valid: int
+    messages: list[Message]
+
+
+def _msg(code: str, text: str, source: str, level: Level = Level.ERROR, visibility: Visibility = Visibility.CANDIDATE) -> Message:
+    return Message(code=code, text=text, level=level, source=source, visibility=visibility)
+
+
+def _quote(values: Sequence[object]) -> str:
+    """The first few values, shortened and with control characters escaped."""
+    shown = []
+    for value in values[:_FIRST_FEW]:
+        text = str(value)
+        shown.append(repr(text[:40] + "..." if len(text) > 40 else text))
+    return ", ".join(shown) + (", ..." if len(values) > _FIRST_FEW else "")
+
+
+_SINGULAR_VERBS = {"are": "is", "do": "does", "have": "has", "appear": "appears"}
+
+
+def _count(n: int, noun: str, verb: str, between: str = "") -> str:
+    """``"1 id is"`` / ``"3 ids are"``: a count, its noun, ``between`` and a verb (plural form) that agree."""
+    middle = f" {between}" if between else ""
+    return f"{n} {noun}s{middle} {verb}" if n != 1 else f"1 {noun}{middle} {_SINGULAR_VERBS.get(verb, verb)}"
+
+
+# --- 1. parsing -----------------------------------------------------------------------------
+
+
+def _decode(data: bytes, file: str, source: str) -> tuple[str | None, list[Message]]:
+    messages: list[Message] = []
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+        messages.append(_msg("bom", f"{file} starts with a UTF-8 byte-order mark; it was ignored, but write plain UTF-8 without one.", source, Level.WARNING))
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        messages.append(_msg("not_text", f"{file} contains NUL bytes (byte {nul}); expected a UTF-8 CSV text file.", source))
+        return None, messages
+    try:
+        return data.decode("utf-8"), messages
+    except UnicodeDecodeError as exc:
+        messages.append(_msg("not_text", f"{file} is not valid UTF-8 text (byte {exc.start}); expected a UTF-8 CSV text file.", source))
+        return None, messages
+
+
+def _header_problem(header: list[str], required: list[str], file: str, source: str) -> Message | None:
+    absent = [c for c in required if c not in header]
+    if not absent:
+        return None
+    expected = ",".join(required)
+    if len(absent) == len(required):
+        return _msg("missing_header", f"The first line of {file} should be a header naming the columns {expected}; found {_quote([','.join(header)])}.", source)
+    return _msg("missing_columns", f"{file} has no column {', '.join(repr(c) for c in absent)} (found columns {_quote(header)}); expected the columns {expected}.", source)
+
+
+def parse_predictions(
+    data: bytes,
+    *,
+    file: str = "predictions.csv",
+    id_column: str = "id",
+    target_column: str = "label",
+    probability_column: str | None = None,
+    source: str = "predictions",
+) -> tuple[list[PredictionRow], list[Message]]:
+    """Parse the candidate's CSV bytes into rows (first row per id) and feedback messages.
+
+    Codes: ``bom``, ``not_text``, ``empty_file``, ``missing_header``, ``missing_columns``,
+    ``extra_columns`` (warning), ``ragged_rows``, ``malformed_csv``, ``duplicate_ids``.
+    Blank lines are skipped; cells are stripped of surrounding whitespace.
+    """
+    text, messages = _decode(data, file, source)
+    if text is None:
+        return [], messages
+    if not text.strip():
+        messages.append(_msg("empty_file", f"{file} is empty; expected a header line ({id_column},{target_column}) and one row per test id.", source))
+        return [], messages
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    columns: dict[str, int] = {}
+    prob_at: int | None = None
+    rows: list[PredictionRow] = []
+    ragged: list[int] = []
+    try:
+        for raw in reader:
+            cells = [c.strip() for c in raw]
+            if not any(cells):
+                continue
+            if header is None:
+                header = cells
+                problem = _header_problem(header, [id_column, target_column], file, source)
+                if problem is not None:
+                    return [], [*messages, problem]
+                columns = {name: header.index(name) for name in (id_column, target_column, probability_column) if name in header}
+                prob_at = columns.get(probability_column) if probability_column else None
+                extra = [c for c in header if c not in columns]
+                if extra:
+                    messages.append(_msg("extra_columns", f"{file} has columns the grader does not use: {_quote(extra)}; they were ignored.", source, Level.WARNING))
+                continue
+            if len(cells) != len(header):
+                ragged.append(reader.line_num)
+                continue
+            rows.append(PredictionRow(reader.line_num, cells[columns[id_column]], cells[columns[target_column]], None if prob_at is None else cells[prob_at]))
+    except csv.Error as exc:
+        messages.append(_msg("malformed_csv", f"Line {reader.line_num} of {file} is not valid CSV ({exc}); it and the lines after it were ignored.", source))
+    if header is None:  # only reachable if the first line itself is malformed
+        return [], messages
+    if ragged:
+        lines = ", ".join(map(str, ragged[:_FIRST_FEW])) + (", ..." if len(ragged) > _FIRST_FEW else "")
+        ignored = "was" if len(ragged) == 1 else "were"
+        text = f"{_count(len(ragged), 'row', 'do')} not have {len(header)} fields like the header of {file} and {ignored} ignored (line {lines})."
+        messages.append(_msg("ragged_rows", text, source))
+    return _first_per_id(rows, file, source, messages)
+
+
+def _first_per_id(rows: list[PredictionRow], file: str, source: str, messages: list[Message]) -> tuple[list[PredictionRow], list[Message]]:
+    kept: dict[str, PredictionRow] = {}
+    duplicates: list[str] = []
+    for row in rows:
+        if row.id in kept:
+            duplicates.append(row.id)
+        else:
+            kept[row.id] = row
+    if duplicates:
+        unique = list(dict.fromkeys(duplicates))
+        messages.append(_msg("duplicate_ids", f"{_count(len(unique), 'id', 'appear')} more than once in {file}; only the first row of each was used ({_quote(unique)}).", source, Level.WARNING))
+    return list(kept.values()), messages
+
+
+# --- 2. alignment ---------------------------------------------------------------------------
+
+
+def _parse_probability(cell: str) -> float | None:
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and 0.0 <= value <= 1.0 else None
+
+
+def _parse_number(cell: str) -> float | None:
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def align_predictions(
+    rows: Sequence[PredictionRow],
+    expected_ids: Sequence[str],
+    truth: Mapping[str, Any],
+    cfg: PredictionsGrader.Config,
+    *,
+    labels: Sequence[str] = (),
+    pos_label: str | None = None,
+    source: str = "predictions",
+) -> Alignment:
+    """Line ``rows`` up with ``expected_ids`` and report unknown, missing and invalid predictions.
+
+    ``truth`` maps every expected id to its label (a float for regression); ``labels`` are
+    the allowed labels (classification). See the module docstring for what each defect costs.
+    """
+    by_id = {row.id: row for row in rows}
+    expected_set = set(expected_ids)
+    messages: list[Message] = []
+    unknown = [row.id for row in rows if row.id not in expected_set]
+    if unknown:
+        where = cfg.inputs_file or "the test set"
+        messages.append(_msg("unknown_ids", f"{_count(len(unknown), 'id', 'are')} in {cfg.file} but not in {where}; ignored ({_quote(unknown)}).", source))
+    missing = [i for i in expected_ids if i not in by_id]
+    if missing:
+        messages.extend(_missing_messages(missing, len(expected_ids), cfg, source))
+    if cfg.task == "regression":
+        return _align_regression(by_id, expected_ids, truth, cfg, messages, source)
+    return _align_classification(by_id, expected_ids, truth, cfg, labels, pos_label, messages, source)
+
+
+def _missing_messages(missing: list[str], n_expected: int, cfg: PredictionsGrader.Config, source: str) -> list[Message]:
+    cost = "each is scored as wrong" if cfg.task == "classification" else "each is left out of the metrics and lowers the coverage"
+    if cfg.inputs_file:  # the candidate had these ids: safe to name a few
+        return [_msg("missing_ids", f"{_count(len(missing), 'id', 'have', f'from {cfg.inputs_file}')} no prediction in {cfg.file} ({_quote(missing)}); {cost}.", source)]
+    return [
+        _msg("missing_ids", f"{len(missing)} of the {n_expected} test ids {'has' if len(missing) == 1 else 'have'} no prediction in {cfg.file}; {cost}.", source),
+        _msg("missing_ids", f"missing ids: {_quote(missing)}", source, visibility=Visibility.REVIEWER),
+    ]
+
+
+def _align_regression(
+    by_id: Mapping[str, PredictionRow], expected_ids: Sequence[str], truth: Mapping[str, Any],
+    cfg: PredictionsGrader.Config, messages: list[Message], source: str,
+) -> Alignment:
+    y_true: list[float] = []
+    y_pred: list[float] = []
+    bad: list[str] = []
+    for id_ in expected_ids:
+        row = by_id.get(id_)
+        if row is None:
+            continue
+        value = _parse_number(row.value)
+        if value is None:
+            bad.append(id_)
+            continue
+        y_true.append(float(truth[id_]))
+        y_pred.append(value)
+    if bad:
+        messages.append(_msg("nan_values", f"{_count(len(bad), 'prediction', 'are', f'in column {cfg.target_column!r}')} empty, NaN, infinite or not numbers (ids {_quote(bad)}); each is left out of the metrics and lowers the coverage.", source))
+    return Alignment(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float), None, len(y_pred), messages)
+
+
+def _align_classification(
+    by_id: Mapping[str, PredictionRow], expected_ids: Sequence[str], truth: Mapping[str, Any],
+    cfg: PredictionsGrader.Config, labels: Sequence[str], pos_label: str | None,
+    messages: list[Message], source: str,
+) -> Alignment:
+    allowed = set(labels)
+    miss = {lab: labels[(i + 1) % len(labels)] for i, lab in enumerate(labels)} if len(labels) > 1 else {}
+    y_true: list[str] = []
+    y_pred: list[str] = []
+    scores: list[float] = []
+    empty: list[str] = []
+    invalid: list[tuple[str, str]] = []
+    bad_probs: list[str] = []
+    has_probs = cfg.probability_column is not None and any(r.probability is not None for r in by_id.values())
+    n_valid = 0
+    for id_ in expected_ids:
+        true = str(truth[id_])
+        y_true.append(true)
+        row = by_id.get(id_)
+        if row is not None and row.value in allowed:
+            n_valid += 1
+            y_pred.append(row.value)
+        else:
+            y_pred.append(miss.get(true, MISSING_LABEL))  # a guaranteed miss
+            if row is not None and row.value.lower() in NAN_LIKE:
+                empty.append(id_)
+            elif row is not None:
+                invalid.append((id_, row.value))
+        prob = None if row is None or row.probability is None else _parse_probability(row.probability)
+        if row is not None and has_probs and prob is None:
+            bad_probs.append(id_)
+        scores.append((0.0 if true == pos_label else 1.0) if prob is None else prob)  # missing: the worst
+    if empty:
+        messages.append(_msg("nan_values", f"{_count(len(empty), 'prediction', 'are', f'in column {cfg.target_column!r}')} empty or NaN (ids {_quote(empty)}); each is scored as wrong.", source))
+    if invalid:
+        allowed_text = f"one of {', '.join(cfg.labels)}" if cfg.labels else "a label of this task"
+        found = list(dict.fromkeys(v for _, v in invalid))
+        messages.append(_msg("invalid_labels", f"{_count(len(invalid), 'prediction', 'are', f'in column {cfg.target_column!r}')} not {allowed_text} (values {_quote(found)}; ids {_quote([i for i, _ in invalid])}); each is scored as wrong.", source))
+    y_score: NDArray[np.float64] | None = np.asarray(scores, dtype=float) if has_probs else None
+    if has_probs and bad_probs:
+        y_score = None
+        messages.append(_msg("invalid_probabilities", f"{_count(len(bad_probs), 'value', 'are', f'in column {cfg.probability_column!r}')} invalid (expected a number from 0 to 1; ids {_quote(bad_probs)}); the column was ignored, so probability metrics were not computed.", source))
+    elif cfg.probability_column and not has_probs:
+        messages.append(_msg("no_probabilities", f"{cfg.file} has no column {cfg.probability_column!r}; it is optional, but probability metrics were not computed without it.", source, Level.INFO))
+    return Alignment(np.asarray(y_true), np.asarray(y_pred), y_score, n_valid, messages)
+
+
+# --- hidden data ----------------------------------------------------------------------------
+
+
+def _read_trusted_csv(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Read our own CSV (hidden labels, test inputs) as strings; any failure is our bug."""
+    try:
+        frame = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise GraderError(f"hidden or input file {path} does not exist", hint=_HIDDEN_HINT) from None
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise GraderError(f"cannot read {path} (need columns {', '.join(columns)}): {exc}", hint=_HIDDEN_HINT) from None
+    return frame.apply(lambda col: col.str.strip())
+
+
+def _unique_ids(frame: pd.DataFrame, column: str, path: Path) -> list[str]:
+    ids = [str(i) for i in frame[column].tolist()]
+    if len(set(ids)) != len(ids):
+        raise GraderError(f"{path} has duplicate values in column {column!r}", hint=_HIDDEN_HINT)
+    return ids
+
+
+def load_truth(ctx: GradeContext, cfg: PredictionsGrader.Config) -> tuple[list[str], dict[str, Any]]:
+    """The ids the candidate had to predict, and the true value for each."""
+    hidden = ctx.hidden_dir / cfg.hidden_file
+    frame = _read_trusted_csv(hidden, [cfg.id_column, cfg.target_column])
+    ids = _unique_ids(frame, cfg.id_column, hidden)
+    values: list[Any] = frame[cfg.target_column].tolist()
+    if cfg.task == "regression":
+        try:
+            values = [float(v) for v in values]
+        except ValueError as exc:
+            raise GraderError(f"{hidden} has a non-numeric {cfg.target_column!r}: {exc}", hint=_HIDDEN_HINT) from None
+        if not all(math.isfinite(v) for v in values):
+            raise GraderError(f"{hidden} has a non-finite {cfg.target_column!r}", hint=_HIDDEN_HINT)
+    truth = dict(zip(ids, values))
+    expected = ids
+    if cfg.inputs_file:
+        inputs = ctx.inputs_dir / cfg.inputs_file
+        expected = _unique_ids(_read_trusted_csv(inputs, [cfg.id_column]), cfg.id_column, inputs)
+        unlabelled = [i for i in expected if i not in truth]
+        if unlabelled:
+            raise GraderError(f"{len(unlabelled)} ids in {inputs} have no label in {hidden} (e.g. {unlabelled[:3]})", hint=_HIDDEN_HINT)
+    if not expected:
+        raise GraderError(f"no ids to score in {cfg.inputs_file or hidden}", hint=_HIDDEN_HINT)
+    return expected, truth
+
+
+def load_baselines(ctx: GradeContext, cfg: PredictionsGrader.Config) -> dict[str, dict[str, float]]:
+    """``{baseline: {metric: value}}`` from the optional baselines file (``{}`` if absent)."""
+    if not cfg.baselines_file:
+        return {}
+    path = ctx.hidden_dir / cfg.baselines_file
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {str(name): {str(k): float(v) for k, v in values.items()} for name, values in raw.items()}
+    except (ValueError, TypeError, AttributeError, OSError) as exc:
+        raise GraderError(f"{path} is not a JSON object of {{baseline: {{metric: number}}}}: {exc}", hint=_HIDDEN_HINT) from None
+
+
+def resolve_labels(cfg: PredictionsGrader.Config, truth: Mapping[str, Any]) -> tuple[list[str], str | None]:
+    """The allowed labels and the positive label for a classification task.
+
+    Labels are ``cfg.labels`` or the distinct true labels. The positive label is
+    ``cfg.positive_label``, else ``"1"`` or ``"true"`` when present; None otherwise.
+    """
+    present = sorted({str(v) for v in truth.values()})
+    if cfg.labels:
+        unknown = [v for v in present if v not in cfg.labels]
+        if unknown:
+            raise GraderError(f"{cfg.hidden_file} has labels outside the configured labels {cfg.labels}: {unknown[:3]}", hint=_HIDDEN_HINT)
+        labels = list(cfg.labels)
+    else:
+        labels = sorted({*present, *([cfg.positive_label] if cfg.positive_label else [])})
+    pos = cfg.positive_label or next((c for c in ("1", "true", "True") if c in labels), None)
+    return labels, pos
+
+
+# --- 3. the grader --------------------------------------------------------------------------
+
+
+def _downsample(values: NDArray[Any], points: int) -> list[float]:
+    if len(values) <= points:
+        return [float(v) for v in values]
+    idx = np.unique(np.linspace(0, len(values) - 1, points).round().astype(int))
+    return [float(v) for v in values[idx]]
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+class PredictionsGrader(Grader):
+    """Scores ``predictions.csv`` (id, label[, probability]) against hidden labels."""
+
+    PLUGIN_NAME = "predictions"
+    DESCRIPTION = "Score a CSV of predictions against hidden labels: metrics, bootstrap interval, coverage."
+
+    class Config(GraderConfig):
+        file: str = "predictions.csv"
+        """The candidate's file, in the output folder."""
+        hidden_file: str = "test_labels.csv"
+        """In ``ctx.hidden_dir``: columns ``<id_column>,<target_column>``."""
+        inputs_file: str | None = "test.csv"
+        """In ``ctx.inputs_dir``: the ids the candidate had to predict. None: all hidden ids."""
+        id_column: str = "id"
+        target_column: str = "label"
+        task: Literal["classification", "regression"] = "classification"
+        labels: list[str] | None = None
+        """Allowed labels, e.g. ``["ham", "spam"]``; None: the distinct true labels."""
+        positive_label: str | None = None
+        """For f1/precision/recall and probability metrics, e.g. ``"spam"``."""
+        probability_column: str | None = None
+        """Optional column of positive-class probabilities, e.g. ``"spam_probability"``."""
+        primary_metric: str = "f1"
+        metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS))
+        bootstrap: int = Field(default=1000, ge=0)
+        """Resamples for the primary metric's confidence interval; 0 disables it."""
+        seed: int = 0
+        baselines_file: str | None = "baselines.json"
+        """In ``ctx.hidden_dir``, optional: ``{"all_ham": {"f1": 0.0}, ...}``."""
+
+        @model_validator(mode="after")
+        def _check(self) -> "PredictionsGrader.Config":
+            check_output_name(self.file)
+            if self.id_column == self.target_column or self.probability_column in (self.id_column, self.target_column):
+                raise ValueError("id_column, target_column and probability_column must be different columns")
+            if self.task == "regression" and (self.probability_column or self.labels or self.positive_label):
+                raise ValueError("probability_column, labels and positive_label only apply to task = 'classification'")
+            if self.labels is not None:
+                if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
+                    raise ValueError("labels must list at least two distinct labels")
+                if self.positive_label is not None and self.positive_label not in self.labels:
+                    raise ValueError(f"positive_label {self.positive_label!r} is not one of labels {self.labels}")
+            for name in self.metric_names:
+                try:
+                    metric = get_metric(name)
+                except ConfigError as exc:
+                    raise ValueError(str(exc)) from None
+                if metric.task != self.task:
+                    raise ValueError(f"metric {name!r} is for {metric.task}, but task is {self.task!r}; set primary_metric and metrics")
+            return self
+
+        @property
+        def metric_names(self) -> list[str]:
+            """``metrics`` plus ``primary_metric`` (first) if it is not listed."""
+            return list(dict.fromkeys([self.primary_metric, *self.metrics]))
+
+    @property
+    def cfg(self) -> PredictionsGrader.Config:
+        return cast(PredictionsGrader.Config, self.config)
+
+    def outputs(self) -> list[str]:
+        return [self.cfg.file]
+
+    def grade(self, ctx: GradeContext) -> GraderResult:
+        started = time.perf_counter()
+        cfg = self.cfg
+        expected, truth = load_truth(ctx, cfg)
+        labels, pos = resolve_labels(cfg, truth) if cfg.task == "classification" else ([], None)
+        self._require_pos_label(pos)
+        details: dict[str, Any] = {"primary_metric": cfg.primary_metric, "baselines": load_baselines(ctx, cfg), "metric_errors": {}}
+        try:
+            data = open_output(ctx.output_dir, cfg.file, ctx.output_read_bytes)
+        except OutputError as err:
+            messages = [_msg(OUTPUT_CODES[err.code], err.text, self.name)]
+            return self._result(self._unusable(len(expected)), messages, details, started)
+        rows, messages = parse_predictions(
+            data, file=cfg.file, id_column=cfg.id_column, target_column=cfg.target_column,
+            probability_column=cfg.probability_column, source=self.name,
+        )
+        if any(m.code in FILE_UNUSABLE for m in messages):
+            return self._result(self._unusable(len(expected)), messages, details, started)
+        aligned = align_predictions(rows, expected, truth, cfg, labels=labels, pos_label=pos, source=self.name)
+        messages += aligned.messages
+        if aligned.n_valid == 0:
+            if rows:
+                messages.append(_msg("no_valid_rows", f"{cfg.file} has no usable prediction for any test id; every metric is at its worst.", self.name))
+            return self._result(self._unusable(len(expected)), messages, details, started)
+        measurements = self._score(aligned, pos, details)
+        measurements.update(
+            coverage=aligned.n_valid / len(expected), n_expected=float(len(expected)),
+            n_scored=float(len(aligned.y_true)), valid=1.0,
+        )
+        if cfg.task == "classification":
+            details["confusion_matrix"] = {"labels": labels, "matrix": confusion_matrix(aligned.y_true, aligned.y_pred, labels=labels).tolist()}
+        if aligned.y_score is not None and pos is not None and (aligned.y_true == pos).any():
+            details["pr_curve"] = self._pr_curve(aligned.y_true == pos, aligned.y_score)
+        return self._result(measurements, messages, details, started)
+
+    def _require_pos_label(self, pos: str | None) -> None:
+        """A metric that needs a positive label without one is an assignment-config error."""
+        if pos is not None or self.cfg.task != "classification":
+            return
+        needing = [n for n in self.cfg.metric_names if "pos_label" in accepted_kwargs(get_metric(n).func, {"pos_label": None})]
+        if needing:
+            raise GraderError(
+                f"metrics {', '.join(needing)} need a positive label, but positive_label is not set and the labels are not 0/1",
+                hint="Set positive_label in the predictions grader's config (e.g. positive_label = \"spam\").",
+            )
+
+    def _score(self, aligned: Alignment, pos: str | None, details: dict[str, Any]) -> dict[str, float | None]:
+        cfg = self.cfg
+        kw = {"pos_label": pos} if pos is not None else {}
+        values, errors = evaluate(cfg.metric_names, aligned.y_true, aligned.y_pred, aligned.y_score, **kw)
+        details["metric_errors"] = errors
+        measurements: dict[str, float | None] = dict(values)
+        low = high = None
+        metric = get_metric(cfg.primary_metric)
+        second = aligned.y_score if metric.needs == "scores" else aligned.y_pred
+        if cfg.bootstrap and values.get(cfg.primary_metric) is not None and second is not None:
+            ci = bootstrap_ci(metric, aligned.y_true, second, n=cfg.bootstrap, seed=cfg.seed, **kw)
+            low, high = _finite_or_none(ci[0]), _finite_or_none(ci[1])
+        measurements[f"{cfg.primary_metric}_ci_low"] = low
+        measurements[f"{cfg.primary_metric}_ci_high"] = high
+        return measurements
+
+    def _unusable(self, n_expected: int) -> dict[str, float | None]:
+        """Measurements when nothing could be scored: the worst value (0.0, or None if lower is better)."""
+        cfg = self.cfg
+        out: dict[str, float | None] = {n: 0.0 if get_metric(n).greater_is_better else None for n in cfg.metric_names}
+        out[f"{cfg.primary_metric}_ci_low"] = out[f"{cfg.primary_metric}_ci_high"] = out[cfg.primary_metric]
+        out.update(coverage=0.0, n_expected=float(n_expected), n_scored=0.0, valid=0.0)
+        return out
+
+    @staticmethod
+    def _pr_curve(y_binary: NDArray[np.bool_], y_score: NDArray[np.float64]) -> dict[str, list[float]]:
+        prec, rec, _ = precision_recall_curve(y_binary, y_score)
+        return {"precision": _downsample(prec, PR_CURVE_POINTS), "recall": _downsample(rec, PR_CURVE_POINTS)}
+
+    def _result(self, measurements: dict[str, float | None], messages: list[Message], details: dict[str, Any], started: float) -> GraderResult:
+        return GraderResult(grader=self.name, measurements=measurements, messages=messages, details=details, duration_s=time.perf_counter() - started)
