@@ -56,5 +56,9 @@ class Grader:
         self.config = config if config is not None else self.Config()
         self.name = name or self.PLUGIN_NAME
 
+    def outputs(self) -> list[str]:
+        """Files this grader reads from ``/output``; none present means verdict ``no_output``."""
+        return []
+
     def grade(self, ctx: GradeContext) -> GraderResult:  # pragma: no cover - interface
         raise NotImplementedError

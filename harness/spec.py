@@ -146,6 +146,8 @@ class CanarySpec(_Spec):
     """A message code the report must contain (``missing_ids``, ``network_unreachable`` ...)."""
     metrics: dict[str, list[float]] = Field(default_factory=dict)
     """Measurement name -> [low, high] range it must fall in."""
+    timeout_s: float | None = Field(default=None, gt=0)
+    """A shorter wall-clock limit for this canary (a canary that hangs need not take the full limit)."""
 
 
 class AssignmentSpec(_Spec):

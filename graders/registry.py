@@ -1,0 +1,110 @@
+"""Finding graders by name: built-ins, the ``harness.graders`` entry points, then an
+assignment's own ``graders.py``. Two graders with one name is an error naming both."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from harness.errors import ConfigError, SpecError
+from harness.spec import GraderSpec
+from graders.base import Grader
+
+ENTRY_POINT_GROUP = "harness.graders"
+BUILTIN = {
+    "predictions": "graders.predictions:PredictionsGrader",
+    "run": "graders.run:RunGrader",
+}
+
+
+def _load(target: str) -> type[Grader]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _describe(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class GraderRegistry:
+    """Name → grader class. Fresh per run: no global state."""
+
+    def __init__(self) -> None:
+        self._graders: dict[str, type[Grader]] = {}
+
+    def register(self, cls: type[Grader]) -> None:
+        name = getattr(cls, "PLUGIN_NAME", "")
+        if not name:
+            raise ConfigError(f"grader class {_describe(cls)} has no PLUGIN_NAME", hint="Set PLUGIN_NAME on the class.")
+        existing = self._graders.get(name)
+        if existing is not None and existing is not cls:
+            raise ConfigError(
+                f"two graders are named {name!r}: {_describe(existing)} and {_describe(cls)}",
+                hint="Rename one of them (PLUGIN_NAME).",
+            )
+        self._graders[name] = cls
+
+    def get(self, name: str) -> type[Grader]:
+        try:
+            return self._graders[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._graders), n=3)
+            suggestion = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ConfigError(
+                f"unknown grader {name!r}{suggestion}", hint="`grade list graders` shows every grader."
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._graders)
+
+    def items(self) -> list[tuple[str, type[Grader]]]:
+        return sorted(self._graders.items())
+
+    def instantiate(self, spec: GraderSpec, index: int) -> Grader:
+        cls = self.get(spec.use)
+        try:
+            config = cls.Config.model_validate(spec.config)
+        except ValidationError as exc:
+            lines = [
+                f"graders[{index}].config.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            ]
+            raise SpecError("\n  ".join(lines), hint=f"See `grade list graders` for {spec.use!r}'s options.") from None
+        return cls(config, name=spec.key)
+
+
+def default_registry(assignment_dir: Path | None = None) -> GraderRegistry:
+    registry = GraderRegistry()
+    for target in BUILTIN.values():
+        registry.register(_load(target))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        registry.register(ep.load())
+    if assignment_dir is not None and (assignment_dir / "graders.py").is_file():
+        for cls in _assignment_graders(assignment_dir / "graders.py"):
+            registry.register(cls)
+    return registry
+
+
+def _assignment_graders(path: Path) -> list[type[Grader]]:
+    """Grader classes defined in an assignment's ``graders.py`` (author code, trusted)."""
+    name = f"holdout_assignment_graders_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError(f"{path} failed to import: {type(exc).__name__}: {exc}", hint="Fix the assignment's graders.py.") from None
+    return [
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and issubclass(obj, Grader) and obj is not Grader and obj.__module__ == name
+    ]

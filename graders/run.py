@@ -1,0 +1,135 @@
+"""The ``run`` grader: how cleanly the candidate's code ran, from the sandbox's own record."""
+
+from __future__ import annotations
+
+from harness.models import GraderResult, Level, Message, Verdict, Visibility
+from graders.base import GradeContext, Grader, GraderConfig
+
+
+class RunConfig(GraderConfig):
+    slow_fraction: float = 0.5
+    """A run that takes more than this share of the time limit counts as slow."""
+
+
+_VERDICT_TEXT = {
+    Verdict.TIMEOUT: ("timeout", "The code ran past the {limit:.0f} s time limit and was stopped."),
+    Verdict.OUT_OF_MEMORY: ("out_of_memory", "The code used more than the memory limit and was killed."),
+    Verdict.CRASHED: ("crashed", "The code exited with status {code} before finishing."),
+    Verdict.NO_OUTPUT: ("no_output", "The code finished but wrote none of the expected output files."),
+    Verdict.INVALID_OUTPUT: ("invalid_output", "The output is not a readable regular file."),
+    Verdict.NOT_RUN: ("not_run", "The code was not run."),
+}
+
+
+class RunGrader(Grader):
+    """Publishes ``clean`` in [0, 1]: 1.0 a clean run within half the time limit; 0.75 ok but
+    slow or with a traceback on stderr; 0.5 ok with notebook cell errors; 0.0 crashed, timed out,
+    out of memory, or no output. Also ``duration_s``, ``exit_code`` and ``peak_memory_mb``."""
+
+    PLUGIN_NAME = "run"
+    Config = RunConfig
+    DESCRIPTION = "How cleanly the submission ran in the sandbox (verdict, errors, time)."
+
+    def grade(self, ctx: GradeContext) -> GraderResult:
+        run = ctx.sandbox
+        result = GraderResult(grader=self.name)
+        if run is None:
+            result.measurements["clean"] = 0.0
+            result.messages.append(Message(code="not_run", text="The code was not run.", source=self.name))
+            return result
+        result.measurements.update(
+            duration_s=run.duration_s,
+            exit_code=float(run.exit_code) if run.exit_code is not None else None,
+            peak_memory_mb=run.peak_memory_mb,
+        )
+        messages = result.messages
+        messages.extend(self._blocked_resources(run))
+        if run.verdict != Verdict.OK:
+            code, text = _VERDICT_TEXT[run.verdict]
+            messages.append(
+                Message(code=code, text=text.format(limit=run.timeout_s or 0, code=run.exit_code), source=self.name)
+            )
+            if run.runner.get("killed") == "output_quota":
+                messages.append(
+                    Message(
+                        code="output_quota",
+                        text="The code wrote more data to /output than allowed and was stopped.",
+                        source=self.name,
+                    )
+                )
+            if run.stderr.text.strip():
+                messages.append(
+                    Message(
+                        code="stderr_tail",
+                        text=run.stderr.text[-3000:],
+                        level=Level.INFO,
+                        source=self.name,
+                        visibility=Visibility.REVIEWER,
+                    )
+                )
+            result.measurements["clean"] = 0.0
+            return result
+        clean = 1.0
+        cell_errors = run.runner.get("cell_errors") or []
+        if cell_errors:
+            clean = 0.5
+            names = ", ".join(f"cell {e.get('cell')}: {e.get('ename')}" for e in cell_errors[:5])
+            messages.append(
+                Message(
+                    code="cell_errors",
+                    text=f"{len(cell_errors)} notebook cell(s) raised an error ({names}).",
+                    level=Level.WARNING,
+                    source=self.name,
+                )
+            )
+        if run.timeout_s and run.duration_s > self.config.slow_fraction * run.timeout_s:
+            clean = min(clean, 0.75)
+            messages.append(
+                Message(
+                    code="slow",
+                    text=f"The run took {run.duration_s:.0f} s of the {run.timeout_s:.0f} s limit.",
+                    level=Level.WARNING,
+                    source=self.name,
+                )
+            )
+        if "Traceback (most recent call last)" in run.stderr.text:
+            clean = min(clean, 0.75)
+            messages.append(
+                Message(
+                    code="stderr_traceback",
+                    text="The run succeeded but printed a Python traceback on stderr.",
+                    level=Level.WARNING,
+                    source=self.name,
+                )
+            )
+        result.measurements["clean"] = clean
+        return result
+
+    def _blocked_resources(self, run) -> list[Message]:
+        """Explain, in plain words, failures that come from the sandbox having no network."""
+        text = run.stdout.text + run.stderr.text
+        found = []
+        if any(sig in text for sig in _NETWORK_SIGNS):
+            found.append(Message(
+                code="network_blocked",
+                text="The code tried to reach the network; the sandbox has no network access, "
+                "so downloads (datasets, models, NLTK data) fail. Ship what you need with the submission.",
+                level=Level.WARNING, source=self.name,
+            ))
+        if any(sig in text for sig in _PIP_SIGNS):
+            found.append(Message(
+                code="pip_install_blocked",
+                text="The code tried to install packages at run time, which cannot work without network. "
+                "Declare dependencies in requirements.txt instead.",
+                level=Level.WARNING, source=self.name,
+            ))
+        return found
+
+
+_NETWORK_SIGNS = (
+    "Network is unreachable",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "[nltk_data] Error loading",
+)
+_PIP_SIGNS = ("Could not find a version that satisfies the requirement", "PIP_NO_INDEX", "--no-index")

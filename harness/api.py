@@ -1,0 +1,76 @@
+"""The library API: ``grade(submission, assignment, settings) -> GradeReport``."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from harness.assignments import find_assignment
+from harness.errors import SubmissionRejected
+from harness.models import GradeReport
+from harness.pipeline import GradeOptions, Job, Runner, build_report, execute, keep_artifacts
+from harness.settings import Settings
+
+
+def docker_runner(image: str | None, settings: Settings) -> tuple[Runner, str]:
+    """A runner bound to the local engine and the current sandbox image (which must exist)."""
+    from sandbox.cleanup import prune
+    from sandbox.engine import connect
+    from sandbox.image import require_image, runtime_tag
+    from sandbox.runner import run_container
+
+    client = connect()
+    prune(client)  # sweep what a crashed earlier run left behind
+    tag = image or settings.image or runtime_tag()
+    require_image(client, tag)
+
+    def run(request):
+        from dataclasses import replace
+
+        return run_container(client, replace(request, image=tag))
+
+    return run, tag
+
+
+def grade(
+    submission: str | Path,
+    assignment: str | Path | None = None,
+    settings: Settings | None = None,
+    *,
+    options: GradeOptions | None = None,
+    runner: Runner | None = None,
+) -> GradeReport:
+    """Grade one submission (zip, tar.gz or directory) and return the report.
+
+    Raises :class:`~harness.errors.ConfigError` (unknown assignment, missing data) and
+    :class:`~harness.errors.InfrastructureError` (no engine, no image); everything that is the
+    candidate's doing — including an unsafe archive — is in the report.
+    """
+    from sandbox.cleanup import new_job_dir
+
+    settings = settings or Settings.from_env()
+    options = options or GradeOptions()
+    if assignment is not None:
+        options.assignment = assignment
+    source = Path(submission)
+    if not source.exists():
+        raise SubmissionRejected(
+            f"submission {source} does not exist", reason="not_found", hint="Check the path you passed to `grade`."
+        )
+    # Configuration errors first: a typo in --assignment should not wait for Docker.
+    chosen = find_assignment(options.assignment, settings) if options.assignment is not None else None
+    if runner is None:
+        runner, options.image = docker_runner(options.image, settings)
+    job = Job(source=source, settings=settings, options=options, job_dir=new_job_dir(), runner=runner)
+    job.assignment = chosen
+    job.timings["started_at"] = round(time.time(), 3)
+    started = time.monotonic()
+    try:
+        execute(job)
+        keep_artifacts(job)
+        report = build_report(job)
+    finally:
+        shutil.rmtree(job.job_dir, ignore_errors=True)
+    report.timings["total_s"] = round(time.monotonic() - started, 3)
+    return report

@@ -1,0 +1,217 @@
+"""The ``grade`` command: parse arguments, call the library, print, map errors to exit codes.
+
+Exit codes: 0 graded; 1 graded but below ``--fail-under``; 2 usage or configuration error;
+3 submission rejected; 4 infrastructure error (no engine, image missing, grader failure
+under ``--fail-under``); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from harness import __version__
+from harness.errors import HoldoutError
+from harness.settings import Settings
+
+EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_REJECTED, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+class GradeGroup(click.Group):
+    """``grade SUBMISSION`` grades; ``grade COMMAND`` runs a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["submission", *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx, formatter) -> None:
+        formatter.write_usage("grade", "SUBMISSION [OPTIONS] | COMMAND [ARGS]...")
+
+
+@click.group(cls=GradeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="holdout")
+def cli() -> None:
+    """Grade ML take-home submissions in a hardened Docker sandbox against hidden data.
+
+    \b
+    grade submission.zip                 grade one submission, print a summary, write ./grade-report/
+    grade submission.zip --json          the canonical report.json on stdout (for CI)
+    grade doctor                         check the engine and demonstrate every sandbox protection
+    grade sandbox build                  build the sandbox image (offline, content-hashed)
+    """
+
+
+@cli.command("submission")
+@click.argument("submission", type=click.Path(path_type=Path))
+@click.option("-a", "--assignment", help="Assignment id or folder (default: from the submission's submission.toml).")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("grade-report"),
+              show_default=True, help="Where to write report.json, report.md and the run's artifacts.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the summary.")
+@click.option("--fail-under", type=float, help="Exit 1 when the score is below this (0-100).")
+@click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
+def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_json: bool,
+                   fail_under: float | None, image: str | None) -> None:
+    """Grade SUBMISSION (a .zip, .tar.gz or directory)."""
+    from harness.api import grade
+    from harness.pipeline import GradeOptions
+    from harness.report import print_summary, report_json, write_reports
+
+    options = GradeOptions(assignment=assignment, image=image, artifacts_dir=out_dir / "artifacts")
+    report = grade(submission, settings=Settings.from_env(), options=options)
+    paths = write_reports(report, out_dir)
+    if as_json:
+        click.echo(report_json(report), nl=False)
+    else:
+        console = _console()
+        print_summary(report, console)
+        console.print(f"report: {paths['json']}  ({paths['md'].name})", highlight=False)
+    sys.exit(exit_code_for(report, fail_under))
+
+
+def exit_code_for(report, fail_under: float | None) -> int:
+    if report.status == "rejected":
+        return EXIT_REJECTED
+    if fail_under is None:
+        return EXIT_OK
+    if report.score is None:  # a grader failed: CI cannot judge, and it is not the candidate's fault
+        return EXIT_INFRA
+    return EXIT_BELOW if report.score < fail_under else EXIT_OK
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--image", help="Image tag to check (default: the current content-hashed tag).")
+def doctor(as_json: bool, image: str | None) -> None:
+    """Check the engine and image, then demonstrate each sandbox protection in a probe container."""
+    from harness.doctor import render_table, run_doctor
+
+    result = run_doctor(image=image or Settings.from_env().image)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        render_table(result, _console())
+    sys.exit(EXIT_OK if result["ok"] else EXIT_INFRA)
+
+
+@cli.group()
+def sandbox() -> None:
+    """Build the sandbox image, or clean up after crashed runs."""
+
+
+@sandbox.command("build")
+@click.option("--base-image", help="Use this existing image as the base instead of debootstrapping Debian.")
+@click.option("--force", is_flag=True, help="Rebuild even if the content-hashed tag exists.")
+def sandbox_build(base_image: str | None, force: bool) -> None:
+    """Build the runtime image offline (a no-op when nothing changed)."""
+    from sandbox.engine import connect
+    from sandbox.image import build_image
+
+    console = _console(stderr=True)
+    info = build_image(connect(), Settings.from_env().cache_dir, base_image=base_image, force=force,
+                       log=lambda line: console.print(line, highlight=False, markup=False))
+    click.echo(info.tag)
+
+
+@sandbox.command("prune")
+@click.option("--all", "all_owners", is_flag=True, help="Also remove containers of runs that are still going.")
+def sandbox_prune(all_owners: bool) -> None:
+    """Remove containers and temp dirs left behind by crashed or interrupted runs."""
+    from sandbox.cleanup import prune
+    from sandbox.engine import connect
+
+    report = prune(connect(), all_owners=all_owners)
+    click.echo(f"removed {len(report.containers)} container(s) and {len(report.job_dirs)} job dir(s)")
+
+
+@sandbox.command("tag")
+def sandbox_tag() -> None:
+    """Print the content-hashed tag the current sources build to."""
+    from sandbox.image import runtime_tag
+
+    click.echo(runtime_tag())
+
+
+@cli.group()
+def data() -> None:
+    """Resolve and prepare assignment data."""
+
+
+@data.command("prepare")
+@click.argument("assignment")
+@click.option("--force", is_flag=True, help="Prepare again even if a cached copy exists.")
+def data_prepare(assignment: str, force: bool) -> None:
+    """Verify the raw files and build the public/hidden splits for ASSIGNMENT."""
+    from harness.assignments import find_assignment
+    from harness.data import load_manifest, prepare_assignment
+
+    settings = Settings.from_env()
+    paths = prepare_assignment(find_assignment(assignment, settings), settings, force=force)
+    manifest = load_manifest(paths)
+    click.echo(f"prepared {assignment} in {paths.root}")
+    for name in sorted(manifest.get("files", manifest)):
+        click.echo(f"  {name}")
+
+
+@cli.command("list")
+@click.argument("what", type=click.Choice(["assignments", "graders", "metrics"]), default="assignments")
+def list_cmd(what: str) -> None:
+    """List assignments, graders or metrics."""
+    settings = Settings.from_env()
+    if what == "assignments":
+        from harness.assignments import list_assignments
+        from harness.spec import load_assignment
+
+        for name, path in list_assignments(settings).items():
+            click.echo(f"{name:<16} {load_assignment(path).spec.title}")
+    elif what == "graders":
+        from graders.registry import default_registry
+
+        for name, cls in default_registry().items():
+            click.echo(f"{name:<16} {cls.DESCRIPTION or (cls.__doc__ or '').strip().splitlines()[0]}")
+    else:
+        from graders.metrics import default_registry as metric_registry
+
+        registry = metric_registry()
+        for name in registry.names():
+            metric = registry.get(name)
+            click.echo(f"{name:<24} {metric.task:<15} {metric.description}")
+
+
+@cli.command()
+@click.option("--assignment", "which", flag_value="assignment", help="The assignment.toml schema instead.")
+def schema(which: str | None) -> None:
+    """Print the JSON Schema of report.json (or of assignment.toml)."""
+    from harness.models import GradeReport
+    from harness.spec import AssignmentSpec
+
+    model = AssignmentSpec if which == "assignment" else GradeReport
+    click.echo(json.dumps(model.model_json_schema(), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="grade", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except HoldoutError as exc:
+        click.echo(f"error: {exc.describe()}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: containers and temp dirs were cleaned up", err=True)
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,149 @@
+"""Rendering a :class:`GradeReport`: ``report.json`` (canonical), ``report.md``, the terminal.
+
+Everything the candidate controls (messages, stream tails, file names) is untrusted text:
+Markdown output escapes it; the terminal prints it with rich markup disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from harness.models import GradeReport, Verdict
+
+VOLATILE = frozenset({"duration_s", "timings", "peak_memory_mb", "peak_memory_source", "peak_rss_mb"})
+"""Fields that change between two gradings of the same submission (time and memory)."""
+
+
+def stable_view(report: GradeReport) -> dict:
+    """The report as a dict without volatile fields: equal for equal submissions."""
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k.rsplit(".", 1)[-1] not in VOLATILE}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(report.model_dump(mode="json"))
+
+
+def report_json(report: GradeReport) -> str:
+    return json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(report: GradeReport, out_dir: Path) -> dict[str, Path]:
+    """Write every format into ``out_dir``; return format → path."""
+    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md"}
+    write_atomic(paths["json"], report_json(report))
+    write_atomic(paths["md"], render_markdown(report))
+    return paths
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~])")
+
+
+def md_escape(text: str) -> str:
+    """Escape untrusted text for inline Markdown (no HTML, links or emphasis survive)."""
+    text = "".join(ch if ch in "\n\t" or ord(ch) >= 32 else " " for ch in str(text))
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def render_markdown(report: GradeReport) -> str:
+    lines = [f"# holdout report: {md_escape(report.assignment.title or report.assignment.id)}", ""]
+    score = "–" if report.score is None else f"{report.score:.1f} / {report.max_score:.0f}"
+    lines += [
+        f"**Score:** {score} · **Status:** {report.status} · "
+        f"**Submission:** `{report.submission.sha256[:12]}` ({md_escape(report.submission.name)})",
+        "",
+    ]
+    if report.sandbox is not None:
+        run = report.sandbox
+        lines += [
+            f"**Run:** {run.verdict.value}, exit code {run.exit_code}, {run.duration_s:.1f} s"
+            + (f", peak memory {run.peak_memory_mb:.0f} MB" if run.peak_memory_mb else ""),
+            "",
+        ]
+    if report.criteria:
+        lines += ["| Criterion | Level | Score | Evidence |", "|---|---|---|---|"]
+        for c in report.criteria:
+            level = "reviewer" if c.level is None and c.kind == "human" else (str(c.level) if c.level else "–")
+            pts = "–" if c.score is None else f"{c.score:.1f} / {c.max_score:.1f}"
+            lines.append(f"| {md_escape(c.title)} | {level} | {pts} | {md_escape('; '.join(c.evidence))} |")
+        lines.append("")
+    if report.metrics:
+        lines += ["| Metric | Value |", "|---|---|"]
+        for name, value in report.metrics.items():
+            lines.append(f"| {md_escape(name)} | {_fmt(value)} |")
+        lines.append("")
+    if report.baselines:
+        lines += ["Baselines on the same holdout:", ""]
+        for name, values in report.baselines.items():
+            shown = ", ".join(f"{md_escape(k)} {_fmt(v)}" for k, v in values.items())
+            lines.append(f"- {md_escape(name)}: {shown}")
+        lines.append("")
+    if report.messages:
+        lines += ["## Messages", ""]
+        for m in report.messages:
+            lines.append(f"- **{m.level.value}** `{m.code}`: {md_escape(m.text)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def print_summary(report: GradeReport, console) -> None:
+    """A short rich summary for the terminal. Candidate text is printed without markup."""
+    from rich.table import Table
+    from rich.text import Text
+
+    colour = {"graded": "green", "needs_review": "yellow", "rejected": "red"}[report.status]
+    score = "–" if report.score is None else f"{report.score:.1f}/{report.max_score:.0f}"
+    head = Text.assemble(
+        ("holdout ", "bold"),
+        (f"{report.assignment.id}", "cyan"),
+        "  score ",
+        (score, f"bold {colour}"),
+        "  status ",
+        (report.status, colour),
+    )
+    console.print(head)
+    if report.sandbox is not None:
+        run = report.sandbox
+        style = "green" if run.verdict == Verdict.OK else "red"
+        console.print(
+            Text.assemble(
+                "run ", (run.verdict.value, style), f"  exit {run.exit_code}  {run.duration_s:.1f} s",
+                f"  peak {run.peak_memory_mb:.0f} MB" if run.peak_memory_mb else "",
+            )
+        )
+    if report.criteria:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for col in ("criterion", "level", "score", "evidence"):
+            table.add_column(col, overflow="fold")
+        for c in report.criteria:
+            level = "reviewer" if c.kind == "human" else (str(c.level) if c.level else "–")
+            pts = "" if c.score is None else f"{c.score:.1f}/{c.max_score:.0f}"
+            table.add_row(Text(c.title), level, pts, Text("; ".join(c.evidence)[:160]))
+        console.print(table)
+    for m in report.messages[:8]:
+        console.print(Text.assemble((f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"), Text(m.text[:300])))

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import click
+import pytest
+
+from harness.cli import cli, exit_code_for, main
+from harness.models import AssignmentRef, GradeReport, SubmissionRef
+
+
+def all_commands(group: click.Group, prefix: str = ""):
+    for name, cmd in group.commands.items():
+        yield f"{prefix}{name}", cmd
+        if isinstance(cmd, click.Group):
+            yield from all_commands(cmd, f"{prefix}{name} ")
+
+
+def test_every_command_has_help_text():
+    missing = [name for name, cmd in all_commands(cli) if not (cmd.help or "").strip()]
+    assert not missing, f"commands without help: {missing}"
+
+
+def test_every_option_has_help_text():
+    missing = [
+        f"{name} {p.name}"
+        for name, cmd in all_commands(cli)
+        for p in cmd.params
+        if isinstance(p, click.Option) and not (p.help or "").strip()
+    ]
+    assert not missing, missing
+
+
+def run(*args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env)
+
+
+def test_python_dash_m_and_version():
+    proc = run("--version")
+    assert proc.returncode == 0 and "holdout" in proc.stdout
+
+
+def test_missing_submission_exits_3_with_a_message(tmp_path):
+    proc = run(str(tmp_path / "nope.zip"))
+    assert proc.returncode == 3
+    assert "does not exist" in proc.stderr and "hint:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_option_is_a_usage_error():
+    with pytest.raises(SystemExit) as exc:
+        main(["doctor", "--no-such-flag"])
+    assert exc.value.code == 2
+
+
+def test_schema_prints_json_schema():
+    proc = run("schema")
+    schema = json.loads(proc.stdout)
+    assert "score" in schema["properties"] and "criteria" in schema["properties"]
+    assert "rubric" in json.loads(run("schema", "--assignment").stdout)["properties"]
+
+
+def test_list_graders_and_metrics_and_assignments():
+    graders = run("list", "graders").stdout
+    assert "predictions" in graders and "run" in graders
+    metrics = run("list", "metrics").stdout
+    assert "f1" in metrics and "roc_auc" in metrics and "rmse" in metrics
+    assert "applied_ml" in run("list", "assignments").stdout
+
+
+def test_unknown_assignment_is_exit_2_with_suggestion(tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "predict.py").write_text("print(1)\n")
+    proc = run(str(sub), "--assignment", "applied_mll", "--image", "none:none")
+    assert proc.returncode == 2, proc.stderr
+    assert "did you mean 'applied_ml'" in proc.stderr
+
+
+def _report(status="graded", score=70.0) -> GradeReport:
+    return GradeReport(status=status, score=score, assignment=AssignmentRef(id="a"), submission=SubmissionRef(name="s", sha256="0"))
+
+
+def test_exit_codes_for_reports():
+    assert exit_code_for(_report(), None) == 0
+    assert exit_code_for(_report(), 60) == 0
+    assert exit_code_for(_report(score=50.0), 60) == 1
+    assert exit_code_for(_report(status="rejected", score=0.0), None) == 3
+    assert exit_code_for(_report(status="needs_review", score=None), 60) == 4
