@@ -51,7 +51,7 @@ class SourceSpec(_Spec):
 class DataSpec(_Spec):
     sources: list[SourceSpec] = Field(default_factory=list)
     prepare: str = "prepare.py"
-    """A Python file in the assignment folder defining ``prepare(sources, out)``."""
+    """A Python file in the assignment folder defining ``prepare(sources, out, seed)``."""
     seed: int = 0
 
 
