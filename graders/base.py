@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,6 +21,24 @@ class GraderConfig(BaseModel):
     """Base for a grader's ``Config``; unknown keys are errors, as everywhere in a spec."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SandboxCall(Protocol):
+    """Run another command in a fresh sandbox container (same image, same protections).
+
+    The submission is mounted read-only at ``/submission`` and the public inputs at ``/data``;
+    ``extra_mounts`` are ``(host_dir, container_path)`` pairs, mounted read-only. Returns the
+    run and the host directory that was mounted writable at ``/output``.
+    """
+
+    def __call__(
+        self,
+        command: list[str],
+        *,
+        extra_mounts: tuple[tuple[Path, str], ...] = (),
+        timeout_s: float | None = None,
+        name: str = "extra",
+    ) -> tuple[SandboxRun, Path]: ...
 
 
 @dataclass
@@ -42,6 +60,8 @@ class GradeContext:
     sandbox: SandboxRun | None = None
     output_read_bytes: int = 64 * 1024 * 1024
     seed: int = 0
+    run_in_sandbox: SandboxCall | None = None
+    """For graders that must run code (an author's hidden tests): never run it on the host."""
     extras: dict[str, Any] = field(default_factory=dict)
 
 

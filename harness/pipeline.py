@@ -164,6 +164,41 @@ def find_entry_point(job: Job) -> None:
     )
 
 
+def sandbox_request(job: Job, command: list[str], dirs, extra_mounts=(), timeout_s: float | None = None) -> RunRequest:
+    """A run of ``command`` with the submission and public inputs mounted read-only."""
+    assert job.assignment is not None and job.prepared is not None and job.unpacked is not None
+    limits = job.assignment.spec.sandbox
+    timeout = timeout_s if timeout_s is not None else job.options.timeout_s
+    if timeout is not None:
+        limits = limits.model_copy(update={"timeout_s": timeout})
+    return RunRequest(
+        image=job.options.image or "",
+        command=command,
+        limits=limits,
+        mounts=(
+            Mount(job.unpacked.root, "/submission"),
+            Mount(job.prepared.inputs, "/data"),
+            *(Mount(Path(src), target) for src, target in extra_mounts),
+            Mount(dirs.output, "/output", read_only=False),
+            Mount(dirs.logs, LOGS_MOUNT, read_only=False),
+        ),
+        env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output"},
+        labels={"io.holdout.assignment": job.assignment.id, "io.holdout.submission": job.unpacked.sha256[:16]},
+    )
+
+
+def sandbox_call(job: Job):
+    """The :class:`graders.base.SandboxCall` graders get: each call a fresh container and dirs."""
+    counter = iter(range(1, 1_000_000))
+
+    def call(command, *, extra_mounts=(), timeout_s=None, name="extra"):
+        dirs = make_job_dirs(job.job_dir / f"{name}-{next(counter)}")
+        run = job.runner(sandbox_request(job, list(command), dirs, extra_mounts, timeout_s))
+        return run, dirs.output
+
+    return call
+
+
 def run_sandbox(job: Job) -> None:
     assert job.assignment is not None and job.prepared is not None and job.unpacked is not None
     dirs = make_job_dirs(job.job_dir / "run")
@@ -174,23 +209,7 @@ def run_sandbox(job: Job) -> None:
     if job.entry is None:
         job.run = SandboxRun(verdict=Verdict.NOT_RUN)
         return
-    limits = job.assignment.spec.sandbox
-    if job.options.timeout_s is not None:
-        limits = limits.model_copy(update={"timeout_s": job.options.timeout_s})
-    request = RunRequest(
-        image=job.options.image or "",
-        command=job.entry.command(job.assignment),
-        limits=limits,
-        mounts=(
-            Mount(job.unpacked.root, "/submission"),
-            Mount(job.prepared.inputs, "/data"),
-            Mount(dirs.output, "/output", read_only=False),
-            Mount(dirs.logs, LOGS_MOUNT, read_only=False),
-        ),
-        env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output"},
-        labels={"io.holdout.assignment": job.assignment.id, "io.holdout.submission": job.unpacked.sha256[:16]},
-    )
-    job.run = job.runner(request)
+    job.run = job.runner(sandbox_request(job, job.entry.command(job.assignment), dirs))
 
 
 def check_outputs(job: Job) -> None:
@@ -224,6 +243,7 @@ def run_graders(job: Job) -> None:
         sandbox=job.run,
         output_read_bytes=spec.sandbox.output_read_mb * 2**20,
         seed=spec.data.seed,
+        run_in_sandbox=sandbox_call(job),
     )
     for grader in job.graders:
         started = time.monotonic()
