@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import __version__
+from harness import __version__, deps
 from harness.assignments import find_assignment
 from harness.data import PreparedPaths, assignment_data_digest, prepare_assignment
 from harness.errors import ConfigError, HoldoutError, SubmissionRejected
@@ -79,6 +79,8 @@ class Job:
     prepared: PreparedPaths | None = None
     entry: EntryPoint | None = None
     run: SandboxRun | None = None
+    deps_prefix: Path | None = None
+    """Host folder with the candidate's installed dependencies (mounted read-only at /deps)."""
     output_dir: Path | None = None
     logs_dir: Path | None = None
     graders: list = field(default_factory=list)
@@ -86,6 +88,7 @@ class Job:
     messages: list[Message] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     rejected: SubmissionRejected | None = None
+    provenance: dict = field(default_factory=dict)
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -164,6 +167,88 @@ def find_entry_point(job: Job) -> None:
     )
 
 
+DEPS_MOUNT = "/deps"
+
+
+def install_dependencies(job: Job) -> None:
+    """Resolve the submission's requirements on the host (wheels only, cached) and install them
+    in a sandbox container with no network; the candidate's run then sees them."""
+    assert job.assignment is not None and job.unpacked is not None
+    policy = job.assignment.spec.dependencies
+    reqs, messages, source = deps.read_requirements(job.unpacked.root)
+    job.messages.extend(messages)
+    if source is None or not policy.enabled:
+        if source is not None:
+            job.messages.append(Message(code="dep_disabled", text=f"{source} was ignored: this assignment installs no extra packages.", level=Level.WARNING, source="dependencies"))
+        return
+    plan = deps.apply_policy(reqs, policy, deps.image_pins())
+    job.messages.extend(plan.messages)
+    record: dict = {"file": source, "preinstalled": plan.satisfied, "installed": [], "refused": []}
+    job.provenance["dependencies"] = record
+    resolution = deps.resolve(plan, policy, job.settings.cache_dir, job.options.image or "", job.settings.pip_args)
+    if resolution is None:
+        return
+    job.messages.extend(resolution.messages())
+    record.update(refused=[r["code"] + ": " + r["name"] for r in resolution.refused], cache="hit" if resolution.cache_hit else "miss",
+                  resolve_s=resolution.seconds, download_mb=round(resolution.download_bytes / 1e6, 1))
+    if not resolution.resolved:
+        return
+    prefix = resolution.root / "prefix"
+    if not (resolution.root / "installed.json").is_file():
+        started = time.monotonic()
+        prefix = _install_wheels(job, resolution, bool(plan.repins), policy.install_timeout_s)
+        record["install_s"] = round(time.monotonic() - started, 2)
+        if prefix is None:
+            return
+    site = next(iter(sorted(prefix.glob("lib/python3*/site-packages"))), None)
+    if site is None:
+        return
+    record["installed"] = deps.installed_distributions(site)
+    job.deps_prefix = prefix
+
+
+def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: float) -> Path | None:
+    """``pip install --no-index`` inside a hardened container; published atomically into the cache."""
+    import tempfile
+
+    from sandbox.runner import CANDIDATE_UID
+
+    work = Path(tempfile.mkdtemp(prefix=".install-", dir=resolution.root))
+    os.chmod(work, 0o755)
+    staging = work / "prefix"
+    staging.mkdir()
+    try:
+        os.chown(staging, CANDIDATE_UID, CANDIDATE_UID)
+    except PermissionError:
+        os.chmod(staging, 0o777)
+    dirs = make_job_dirs(job.job_dir / "install")
+    limits = job.assignment.spec.sandbox.model_copy(update={"timeout_s": timeout_s})
+    command = ["/opt/venv/bin/python", "-m", "pip", "install", "--no-index", "--find-links", "/wheels",
+               "--prefix", DEPS_MOUNT, "--no-compile", "--no-warn-script-location", "--disable-pip-version-check",
+               *(["--ignore-installed"] if ignore_installed else []), "-r", "/wheels/requirements.txt"]
+    run = job.runner(RunRequest(
+        image=job.options.image or "", command=command, limits=limits, workdir="/tmp",
+        mounts=(Mount(resolution.wheels, "/wheels"), Mount(staging, DEPS_MOUNT, read_only=False),
+                Mount(dirs.logs, LOGS_MOUNT, read_only=False)),
+        output_quota_mb=max(1024, int(resolution.download_bytes * 4 / 1e6)),
+        labels={"io.holdout.step": "install"},
+    ))
+    if run.verdict != Verdict.OK:
+        shutil.rmtree(work, ignore_errors=True)
+        tail = (run.stdout.text + run.stderr.text).strip()[-1500:]
+        job.messages.append(Message(code="dep_install_failed", text=f"Installing the requirements failed ({run.verdict.value}); the run went ahead without them.", level=Level.WARNING, source="dependencies"))
+        job.messages.append(Message(code="dep_install_log", text=tail, level=Level.INFO, source="dependencies", visibility=Visibility.REVIEWER))
+        return None
+    target = resolution.root / "prefix"
+    try:
+        os.replace(staging, target)
+        (resolution.root / "installed.json").write_text("{}")
+    except OSError:
+        pass  # a concurrent grade installed the same set first
+    shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
 def sandbox_request(job: Job, command: list[str], dirs, extra_mounts=(), timeout_s: float | None = None) -> RunRequest:
     """A run of ``command`` with the submission and public inputs mounted read-only."""
     assert job.assignment is not None and job.prepared is not None and job.unpacked is not None
@@ -179,12 +264,23 @@ def sandbox_request(job: Job, command: list[str], dirs, extra_mounts=(), timeout
             Mount(job.unpacked.root, "/submission"),
             Mount(job.prepared.inputs, "/data"),
             *(Mount(Path(src), target) for src, target in extra_mounts),
+            *((Mount(job.deps_prefix, DEPS_MOUNT),) if job.deps_prefix else ()),
             Mount(dirs.output, "/output", read_only=False),
             Mount(dirs.logs, LOGS_MOUNT, read_only=False),
         ),
-        env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output"},
+        env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output", **_deps_env(job)},
         labels={"io.holdout.assignment": job.assignment.id, "io.holdout.submission": job.unpacked.sha256[:16]},
     )
+
+
+def _deps_env(job: Job) -> dict[str, str]:
+    if job.deps_prefix is None:
+        return {}
+    site = next(iter(sorted(job.deps_prefix.glob("lib/python3*/site-packages"))))
+    return {
+        "PYTHONPATH": f"{DEPS_MOUNT}/{site.relative_to(job.deps_prefix).as_posix()}",
+        "PATH": f"{DEPS_MOUNT}/bin:/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+    }
 
 
 def sandbox_call(job: Job):
@@ -264,7 +360,17 @@ def run_graders(job: Job) -> None:
         job.results.append(result)
 
 
-STEPS = (unpack, resolve_assignment, load_graders, prepare_data, find_entry_point, run_sandbox, check_outputs, run_graders)
+STEPS = (
+    unpack,
+    resolve_assignment,
+    load_graders,
+    prepare_data,
+    find_entry_point,
+    install_dependencies,
+    run_sandbox,
+    check_outputs,
+    run_graders,
+)
 
 
 def execute(job: Job) -> None:
@@ -352,6 +458,9 @@ def build_report(job: Job) -> GradeReport:
         r.grader: [m.text for m in r.messages if m.visibility == Visibility.CANDIDATE and m.level != Level.INFO][:3]
         for r in job.results
     }
+    for r in job.results:  # a grader may give evidence per measurement (details["evidence"])
+        for name, lines in (r.details.get("evidence") or {}).items():
+            evidence[f"{r.grader}.{name}"] = [str(line) for line in lines]
     criteria, score = score_rubric(job.assignment.spec.rubric, measurements, failed_graders=failed, evidence=evidence)
     messages = list(job.messages) + [
         m for r in job.results for m in r.messages if m.visibility == Visibility.CANDIDATE
@@ -396,6 +505,7 @@ def _sha256_or_empty(path: Path) -> str:
 
 def _provenance(job: Job) -> dict:
     prov: dict = {
+        **job.provenance,
         "harness_version": __version__,
         "python": platform.python_version(),
         "image": job.run.image if job.run else job.options.image,

@@ -4,6 +4,7 @@ at the CLI or API boundary, and passed down explicitly (no module-level state)."
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,9 @@ class Settings:
     image: str | None = None
     """Override the sandbox image tag (``GRADE_IMAGE``); default: the content-hashed tag."""
     allow_download: bool = True
+    pip_args: tuple[str, ...] = ()
+    """Extra arguments for the host's ``pip download`` of candidate dependencies
+    (``GRADE_PIP_ARGS``, shell-split), e.g. ``--index-url`` of a mirror."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -36,6 +40,7 @@ class Settings:
             assignment_paths=paths,
             image=env.get("GRADE_IMAGE") or None,
             allow_download=env.get("GRADE_OFFLINE", "") not in ("1", "true", "yes"),
+            pip_args=tuple(shlex.split(env.get("GRADE_PIP_ARGS", ""))),
         )
 
     @property

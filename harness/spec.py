@@ -78,6 +78,21 @@ class SandboxSpec(_Spec):
     """Largest output file the host will read back."""
 
 
+class DependenciesSpec(_Spec):
+    """What a submission may install from its ``requirements.txt`` (resolved on the host as
+    binary wheels only, installed inside a sandbox with no network)."""
+
+    enabled: bool = True
+    max_download_mb: int = Field(default=500, ge=1)
+    """Total size of the wheels one submission may pull in (a bare ``torch`` is GBs)."""
+    allow: list[str] = Field(default_factory=list)
+    """If not empty, only these projects may be requested."""
+    deny: list[str] = Field(default_factory=list)
+    allow_repin: bool = False
+    """May the candidate pin other versions of the image's preinstalled packages?"""
+    install_timeout_s: float = Field(default=300, gt=0)
+
+
 class GraderSpec(_Spec):
     use: str
     name: str | None = None
@@ -159,6 +174,7 @@ class AssignmentSpec(_Spec):
     data: DataSpec = Field(default_factory=DataSpec)
     entry: EntrySpec = Field(default_factory=EntrySpec)
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
+    dependencies: DependenciesSpec = Field(default_factory=DependenciesSpec)
     graders: list[GraderSpec] = Field(default_factory=list)
     rubric: RubricSpec = Field(default_factory=RubricSpec)
     canaries: list[CanarySpec] = Field(default_factory=list)
