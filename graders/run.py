@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from harness.models import GraderResult, Level, Message, Verdict, Visibility
 from graders.base import GradeContext, Grader, GraderConfig
 
@@ -116,6 +118,14 @@ class RunGrader(Grader):
                 "so downloads (datasets, models, NLTK data) fail. Ship what you need with the submission.",
                 level=Level.WARNING, source=self.name,
             ))
+        for resource in sorted(set(_NLTK_MISSING.findall(text)))[:3]:
+            found.append(Message(
+                code="nltk_resource_missing",
+                text=f"The NLTK resource {resource!r} is not available: the sandbox has no network, so "
+                "nltk.download() cannot fetch it. Only the data resources this assignment provides are "
+                "under /resources (NLTK_DATA points there); its README lists them.",
+                level=Level.WARNING, source=self.name,
+            ))
         if any(sig in text for sig in _PIP_SIGNS):
             found.append(Message(
                 code="pip_install_blocked",
@@ -132,4 +142,5 @@ _NETWORK_SIGNS = (
     "Name or service not known",
     "[nltk_data] Error loading",
 )
+_NLTK_MISSING = re.compile(r"Resource (?:\x1b\[\d+m)?([\w./-]+?)(?:\x1b\[0m)? not found")
 _PIP_SIGNS = ("Could not find a version that satisfies the requirement", "PIP_NO_INDEX", "--no-index")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import tempfile
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -79,6 +80,8 @@ class Job:
     prepared: PreparedPaths | None = None
     entry: EntryPoint | None = None
     run: SandboxRun | None = None
+    resources_dir: Path | None = None
+    """Host folder with the assignment's declared data resources (mounted at /resources)."""
     deps_prefix: Path | None = None
     """Host folder with the candidate's installed dependencies (mounted read-only at /deps)."""
     output_dir: Path | None = None
@@ -168,6 +171,40 @@ def find_entry_point(job: Job) -> None:
 
 
 DEPS_MOUNT = "/deps"
+RESOURCES_MOUNT = "/resources"
+
+
+def provide_resources(job: Job) -> None:
+    """Declared data resources, verified and assembled once per content into the cache."""
+    import hashlib
+
+    from harness.data import resolve_source
+
+    assert job.assignment is not None
+    resources = job.assignment.spec.data.resources
+    if not resources:
+        return
+    key = hashlib.sha256("".join(f"{r.name}:{r.sha256}|" for r in resources).encode()).hexdigest()[:20]
+    target = job.settings.cache_dir / "resources" / key
+    if not (target / ".complete").is_file():
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=_mkdirs(target.parent)))
+        for resource in resources:
+            dest = staging / resource.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(resolve_source(resource, job.settings), dest)
+        for path in [staging, *staging.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        (staging / ".complete").write_text("")
+        try:
+            os.replace(staging, target)
+        except OSError:  # published concurrently
+            shutil.rmtree(staging, ignore_errors=True)
+    job.resources_dir = target
+
+
+def _mkdirs(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def install_dependencies(job: Job) -> None:
@@ -209,8 +246,6 @@ def install_dependencies(job: Job) -> None:
 
 def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: float) -> Path | None:
     """``pip install --no-index`` inside a hardened container; published atomically into the cache."""
-    import tempfile
-
     from sandbox.runner import CANDIDATE_UID
 
     work = Path(tempfile.mkdtemp(prefix=".install-", dir=resolution.root))
@@ -265,12 +300,19 @@ def sandbox_request(job: Job, command: list[str], dirs, extra_mounts=(), timeout
             Mount(job.prepared.inputs, "/data"),
             *(Mount(Path(src), target) for src, target in extra_mounts),
             *((Mount(job.deps_prefix, DEPS_MOUNT),) if job.deps_prefix else ()),
+            *((Mount(job.resources_dir, RESOURCES_MOUNT),) if job.resources_dir else ()),
             Mount(dirs.output, "/output", read_only=False),
             Mount(dirs.logs, LOGS_MOUNT, read_only=False),
         ),
-        env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output", **_deps_env(job)},
+        env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output", **_deps_env(job), **_resources_env(job)},
         labels={"io.holdout.assignment": job.assignment.id, "io.holdout.submission": job.unpacked.sha256[:16]},
     )
+
+
+def _resources_env(job: Job) -> dict[str, str]:
+    if job.resources_dir is None:
+        return {}
+    return {"RESOURCES_DIR": RESOURCES_MOUNT, "NLTK_DATA": f"{RESOURCES_MOUNT}/nltk_data"}
 
 
 def _deps_env(job: Job) -> dict[str, str]:
@@ -340,6 +382,7 @@ def run_graders(job: Job) -> None:
         output_read_bytes=spec.sandbox.output_read_mb * 2**20,
         seed=spec.data.seed,
         run_in_sandbox=sandbox_call(job),
+        extras={"cache_dir": job.settings.cache_dir},
     )
     for grader in job.graders:
         started = time.monotonic()
@@ -365,6 +408,7 @@ STEPS = (
     resolve_assignment,
     load_graders,
     prepare_data,
+    provide_resources,
     find_entry_point,
     install_dependencies,
     run_sandbox,

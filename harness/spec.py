@@ -53,6 +53,10 @@ class DataSpec(_Spec):
     prepare: str = "prepare.py"
     """A Python file in the assignment folder defining ``prepare(sources, out, seed)``."""
     seed: int = 0
+    resources: list[SourceSpec] = Field(default_factory=list)
+    """Data files every run may read at ``/resources/<name>`` (e.g. ``nltk_data/corpora/...``,
+    with ``NLTK_DATA=/resources/nltk_data``): found and checked like sources, never downloaded
+    by the candidate's code (the sandbox has no network)."""
 
 
 class EntrySpec(_Spec):

@@ -204,3 +204,39 @@ def test_old_scikit_learn_follows_the_policy(tmp_path, assignment, settings, no_
     repinned = grade(sub, assignment(repin=True), settings=settings)
     assert "sklearn 1.5.2" in repinned.sandbox.stdout.text, repinned.sandbox.stderr.text
     assert "scikit-learn==1.5.2" in repinned.provenance["dependencies"]["installed"]
+
+
+RESOURCE_SPEC = SPEC + """
+[[data.resources]]
+name = "nltk_data/corpora/stopwords/english"
+sha256 = "{sha}"
+"""
+
+
+@pytest.mark.docker
+def test_nltk_from_requirements_reads_declared_resources_and_explains_missing_ones(
+    tmp_path, sandbox_image, session_cache, no_containers_left
+):
+    import hashlib
+
+    words = "holdout\nsandbox\nstopword\n"
+    data = tmp_path / "data"
+    (data / "nltk_data/corpora/stopwords").mkdir(parents=True)
+    (data / "nltk_data/corpora/stopwords/english").write_text(words)
+    root = tmp_path / "nltk-assignment"
+    root.mkdir()
+    sha = hashlib.sha256(words.encode()).hexdigest()
+    (root / "assignment.toml").write_text(RESOURCE_SPEC.format(max_mb=200, repin="false", sha=sha))
+    (root / "prepare.py").write_text(PREPARE)
+    settings = Settings(data_dir=data, cache_dir=session_cache, image=sandbox_image, allow_download=False)
+    sub = submission(tmp_path, "nltk==3.9.2\n", """
+        from nltk.corpus import stopwords
+        print("stopwords:", stopwords.words("english"))
+        import nltk
+        nltk.data.find("tokenizers/punkt_tab")
+    """)
+    report = grade(sub, root, settings=settings)
+    assert any(d.startswith("nltk==") for d in report.provenance["dependencies"]["installed"])
+    assert "stopwords: ['holdout', 'sandbox', 'stopword']" in report.sandbox.stdout.text, report.sandbox.stderr.text
+    missing = [m for m in report.messages if m.code == "nltk_resource_missing"]
+    assert missing and "punkt_tab" in missing[0].text and "no network" in missing[0].text
