@@ -227,7 +227,7 @@ def install_dependencies(job: Job) -> None:
         return
     job.messages.extend(resolution.messages())
     record.update(refused=[r["code"] + ": " + r["name"] for r in resolution.refused], cache="hit" if resolution.cache_hit else "miss",
-                  resolve_s=resolution.seconds, download_mb=round(resolution.download_bytes / 1e6, 1))
+                  resolve_s=0.0 if resolution.cache_hit else resolution.seconds, download_mb=round(resolution.download_bytes / 1e6, 1))
     if not resolution.resolved:
         return
     prefix = resolution.root / "prefix"
@@ -259,7 +259,7 @@ def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: flo
     dirs = make_job_dirs(job.job_dir / "install")
     limits = job.assignment.spec.sandbox.model_copy(update={"timeout_s": timeout_s})
     command = ["/opt/venv/bin/python", "-m", "pip", "install", "--no-index", "--find-links", "/wheels",
-               "--prefix", DEPS_MOUNT, "--no-compile", "--no-warn-script-location", "--disable-pip-version-check",
+               "--prefix", DEPS_MOUNT, "--no-warn-script-location", "--disable-pip-version-check",
                *(["--ignore-installed"] if ignore_installed else []), "-r", "/wheels/requirements.txt"]
     run = job.runner(RunRequest(
         image=job.options.image or "", command=command, limits=limits, workdir="/tmp",
