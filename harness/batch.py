@@ -1,0 +1,232 @@
+"""Grading many submissions at once: parallel, isolated, resumable.
+
+- One failure (crash, timeout, rejection, even a configuration problem) is that submission's
+  result; the others go on.
+- Each report is written atomically as soon as it is done, into ``<out>/<slug>/``.
+- A rerun skips submissions whose report already records the same submission sha256 and
+  assignment version (``force`` regrades).
+- Interrupted (Ctrl-C, SIGTERM): running containers are killed and removed, unfinished
+  submissions write nothing, finished reports stay.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+from harness.errors import ConfigError, HoldoutError, InfrastructureError
+from harness.intake import sha256_file
+from harness.models import GradeReport
+from harness.pipeline import GradeOptions, Runner
+from harness.settings import Settings
+
+State = Literal["graded", "needs_review", "rejected", "error", "infra_error", "skipped"]
+ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
+ENTRY_NAMES = ("submission.toml", "predict.py", "solution.ipynb", "rag.py")
+
+
+@dataclass
+class BatchItem:
+    source: Path
+    slug: str
+    state: State | None = None
+    report: GradeReport | None = None
+    error: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def score(self) -> float | None:
+        return self.report.score if self.report else None
+
+
+@dataclass
+class BatchResult:
+    items: list[BatchItem]
+    out_dir: Path
+    wall_s: float = 0.0
+    interrupted: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def discover(inputs: list[Path]) -> list[Path]:
+    """Submissions among ``inputs``: archives, submission folders, or folders of those.
+
+    A folder is itself a submission when it holds a ``submission.toml`` or an entry point;
+    otherwise each archive or sub-folder in it is one.
+    """
+    found: list[Path] = []
+    for path in inputs:
+        if not path.exists():
+            raise ConfigError(f"{path} does not exist", hint="Pass zips, tarballs, or folders of them.")
+        if path.is_file() or _is_submission_dir(path):
+            found.append(path)
+            continue
+        for child in sorted(path.iterdir()):
+            if child.name.startswith("."):
+                continue
+            if child.is_dir() or child.name.endswith(ARCHIVE_SUFFIXES):
+                found.append(child)
+    if not found:
+        raise ConfigError("no submissions found", hint="Pass zips, tarballs, submission folders, or folders of them.")
+    return found
+
+
+def _is_submission_dir(path: Path) -> bool:
+    return path.is_dir() and any((path / name).exists() for name in ENTRY_NAMES)
+
+
+def slug_for(path: Path, taken: set[str]) -> str:
+    name = path.name
+    for suffix in ARCHIVE_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
+    slug, n = base[:80], 2
+    while slug in taken:
+        slug, n = f"{base[:76]}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def submission_digest(path: Path) -> str:
+    """The sha256 the report will record: of the archive, or of the folder's contents."""
+    if path.is_file():
+        return sha256_file(path)
+    import tempfile
+
+    from harness.intake import unpack_submission  # a folder's digest is computed while copying
+
+    with tempfile.TemporaryDirectory(prefix="holdout-digest-") as tmp:
+        return unpack_submission(path, Path(tmp) / "copy").sha256
+
+
+def already_graded(report_path: Path, digest: str, settings: Settings, assignment: str | Path | None) -> bool:
+    try:
+        data = json.loads(report_path.read_text())
+    except (OSError, ValueError):
+        return False
+    if data.get("submission", {}).get("sha256") != digest or data.get("status") not in ("graded", "rejected"):
+        return False
+    if data["status"] == "rejected":  # the archive itself was refused: same bytes, same answer
+        return True
+    from harness.assignments import find_assignment
+
+    try:
+        current = find_assignment(assignment or data["assignment"]["id"], settings)
+    except (HoldoutError, KeyError):
+        return False
+    return current.spec.version == data["assignment"].get("version")
+
+
+Event = Callable[[str, BatchItem], None]
+
+
+def grade_batch(
+    inputs: list[Path],
+    out_dir: Path,
+    settings: Settings,
+    *,
+    jobs: int = 2,
+    assignment: str | Path | None = None,
+    force: bool = False,
+    image: str | None = None,
+    runner: Runner | None = None,
+    on_event: Event = lambda kind, item: None,
+    on_total: Callable[[int], None] = lambda n: None,
+) -> BatchResult:
+    """Grade every submission found in ``inputs`` with ``jobs`` parallel workers."""
+    from harness.api import grade
+    from harness.report import write_reports
+
+    sources = discover(inputs)
+    taken: set[str] = set()
+    items = [BatchItem(source=s, slug=slug_for(s, taken)) for s in sources]
+    on_total(len(items))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cancelled = threading.Event()
+    result = BatchResult(items=items, out_dir=out_dir)
+    started = time.monotonic()
+
+    def work(item: BatchItem) -> BatchItem:
+        if cancelled.is_set():
+            return item
+        target = out_dir / item.slug
+        t0 = time.monotonic()
+        try:
+            if not force and already_graded(target / "report.json", submission_digest(item.source), settings, assignment):
+                item.state = "skipped"
+                item.report = GradeReport.model_validate_json((target / "report.json").read_text())
+                return item
+            on_event("start", item)
+            options = GradeOptions(assignment=assignment, image=image, artifacts_dir=target / "artifacts")
+            report = grade(item.source, settings=settings, options=options, runner=runner)
+            if cancelled.is_set():  # killed mid-run: its result is not the candidate's
+                return item
+            write_reports(report, target)
+            item.report, item.state = report, report.status
+        except InfrastructureError as exc:
+            item.state, item.error = "infra_error", exc.describe()
+        except HoldoutError as exc:
+            item.state, item.error = "error", exc.describe()
+        except Exception as exc:  # a harness bug in one submission must not lose the others
+            item.state, item.error = "error", f"internal error: {type(exc).__name__}: {exc}"
+        finally:
+            item.duration_s = round(time.monotonic() - t0, 2)
+        return item
+
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="holdout-batch")
+    pending: set[Future] = {pool.submit(work, item) for item in items}
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED, timeout=0.5)
+            for future in done:
+                item = future.result()
+                if item.state is not None:
+                    on_event("done", item)
+    except KeyboardInterrupt:
+        cancelled.set()
+        result.interrupted = True
+        for future in pending:
+            future.cancel()
+        _kill_own_containers()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+        result.wall_s = round(time.monotonic() - started, 2)
+        result.counts = _count(items)
+        from harness.leaderboard import write_leaderboard
+
+        write_leaderboard(result)
+    return result
+
+
+def _count(items: list[BatchItem]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        key = item.state or "not_done"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _kill_own_containers() -> None:
+    """Stop this process's sandbox containers so interrupted workers return at once."""
+    try:
+        from sandbox.engine import connect
+
+        client = connect()
+        for container in client.containers.list(filters={"label": f"io.holdout.pid={os.getpid()}"}):
+            try:
+                container.kill()
+            except Exception:
+                pass
+    except HoldoutError:
+        pass

@@ -1,0 +1,149 @@
+"""Batch grading: isolation, resumability, leaderboard, CI output (fake runner, fast)."""
+
+from __future__ import annotations
+
+import csv
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from harness.batch import discover, grade_batch, slug_for
+from harness.cli import batch_exit_code
+from harness.leaderboard import _csv_safe, render_batch_junit
+from harness.models import SandboxRun, Verdict
+from harness.settings import Settings
+
+SPEC = """
+id = "toyb"
+title = "Toy batch"
+version = "{version}"
+[[graders]]
+use = "run"
+[[rubric.criteria]]
+id = "clean"
+title = "Runs cleanly"
+weight = 1
+measurement = "run.clean"
+thresholds = [0.25, 0.5, 0.75, 1.0]
+"""
+
+
+@pytest.fixture
+def setup(tmp_path):
+    root = tmp_path / "assignments" / "toyb"
+    root.mkdir(parents=True)
+    (root / "assignment.toml").write_text(SPEC.format(version="1"))
+    (root / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
+                        assignment_paths=(tmp_path / "assignments",), allow_download=False)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name, code in [("alice", "ok"), ("bob", "crash"), ("carol", "ok"), ("dave", "timeout")]:
+        d = subs / name
+        d.mkdir()
+        (d / "predict.py").write_text(f"# {code}\n")
+        (d / "submission.toml").write_text('assignment = "toyb"\n')
+    with zipfile.ZipFile(subs / "mallory.zip", "w") as zf:
+        zf.writestr("submission.toml", 'assignment = "toyb"\n')
+        zf.writestr("../evil.py", "x")
+    (subs / "nomanifest").mkdir()
+    (subs / "nomanifest" / "predict.py").write_text("# ok\n")
+    return root, settings, subs
+
+
+def runner(calls):
+    def run(request):
+        code = next(m.source for m in request.mounts if m.target == "/submission").joinpath("predict.py").read_text()
+        calls.append(code)
+        if "crash" in code:
+            return SandboxRun(verdict=Verdict.CRASHED, exit_code=1, timeout_s=10)
+        if "timeout" in code:
+            return SandboxRun(verdict=Verdict.TIMEOUT, exit_code=137, timeout_s=10, duration_s=10)
+        return SandboxRun(verdict=Verdict.OK, exit_code=0, timeout_s=10, duration_s=1)
+
+    return run
+
+
+def test_one_failure_never_affects_the_others(setup, tmp_path):
+    _, settings, subs = setup
+    calls = []
+    result = grade_batch([subs], tmp_path / "out", settings, jobs=3, runner=runner(calls))
+    states = {i.source.name: i.state for i in result.items}
+    assert states == {"alice": "graded", "bob": "graded", "carol": "graded", "dave": "graded",
+                      "mallory.zip": "rejected", "nomanifest": "error"}
+    assert len(calls) == 4
+    scores = {i.source.name: i.score for i in result.items}
+    assert scores["alice"] == 100.0 and scores["bob"] == 0.0 and scores["mallory.zip"] == 0.0
+    for name in ("alice", "bob", "carol", "dave", "mallory"):
+        assert (tmp_path / "out" / name / "report.json").is_file()
+    assert "cannot tell which assignment" in next(i.error for i in result.items if i.source.name == "nomanifest")
+    assert batch_exit_code(result, None) == 2  # a submission could not be set up
+
+
+def test_rerun_skips_graded_and_force_regrades(setup, tmp_path):
+    root, settings, subs = setup
+    out = tmp_path / "out"
+    grade_batch([subs], out, settings, runner=runner([]))
+    calls = []
+    again = grade_batch([subs], out, settings, runner=runner(calls))
+    assert calls == []
+    assert {i.state for i in again.items if i.source.name != "nomanifest"} == {"skipped"}
+    assert grade_batch([subs], out, settings, runner=runner(calls), force=True) and len(calls) == 4
+    (root / "assignment.toml").write_text(SPEC.format(version="2"))  # a new assignment version regrades
+    calls.clear()
+    grade_batch([subs], out, settings, runner=runner(calls))
+    assert len(calls) == 4
+
+
+def test_leaderboard_is_sorted_and_links_reports(setup, tmp_path):
+    _, settings, subs = setup
+    out = tmp_path / "out"
+    grade_batch([subs], out, settings, runner=runner([]))
+    with open(out / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["submission"] for r in rows][:2] in (["alice", "carol"], ["carol", "alice"])
+    assert rows[0]["score"] == "100.0" and rows[0]["report"].endswith(("report.html", "report.json"))
+    assert rows[-1]["status"] == "error"
+    page = (out / "summary.html").read_text()
+    assert "Content-Security-Policy" in page and "<script" not in page
+
+
+def test_batch_junit_parses_and_counts(setup, tmp_path):
+    _, settings, subs = setup
+    result = grade_batch([subs], tmp_path / "out", settings, runner=runner([]))
+    root = ET.fromstring(render_batch_junit(result))
+    suites = root.findall("testsuite")
+    assert len(suites) == 6
+    assert int(root.get("errors")) >= 1 and int(root.get("failures")) >= 2
+
+
+def test_exit_code_fail_under(setup, tmp_path):
+    _, settings, subs = setup
+    (subs / "nomanifest" / "submission.toml").write_text('assignment = "toyb"\n')
+    result = grade_batch([subs], tmp_path / "out", settings, runner=runner([]))
+    assert batch_exit_code(result, None) == 0
+    assert batch_exit_code(result, 50) == 1
+
+
+def test_discover_and_slugs(tmp_path):
+    sub = tmp_path / "one"
+    sub.mkdir()
+    (sub / "predict.py").write_text("")
+    assert discover([sub]) == [sub]
+    folder = tmp_path / "many"
+    folder.mkdir()
+    (folder / "a.zip").write_bytes(b"PK")
+    (folder / "b").mkdir()
+    (folder / ".hidden").mkdir()
+    (folder / "notes.txt").write_text("")
+    assert [p.name for p in discover([folder])] == ["a.zip", "b"]
+    taken: set[str] = set()
+    assert slug_for(Path("x/My Sub<1>.tar.gz"), taken) == "My_Sub_1"
+    assert slug_for(Path("y/My Sub<1>.zip"), taken) == "My_Sub_1-2"
+
+
+def test_csv_cells_cannot_inject_formulas():
+    assert _csv_safe("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert _csv_safe("-1.5") == "-1.5"

@@ -1,0 +1,99 @@
+"""A real batch in real Docker: parallel, a timeout and a crash among them, killed halfway,
+rerun to finish the rest without regrading."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+SPEC = """
+id = "batchdemo"
+title = "Batch demo"
+[sandbox]
+timeout_s = 6
+[[graders]]
+use = "run"
+[[rubric.criteria]]
+id = "clean"
+title = "Runs cleanly"
+weight = 1
+measurement = "run.clean"
+thresholds = [0.25, 0.5, 0.75, 1.0]
+"""
+
+
+def build(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    assignments = tmp_path / "assignments"
+    (assignments / "batchdemo").mkdir(parents=True)
+    (assignments / "batchdemo" / "assignment.toml").write_text(SPEC)
+    (assignments / "batchdemo" / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    programs = {f"ok{i}": "import time; time.sleep(1.5); print('done')\n" for i in range(6)}
+    programs["crash"] = "raise SystemExit(3)\n"
+    programs["sleepy"] = "import time; time.sleep(60)\n"
+    for name, code in programs.items():
+        (subs / name).mkdir()
+        (subs / name / "predict.py").write_text(code)
+        (subs / name / "submission.toml").write_text('assignment = "batchdemo"\n')
+    with zipfile.ZipFile(subs / "evil.zip", "w") as zf:
+        zf.writestr("../../x.py", "")
+    env = {**os.environ, "GRADE_ASSIGNMENTS_PATH": str(assignments), "GRADE_CACHE_DIR": str(tmp_path / "cache")}
+    return subs, env
+
+
+def statuses(out: Path) -> dict[str, str]:
+    with open(out / "summary.csv") as fh:
+        return {row["submission"]: row["status"] for row in csv.DictReader(fh)}
+
+
+def our_containers(docker_client, pid: int) -> list:
+    return docker_client.containers.list(all=True, filters={"label": f"io.holdout.pid={pid}"})
+
+
+def test_batch_killed_halfway_then_resumed(tmp_path, docker_client, sandbox_image):
+    subs, env = build(tmp_path)
+    env["GRADE_IMAGE"] = sandbox_image
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "harness", "batch", str(subs), "-j", "2", "--out", str(out), "--junit"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("*/report.json"))) < 3:
+        time.sleep(0.2)
+    assert our_containers(docker_client, proc.pid), "the batch should be running containers now"
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert our_containers(docker_client, proc.pid) == []
+    finished = {p.parent.name for p in out.glob("*/report.json")}
+    assert 3 <= len(finished) < 9, finished
+    for path in out.glob("*/report.json"):
+        json.loads(path.read_text())  # every report on disk is complete
+    leftover = [p for p in Path(tempfile.gettempdir()).glob("holdout-job-*/owner.pid") if p.read_text() == str(proc.pid)]
+    assert leftover == [], "an interrupted batch left job directories behind"
+
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    final = statuses(out)
+    assert len(final) == 9
+    assert {final[name] for name in finished if name != "evil"} <= {"skipped"}
+    assert final["evil.zip"] in ("rejected", "skipped")
+    graded = {k: v for k, v in final.items() if v != "skipped"}
+    assert graded, "the rerun graded what was left"
+    reports = {p.parent.name: json.loads(p.read_text()) for p in out.glob("*/report.json")}
+    assert reports["sleepy"]["sandbox"]["verdict"] == "timeout"
+    assert reports["crash"]["sandbox"]["verdict"] == "crashed"
+    assert reports["ok0"]["score"] == 100.0
+    assert (out / "summary.html").is_file() and (out / "junit.xml").is_file()
