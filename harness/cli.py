@@ -89,6 +89,88 @@ def exit_code_for(report, fail_under: float | None) -> int:
 
 
 @cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Submissions graded in parallel.")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("grade-batch"),
+              show_default=True, help="Folder for one report folder per submission and the leaderboard.")
+@click.option("-a", "--assignment", help="Assignment for every submission (default: each one's submission.toml).")
+@click.option("--force", is_flag=True, help="Regrade submissions that already have a report.")
+@click.option("--junit", is_flag=True, help="Also write one JUnit file for the whole batch (<out>/junit.xml).")
+@click.option("--fail-under", type=float, help="Exit 1 when any graded submission scores below this.")
+@click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
+def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | None, force: bool, junit: bool,
+          fail_under: float | None, image: str | None) -> None:
+    """Grade many submissions (zips, folders, or folders of them) in parallel.
+
+    A failure of one submission never affects the others; finished reports are kept when the
+    batch is interrupted, and a rerun skips what is already graded. Exit code 0 unless the
+    infrastructure failed (4), a submission could not be set up (2), or --fail-under is missed (1).
+    """
+    from harness.batch import grade_batch
+    from harness.leaderboard import render_batch_junit
+    from harness.report import write_atomic
+
+    console = _console()
+    with _batch_progress(console) as (on_event, on_total):
+        result = grade_batch(list(inputs), out_dir, Settings.from_env(), jobs=jobs, assignment=assignment,
+                             force=force, image=image, on_event=on_event, on_total=on_total)
+    if junit:
+        write_atomic(out_dir / "junit.xml", render_batch_junit(result))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
+    console.print(f"{len(result.items)} submissions in {result.wall_s:.1f} s: {counts}", markup=False)
+    console.print(f"leaderboard: {out_dir / 'summary.html'}  ({out_dir / 'summary.csv'})", markup=False)
+    sys.exit(batch_exit_code(result, fail_under))
+
+
+def batch_exit_code(result, fail_under: float | None) -> int:
+    states = {item.state for item in result.items}
+    if "infra_error" in states:
+        return EXIT_INFRA
+    if "error" in states:
+        return EXIT_USAGE
+    if fail_under is not None and any(
+        item.report is not None and item.report.status != "rejected" and (item.score or 0.0) < fail_under
+        for item in result.items
+    ):
+        return EXIT_BELOW
+    return EXIT_OK
+
+
+def _batch_progress(console):
+    """A progress bar with ETA and per-state counts, and one line per finished submission."""
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    @contextmanager
+    def run():
+        progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[counts]}"),
+                            console=console, transient=True)
+        counts: dict[str, int] = {}
+        with progress:
+            task = progress.add_task("batch", total=None, counts="")
+
+            def on_event(kind, item):
+                if kind == "start":
+                    return
+                counts[item.state] = counts.get(item.state, 0) + 1
+                progress.update(task, advance=1, counts=" ".join(f"{k}:{v}" for k, v in sorted(counts.items())))
+                score = "–" if item.score is None else f"{item.score:5.1f}"
+                style = {"graded": "green", "skipped": "dim"}.get(item.state, "red" if "error" in item.state else "yellow")
+                line = Text.assemble((f"{item.state:<12}", style), f" {score}  {item.duration_s:6.1f} s  ", Text(item.source.name))
+                if item.error:
+                    line.append(f"  {item.error.splitlines()[0][:120]}")
+                progress.console.print(line)
+
+            yield on_event, lambda n: progress.update(task, total=n)
+
+    return run()
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--image", help="Image tag to check (default: the current content-hashed tag).")
 def doctor(as_json: bool, image: str | None) -> None:
@@ -198,7 +280,21 @@ def schema(which: str | None) -> None:
     click.echo(json.dumps(model.model_json_schema(), indent=2))
 
 
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    if threading_is_main():
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
     try:
         cli.main(args=argv, prog_name="grade", standalone_mode=False)
     except click.exceptions.Exit as exc:
