@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 
 from harness.errors import ConfigError
 from harness.settings import BUILTIN_ASSIGNMENTS, Settings
 from harness.spec import SPEC_FILE, Assignment, load_assignment
+
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def search_paths(settings: Settings) -> list[Path]:
@@ -25,10 +29,20 @@ def list_assignments(settings: Settings) -> dict[str, Path]:
     return found
 
 
-def find_assignment(ref: str | Path, settings: Settings) -> Assignment:
+def find_assignment(ref: str | Path, settings: Settings, *, allow_path: bool = True) -> Assignment:
+    """By id, or (with ``allow_path``, for the person running ``grade``) by folder.
+
+    A submission's own ``submission.toml`` may only name an id: a path there could point at
+    an assignment folder the candidate wrote, whose prepare hook would run on the host.
+    """
     path = Path(ref)
-    if path.is_dir() or path.name == SPEC_FILE:
+    if allow_path and (path.is_dir() or path.name == SPEC_FILE):
         return load_assignment(path)
+    if not allow_path and not _ID.fullmatch(str(ref)):
+        raise ConfigError(
+            f"the submission names assignment {str(ref)[:80]!r}, which is not an assignment id",
+            hint="submission.toml must say `assignment = \"ID\"` with an id from `grade list assignments`.",
+        )
     known = list_assignments(settings)
     if str(ref) in known:
         return load_assignment(known[str(ref)])
@@ -38,3 +52,31 @@ def find_assignment(ref: str | Path, settings: Settings) -> Assignment:
         f"unknown assignment {str(ref)!r}{suggestion}",
         hint="`grade list assignments` shows the known ones; a path to an assignment folder works too.",
     )
+
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def find_assignment_by_id(ref: object, settings: Settings, *, source: str = "submission.toml") -> Assignment:
+    """An assignment named by a plain id from untrusted input (a submission's manifest).
+
+    Only ids from the search paths are accepted, never a path: a manifest that could name a
+    folder would let a candidate make the harness load their own ``assignment.toml`` — whose
+    ``prepare.py`` and ``graders.py`` run on the host.
+    """
+    if not isinstance(ref, str) or not _ID.fullmatch(ref) or ref in (".", ".."):
+        shown = repr(ref)[:80]
+        raise ConfigError(
+            f"{source} names the assignment {shown}, which is not an assignment id",
+            hint="An id is a plain name such as `applied_ml` (`grade list assignments`); pass --assignment ID "
+            "to grade the submission anyway.",
+        )
+    known = list_assignments(settings)
+    if ref not in known:
+        close = difflib.get_close_matches(ref, list(known), n=3)
+        suggestion = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ConfigError(
+            f"{source} names an unknown assignment {ref!r}{suggestion}",
+            hint="`grade list assignments` shows the known ones; pass --assignment ID to choose one.",
+        )
+    return load_assignment(known[ref])

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Callable
 
 from harness import __version__, deps
-from harness.assignments import find_assignment
+from harness.assignments import find_assignment, find_assignment_by_id
 from harness.data import PreparedPaths, assignment_data_digest, prepare_assignment
 from harness.errors import ConfigError, HoldoutError, SubmissionRejected
-from harness.intake import UnpackedSubmission, unpack_submission
+from harness.intake import IntakeLimits, UnpackedSubmission, unpack_submission
 from harness.models import (
     AssignmentRef,
     GradeReport,
@@ -98,8 +98,10 @@ class Job:
 
 
 def unpack(job: Job) -> None:
+    """Safe intake, with the assignment's limits when it is already known (``--assignment``)."""
+    limits = IntakeLimits.from_mapping(job.assignment.spec.intake) if job.assignment else IntakeLimits()
     try:
-        job.unpacked = unpack_submission(job.source, job.job_dir / "submission")
+        job.unpacked = unpack_submission(job.source, job.job_dir / "submission", limits)
     except SubmissionRejected as exc:
         job.rejected = exc
         job.messages.append(Message(code=f"rejected_{exc.reason}", text=str(exc), source="intake"))
@@ -114,9 +116,10 @@ def read_manifest(root: Path) -> dict:
         raw = fh.read(64 * 1024)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ConfigError(
-            f"the submission's {MANIFEST} is not valid TOML: {exc}",
+            f"the submission's {MANIFEST} is not valid TOML: {why}",
             hint="Fix it, or pass --assignment ID to ignore it.",
         ) from None
     return data
@@ -126,7 +129,8 @@ def resolve_assignment(job: Job) -> None:
     if job.assignment is not None:
         return
     ref = job.options.assignment
-    if ref is None and job.unpacked is not None:
+    from_manifest = ref is None
+    if from_manifest and job.unpacked is not None:
         ref = read_manifest(job.unpacked.root).get("assignment")
     if not ref or not isinstance(ref, (str, Path)):
         raise ConfigError(
@@ -134,7 +138,7 @@ def resolve_assignment(job: Job) -> None:
             hint=f"Pass --assignment ID, or add {MANIFEST} with `assignment = \"ID\"` to the submission root "
             "(`grade list assignments` shows the ids).",
         )
-    job.assignment = find_assignment(ref, job.settings)
+    job.assignment = find_assignment(ref, job.settings, allow_path=not from_manifest)
 
 
 def load_graders(job: Job) -> None:

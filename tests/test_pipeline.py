@@ -252,3 +252,18 @@ def test_job_dirs_are_removed(toy, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", None)
     grade(submission(tmp_path), settings=settings, runner=fake_runner(perfect))
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_manifest_cannot_point_at_an_assignment_folder_in_the_submission(toy, tmp_path):
+    _, settings = toy
+    marker = tmp_path / "PREPARE_RAN"
+    sub = submission(tmp_path, {"predict.py": "pass\n"})
+    evil = sub / "evil"
+    evil.mkdir()
+    (evil / "assignment.toml").write_text('id = "evil"\ntitle = "x"\n')
+    (evil / "prepare.py").write_text(f"open({str(marker)!r}, 'w').write('ran on the host')\n")
+    for ref in (str(evil), "evil/", "../toy"):
+        (sub / "submission.toml").write_text(f"assignment = {ref!r}\n")
+        with pytest.raises(ConfigError, match="not an assignment id|unknown assignment"):
+            grade(sub, settings=settings, runner=fake_runner(perfect))
+    assert not marker.exists()
