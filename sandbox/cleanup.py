@@ -42,8 +42,8 @@ def prune(client, *, all_owners: bool = False, tmp_root: Path | None = None, min
     with docker_errors("listing holdout containers"):
         for container in client.containers.list(all=True, filters={"label": LABEL}):
             owner = container.labels.get("io.holdout.pid", "")
-            if not all_owners and owner.isdigit() and _pid_alive(int(owner)):
-                continue
+            if not all_owners and (not owner.isdigit() or _pid_alive(int(owner))):
+                continue  # a live run's (or one we cannot attribute: `prune --all` removes those)
             container.remove(v=True, force=True)
             report.containers.append(container.short_id)
     root = tmp_root or Path(tempfile.gettempdir())

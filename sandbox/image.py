@@ -161,7 +161,7 @@ def _probe_python(client, image: str) -> str:
             ["python3", "-c", "import sys; print(f'{sys.version_info[0]}{sys.version_info[1]}')"],
             network_mode="none",
             remove=True,
-            labels={LABEL: "1"},
+            labels={LABEL: "1", "io.holdout.pid": str(os.getpid())},
         )
     return "cp" + out.decode().strip()
 
