@@ -1,6 +1,8 @@
 """The ``grade`` command: parse arguments, call the library, print, map errors to exit codes.
 
-Exit codes: 0 graded; 1 graded but below ``--fail-under``; 2 usage or configuration error;
+Exit codes: 0 graded; 1 graded but below ``--fail-under`` (or ``grade check``: a canary or the kit
+scan did not get its expected outcome); 2 usage or configuration error (incl. an invalid spec or a
+kit that would leak hidden content);
 3 submission rejected; 4 infrastructure error (no engine, image missing, grader failure
 under ``--fail-under``); 130 interrupted.
 """
@@ -55,7 +57,7 @@ def cli() -> None:
 @click.argument("submission", type=click.Path(path_type=Path))
 @click.option("-a", "--assignment", help="Assignment id or folder (default: from the submission's submission.toml).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("grade-report"),
-              show_default=True, help="Where to write report.json, report.md and the run's artifacts.")
+              show_default=True, help="Where to write report.json, report.md, report.html, junit.xml and the run's artifacts.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the summary.")
 @click.option("--fail-under", type=float, help="Exit 1 when the score is below this (0-100).")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
@@ -74,7 +76,8 @@ def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_j
     else:
         console = _console()
         print_summary(report, console)
-        console.print(f"report: {paths['json']}  ({paths['md'].name})", highlight=False)
+        console.print(f"report: {paths['html']}  (also {', '.join(p.name for k, p in paths.items() if k != 'html')})",
+                      highlight=False, markup=False)
     sys.exit(exit_code_for(report, fail_under))
 
 
@@ -206,13 +209,20 @@ def sandbox_build(base_image: str | None, force: bool) -> None:
 
 @sandbox.command("prune")
 @click.option("--all", "all_owners", is_flag=True, help="Also remove containers of runs that are still going.")
-def sandbox_prune(all_owners: bool) -> None:
-    """Remove containers and temp dirs left behind by crashed or interrupted runs."""
+@click.option("--cache-age-days", type=float, default=30, show_default=True,
+              help="Drop cached candidate dependencies not used for this many days.")
+@click.option("--cache-max-mb", type=float, default=5000, show_default=True,
+              help="Then drop the oldest cached dependencies until the cache is under this size.")
+def sandbox_prune(all_owners: bool, cache_age_days: float, cache_max_mb: float) -> None:
+    """Remove containers and temp dirs left behind by crashed or interrupted runs; trim caches."""
+    from harness.deps import prune_cache
     from sandbox.cleanup import prune
     from sandbox.engine import connect
 
     report = prune(connect(), all_owners=all_owners)
-    click.echo(f"removed {len(report.containers)} container(s) and {len(report.job_dirs)} job dir(s)")
+    trimmed = prune_cache(Settings.from_env().cache_dir, max_age_days=cache_age_days, max_total_mb=cache_max_mb)
+    click.echo(f"removed {len(report.containers)} container(s), {len(report.job_dirs)} job dir(s) "
+               f"and {len(trimmed)} cached dependency set(s)")
 
 
 @sandbox.command("tag")
@@ -278,6 +288,67 @@ def schema(which: str | None) -> None:
 
     model = AssignmentSpec if which == "assignment" else GradeReport
     click.echo(json.dumps(model.model_json_schema(), indent=2))
+
+
+@cli.command("new")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--kind", type=click.Choice(["classification", "regression", "rag"]), default="classification",
+              show_default=True, help="Which template to start from.")
+@click.option("--title", help="The assignment's title (default: from the folder name).")
+def new_cmd(path: Path, kind: str, title: str | None) -> None:
+    """Scaffold a new assignment folder at PATH (its name is the assignment id)."""
+    from harness.authoring import new_assignment
+
+    written = new_assignment(path, kind, title)
+    click.echo(f"created {path} ({kind}, {len(written)} files). Next:")
+    click.echo("  1. add data: declare it in assignment.toml and prepare.py (or rewrite load_table in prepare.py)")
+    click.echo("  2. write canaries/reference: a good solution, and set the canaries' expected scores")
+    click.echo(f"  3. grade check {path}")
+
+
+@cli.command()
+@click.argument("assignment")
+@click.option("--canary", "canaries", multiple=True, help="Run only this canary (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+@click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
+def check(assignment: str, canaries: tuple[str, ...], as_json: bool, image: str | None) -> None:
+    """Validate ASSIGNMENT and run every canary end to end; exit 1 on any mismatch."""
+    from harness.assignments import find_assignment
+    from harness.check import check_as_dict, check_assignment, render_check
+
+    settings = Settings.from_env()
+    chosen = find_assignment(assignment, settings)
+    err = _console(stderr=True)
+    report = check_assignment(
+        chosen, settings, image=image or settings.image, only=list(canaries) or None,
+        progress=lambda row: err.print(f"{'ok  ' if row.ok else 'FAIL'} {row.name} ({row.duration_s:.1f} s)",
+                                       highlight=False, markup=False),
+    )
+    if as_json:
+        click.echo(json.dumps(check_as_dict(report), indent=2))
+    else:
+        console = _console()
+        if not console.is_terminal:
+            console.width = 160  # a log file or CI: keep one line per check
+        render_check(report, console)
+    sys.exit(EXIT_OK if report.ok else EXIT_BELOW)
+
+
+@cli.command()
+@click.argument("assignment")
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Where to write the zip (default: ./<id>-kit.zip).")
+def kit(assignment: str, out: Path | None) -> None:
+    """Build the candidate starter kit for ASSIGNMENT; refuses if any hidden content is inside."""
+    from harness.assignments import find_assignment
+    from harness.kit import build_kit
+
+    settings = Settings.from_env()
+    chosen = find_assignment(assignment, settings)
+    out = out or Path(f"{chosen.id}-kit.zip")
+    built = build_kit(chosen, settings, out)
+    click.echo(f"wrote {out}: {len(built.files)} files, scanned against {built.hidden_files} hidden files")
+    for name in sorted(built.files):
+        click.echo(f"  {chosen.id}/{name}")
 
 
 def threading_is_main() -> bool:

@@ -240,3 +240,19 @@ def test_nltk_from_requirements_reads_declared_resources_and_explains_missing_on
     assert "stopwords: ['holdout', 'sandbox', 'stopword']" in report.sandbox.stdout.text, report.sandbox.stderr.text
     missing = [m for m in report.messages if m.code == "nltk_resource_missing"]
     assert missing and "punkt_tab" in missing[0].text and "no network" in missing[0].text
+
+
+def test_prune_cache_by_age_then_size(tmp_path):
+    import os
+    import time
+
+    root = tmp_path / "deps"
+    for name, age_days, size in [("old", 40, 10), ("a", 2, 600_000), ("b", 1, 600_000)]:
+        d = root / name
+        d.mkdir(parents=True)
+        (d / "w.whl").write_bytes(b"x" * size)
+        t = time.time() - age_days * 86400
+        os.utime(d, (t, t))
+    removed = {p.name for p in deps.prune_cache(tmp_path, max_age_days=30, max_total_mb=1.0)}
+    assert removed == {"old", "a"}
+    assert (root / "b").exists()
