@@ -223,7 +223,7 @@ def _kill_own_containers() -> None:
         from sandbox.engine import connect
 
         client = connect()
-        for container in client.containers.list(filters={"label": f"io.holdout.pid={os.getpid()}"}):
+        for container in client.containers.list(sparse=True, filters={"label": f"io.holdout.pid={os.getpid()}"}):
             try:
                 container.kill()
             except Exception:

@@ -38,13 +38,20 @@ def prune(client, *, all_owners: bool = False, tmp_root: Path | None = None, min
     Called at the start of every grading run (so a crash is swept next time) and by
     ``grade sandbox prune``. A concurrent ``grade`` keeps its own containers: they carry its pid.
     """
+    from docker.errors import NotFound
+
     report = PruneReport()
     with docker_errors("listing holdout containers"):
-        for container in client.containers.list(all=True, filters={"label": LABEL}):
-            owner = container.labels.get("io.holdout.pid", "")
+        # sparse: no inspect per container, so one that a concurrent run removes meanwhile
+        # cannot make this listing fail (labels come with the list response).
+        for container in client.containers.list(all=True, filters={"label": LABEL}, sparse=True):
+            owner = (container.attrs.get("Labels") or {}).get("io.holdout.pid", "")
             if not all_owners and (not owner.isdigit() or _pid_alive(int(owner))):
                 continue  # a live run's (or one we cannot attribute: `prune --all` removes those)
-            container.remove(v=True, force=True)
+            try:
+                container.remove(v=True, force=True)
+            except NotFound:
+                continue  # removed concurrently by another run's prune
             report.containers.append(container.short_id)
     root = tmp_root or Path(tempfile.gettempdir())
     now = time.time()

@@ -60,7 +60,7 @@ def statuses(out: Path) -> dict[str, str]:
 
 
 def our_containers(docker_client, pid: int) -> list:
-    return docker_client.containers.list(all=True, filters={"label": f"io.holdout.pid={pid}"})
+    return docker_client.containers.list(all=True, sparse=True, filters={"label": f"io.holdout.pid={pid}"})
 
 
 def test_batch_killed_halfway_then_resumed(tmp_path, docker_client, sandbox_image):

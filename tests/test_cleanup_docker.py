@@ -17,7 +17,7 @@ def make(client, image, **labels):
 
 
 def exists(client, container) -> bool:
-    return bool(client.containers.list(all=True, filters={"id": container.id}))
+    return bool(client.containers.list(all=True, sparse=True, filters={"id": container.id}))
 
 
 def test_prune_removes_dead_owners_only(docker_client, sandbox_image, tmp_path):
