@@ -1,0 +1,302 @@
+"""Engineering-habit signals read from a submission's files (as data, never executed).
+
+Each check returns a :class:`Signal`: ``value`` 1.0 (habit present) or 0.0, and plain-text
+``evidence`` saying why. Secrets are never echoed: evidence names the file, line and kind only.
+
+- ``has_readme_run_instructions``: a README at the root that says how to run the code.
+- ``has_tests``: a test file (``test_*.py``, ``*_test.py`` or under ``tests/``) with a test in it.
+- ``deps_declared`` / ``deps_pinned``: a requirements file, ``pyproject.toml``, ``environment.yml``
+  or ``Pipfile``; pinned means a lock file, or every requirement with ``==``.
+- ``no_secrets``: no private keys, cloud/API tokens or hard-coded credentials in text files.
+- ``no_large_files``: no file above the size limit (datasets, model weights, virtualenvs).
+- ``notebook_hygiene``: every notebook's executed cells ran in order, no error outputs are
+  left in, and outputs are not enormous. A submission without notebooks passes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graders.files import SubmissionFile, read_text
+from graders.lint import cell_source, notebook_cells
+
+
+@dataclass
+class Signal:
+    name: str
+    value: float
+    evidence: list[str] = field(default_factory=list)
+    """Why, in plain text; the first item is the headline."""
+
+
+README_NAMES = re.compile(r"^readme(\.(md|markdown|rst|txt))?$", re.IGNORECASE)
+RUN_HINTS = re.compile(
+    r"(\bpython3?\s+(-m\s+)?[\w./-]+|\bjupyter\s+(nbconvert|notebook|lab|execute|run)\b|\bpip\s+install\b|"
+    r"\bmake\s+\w+|\bdocker\s+(run|build|compose)\b|\b(uv|poetry|pipenv|hatch|pdm)\s+(run|install|sync)\b|"
+    r"\bconda\s+(env|create|activate)\b|\bpytest\b|\bnbclient\b|\bpapermill\b)",
+    re.IGNORECASE,
+)
+TEST_DEF = re.compile(r"^\s*(async\s+)?def\s+test\w*\s*\(|unittest\.TestCase|^\s*class\s+Test\w*", re.MULTILINE)
+LOCK_FILES = frozenset({"poetry.lock", "uv.lock", "pipfile.lock", "pdm.lock", "conda-lock.yml", "conda-lock.yaml", "pylock.toml"})
+REQUIREMENTS = re.compile(r"^requirements([-_.\w]*)\.(txt|in)$", re.IGNORECASE)
+ENV_FILES = frozenset({"environment.yml", "environment.yaml"})
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("private key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----")),
+    ("AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("OpenAI-style API key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}")),
+    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{40,}")),
+    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
+    ("hard-coded credential", re.compile(
+        r"""(?i)(?:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|password|passwd)"""
+        r"""["']?\s*[:=]\s*["']([^"'\s]{8,})["']""")),
+)
+SECRET_FILES = re.compile(r"^(\.env(\.\w+)?|id_rsa|id_dsa|id_ecdsa|id_ed25519|\.netrc|\.pypirc|.*\.pem|.*\.p12|.*\.pfx)$")
+_PLACEHOLDER = re.compile(r"(?i)^(x+|\*+|\.+|<.*>|\{.*\}|\$\{?\w+\}?|your[\w-]*|changeme|example\w*|dummy\w*|test\w*|placeholder\w*)$")
+TEXT_SUFFIXES = frozenset({".py", ".ipynb", ".txt", ".md", ".cfg", ".ini", ".toml", ".yml", ".yaml", ".json", ".env",
+                           ".sh", ".rst", ".conf", ".pem", ".key", ""})
+
+
+def readme_signal(root: Path, files: list[SubmissionFile]) -> Signal:
+    readmes = [f for f in files if len(f.parts) == 1 and README_NAMES.match(f.name)]
+    if not readmes:
+        return Signal("has_readme_run_instructions", 0.0, ["no README at the submission root"])
+    for f in readmes:
+        text = read_text(root, f.rel, 512 * 1024) or ""
+        match = RUN_HINTS.search(text)
+        if match:
+            return Signal("has_readme_run_instructions", 1.0, [f"{f.rel} says how to run it ({match.group(0).strip()[:60]!r})"])
+    return Signal("has_readme_run_instructions", 0.0, [f"{readmes[0].rel} does not say how to run the code (no command found)"])
+
+
+def tests_signal(root: Path, files: list[SubmissionFile]) -> Signal:
+    candidates = [
+        f for f in files
+        if f.suffix == ".py" and (f.name.startswith("test_") or f.name.endswith("_test.py") or "tests" in f.parts[:-1]
+                                  or "test" in f.parts[:-1])
+    ]
+    with_tests = [f.rel for f in candidates if TEST_DEF.search(read_text(root, f.rel, 1 * 2**20) or "")]
+    if with_tests:
+        return Signal("has_tests", 1.0, [f"{len(with_tests)} test file(s): {', '.join(with_tests[:3])}"])
+    if candidates:
+        return Signal("has_tests", 0.0, [f"{candidates[0].rel} looks like a test file but defines no test"])
+    return Signal("has_tests", 0.0, ["no tests (no test_*.py or tests/ folder)"])
+
+
+def _requirement_lines(text: str) -> list[str]:
+    out = []
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue  # comments, and options such as -r other.txt, -e ., --index-url
+        out.append(line)
+    return out
+
+
+def _req_name(requirement: str) -> str:
+    match = _REQ_NAME.match(requirement)
+    return match.group(1) if match else requirement[:40]
+
+
+def _pinned(requirement: str) -> bool:
+    spec = requirement.split(";", 1)[0]
+    return "==" in spec or "@" in spec  # name==1.2, or a direct reference pinned to a URL/commit
+
+
+def deps_signals(root: Path, files: list[SubmissionFile]) -> tuple[Signal, Signal]:
+    """``deps_declared`` and ``deps_pinned``."""
+    shallow = [f for f in files if len(f.parts) <= 2]
+    locks = [f.rel for f in shallow if f.name.lower() in LOCK_FILES]
+    declared: list[str] = []
+    unpinned: list[str] = []
+    for f in shallow:
+        lower = f.name.lower()
+        if REQUIREMENTS.match(f.name):
+            reqs = _requirement_lines(read_text(root, f.rel, 512 * 1024) or "")
+        elif lower == "pyproject.toml":
+            reqs = _pyproject_requirements(read_text(root, f.rel, 512 * 1024) or "")
+            if reqs is None:
+                continue
+        elif lower in ENV_FILES:
+            text = read_text(root, f.rel, 512 * 1024) or ""
+            reqs = [m.group(1) for m in re.finditer(r"^\s*-\s+([A-Za-z0-9][^\s#]*)", text, re.MULTILINE)]
+            unpinned += [f"{f.rel}: {r}" for r in reqs if not re.search(r"[=@]", r)]
+            declared.append(f.rel)
+            continue
+        elif lower == "pipfile":
+            declared.append(f.rel)
+            continue
+        else:
+            continue
+        declared.append(f.rel)
+        unpinned += [f"{f.rel}: {_req_name(r)}" for r in reqs if not _pinned(r)]
+    if not declared and not locks:
+        none = Signal("deps_declared", 0.0, ["dependencies not declared (no requirements.txt, pyproject.toml or environment.yml)"])
+        return none, Signal("deps_pinned", 0.0, ["dependencies not declared, so not pinned either"])
+    decl = Signal("deps_declared", 1.0, [f"dependencies declared in {', '.join((declared + locks)[:3])}"])
+    if locks:
+        return decl, Signal("deps_pinned", 1.0, [f"lock file {locks[0]}"])
+    if unpinned:
+        names = ", ".join(u.split(": ", 1)[1] for u in unpinned[:5])
+        count = f"{len(unpinned)} dependenc{'y is' if len(unpinned) == 1 else 'ies are'}"
+        return decl, Signal("deps_pinned", 0.0, [f"{count} not pinned with == ({names})"])
+    if any(f.name.lower() == "pipfile" for f in shallow):
+        return decl, Signal("deps_pinned", 0.0, ["Pipfile without Pipfile.lock"])
+    return decl, Signal("deps_pinned", 1.0, ["every declared dependency is pinned with =="])
+
+
+def _pyproject_requirements(text: str) -> list[str] | None:
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError):  # a nesting bomb is just an unreadable file
+        return None
+    project = data.get("project") if isinstance(data.get("project"), dict) else {}
+    reqs = [str(r) for r in project.get("dependencies", []) or [] if isinstance(r, str)]
+    poetry = ((data.get("tool") or {}).get("poetry") or {}).get("dependencies") or {}
+    if isinstance(poetry, dict):
+        for name, spec in poetry.items():
+            if name.lower() == "python":
+                continue
+            version = spec.get("version", "") if isinstance(spec, dict) else str(spec)
+            reqs.append(f"{name}=={version}" if re.fullmatch(r"\d[\w.]*", version or "") else f"{name}{version}")
+    if not reqs and not project and not poetry:
+        return None
+    return reqs
+
+
+def secrets_signal(root: Path, files: list[SubmissionFile], *, max_bytes: int = 2 * 2**20) -> Signal:
+    hits: list[str] = []
+    for f in files:
+        if SECRET_FILES.match(f.name) and f.name not in {".env.example", ".env.sample", ".env.template"}:
+            text = read_text(root, f.rel, 64 * 1024) or ""
+            if f.suffix in {".pem", ".p12", ".pfx"} or f.name.startswith("id_") or _env_has_values(text) or f.name in {".netrc", ".pypirc"}:
+                hits.append(f"{f.rel}: a credentials file ({f.name}) is committed")
+                continue
+        if f.suffix not in TEXT_SUFFIXES or f.size > max_bytes:
+            continue
+        text = read_text(root, f.rel, max_bytes)
+        if not text:
+            continue
+        hits += [f"{f.rel} line {line}: possible {kind}" for line, kind in find_secrets(text)]
+    if hits:
+        return Signal("no_secrets", 0.0, [f"{len(hits)} possible secret(s) committed: " + "; ".join(hits[:3])])
+    return Signal("no_secrets", 1.0, ["no keys, tokens or passwords found"])
+
+
+def _env_has_values(text: str) -> bool:
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        value = value.strip().strip("'\"")
+        if sep and key.strip() and not key.strip().startswith("#") and value and not _PLACEHOLDER.match(value):
+            return True
+    return False
+
+
+def find_secrets(text: str) -> list[tuple[int, str]]:
+    """(line, kind) of each likely secret in ``text``; placeholders such as ``"your-api-key"`` are skipped."""
+    found: list[tuple[int, str]] = []
+    for kind, pattern in SECRET_PATTERNS:
+        for match in pattern.finditer(text):
+            value = match.group(1) if match.groups() else match.group(0)
+            if kind == "hard-coded credential" and not _looks_secret(value):
+                continue
+            found.append((text.count("\n", 0, match.start()) + 1, kind))
+    return sorted(set(found))
+
+
+def redact(text: str) -> str:
+    """``text`` with every likely secret replaced by ``«redacted»`` (for code shown in reports)."""
+    for kind, pattern in SECRET_PATTERNS:
+        if kind == "hard-coded credential":
+            text = pattern.sub(lambda m: m.group(0).replace(m.group(1), "«redacted»") if _looks_secret(m.group(1)) else m.group(0), text)
+        else:
+            text = pattern.sub("«redacted»", text)
+    return text
+
+
+def _looks_secret(value: str) -> bool:
+    if _PLACEHOLDER.match(value) or value.startswith(("http://", "https://", "os.environ", "/")):
+        return False
+    return bool(re.search(r"[A-Za-z]", value)) and bool(re.search(r"\d", value)) and len(set(value)) >= 6
+
+
+def large_files_signal(files: list[SubmissionFile], *, limit_mb: float) -> Signal:
+    limit = int(limit_mb * 2**20)
+    big = sorted((f for f in files if f.size > limit), key=lambda f: -f.size)
+    if big:
+        shown = ", ".join(f"{f.rel} ({f.size / 2**20:.1f} MB)" for f in big[:3])
+        return Signal("no_large_files", 0.0, [f"{len(big)} file(s) over {limit_mb:g} MB committed: {shown}"])
+    total = sum(f.size for f in files)
+    return Signal("no_large_files", 1.0, [f"no file over {limit_mb:g} MB ({len(files)} files, {total / 2**20:.1f} MB in all)"])
+
+
+@dataclass
+class NotebookCheck:
+    """One notebook's hygiene: ran top to bottom, no error outputs left, outputs not enormous."""
+
+    rel: str
+    in_order: bool = True
+    error_cells: list[int] = field(default_factory=list)
+    output_bytes: int = 0
+    executed: int = 0
+    code_cells: int = 0
+    readable: bool = True
+
+
+def check_notebook(rel: str, text: str | None) -> NotebookCheck:
+    check = NotebookCheck(rel)
+    cells = notebook_cells(text) if text else None
+    if cells is None:
+        check.readable = False
+        return check
+    last = 0
+    for index, cell in enumerate(cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        check.code_cells += 1
+        count = cell.get("execution_count")
+        if isinstance(count, int):
+            check.executed += 1
+            if count <= last:
+                check.in_order = False
+            last = count
+        outputs = cell.get("outputs") or []
+        if isinstance(outputs, list):
+            check.output_bytes += len(json.dumps(outputs))
+            if any(isinstance(o, dict) and o.get("output_type") == "error" for o in outputs):
+                check.error_cells.append(index)
+    return check
+
+
+def notebook_signal(root: Path, files: list[SubmissionFile], *, max_output_kb: int) -> tuple[Signal, list[NotebookCheck]]:
+    notebooks = [f for f in files if f.suffix == ".ipynb"]
+    if not notebooks:
+        return Signal("notebook_hygiene", 1.0, ["no notebooks"]), []
+    checks = [check_notebook(f.rel, read_text(root, f.rel, 64 * 2**20)) for f in notebooks]
+    problems = []
+    for c in checks:
+        if not c.readable:
+            problems.append(f"{c.rel} is not a valid notebook")
+            continue
+        if not c.in_order:
+            problems.append(f"{c.rel}: cells were executed out of order")
+        if c.error_cells:
+            problems.append(f"{c.rel}: error output left in cell(s) {', '.join(map(str, c.error_cells[:5]))}")
+        if c.output_bytes > max_output_kb * 1024:
+            problems.append(f"{c.rel}: outputs take {c.output_bytes / 1024:,.0f} KB (limit {max_output_kb:,} KB)")
+    if problems:
+        return Signal("notebook_hygiene", 0.0, problems), checks
+    return Signal("notebook_hygiene", 1.0, [f"{len(checks)} notebook(s): executed in order, no error outputs, outputs small"]), checks
+
+
+def cells_with_source(text: str) -> list[str]:
+    """Sources of every cell (for context lines of notebook findings); empty if unreadable."""
+    cells = notebook_cells(text)
+    return [cell_source(c) for c in cells] if cells else []
