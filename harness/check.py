@@ -1,9 +1,21 @@
-"""Does a report match a canary's declared outcome? (The core of ``grade check``.)"""
+"""``grade check``: the assignment author's CI.
+
+Static checks first (spec, graders and metrics, rubric references, grader-specific problems,
+canary folders), then the data (checksums, preparation), the starter kit's leak scan, and
+finally every canary graded end to end in the sandbox, each with its own time limit, and
+compared with its declared outcome (:func:`canary_problems`).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from harness.errors import SpecError
 from harness.models import GradeReport
-from harness.spec import CanarySpec
+from harness.settings import Settings
+from harness.spec import Assignment, CanarySpec
 
 
 def canary_problems(report: GradeReport, canary: CanarySpec) -> list[str]:
@@ -27,3 +39,192 @@ def canary_problems(report: GradeReport, canary: CanarySpec) -> list[str]:
         if value is None or not low <= value <= high:
             problems.append(f"{name} = {value}, expected in [{low}, {high}]")
     return problems
+
+
+@dataclass
+class CheckRow:
+    """One line of the ``grade check`` table."""
+
+    name: str
+    ok: bool
+    expected: str = ""
+    got: str = ""
+    problems: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+@dataclass
+class CheckReport:
+    assignment: str
+    rows: list[CheckRow] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+
+def describe_expectation(canary: CanarySpec) -> str:
+    parts = []
+    if canary.verdict:
+        parts.append(f"verdict {canary.verdict}")
+    if canary.status and canary.status != "graded":
+        parts.append(f"status {canary.status}")
+    if canary.min_score is not None and canary.max_score is not None:
+        parts.append(f"score {canary.min_score:g}–{canary.max_score:g}")
+    elif canary.min_score is not None:
+        parts.append(f"score ≥ {canary.min_score:g}")
+    elif canary.max_score is not None:
+        parts.append(f"score ≤ {canary.max_score:g}")
+    if canary.message:
+        parts.append(f"message {canary.message}")
+    parts += [f"{name} in [{low:g}, {high:g}]" for name, (low, high) in canary.metrics.items()]
+    return ", ".join(parts) or "graded"
+
+
+def describe_outcome(report: GradeReport, canary: CanarySpec) -> str:
+    parts = [f"verdict {report.sandbox.verdict.value}" if report.sandbox else "not run"]
+    if report.status != "graded":
+        parts.append(f"status {report.status}")
+    parts.append("score –" if report.score is None else f"score {report.score:.1f}")
+    for name in canary.metrics:
+        value = report.metrics.get(name)
+        parts.append(f"{name} {'–' if value is None else f'{value:.3g}'}")
+    return ", ".join(parts)
+
+
+def static_problems(assignment: Assignment) -> list[str]:
+    """Everything wrong with the assignment that needs no data and no container."""
+    from graders.registry import default_registry
+
+    spec, root = assignment.spec, assignment.root
+    problems: list[str] = []
+    registry = default_registry(root)
+    graders = []
+    for i, g in enumerate(spec.graders):
+        try:
+            graders.append(registry.instantiate(g, i))
+        except SpecError as exc:
+            problems.append(exc.message)
+        except Exception as exc:  # unknown grader name (ConfigError) and friends
+            problems.append(f"graders[{i}].use: {getattr(exc, 'message', exc)}")
+    keys = [g.key for g in spec.graders]
+    if len(set(keys)) != len(keys):
+        problems.append(f"graders: two graders publish under the same name ({', '.join(keys)}); set 'name' on one")
+    for i, c in enumerate(spec.rubric.criteria):
+        if c.kind == "automated" and c.measurement:
+            grader = c.measurement.split(".", 1)[0]
+            if grader not in keys or "." not in c.measurement:
+                problems.append(
+                    f"rubric.criteria[{i}].measurement: {c.measurement!r} names no grader "
+                    f"(expected '<grader>.<measurement>' with a grader among {', '.join(keys) or 'none'})"
+                )
+    for grader in graders:
+        problems += [f"graders ({grader.name}): {p}" for p in grader.problems(root)]
+    names = [c.name for c in spec.canaries]
+    if len(set(names)) != len(names):
+        problems.append("canaries: two canaries share a name")
+    for i, c in enumerate(spec.canaries):
+        if not (root / c.path).is_dir():
+            problems.append(f"canaries[{i}].path: folder {c.path!r} does not exist")
+    if not spec.canaries:
+        problems.append("canaries: none declared; add at least a reference solution with min_score")
+    return problems
+
+
+def check_assignment(
+    assignment: Assignment,
+    settings: Settings,
+    *,
+    runner=None,
+    image: str | None = None,
+    only: list[str] | None = None,
+    progress: Callable[[CheckRow], None] = lambda row: None,
+) -> CheckReport:
+    """Validate ``assignment`` and run its canaries end to end; one row per check.
+
+    Raises :class:`SpecError` for static problems and :class:`~harness.errors.DataError` for
+    data that cannot be verified or prepared (exit 2); canary mismatches are rows (exit 1).
+    """
+    from harness.api import docker_runner, grade
+    from harness.data import prepare_assignment, verify_prepared
+    from harness.kit import scan_kit
+    from harness.pipeline import GradeOptions
+
+    started = time.monotonic()
+    report = CheckReport(assignment=assignment.id)
+
+    def add(row: CheckRow) -> None:
+        report.rows.append(row)
+        progress(row)
+
+    names = [c.name for c in assignment.spec.canaries]
+    if only is not None and (unknown := sorted(set(only) - set(names))):
+        raise SpecError(f"no canary named {', '.join(map(repr, unknown))}",
+                        hint=f"Canaries of {assignment.id}: {', '.join(names)}.")
+    t = time.monotonic()
+    problems = static_problems(assignment)
+    if problems:
+        raise SpecError("\n  ".join(["the assignment does not pass its static checks:", *problems]),
+                        path=str(assignment.root / "assignment.toml"), hint="Fix these and run `grade check` again.")
+    spec = assignment.spec
+    add(CheckRow("spec, graders, rubric", True, got=f"{len(spec.graders)} graders, {len(spec.rubric.criteria)} criteria, "
+                 f"{len(spec.canaries)} canaries", duration_s=round(time.monotonic() - t, 2)))
+
+    t = time.monotonic()
+    prepared = prepare_assignment(assignment, settings)
+    broken = verify_prepared(prepared)
+    add(CheckRow("data", not broken, expected="sources match their sha256; prepared files intact",
+                 got=(f"{len(spec.data.sources)} source(s) verified" if spec.data.sources else "no sources declared")
+                 + f", prepared {prepared.root.name}" + (f"; altered: {', '.join(broken)}" if broken else ""),
+                 problems=[f"prepared file altered: {b} (run `grade data prepare --force`)" for b in broken],
+                 duration_s=round(time.monotonic() - t, 2)))
+
+    t = time.monotonic()
+    kit = scan_kit(assignment, settings, prepared)
+    scanned = f"{len(kit.files)} files scanned against {kit.hidden_files} hidden"
+    add(CheckRow("starter kit", kit.ok, expected="no hidden content",
+                 got=scanned if kit.ok else f"{len(kit.leaks)} leak(s)",
+                 problems=[str(leak) for leak in kit.leaks], duration_s=round(time.monotonic() - t, 2)))
+
+    canaries = [c for c in spec.canaries if only is None or c.name in only]
+    if canaries and runner is None:
+        runner, image = docker_runner(image, settings)
+    for canary in canaries:
+        t = time.monotonic()
+        options = GradeOptions(assignment=assignment.root, image=image, timeout_s=canary.timeout_s)
+        graded = grade(assignment.root / canary.path, settings=settings, options=options, runner=runner)
+        problems = canary_problems(graded, canary)
+        add(CheckRow(f"canary {canary.name}", not problems, expected=describe_expectation(canary),
+                     got=describe_outcome(graded, canary), problems=problems,
+                     duration_s=round(time.monotonic() - t, 2)))
+    report.duration_s = round(time.monotonic() - started, 2)
+    return report
+
+
+def render_check(report: CheckReport, console) -> None:
+    """The ``grade check`` table (rich)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"grade check {report.assignment}", header_style="bold", show_lines=False)
+    for col in ("check", "expected", "got", "time", "result"):
+        table.add_column(col, overflow="fold")
+    for row in report.rows:
+        result = Text("ok", "green") if row.ok else Text("MISMATCH\n" + "\n".join(row.problems), "red")
+        table.add_row(Text(row.name), Text(row.expected), Text(row.got), f"{row.duration_s:.1f} s", result)
+    console.print(table)
+    failed = [r for r in report.rows if not r.ok]
+    verdict = Text("all checks pass", "bold green") if not failed else Text(f"{len(failed)} check(s) failed", "bold red")
+    console.print(Text.assemble(verdict, f"  ({len(report.rows)} checks in {report.duration_s:.1f} s)"))
+
+
+def check_as_dict(report: CheckReport) -> dict:
+    """``grade check --json``."""
+    return {
+        "assignment": report.assignment,
+        "ok": report.ok,
+        "duration_s": report.duration_s,
+        "checks": [row.__dict__ for row in report.rows],
+    }
+

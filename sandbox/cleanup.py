@@ -31,12 +31,20 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def prune(client, *, all_owners: bool = False, tmp_root: Path | None = None, min_age_s: float = 0) -> PruneReport:
+def prune(
+    client,
+    *,
+    all_owners: bool = False,
+    tmp_root: Path | None = None,
+    min_age_s: float = 0,
+    labels: tuple[str, ...] = (),
+) -> PruneReport:
     """Remove holdout containers whose owning process is gone (all of them with ``all_owners``),
     and job directories whose owning process is gone.
 
     Called at the start of every grading run (so a crash is swept next time) and by
     ``grade sandbox prune``. A concurrent ``grade`` keeps its own containers: they carry its pid.
+    ``labels`` (``key=value``) narrows the sweep further.
     """
     from docker.errors import NotFound
 

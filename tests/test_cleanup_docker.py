@@ -25,11 +25,12 @@ def test_prune_removes_dead_owners_only(docker_client, sandbox_image, tmp_path):
     live = make(docker_client, sandbox_image, **{"io.holdout.pid": str(os.getpid())})
     unknown = make(docker_client, sandbox_image)
     try:
-        report = prune(docker_client, tmp_root=tmp_path)
+        scope = ("io.holdout.test=cleanup",)  # never touch other runs' containers
+        report = prune(docker_client, tmp_root=tmp_path, labels=scope)
         assert dead.short_id in report.containers
         assert not exists(docker_client, dead)
         assert exists(docker_client, live) and exists(docker_client, unknown)
-        prune(docker_client, all_owners=True, tmp_root=tmp_path)
+        prune(docker_client, all_owners=True, tmp_root=tmp_path, labels=scope)
         assert not exists(docker_client, live) and not exists(docker_client, unknown)
     finally:
         for c in (dead, live, unknown):
@@ -44,6 +45,6 @@ def test_prune_sweeps_job_dirs_of_dead_runs(docker_client, tmp_path):
     stale = tmp_path / f"{JOB_PREFIX}stale"
     stale.mkdir()
     (stale / "owner.pid").write_text("999999999")
-    report = prune(docker_client, tmp_root=tmp_path)
+    report = prune(docker_client, tmp_root=tmp_path, labels=("io.holdout.test=none",))
     assert str(stale) in report.job_dirs and not stale.exists()
     assert mine.exists()
