@@ -52,7 +52,7 @@ def prune(
     with docker_errors("listing holdout containers"):
         # sparse: no inspect per container, so one that a concurrent run removes meanwhile
         # cannot make this listing fail (labels come with the list response).
-        for container in client.containers.list(all=True, filters={"label": LABEL}, sparse=True):
+        for container in client.containers.list(all=True, sparse=True, filters={"label": [LABEL, *labels]}):
             owner = (container.attrs.get("Labels") or {}).get("io.holdout.pid", "")
             if not all_owners and (not owner.isdigit() or _pid_alive(int(owner))):
                 continue  # a live run's (or one we cannot attribute: `prune --all` removes those)
