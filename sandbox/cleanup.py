@@ -46,7 +46,7 @@ def prune(
     ``grade sandbox prune``. A concurrent ``grade`` keeps its own containers: they carry its pid.
     ``labels`` (``key=value``) narrows the sweep further.
     """
-    from docker.errors import NotFound
+    from docker.errors import APIError, NotFound
 
     report = PruneReport()
     with docker_errors("listing holdout containers"):
@@ -60,6 +60,10 @@ def prune(
                 container.remove(v=True, force=True)
             except NotFound:
                 continue  # removed concurrently by another run's prune
+            except APIError as exc:
+                if exc.status_code == 409:  # removal already in progress elsewhere
+                    continue
+                raise
             report.containers.append(container.short_id)
     root = tmp_root or Path(tempfile.gettempdir())
     now = time.time()
