@@ -246,11 +246,14 @@ def _parse_line(line: str, number: int, problems: _Problems) -> AnswerRow | None
     return AnswerRow(number, record["id"].strip(), answer, _parse_contexts(record.get("contexts"), number, problems))
 
 
-def parse_answers(data: bytes, *, file: str = "answers.jsonl", source: str = "rag") -> tuple[list[AnswerRow], list[Message]]:
+def parse_answers(
+    data: bytes, *, file: str = "answers.jsonl", source: str = "rag", max_lines: int = 100_000
+) -> tuple[list[AnswerRow], list[Message]]:
     """Parse the candidate's JSON Lines into rows (first row per id) and feedback messages.
 
     Codes: ``bom``, ``not_text``, ``empty_file``, ``malformed_jsonl``, ``invalid_fields``,
-    ``duplicate_ids``. Blank lines are skipped.
+    ``duplicate_ids``, ``too_many_rows`` (parsing stops after ``max_lines`` non-blank lines, so
+    millions of tiny lines cannot stall the host). Blank lines are skipped.
     """
     text, messages = _decode(data, file, source)
     if text is None:
@@ -261,9 +264,14 @@ def parse_answers(data: bytes, *, file: str = "answers.jsonl", source: str = "ra
     problems = _Problems()
     rows: dict[str, AnswerRow] = {}
     duplicates: list[str] = []
+    seen_lines = 0
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
+        seen_lines += 1
+        if seen_lines > max_lines:
+            messages.append(_msg("too_many_rows", f"{file} has more than {max_lines:,} lines; the rest was not read.", source))
+            break
         row = _parse_line(line, number, problems)
         if row is None:
             continue
@@ -393,7 +401,7 @@ class RagGrader(Grader):
             data = open_output(ctx.output_dir, cfg.file, cap)
         except OutputError as err:
             return None, [_msg(OUTPUT_CODES[err.code], err.text, self.name)]
-        rows, messages = parse_answers(data, file=cfg.file, source=self.name)
+        rows, messages = parse_answers(data, file=cfg.file, source=self.name, max_lines=max(10_000, 10 * len(items)))
         if not rows:
             if not any(m.code in ("not_text", "empty_file") for m in messages):
                 messages.append(_msg("no_valid_rows", f"{cfg.file} has no usable line; every metric is 0.", self.name))

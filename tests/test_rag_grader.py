@@ -266,3 +266,12 @@ def test_containment_is_whole_words_and_exact_match_is_normalised(ctx):
     table = {row["id"]: row for row in RagGrader().grade(ctx).details["questions"]}
     assert table["q1"]["exact_match"] is True and table["q1"]["answer_containment"] is True
     assert table["q2"]["answer_containment"] is False and table["q2"]["exact_match"] is False
+
+
+def test_millions_of_tiny_lines_stop_at_the_line_cap():
+    from graders.rag import parse_answers
+
+    data = b'{"id": "x"}\n' * 50_000
+    rows, messages = parse_answers(data, max_lines=1_000)
+    assert len(rows) == 1
+    assert "too_many_rows" in {m.code for m in messages}
