@@ -361,6 +361,18 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _cleanup_after_interrupt() -> None:
+    import signal
+
+    from sandbox.cleanup import remove_own_containers
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    remove_own_containers()
+    click.echo("interrupted: containers and temp dirs were cleaned up", err=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 def main(argv: list[str] | None = None) -> None:
     import signal
 
@@ -373,12 +385,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Abort:  # click turns Ctrl-C (and our SIGTERM handler) into Abort
+        _cleanup_after_interrupt()
     except HoldoutError as exc:
         click.echo(f"error: {exc.describe()}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted: containers and temp dirs were cleaned up", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        _cleanup_after_interrupt()

@@ -91,3 +91,26 @@ def new_job_dir(tmp_root: Path | None = None) -> Path:
     path = Path(tempfile.mkdtemp(prefix=JOB_PREFIX, dir=tmp_root))
     (path / "owner.pid").write_text(str(os.getpid()))
     return path
+
+
+def remove_own_containers() -> int:
+    """Best effort, on interrupt: remove every container this process created, including one
+    whose creation was in flight when the signal came (the runner never saw its id)."""
+    from docker.errors import DockerException
+
+    from harness.errors import HoldoutError
+    from sandbox.engine import connect
+
+    try:
+        client = connect()
+        mine = client.containers.list(all=True, sparse=True, filters={"label": f"io.holdout.pid={os.getpid()}"})
+    except (HoldoutError, DockerException):
+        return 0
+    removed = 0
+    for container in mine:
+        try:
+            container.remove(v=True, force=True)
+            removed += 1
+        except DockerException:
+            pass
+    return removed
