@@ -18,7 +18,7 @@ export RAGAS_DO_NOT_TRACK := true
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,rag]'
 	touch $@
 
 deps:
@@ -27,6 +27,11 @@ deps:
 	    echo "installing debootstrap (builds the sandbox base image from Debian packages)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
 	  else echo "debootstrap is missing: install it (apt-get install debootstrap) or use 'grade sandbox build --base-image IMAGE'"; fi; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (the HTML report test renders report.html headless)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: install it (apt-get install chromium) for tests/test_report_html_browser.py"; fi; }
 
 image: $(VENV)/.installed deps
 	$(GRADE) sandbox build

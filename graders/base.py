@@ -80,5 +80,23 @@ class Grader:
         """Files this grader reads from ``/output``; none present means verdict ``no_output``."""
         return []
 
+    def warm_up(self) -> None:
+        """Import the slow-to-import modules :meth:`grade` needs (scikit-learn, pandas, ragas).
+
+        The pipeline calls this in a background thread while the candidate's code runs in the
+        sandbox, so the import overlaps the run instead of adding to the grading time. Import
+        only: no reading of outputs, no state :meth:`grade` relies on. Errors are ignored here;
+        :meth:`grade` meets them again and they are reported there.
+        """
+
+    def hidden_paths(self, assignment_dir: Path) -> list[Path]:
+        """Files or folders of the assignment this grader keeps from candidates (hidden tests,
+        references): ``grade kit`` never ships them and scans the kit for their content."""
+        return []
+
+    def problems(self, assignment_dir: Path) -> list[str]:
+        """What is wrong with the assignment for this grader (``grade check``); empty when fine."""
+        return []
+
     def grade(self, ctx: GradeContext) -> GraderResult:  # pragma: no cover - interface
         raise NotImplementedError

@@ -15,6 +15,7 @@ is the only module-level mutable state here, and it is what graders use by defau
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import math
 import warnings
@@ -24,9 +25,26 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn import metrics as skm
 
 from harness.errors import ConfigError
+
+
+class _LazyModule:
+    """A module imported on first attribute access.
+
+    ``sklearn.metrics`` costs about a second to import (it pulls in scipy.stats). Graders are
+    loaded before the sandbox run but score after it, so the import can overlap the candidate's
+    run (see :meth:`graders.base.Grader.warm_up`) instead of delaying it.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+skm = _LazyModule("sklearn.metrics")
 
 Task = Literal["classification", "regression"]
 Needs = Literal["labels", "scores"]

@@ -48,19 +48,20 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 from pydantic import Field, model_validator
-from sklearn.metrics import confusion_matrix, precision_recall_curve
 
 from graders.base import GradeContext, Grader, GraderConfig
 from graders.metrics import accepted_kwargs, bootstrap_ci, evaluate, get_metric
 from graders.outputs import OutputError, check_output_name, open_output
 from harness.errors import ConfigError, GraderError
 from harness.models import GraderResult, Level, Message, Visibility
+
+if TYPE_CHECKING:  # pandas and sklearn are imported where used: see PredictionsGrader.warm_up
+    import pandas as pd
 
 NAN_LIKE = frozenset({"", "nan", "na", "n/a", "null", "none"})
 """Prediction cells (lower-cased) reported as ``nan_values`` rather than ``invalid_labels``."""
@@ -169,11 +170,14 @@ def parse_predictions(
     target_column: str = "label",
     probability_column: str | None = None,
     source: str = "predictions",
+    max_lines: int | None = None,
 ) -> tuple[list[PredictionRow], list[Message]]:
     """Parse the candidate's CSV bytes into rows (first row per id) and feedback messages.
 
     Codes: ``bom``, ``not_text``, ``empty_file``, ``missing_header``, ``missing_columns``,
-    ``extra_columns`` (warning), ``ragged_rows``, ``malformed_csv``, ``duplicate_ids``.
+    ``extra_columns`` (warning), ``ragged_rows``, ``malformed_csv``, ``duplicate_ids``,
+    ``too_many_rows`` (only the first ``max_lines`` lines are read: millions of tiny rows
+    would otherwise cost the host minutes and gigabytes).
     Blank lines are skipped; cells are stripped of surrounding whitespace.
     """
     text, messages = _decode(data, file, source)
@@ -190,6 +194,9 @@ def parse_predictions(
     ragged: list[int] = []
     try:
         for raw in reader:
+            if max_lines is not None and reader.line_num > max_lines:
+                messages.append(_msg("too_many_rows", f"{file} has more than {max_lines:,} lines; only the first {max_lines:,} were read.", source))
+                break
             cells = [c.strip() for c in raw]
             if not any(cells):
                 continue
@@ -367,6 +374,8 @@ def _align_classification(
 
 def _read_trusted_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     """Read our own CSV (hidden labels, test inputs) as strings; any failure is our bug."""
+    import pandas as pd
+
     try:
         frame = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except FileNotFoundError:
@@ -518,6 +527,10 @@ class PredictionsGrader(Grader):
     def outputs(self) -> list[str]:
         return [self.cfg.file]
 
+    def warm_up(self) -> None:
+        import pandas  # noqa: F401
+        import sklearn.metrics  # noqa: F401
+
     def grade(self, ctx: GradeContext) -> GraderResult:
         started = time.perf_counter()
         cfg = self.cfg
@@ -532,7 +545,7 @@ class PredictionsGrader(Grader):
             return self._result(self._unusable(len(expected)), messages, details, started)
         rows, messages = parse_predictions(
             data, file=cfg.file, id_column=cfg.id_column, target_column=cfg.target_column,
-            probability_column=cfg.probability_column, source=self.name,
+            probability_column=cfg.probability_column, source=self.name, max_lines=max(10 * len(expected), 10_000),
         )
         if any(m.code in FILE_UNUSABLE for m in messages):
             return self._result(self._unusable(len(expected)), messages, details, started)
@@ -548,7 +561,12 @@ class PredictionsGrader(Grader):
             n_scored=float(len(aligned.y_true)), valid=1.0,
         )
         if cfg.task == "classification":
-            details["confusion_matrix"] = {"labels": labels, "matrix": confusion_matrix(aligned.y_true, aligned.y_pred, labels=labels).tolist()}
+            from sklearn.metrics import confusion_matrix
+
+            details["confusion_matrix"] = {
+                "labels": labels, "positive_label": pos,
+                "matrix": confusion_matrix(aligned.y_true, aligned.y_pred, labels=labels).tolist(),
+            }
         if aligned.y_score is not None and pos is not None and (aligned.y_true == pos).any():
             details["pr_curve"] = self._pr_curve(aligned.y_true == pos, aligned.y_score)
         return self._result(measurements, messages, details, started)
@@ -590,6 +608,8 @@ class PredictionsGrader(Grader):
 
     @staticmethod
     def _pr_curve(y_binary: NDArray[np.bool_], y_score: NDArray[np.float64]) -> dict[str, list[float]]:
+        from sklearn.metrics import precision_recall_curve
+
         prec, rec, _ = precision_recall_curve(y_binary, y_score)
         return {"precision": _downsample(prec, PR_CURVE_POINTS), "recall": _downsample(rec, PR_CURVE_POINTS)}
 

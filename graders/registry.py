@@ -21,6 +21,10 @@ ENTRY_POINT_GROUP = "harness.graders"
 BUILTIN = {
     "predictions": "graders.predictions:PredictionsGrader",
     "run": "graders.run:RunGrader",
+    "pytest": "graders.pytest_grader:PytestGrader",
+    "quality": "graders.quality:QualityGrader",
+    "rag": "graders.rag:RagGrader",
+    "rag_judge": "graders.rag_judge:RagJudgeGrader",
 }
 
 

@@ -46,6 +46,7 @@ class RunGrader(Grader):
         )
         messages = result.messages
         messages.extend(self._blocked_resources(run))
+        messages.extend(self._notebook_notes(run))
         if run.verdict != Verdict.OK:
             code, text = _VERDICT_TEXT[run.verdict]
             messages.append(
@@ -107,6 +108,33 @@ class RunGrader(Grader):
         result.measurements["clean"] = clean
         return result
 
+    def _notebook_notes(self, run) -> list[Message]:
+        """What the in-container runner said about a notebook run. ``runner.json`` is written
+        inside the sandbox, so these are hints for the candidate: the verdict never depends on them."""
+        info = run.runner
+        if info.get("mode") != "notebook":
+            return []
+        found = []
+        error = info.get("error")
+        detail = str(info.get("detail") or "")[:300]
+        if error in _NOTEBOOK_ERRORS:
+            code, text = _NOTEBOOK_ERRORS[error]
+            found.append(Message(code=code, text=text.format(limit=_as_number(info.get("cell_timeout_s")), detail=detail),
+                                 source=self.name))
+        if info.get("converted_from") is not None:
+            found.append(Message(
+                code="notebook_converted", level=Level.WARNING, source=self.name,
+                text=f"The notebook is nbformat {str(info['converted_from'])[:10]}; it was converted to nbformat 4 to run. "
+                "Save it with a current Jupyter.",
+            ))
+        if _as_number(info.get("outputs_truncated")):
+            found.append(Message(
+                code="notebook_output_truncated", level=Level.INFO, source=self.name,
+                text=f"{_as_number(info['outputs_truncated']):g} very large cell output(s) were shortened in the executed "
+                "notebook kept for the reviewer.",
+            ))
+        return found
+
     def _blocked_resources(self, run) -> list[Message]:
         """Explain, in plain words, failures that come from the sandbox having no network."""
         text = run.stdout.text + run.stderr.text
@@ -135,6 +163,20 @@ class RunGrader(Grader):
             ))
         return found
 
+
+def _as_number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+_NOTEBOOK_ERRORS = {
+    "invalid_notebook": ("notebook_invalid", "The notebook could not be read, so nothing ran: {detail}"),
+    "cell_timeout": ("cell_timeout", ("A notebook cell ran past the {limit:g} s per-cell limit and was stopped; "
+                                      "the cells after it did not run.")),
+    "kernel_died": ("kernel_died", ("The notebook's kernel died (it ran out of memory or was killed); "
+                                    "the cells after it did not run.")),
+    "execution_failed": ("notebook_failed", "The notebook could not be executed: {detail}"),
+}
+"""``runner.json`` error → (message code, text)."""
 
 _NETWORK_SIGNS = (
     "Network is unreachable",

@@ -53,30 +53,3 @@ def find_assignment(ref: str | Path, settings: Settings, *, allow_path: bool = T
         hint="`grade list assignments` shows the known ones; a path to an assignment folder works too.",
     )
 
-
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-
-def find_assignment_by_id(ref: object, settings: Settings, *, source: str = "submission.toml") -> Assignment:
-    """An assignment named by a plain id from untrusted input (a submission's manifest).
-
-    Only ids from the search paths are accepted, never a path: a manifest that could name a
-    folder would let a candidate make the harness load their own ``assignment.toml`` — whose
-    ``prepare.py`` and ``graders.py`` run on the host.
-    """
-    if not isinstance(ref, str) or not _ID.fullmatch(ref) or ref in (".", ".."):
-        shown = repr(ref)[:80]
-        raise ConfigError(
-            f"{source} names the assignment {shown}, which is not an assignment id",
-            hint="An id is a plain name such as `applied_ml` (`grade list assignments`); pass --assignment ID "
-            "to grade the submission anyway.",
-        )
-    known = list_assignments(settings)
-    if ref not in known:
-        close = difflib.get_close_matches(ref, list(known), n=3)
-        suggestion = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ConfigError(
-            f"{source} names an unknown assignment {ref!r}{suggestion}",
-            hint="`grade list assignments` shows the known ones; pass --assignment ID to choose one.",
-        )
-    return load_assignment(known[ref])

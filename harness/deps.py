@@ -84,8 +84,9 @@ def _requirements_lines(text: str) -> list[str]:
 def _pyproject_lines(text: str) -> tuple[list[str] | None, list[Message]]:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return [], [_msg("dep_invalid", f"pyproject.toml is not valid TOML ({exc}); its dependencies were ignored.")]
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        return [], [_msg("dep_invalid", f"pyproject.toml is not valid TOML ({why}); its dependencies were ignored.")]
     deps = data.get("project", {}).get("dependencies") if isinstance(data.get("project"), dict) else None
     if deps is None:
         return None, []

@@ -109,6 +109,8 @@ class CriterionScore(BaseModel):
     evidence: list[str] = Field(default_factory=list)
     guide: dict[str, str] = Field(default_factory=dict)
     passed: bool | None = None
+    pass_level: int | None = None
+    """The level an automated criterion needs to pass (JUnit failures, report colours)."""
 
 
 class AssignmentRef(BaseModel):

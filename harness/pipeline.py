@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import tempfile
+import threading
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from harness import __version__, deps
-from harness.assignments import find_assignment, find_assignment_by_id
+from harness.assignments import find_assignment
 from harness.data import PreparedPaths, assignment_data_digest, prepare_assignment
 from harness.errors import ConfigError, HoldoutError, SubmissionRejected
 from harness.intake import IntakeLimits, UnpackedSubmission, unpack_submission
@@ -139,6 +140,11 @@ def resolve_assignment(job: Job) -> None:
             "(`grade list assignments` shows the ids).",
         )
     job.assignment = find_assignment(ref, job.settings, allow_path=not from_manifest)
+    if from_manifest and job.assignment.spec.intake and job.rejected is None:
+        # Unpacked with the default limits to read the manifest: now apply the assignment's own.
+        shutil.rmtree(job.job_dir / "submission")
+        job.unpacked = None
+        unpack(job)
 
 
 def load_graders(job: Job) -> None:
@@ -351,7 +357,34 @@ def run_sandbox(job: Job) -> None:
     if job.entry is None:
         job.run = SandboxRun(verdict=Verdict.NOT_RUN)
         return
+    warming = _warm_up_in_background(job)
     job.run = job.runner(sandbox_request(job, job.entry.command(job.assignment), dirs))
+    warming.join()  # before any grader runs: imports never race with grading
+
+
+def _warm_up_in_background(job: Job) -> threading.Thread:
+    """Import what the graders (and the notebook report) will need while the container runs.
+
+    scikit-learn, pandas and nbconvert cost seconds of host CPU to import; done after the run
+    they add to every grading, done here they overlap the candidate's run, during which this
+    process only waits on the engine. Only imports happen here (``Grader.warm_up``); a failure
+    is ignored, and met again and reported where the module is really used.
+    """
+
+    def warm() -> None:
+        for grader in job.graders:
+            try:
+                grader.warm_up()
+            except Exception:  # noqa: S110 - grade() meets the same error and reports it
+                pass
+        if job.options.artifacts_dir is not None and job.entry is not None and job.entry.kind == "notebook":
+            from harness.report_notebook import warm_up
+
+            warm_up()
+
+    thread = threading.Thread(target=warm, name="holdout-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def check_outputs(job: Job) -> None:

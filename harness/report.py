@@ -48,10 +48,22 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_reports(report: GradeReport, out_dir: Path) -> dict[str, Path]:
-    """Write every format into ``out_dir``; return format → path."""
-    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md"}
+    """Write every format into ``out_dir``; return format → path.
+
+    ``report.html`` links the executed notebook (rendered to ``artifacts/notebook.html``) and
+    the full logs when the run's artifacts are in ``out_dir/artifacts``.
+    """
+    from harness.report_html import render_html
+    from harness.report_junit import render_junit
+    from harness.report_notebook import artifact_links
+
+    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md",
+             "html": out_dir / "report.html", "junit": out_dir / "junit.xml"}
     write_atomic(paths["json"], report_json(report))
     write_atomic(paths["md"], render_markdown(report))
+    write_atomic(paths["junit"], render_junit(report))
+    links, notes = artifact_links(out_dir)
+    write_atomic(paths["html"], render_html(report, links=links, notes=notes))
     return paths
 
 
@@ -92,6 +104,10 @@ def render_markdown(report: GradeReport) -> str:
             pts = "–" if c.score is None else f"{c.score:.1f} / {c.max_score:.1f}"
             lines.append(f"| {md_escape(c.title)} | {level} | {pts} | {md_escape('; '.join(c.evidence))} |")
         lines.append("")
+    from harness.interview import interview_questions
+
+    lines += ["**Questions to ask in the interview**", ""]
+    lines += [f"{i}. {md_escape(q)}" for i, q in enumerate(interview_questions(report), start=1)] + [""]
     if report.metrics:
         lines += ["| Metric | Value |", "|---|---|"]
         for name, value in report.metrics.items():
@@ -108,7 +124,28 @@ def render_markdown(report: GradeReport) -> str:
         for m in report.messages:
             lines.append(f"- **{m.level.value}** `{m.code}`: {md_escape(m.text)}")
         lines.append("")
+    for result in report.graders:
+        lines += _details_table(result.grader, result.details.get("table"))
     return "\n".join(lines)
+
+
+TABLE_ROWS = 500
+
+
+def _details_table(grader: str, table: object) -> list[str]:
+    """A grader's ``details["table"]`` (``title``, ``columns``, ``rows``) as Markdown; cells are untrusted."""
+    if not isinstance(table, dict) or not table.get("columns") or not isinstance(table.get("rows"), list):
+        return []
+    columns = [md_escape(str(c)) for c in table["columns"]]
+    rows = table["rows"]
+    out = [f"## {md_escape(str(table.get('title') or 'Details'))} ({md_escape(grader)})", "",
+           "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows[:TABLE_ROWS]:
+        cells = [md_escape("" if c is None else str(c)[:300]) for c in (row if isinstance(row, list) else [row])]
+        out.append("| " + " | ".join(cells) + " |")
+    if len(rows) > TABLE_ROWS:
+        out.append(f"\n{len(rows) - TABLE_ROWS} more rows in report.json.")
+    return [*out, ""]
 
 
 def print_summary(report: GradeReport, console) -> None:

@@ -11,7 +11,9 @@ report, so nothing would run or load even if something slipped through.
 from __future__ import annotations
 
 import html
+import json
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -64,14 +66,33 @@ pre{margin:0;padding:6px 8px;font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,
 """
 
 
+WARM_UP_NOTEBOOK = json.dumps({
+    "nbformat": 4, "nbformat_minor": 5, "metadata": {},
+    "cells": [
+        {"cell_type": "markdown", "id": "w0", "metadata": {}, "source": "# warm-up\n\n*text* `code`"},
+        {"cell_type": "code", "id": "w1", "metadata": {}, "execution_count": 1, "source": "import os\nprint(1)",
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}]},
+    ],
+})
+"""Our own constant notebook, rendered once by :func:`warm_up`."""
+
+
 def warm_up() -> None:
-    """Import the renderer's dependencies (nbconvert, bleach: about a second); the pipeline calls
-    this in the background while the sandbox runs a notebook whose report will be rendered."""
+    """Import the renderer's dependencies and render a tiny notebook of our own, discarded.
+
+    nbconvert, bleach and pygments cost about a second to import, and as much again the first
+    time they compile their regexes; the pipeline calls this in the background while the sandbox
+    runs a notebook whose report will be rendered, so neither delays the report.
+    """
     try:
         import bleach  # noqa: F401
         from nbconvert import HTMLExporter  # noqa: F401
     except ImportError:
-        pass  # render_notebook says so in the report
+        return  # render_notebook says so in the report
+    with tempfile.TemporaryDirectory(prefix="holdout-warm-up-") as tmp:
+        source = Path(tmp) / "warm.ipynb"
+        source.write_text(WARM_UP_NOTEBOOK, encoding="utf-8")
+        render_notebook(source, Path(tmp) / "warm.html")
 
 
 def render_notebook(source: Path, target: Path, *, title: str = "executed notebook") -> str | None:

@@ -33,7 +33,8 @@ def score_criterion(
     evidence: list[str] | None = None,
 ) -> CriterionScore:
     row = CriterionScore(
-        id=spec.id, title=spec.title, kind=spec.kind, weight=spec.weight, max_score=max_score, guide=dict(spec.guide)
+        id=spec.id, title=spec.title, kind=spec.kind, weight=spec.weight, max_score=max_score, guide=dict(spec.guide),
+        pass_level=spec.pass_level if spec.kind == "automated" else None,
     )
     if spec.kind == "human":
         row.evidence = ["for the reviewer: see the guide for each level"]
@@ -66,14 +67,18 @@ def score_rubric(
     failed_graders: set[str] = frozenset(),
     evidence: dict[str, list[str]] | None = None,
 ) -> tuple[list[CriterionScore], float | None]:
-    """All rows and the automated score out of 100 (``None`` if any automated row is unscored)."""
+    """All rows and the automated score out of 100 (``None`` if any automated row is unscored).
+
+    ``evidence`` is keyed by ``grader.measurement`` (preferred) or by grader name.
+    """
     automated = [c for c in rubric.criteria if c.kind == "automated"]
     total_weight = sum(c.weight for c in automated) or 1.0
     rows = []
     for c in rubric.criteria:
         max_score = 100.0 * c.weight / total_weight if c.kind == "automated" else 0.0
         grader = (c.measurement or "").split(".", 1)[0]
-        rows.append(score_criterion(c, measurements, set(failed_graders), max_score, (evidence or {}).get(grader)))
+        found = (evidence or {}).get(c.measurement or "") or (evidence or {}).get(grader)
+        rows.append(score_criterion(c, measurements, set(failed_graders), max_score, found))
     scored = [r for r in rows if r.kind == "automated"]
     if not scored:
         return rows, None

@@ -182,6 +182,23 @@ class AssignmentSpec(_Spec):
     graders: list[GraderSpec] = Field(default_factory=list)
     rubric: RubricSpec = Field(default_factory=RubricSpec)
     canaries: list[CanarySpec] = Field(default_factory=list)
+    intake: dict[str, int | float] = Field(default_factory=dict)
+    """Overrides of the archive limits (names of :class:`harness.intake.IntakeLimits`, in bytes:
+    ``archive_bytes``, ``entries``, ``total_bytes``, ``member_bytes``, ``ratio``, ``depth``,
+    ``path_length``, ``name_length``). They apply to submissions that name this assignment in
+    their manifest too: those are unpacked with the defaults first, then checked again."""
+
+    @field_validator("intake")
+    @classmethod
+    def _intake_limits(cls, value: dict[str, int | float]) -> dict[str, int | float]:
+        from harness.errors import ConfigError
+        from harness.intake import IntakeLimits
+
+        try:
+            IntakeLimits.from_mapping(value)
+        except ConfigError as exc:
+            raise ValueError(exc.describe().replace("\n  hint:", ";")) from None
+        return value
 
 
 class Assignment(BaseModel):

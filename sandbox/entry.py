@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -25,10 +26,26 @@ import time
 LOGS_DIR = os.environ.get("HOLDOUT_LOGS_DIR", "/holdout/logs")
 
 
+def _write_text(name: str, text: str) -> None:
+    """Write a file into the logs folder by rename, so a symlink the candidate's code left
+    under that name is replaced, never followed."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=LOGS_DIR)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, os.path.join(LOGS_DIR, name))
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def _write_json(name: str, data: dict) -> None:
-    path = os.path.join(LOGS_DIR, name)
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, default=str)
+    _write_text(name, json.dumps(data, indent=1, default=str))
 
 
 def _redirect_streams() -> None:
@@ -94,7 +111,11 @@ def run_notebook(path: str, cell_timeout_s: float) -> int:
     info: dict = {"mode": "notebook", "cell_timeout_s": cell_timeout_s}
     started = time.monotonic()
     try:
-        nb = nbformat.read(path, as_version=4)
+        original = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+        info["nbformat"] = original.get("nbformat")
+        nb = nbformat.convert(original, 4)  # an nbformat 3 notebook runs, with a note in the report
+        if info["nbformat"] != 4:
+            info["converted_from"] = info["nbformat"]
     except FileNotFoundError:
         print(f"holdout: notebook {path!r} not found in the submission", file=sys.stderr)
         _write_json("runner.json", {**info, "error": "entry_point_missing"})
@@ -133,12 +154,103 @@ def run_notebook(path: str, cell_timeout_s: float) -> int:
     info["duration_s"] = round(time.monotonic() - started, 3)
     info["peak_rss_mb"] = _peak_rss_mb()
     info["exit_code"] = code
+    _mirror_outputs(nb)
+    info["outputs_truncated"] = _cap_outputs(nb)
     try:
-        nbformat.write(nb, os.path.join(LOGS_DIR, "executed.ipynb"))
+        _write_text("executed.ipynb", nbformat.writes(nb))
     except Exception as exc:  # too large for the fsize limit, for instance
         info["executed_notebook_error"] = str(exc)[:300]
     _write_json("runner.json", info)
     return code
+
+
+MIRROR_BYTES = 8 * 2**20
+"""Most cell output copied into stdout.txt / stderr.txt (per stream)."""
+OUTPUT_TEXT_BYTES = 2**20
+OUTPUT_DATA_BYTES = 2 * 2**20
+NOTEBOOK_OUTPUT_BYTES = 8 * 2**20
+"""Caps for the executed notebook kept for the reviewer: one text output, one rich output, all outputs."""
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _plain(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def _mirror_outputs(nb) -> None:
+    """Append what the cells printed (streams, tracebacks) to stdout.txt / stderr.txt.
+
+    In a notebook the kernel captures output, also of ``!pip install`` and other shell
+    commands, so without this the logs would hold only the runner's own lines and the host
+    could not explain failures (no network, missing packages) as it does for scripts.
+    """
+    budget = {"stdout": MIRROR_BYTES, "stderr": MIRROR_BYTES}
+    streams = {"stdout": sys.stdout, "stderr": sys.stderr}
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind == "stream":
+                name = "stderr" if output.get("name") == "stderr" else "stdout"
+                text = output.get("text", "")
+            elif kind == "error":
+                name = "stderr"
+                text = "\n".join(output.get("traceback") or [f"{output.get('ename')}: {output.get('evalue')}"]) + "\n"
+            else:
+                continue
+            text = _plain(text if isinstance(text, str) else "".join(text))
+            if budget[name] <= 0 or not text:
+                continue
+            chunk = f"[cell {index}] " + text[: budget[name]]
+            budget[name] -= len(chunk)
+            streams[name].write(chunk if chunk.endswith("\n") else chunk + "\n")
+    for stream in streams.values():
+        stream.flush()
+
+
+def _cap_outputs(nb) -> int:
+    """Shorten huge outputs in the executed notebook (the reviewer's copy); return how many."""
+    truncated = 0
+    left = NOTEBOOK_OUTPUT_BYTES
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            size = len(json.dumps(output, default=str))
+            if size > left:
+                truncated += 1
+                if left > 0:
+                    kept.append(_note(f"[holdout: output of {size:,} bytes dropped: the notebook's outputs exceed "
+                                      f"{NOTEBOOK_OUTPUT_BYTES // 2**20} MB]"))
+                    left = 0
+                continue
+            if output.get("output_type") == "stream":
+                text = output.get("text", "")
+                text = text if isinstance(text, str) else "".join(text)
+                if len(text) > OUTPUT_TEXT_BYTES:
+                    half = OUTPUT_TEXT_BYTES // 2
+                    output["text"] = (text[:half] + f"\n[holdout: {len(text) - 2 * half:,} characters not shown]\n"
+                                      + text[-half:])
+                    truncated += 1
+            elif output.get("output_type") in ("display_data", "execute_result"):
+                data = output.get("data", {})
+                for mime in list(data):
+                    if len(json.dumps(data[mime], default=str)) > OUTPUT_DATA_BYTES:
+                        del data[mime]
+                        data.setdefault("text/plain", f"[holdout: {mime} output over {OUTPUT_DATA_BYTES // 2**20} MB dropped]")
+                        truncated += 1
+            left -= len(json.dumps(output, default=str))
+            kept.append(output)
+        cell["outputs"] = kept
+    return truncated
+
+
+def _note(text: str) -> dict:
+    import nbformat
+
+    return nbformat.v4.new_output("stream", name="stderr", text=text + "\n")
 
 
 def probe() -> int:

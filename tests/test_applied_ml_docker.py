@@ -44,7 +44,8 @@ def zip_dir(src: Path, dest: Path) -> Path:
     return dest
 
 
-CANARIES = ["reference", "notebook", "weak", "crashes", "timeout", "wrong_ids", "no_output", "tries_network"]
+CANARIES = ["reference", "notebook", "weak", "crashes", "timeout", "wrong_ids", "no_output", "tries_network",
+            "breaks_contract", "hangs_under_test"]
 
 
 @pytest.mark.parametrize("name", CANARIES)
@@ -65,6 +66,13 @@ def test_canary_gets_its_declared_outcome(name, assignment, settings, tmp_path, 
         assert "unreachable" in report.sandbox.stdout.text
     if name in ("crashes", "timeout", "no_output", "wrong_ids"):
         assert report.messages, "a broken submission gets a message that names the problem"
+    if name == "breaks_contract":  # the hidden "model" tests fail; exactly their points are lost
+        hidden = next(g for g in report.graders if g.grader == "pytest").details["hidden_tests"]["tests"]
+        assert {t["nodeid"].split("::")[-1] for t in hidden if t["outcome"] != "passed"} == {
+            "test_build_model_returns_an_unfitted_estimator", "test_model_learns_spam_from_raw_texts",
+            "test_model_handles_awkward_texts"}
+        assert next(c for c in report.criteria if c.id == "holdout_performance").level == 5
+        assert "test_failed" not in {m.code for m in report.messages}, "failure details are for reviewers only"
 
 
 def test_grading_twice_gives_identical_reports(assignment, settings, tmp_path):
@@ -89,3 +97,12 @@ def test_cli_grades_a_zip_and_writes_reports(settings, tmp_path, monkeypatch):
     assert (out / "report.md").read_text().startswith("# holdout report")
     assert "precision" in report["metrics"] and "roc_auc" in report["metrics"]
     assert shutil.which("true")
+    # junit.xml is valid and has one case per criterion; report.html is self-contained
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert [c.get("name").split(":")[0] for c in suite.findall("testcase")] == [c["id"] for c in report["criteria"]]
+    failed = {c.get("name").split(":")[0] for c in suite.findall("testcase") if c.find("failure") is not None}
+    assert failed == {c["id"] for c in report["criteria"] if c["passed"] is False} and "holdout_performance" in failed
+    page = (out / "report.html").read_text()
+    assert "Content-Security-Policy" in page and "<script" not in page and f"{report['score']:.1f}" in page

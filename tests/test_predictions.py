@@ -108,7 +108,7 @@ def test_perfect_submission(folders: Folders) -> None:
     assert m["f1_ci_low"] == 1.0 and m["f1_ci_high"] == 1.0
     assert m["coverage"] == 1.0 and m["valid"] == 1.0 and m["n_expected"] == N and m["n_scored"] == N
     assert result.messages == []
-    assert result.details["confusion_matrix"] == {"labels": ["ham", "spam"], "matrix": [[15, 0], [0, 5]]}
+    assert result.details["confusion_matrix"] == {"labels": ["ham", "spam"], "positive_label": "spam", "matrix": [[15, 0], [0, 5]]}
     assert result.details["primary_metric"] == "f1"
 
 
