@@ -39,7 +39,6 @@ are 0.0, lower-is-better ones None, and ``valid`` is 0.0; the status is still OK
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -55,6 +54,10 @@ from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
 from graders.base import GradeContext, Grader, GraderConfig
+from graders.feedback import FIRST_FEW as _FIRST_FEW
+from graders.feedback import OUTPUT_CODES, decode_text
+from graders.feedback import msg as _msg
+from graders.feedback import quote as _quote
 from graders.metrics import accepted_kwargs, bootstrap_ci, evaluate, get_metric
 from graders.outputs import OutputError, check_output_name, open_output
 from harness.errors import ConfigError, GraderError
@@ -68,16 +71,8 @@ NAN_LIKE = frozenset({"", "nan", "na", "n/a", "null", "none"})
 MISSING_LABEL = "<missing>"
 """Stand-in prediction for a guaranteed miss when the task has a single known label."""
 PR_CURVE_POINTS = 200
-_FIRST_FEW = 5
 _HIDDEN_HINT = "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
 
-OUTPUT_CODES: dict[str, str] = {
-    "missing": "missing_output",
-    "not_regular_file": "not_regular_file",
-    "symlink": "not_regular_file",
-    "too_large": "output_too_large",
-    "unreadable": "unreadable_output",
-}
 """How :class:`OutputError` codes become message codes."""
 
 FILE_UNUSABLE = frozenset({"not_text", "empty_file", "missing_header", "missing_columns"})
@@ -111,17 +106,8 @@ class Alignment:
     messages: list[Message]
 
 
-def _msg(code: str, text: str, source: str, level: Level = Level.ERROR, visibility: Visibility = Visibility.CANDIDATE) -> Message:
-    return Message(code=code, text=text, level=level, source=source, visibility=visibility)
 
 
-def _quote(values: Sequence[object]) -> str:
-    """The first few values, shortened and with control characters escaped."""
-    shown = []
-    for value in values[:_FIRST_FEW]:
-        text = str(value)
-        shown.append(repr(text[:40] + "..." if len(text) > 40 else text))
-    return ", ".join(shown) + (", ..." if len(values) > _FIRST_FEW else "")
 
 
 _SINGULAR_VERBS = {"are": "is", "do": "does", "have": "has", "appear": "appears"}
@@ -136,20 +122,6 @@ def _count(n: int, noun: str, verb: str, between: str = "") -> str:
 # --- 1. parsing -----------------------------------------------------------------------------
 
 
-def _decode(data: bytes, file: str, source: str) -> tuple[str | None, list[Message]]:
-    messages: list[Message] = []
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-        messages.append(_msg("bom", f"{file} starts with a UTF-8 byte-order mark; it was ignored, but write plain UTF-8 without one.", source, Level.WARNING))
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        messages.append(_msg("not_text", f"{file} contains NUL bytes (byte {nul}); expected a UTF-8 CSV text file.", source))
-        return None, messages
-    try:
-        return data.decode("utf-8"), messages
-    except UnicodeDecodeError as exc:
-        messages.append(_msg("not_text", f"{file} is not valid UTF-8 text (byte {exc.start}); expected a UTF-8 CSV text file.", source))
-        return None, messages
 
 
 def _header_problem(header: list[str], required: list[str], file: str, source: str) -> Message | None:
@@ -180,7 +152,7 @@ def parse_predictions(
     would otherwise cost the host minutes and gigabytes).
     Blank lines are skipped; cells are stripped of surrounding whitespace.
     """
-    text, messages = _decode(data, file, source)
+    text, messages = decode_text(data, file, source, 'a UTF-8 CSV text file')
     if text is None:
         return [], messages
     if not text.strip():

@@ -38,7 +38,6 @@ Message codes: ``missing_output``, ``not_regular_file``, ``output_too_large``,
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 import re
@@ -52,35 +51,23 @@ from typing import Any, cast
 from pydantic import Field, model_validator
 
 from graders.base import GradeContext, Grader, GraderConfig
+from graders.feedback import FIRST_FEW as _FIRST_FEW
+from graders.feedback import OUTPUT_CODES, decode_text
+from graders.feedback import msg as _msg
+from graders.feedback import quote as _quote
 from graders.outputs import OutputError, check_output_name, open_output
 from harness.errors import GraderError
 from harness.models import GraderResult, Level, Message, Visibility
 
-_FIRST_FEW = 5
 _HIDDEN_HINT = "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
 _ARTICLES = frozenset({"a", "an", "the"})
 ANSWER_TEXT_CHARS = 300
 """How much of each answer the per-question table keeps."""
 SLICE_METRICS = ("context_recall", "context_precision", "exact_match", "answer_containment")
-OUTPUT_CODES: dict[str, str] = {
-    "missing": "missing_output",
-    "not_regular_file": "not_regular_file",
-    "symlink": "not_regular_file",
-    "too_large": "output_too_large",
-    "unreadable": "unreadable_output",
-}
 
 
-def _msg(code: str, text: str, source: str, level: Level = Level.ERROR, visibility: Visibility = Visibility.CANDIDATE) -> Message:
-    return Message(code=code, text=text, level=level, source=source, visibility=visibility)
 
 
-def _quote(values: Sequence[object]) -> str:
-    shown = []
-    for value in values[:_FIRST_FEW]:
-        text = str(value)
-        shown.append(repr(text[:40] + "..." if len(text) > 40 else text))
-    return ", ".join(shown) + (", ..." if len(values) > _FIRST_FEW else "")
 
 
 def _lines(numbers: Sequence[int]) -> str:
@@ -194,19 +181,6 @@ class _Problems:
     fields: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _decode(data: bytes, file: str, source: str) -> tuple[str | None, list[Message]]:
-    messages: list[Message] = []
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-        messages.append(_msg("bom", f"{file} starts with a UTF-8 byte-order mark; it was ignored, but write plain UTF-8 without one.", source, Level.WARNING))
-    if b"\x00" in data:
-        messages.append(_msg("not_text", f"{file} contains NUL bytes; expected UTF-8 JSON Lines text.", source))
-        return None, messages
-    try:
-        return data.decode("utf-8"), messages
-    except UnicodeDecodeError as exc:
-        messages.append(_msg("not_text", f"{file} is not valid UTF-8 text (byte {exc.start}); expected UTF-8 JSON Lines.", source))
-        return None, messages
 
 
 def _parse_contexts(value: Any, number: int, problems: _Problems) -> tuple[Context, ...]:
@@ -255,7 +229,7 @@ def parse_answers(
     ``duplicate_ids``, ``too_many_rows`` (parsing stops after ``max_lines`` non-blank lines, so
     millions of tiny lines cannot stall the host). Blank lines are skipped.
     """
-    text, messages = _decode(data, file, source)
+    text, messages = decode_text(data, file, source, 'UTF-8 JSON Lines text')
     if text is None:
         return [], messages
     if not text.strip():
