@@ -98,18 +98,48 @@ def _cell_errors(nb) -> list[dict]:
     return errors
 
 
+def _start_kernel():
+    """Start the python3 kernel the way nbclient would (its default manager class, the same
+    cwd and arguments), before this process imports nbclient and reads the notebook: the
+    kernel boots meanwhile, which takes about 0.7 s off every notebook run. Returns the
+    manager, or None when it cannot start here (nbclient then tries and reports the failure)."""
+    try:
+        from jupyter_client import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+
+        km = AsyncKernelManager(kernel_name="python3")
+        # nbclient's default ipython_hist_file: no SQLite history file in the sandbox
+        run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=os.getcwd())
+        return km
+    except Exception:
+        return None
+
+
+def _stop_kernel(km) -> None:
+    """Shut down a kernel started by :func:`_start_kernel` that nbclient never took over."""
+    if km is None:
+        return
+    from jupyter_core.utils import run_sync
+
+    try:
+        run_sync(km.shutdown_kernel)(now=True)
+    except Exception:
+        pass  # the container ends with this process anyway
+
+
 def run_notebook(path: str, cell_timeout_s: float) -> int:
     """Execute top to bottom with nbclient; keep going past errors so every cell is recorded.
 
     Exit 0 when the notebook ran to its end (cell errors are recorded, not fatal), 1 when
     execution was aborted (a cell timed out, the kernel died), 2 when the notebook is unreadable.
     """
+    started = time.monotonic()
+    km = _start_kernel() if os.path.isfile(path) else None
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     info: dict = {"mode": "notebook", "cell_timeout_s": cell_timeout_s}
-    started = time.monotonic()
     try:
         original = nbformat.read(path, as_version=nbformat.NO_CONVERT)
         info["nbformat"] = original.get("nbformat")
@@ -117,10 +147,12 @@ def run_notebook(path: str, cell_timeout_s: float) -> int:
         if info["nbformat"] != 4:
             info["converted_from"] = info["nbformat"]
     except FileNotFoundError:
+        _stop_kernel(km)
         print(f"holdout: notebook {path!r} not found in the submission", file=sys.stderr)
         _write_json("runner.json", {**info, "error": "entry_point_missing"})
         return 127
     except Exception as exc:  # invalid JSON, wrong nbformat: the candidate's problem
+        _stop_kernel(km)
         print(f"holdout: cannot read notebook {path!r}: {exc}", file=sys.stderr)
         _write_json("runner.json", {**info, "error": "invalid_notebook", "detail": str(exc)[:500]})
         return 2
@@ -128,6 +160,7 @@ def run_notebook(path: str, cell_timeout_s: float) -> int:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     client = NotebookClient(
         nb,
+        km=km,
         timeout=cell_timeout_s,
         kernel_name="python3",
         allow_errors=True,
@@ -136,7 +169,7 @@ def run_notebook(path: str, cell_timeout_s: float) -> int:
     )
     code = 0
     try:
-        client.execute()
+        client.execute(cleanup_kc=True)  # shut the kernel down at the end, also one we started
     except CellTimeoutError as exc:
         info["error"] = "cell_timeout"
         info["detail"] = str(exc)[:500]
