@@ -10,6 +10,7 @@ report, so nothing would run or load even if something slipped through.
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -77,6 +78,7 @@ WARM_UP_NOTEBOOK = json.dumps({
 """Our own constant notebook, rendered once by :func:`warm_up`."""
 
 
+@functools.cache  # once per process (a batch grades many notebooks)
 def warm_up() -> None:
     """Import the renderer's dependencies and render a tiny notebook of our own, discarded.
 

@@ -1,9 +1,10 @@
-"""Heavy host imports overlap the sandbox run (``Grader.warm_up``), with a fake runner (fast).
+"""What keeps the host's share of `grade` small, with a fake runner (fast).
 
 The speed itself is measured by ``bench/grading_speed.py``; these tests pin the behaviour it
-relies on: loading graders imports no scikit-learn/pandas, the warm-up runs *while* the
-container runs (in another thread) and has finished before any grader grades, and a warm-up
-that fails changes nothing in the report.
+relies on: loading graders imports no scikit-learn/pandas, the warm-up (``Grader.warm_up``,
+``harness.report_notebook.warm_up``) runs *while* the container runs, in another thread, and
+has finished before any grader grades; a warm-up that fails changes nothing in the report; and
+the ``grade`` process skips the collector's last passes at exit without skipping exit handlers.
 """
 
 from __future__ import annotations
@@ -169,5 +170,32 @@ def test_report_warm_up_leaves_nothing_behind(tmp_path, monkeypatch):
     from harness.report_notebook import warm_up
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    warm_up()
-    assert list(tmp_path.iterdir()) == []
+    made = []
+    real_mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: made.append(real_mkdtemp(*a, **k)) or made[-1])
+    warm_up.__wrapped__()  # bypass the once-per-process cache
+    assert made and list(tmp_path.iterdir()) == []
+
+
+def test_the_cli_process_exits_without_final_gc_passes_but_runs_exit_handlers(tmp_path):
+    code = textwrap.dedent("""
+        import atexit, gc, sys
+        atexit.register(lambda: print("frozen" if gc.get_freeze_count() else "not frozen", flush=True))
+        sys.argv = ["grade", "sandbox", "tag"]
+        from harness.cli import main
+        main()
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    *_, tag, last = proc.stdout.splitlines()
+    assert tag.startswith("holdout-sandbox:") and last == "frozen"
+
+
+def test_in_process_callers_keep_their_collector():
+    import gc
+
+    from harness.cli import main
+
+    before = gc.get_freeze_count()
+    main(["sandbox", "tag"])
+    assert gc.get_freeze_count() == before
