@@ -19,16 +19,17 @@ def docker_runner(image: str | None, settings: Settings) -> tuple[Runner, str]:
     from sandbox.engine import connect
     from sandbox.image import require_image, runtime_tag
     from sandbox.runner import run_container
+    from sandbox.venv_copy import venv_mounts
 
     client = connect()
     prune(client)  # sweep what a crashed earlier run left behind
     tag = image or settings.image or runtime_tag()
-    require_image(client, tag)
+    extra = venv_mounts(client, require_image(client, tag), settings.cache_dir, settings.sandbox_venv)
 
     def run(request):
         from dataclasses import replace
 
-        return run_container(client, replace(request, image=tag))
+        return run_container(client, replace(request, image=tag, mounts=(*request.mounts, *extra)))
 
     return run, tag
 

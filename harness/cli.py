@@ -201,9 +201,17 @@ def sandbox_build(base_image: str | None, force: bool) -> None:
     from sandbox.engine import connect
     from sandbox.image import build_image
 
+    from sandbox.venv_copy import venv_mounts
+
     console = _console(stderr=True)
-    info = build_image(connect(), Settings.from_env().cache_dir, base_image=base_image, force=force,
+    settings = Settings.from_env()
+    client = connect()
+    info = build_image(client, settings.cache_dir, base_image=base_image, force=force,
                        log=lambda line: console.print(line, highlight=False, markup=False))
+    # made now rather than by the first grading run (a few seconds, once per image)
+    for mount in venv_mounts(client, client.images.get(info.tag), settings.cache_dir, settings.sandbox_venv):
+        console.print(f"/opt/venv served read-only from {mount.source} (storage driver is slow for image files)",
+                      highlight=False, markup=False)
     click.echo(info.tag)
 
 
@@ -218,11 +226,15 @@ def sandbox_prune(all_owners: bool, cache_age_days: float, cache_max_mb: float) 
     from harness.deps import prune_cache
     from sandbox.cleanup import prune
     from sandbox.engine import connect
+    from sandbox.venv_copy import prune_copies
 
-    report = prune(connect(), all_owners=all_owners)
-    trimmed = prune_cache(Settings.from_env().cache_dir, max_age_days=cache_age_days, max_total_mb=cache_max_mb)
-    click.echo(f"removed {len(report.containers)} container(s), {len(report.job_dirs)} job dir(s) "
-               f"and {len(trimmed)} cached dependency set(s)")
+    client = connect()
+    cache_dir = Settings.from_env().cache_dir
+    report = prune(client, all_owners=all_owners)
+    trimmed = prune_cache(cache_dir, max_age_days=cache_age_days, max_total_mb=cache_max_mb)
+    copies = prune_copies(client, cache_dir)
+    click.echo(f"removed {len(report.containers)} container(s), {len(report.job_dirs)} job dir(s), "
+               f"{len(trimmed)} cached dependency set(s) and {len(copies)} copied image environment(s)")
 
 
 @sandbox.command("tag")

@@ -23,8 +23,10 @@ def _check(name: str, ok: bool, detail: str, fix: str = "") -> Check:
 
 
 def run_doctor(image: str | None = None) -> dict:
+    from harness.settings import Settings
     from sandbox.engine import connect
     from sandbox.image import find_image, runtime_tag
+    from sandbox.venv_copy import venv_mounts
 
     checks: list[Check] = []
     try:
@@ -50,12 +52,20 @@ def run_doctor(image: str | None = None) -> dict:
                "Run `grade sandbox build`.")
     )
     if found is not None:
-        checks.extend(probe_protections(client, tag))
+        settings = Settings.from_env()
+        try:
+            extra = venv_mounts(client, found, settings.cache_dir, settings.sandbox_venv)
+        except HoldoutError as exc:
+            checks.append(_check("python environment", False, str(exc), exc.hint))
+            return {"ok": False, "checks": checks, "image": tag}
+        where = f"host copy {extra[0].source}, read-only" if extra else "the image's own"
+        checks.append(_check("python environment", True, f"/opt/venv: {where} (storage driver {info.get('Driver')})"))
+        checks.extend(probe_protections(client, tag, extra))
     return {"ok": all(c["ok"] for c in checks), "checks": checks, "image": tag}
 
 
-def probe_protections(client, tag: str) -> list[Check]:
-    """Run the probe with the candidate's options and turn what it saw into checks."""
+def probe_protections(client, tag: str, extra_mounts: tuple = ()) -> list[Check]:
+    """Run the probe with the candidate's options (and mounts) and turn what it saw into checks."""
     from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs, open_regular, run_container
 
     limits = SandboxSpec(timeout_s=60)
@@ -70,7 +80,8 @@ def probe_protections(client, tag: str) -> list[Check]:
                 image=tag,
                 command=["/opt/venv/bin/python", "/opt/holdout/entry.py", "probe"],
                 limits=limits,
-                mounts=(Mount(submission, "/submission"), Mount(dirs.logs, LOGS_MOUNT, read_only=False)),
+                mounts=(Mount(submission, "/submission"), Mount(dirs.logs, LOGS_MOUNT, read_only=False),
+                        *extra_mounts),
             )
             run = run_container(client, request)
             fd = open_regular(dirs.logs / "probe.json")
@@ -99,6 +110,8 @@ def interpret_probe(seen: dict, limits: SandboxSpec) -> list[Check]:
                "read_only=True did not hold."),
         _check("read-only submission", str(seen.get("submission_mount", "")).startswith("read-only"),
                str(seen.get("submission_mount")), "The submission mount is writable."),
+        _check("read-only python environment", str(seen.get("python_env", "")).startswith("read-only"),
+               str(seen.get("python_env")), "The sandbox's /opt/venv is writable."),
         _check("non-root user", seen.get("uid") not in (0, None), f"uid {seen.get('uid')}", "user= did not hold."),
         _check("capabilities", seen.get("cap_eff") == "0000000000000000", f"CapEff {seen.get('cap_eff')}",
                "cap_drop=ALL did not hold."),

@@ -27,6 +27,9 @@ class Settings:
     pip_args: tuple[str, ...] = ()
     """Extra arguments for the host's ``pip download`` of candidate dependencies
     (``GRADE_PIP_ARGS``, shell-split), e.g. ``--index-url`` of a mirror."""
+    sandbox_venv: str = "auto"
+    """Serve the image's ``/opt/venv`` from a read-only host copy: ``auto`` (on a fuse-overlayfs
+    engine), ``host`` or ``image`` (``GRADE_SANDBOX_VENV``; see :mod:`sandbox.venv_copy`)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -41,6 +44,7 @@ class Settings:
             image=env.get("GRADE_IMAGE") or None,
             allow_download=env.get("GRADE_OFFLINE", "") not in ("1", "true", "yes"),
             pip_args=tuple(shlex.split(env.get("GRADE_PIP_ARGS", ""))),
+            sandbox_venv=env.get("GRADE_SANDBOX_VENV") or "auto",
         )
 
     @property

@@ -321,6 +321,14 @@ def probe() -> int:
         result["submission_mount"] = "writable"
     except OSError as exc:
         result["submission_mount"] = f"read-only ({exc.strerror})"
+    try:
+        import sysconfig
+
+        with open(os.path.join(sysconfig.get_paths()["purelib"], "holdout-probe"), "w") as fh:
+            fh.write("x")
+        result["python_env"] = "writable"
+    except OSError as exc:
+        result["python_env"] = f"read-only ({exc.strerror})"
     result["env_keys"] = sorted(os.environ)
     result["pids_max"] = _read_first(["/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"])
     result["memory_max"] = _read_first(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -16,6 +17,17 @@ from harness.spec import SandboxSpec
 from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs, open_regular, run_container
 
 pytestmark = pytest.mark.docker
+
+
+@functools.cache
+def grading_mounts(client, image: str) -> tuple:
+    """The mounts every grading run adds (the host copy of /opt/venv on a fuse-overlayfs engine),
+    so each protection is attacked in the configuration candidates really get."""
+    from harness.settings import Settings
+    from sandbox.venv_copy import venv_mounts
+
+    settings = Settings.from_env()
+    return venv_mounts(client, client.images.get(image), settings.cache_dir, settings.sandbox_venv)
 
 
 def run_snippet(client, image: str, tmp_path: Path, code: str, **limits) -> tuple:
@@ -38,6 +50,7 @@ def run_snippet(client, image: str, tmp_path: Path, code: str, **limits) -> tupl
             Mount(data, "/data"),
             Mount(dirs.output, "/output", read_only=False),
             Mount(dirs.logs, LOGS_MOUNT, read_only=False),
+            *grading_mounts(client, image),
         ),
         env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output"},
         output_quota_mb=quota_mb,
@@ -77,7 +90,8 @@ def test_filesystem_is_read_only_outside_output_and_tmp(docker_client, sandbox_i
     run, out = run_snippet(docker_client, sandbox_image, tmp_path, """
         import json, sysconfig
         targets = ["/evil", "/submission/evil.py", "/data/train.csv", "/etc/passwd",
-                   sysconfig.get_paths()["purelib"] + "/sitecustomize.py", "/opt/holdout/entry.py",
+                   sysconfig.get_paths()["purelib"] + "/sitecustomize.py", "/opt/venv/bin/python3.11-evil",
+                   "/opt/holdout/entry.py",
                    "/tmp/ok", "/output/ok"]
         r = {}
         for t in targets:
