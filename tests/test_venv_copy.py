@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError, InfrastructureError
-from sandbox.venv_copy import VENV_PATH, copy_dir, ensure_copy, prune_copies, venv_mounts, wanted
+from sandbox.venv_copy import (
+    VENV_PATH,
+    copy_dir,
+    ensure_copy,
+    prune_copies,
+    venv_mounts,
+    wanted,
+)
 
 IMAGE_ID = "sha256:" + "ab" * 32
 
