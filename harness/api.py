@@ -9,7 +9,8 @@ from pathlib import Path
 from harness.assignments import find_assignment
 from harness.errors import SubmissionRejected
 from harness.models import GradeReport
-from harness.pipeline import GradeOptions, Job, Runner, build_report, execute, keep_artifacts
+from harness.pipeline import GradeOptions, Job, Runner, execute
+from harness.report_assembly import build_report, keep_artifacts
 from harness.settings import Settings
 
 

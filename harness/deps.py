@@ -2,7 +2,7 @@
 resolve on the host into a wheelhouse of **binary wheels only**, cache by content.
 
 Binary only, because building an sdist runs the candidate's ``setup.py`` — on the host. The
-wheels are installed later inside a sandbox container with no network (``harness.pipeline``).
+wheels are installed later inside a sandbox container with no network (``harness.provision``).
 Every refusal is a message for the report; the run goes ahead with what could be resolved.
 """
 

@@ -1,0 +1,163 @@
+"""What a sandbox run gets besides the submission and the public inputs: the assignment's
+declared data resources (mounted at ``/resources``) and the candidate's own dependencies
+(resolved on the host, installed in a container with no network, mounted at ``/deps``).
+
+Two pipeline steps (:func:`provide_resources`, :func:`install_dependencies`) and what
+:func:`harness.pipeline.sandbox_request` adds for them (:func:`mounts`, :func:`sandbox_env`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness import deps
+from harness.models import Level, Message, Verdict, Visibility
+from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs
+
+if TYPE_CHECKING:
+    from harness.pipeline import Job
+
+DEPS_MOUNT = "/deps"
+RESOURCES_MOUNT = "/resources"
+
+
+def provide_resources(job: Job) -> None:
+    """Declared data resources, verified and assembled once per content into the cache."""
+    import hashlib
+
+    from harness.data import resolve_source
+
+    assert job.assignment is not None
+    resources = job.assignment.spec.data.resources
+    if not resources:
+        return
+    key = hashlib.sha256("".join(f"{r.name}:{r.sha256}|" for r in resources).encode()).hexdigest()[:20]
+    target = job.settings.cache_dir / "resources" / key
+    if not (target / ".complete").is_file():
+        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=_mkdirs(target.parent)))
+        for resource in resources:
+            dest = staging / resource.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(resolve_source(resource, job.settings), dest)
+        for path in [staging, *staging.rglob("*")]:
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        (staging / ".complete").write_text("")
+        try:
+            os.replace(staging, target)
+        except OSError:  # published concurrently
+            shutil.rmtree(staging, ignore_errors=True)
+    job.resources_dir = target
+
+
+def _mkdirs(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def install_dependencies(job: Job) -> None:
+    """Resolve the submission's requirements on the host (wheels only, cached) and install them
+    in a sandbox container with no network; the candidate's run then sees them."""
+    assert job.assignment is not None and job.unpacked is not None
+    policy = job.assignment.spec.dependencies
+    reqs, messages, source = deps.read_requirements(job.unpacked.root)
+    job.messages.extend(messages)
+    if source is None or not policy.enabled:
+        if source is not None:
+            job.messages.append(Message(code="dep_disabled", text=f"{source} was ignored: this assignment installs no extra packages.", level=Level.WARNING, source="dependencies"))
+        return
+    plan = deps.apply_policy(reqs, policy, deps.image_pins())
+    job.messages.extend(plan.messages)
+    record: dict = {"file": source, "preinstalled": plan.satisfied, "installed": [], "refused": []}
+    job.provenance["dependencies"] = record
+    resolution = deps.resolve(plan, policy, job.settings.cache_dir, job.options.image or "", job.settings.pip_args)
+    if resolution is None:
+        return
+    job.messages.extend(resolution.messages())
+    record.update(refused=[r["code"] + ": " + r["name"] for r in resolution.refused], cache="hit" if resolution.cache_hit else "miss",
+                  resolve_s=0.0 if resolution.cache_hit else resolution.seconds, download_mb=round(resolution.download_bytes / 1e6, 1))
+    if not resolution.resolved:
+        return
+    prefix = resolution.root / "prefix"
+    if not (resolution.root / "installed.json").is_file():
+        started = time.monotonic()
+        prefix = _install_wheels(job, resolution, bool(plan.repins), policy.install_timeout_s)
+        record["install_s"] = round(time.monotonic() - started, 2)
+        if prefix is None:
+            return
+    site = next(iter(sorted(prefix.glob("lib/python3*/site-packages"))), None)
+    if site is None:
+        return
+    record["installed"] = deps.installed_distributions(site)
+    job.deps_prefix = prefix
+
+
+def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: float) -> Path | None:
+    """``pip install --no-index`` inside a hardened container; published atomically into the cache."""
+    from sandbox.runner import CANDIDATE_UID
+
+    work = Path(tempfile.mkdtemp(prefix=".install-", dir=resolution.root))
+    os.chmod(work, 0o755)
+    staging = work / "prefix"
+    staging.mkdir()
+    try:
+        os.chown(staging, CANDIDATE_UID, CANDIDATE_UID)
+    except PermissionError:
+        os.chmod(staging, 0o777)
+    dirs = make_job_dirs(job.job_dir / "install")
+    limits = job.assignment.spec.sandbox.model_copy(update={"timeout_s": timeout_s})
+    command = ["/opt/venv/bin/python", "-m", "pip", "install", "--no-index", "--find-links", "/wheels",
+               "--prefix", DEPS_MOUNT, "--no-warn-script-location", "--disable-pip-version-check",
+               *(["--ignore-installed"] if ignore_installed else []), "-r", "/wheels/requirements.txt"]
+    run = job.runner(RunRequest(
+        image=job.options.image or "", command=command, limits=limits, workdir="/tmp",
+        mounts=(Mount(resolution.wheels, "/wheels"), Mount(staging, DEPS_MOUNT, read_only=False),
+                Mount(dirs.logs, LOGS_MOUNT, read_only=False)),
+        output_quota_mb=max(1024, int(resolution.download_bytes * 4 / 1e6)),
+        labels={"io.holdout.step": "install"},
+    ))
+    if run.verdict != Verdict.OK:
+        shutil.rmtree(work, ignore_errors=True)
+        tail = (run.stdout.text + run.stderr.text).strip()[-1500:]
+        job.messages.append(Message(code="dep_install_failed", text=f"Installing the requirements failed ({run.verdict.value}); the run went ahead without them.", level=Level.WARNING, source="dependencies"))
+        job.messages.append(Message(code="dep_install_log", text=tail, level=Level.INFO, source="dependencies", visibility=Visibility.REVIEWER))
+        return None
+    target = resolution.root / "prefix"
+    try:
+        os.replace(staging, target)
+        (resolution.root / "installed.json").write_text("{}")
+    except OSError:
+        pass  # a concurrent grade installed the same set first
+    shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def mounts(job: Job) -> tuple[Mount, ...]:
+    """The read-only mounts for what this job was provided."""
+    return (*((Mount(job.deps_prefix, DEPS_MOUNT),) if job.deps_prefix else ()),
+            *((Mount(job.resources_dir, RESOURCES_MOUNT),) if job.resources_dir else ()))
+
+
+def sandbox_env(job: Job) -> dict[str, str]:
+    """The environment variables that point the candidate's code at them."""
+    return {**_deps_env(job), **_resources_env(job)}
+
+
+def _resources_env(job: Job) -> dict[str, str]:
+    if job.resources_dir is None:
+        return {}
+    return {"RESOURCES_DIR": RESOURCES_MOUNT, "NLTK_DATA": f"{RESOURCES_MOUNT}/nltk_data"}
+
+
+def _deps_env(job: Job) -> dict[str, str]:
+    if job.deps_prefix is None:
+        return {}
+    site = next(iter(sorted(job.deps_prefix.glob("lib/python3*/site-packages"))))
+    return {
+        "PYTHONPATH": f"{DEPS_MOUNT}/{site.relative_to(job.deps_prefix).as_posix()}",
+        "PATH": f"{DEPS_MOUNT}/bin:/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+    }
