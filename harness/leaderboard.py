@@ -29,7 +29,8 @@ def rows(result) -> list[dict]:
             "rank": rank,
             "submission": item.source.name,
             "score": None if item.score is None else round(item.score, 2),
-            "status": item.state or "not_done",
+            # the submission's status, also when this run skipped it as already graded
+            "status": report.status if report else (item.state or "not_done"),
             "verdict": report.sandbox.verdict.value if report and report.sandbox else "",
             "primary_metric": primary or "",
             "value": value,

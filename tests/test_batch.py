@@ -90,6 +90,9 @@ def test_rerun_skips_graded_and_force_regrades(setup, tmp_path):
     again = grade_batch([subs], out, settings, runner=runner(calls))
     assert calls == []
     assert {i.state for i in again.items if i.source.name != "nomanifest"} == {"skipped"}
+    with open(out / "summary.csv") as fh:  # the leaderboard still tells graded from rejected
+        status = {row["submission"]: row["status"] for row in csv.DictReader(fh)}
+    assert status["alice"] == "graded" and status["mallory.zip"] == "rejected" and status["nomanifest"] == "error"
     assert grade_batch([subs], out, settings, runner=runner(calls), force=True) and len(calls) == 4
     (root / "assignment.toml").write_text(SPEC.format(version="2"))  # a new assignment version regrades
     calls.clear()
