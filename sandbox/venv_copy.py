@@ -18,6 +18,7 @@ import fcntl
 import io
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -134,12 +135,26 @@ class _ChunkReader(io.RawIOBase):
 
 def venv_mounts(client, image, cache_dir: Path, mode: str) -> tuple:
     """The extra mount every sandbox container of ``image`` gets: the host copy over
-    ``/opt/venv`` (read-only) when :func:`wanted`, else nothing."""
+    ``/opt/venv`` (read-only) when :func:`wanted`, else nothing.
+
+    The copy only saves time: under ``auto``, a cache that cannot hold it (full disk,
+    read-only home) means grading with the image's own environment, with a warning on stderr.
+    Asked for explicitly (``host``), that is an error.
+    """
     from sandbox.runner import Mount
 
     if not wanted(client, mode):
         return ()
-    return (Mount(ensure_copy(client, image, cache_dir), VENV_PATH, read_only=True),)
+    try:
+        return (Mount(ensure_copy(client, image, cache_dir), VENV_PATH, read_only=True),)
+    except OSError as exc:
+        if mode == "host":
+            raise ConfigError(f"cannot copy the sandbox's /opt/venv into {cache_dir}: {exc}",
+                              hint="Free space or set GRADE_CACHE_DIR to a writable folder, "
+                                   "or set GRADE_SANDBOX_VENV=image.") from None
+        print(f"holdout: warning: cannot copy the sandbox's /opt/venv into {cache_dir} ({exc}); "
+              "grading with the image's own, which is slower on this engine", file=sys.stderr)
+        return ()
 
 
 def prune_copies(client, cache_dir: Path) -> list[str]:

@@ -180,3 +180,18 @@ def test_settings_read_the_mode_from_the_environment():
 
     assert Settings.from_env({}).sandbox_venv == "auto"
     assert Settings.from_env({"GRADE_SANDBOX_VENV": "image"}).sandbox_venv == "image"
+
+
+@pytest.mark.parametrize("mode", ["auto", "host"])
+def test_a_cache_that_cannot_hold_the_copy(tmp_path, mode, capsys):
+    """Under auto the copy is only a speed-up: grading goes on with the image's own environment."""
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")  # mkdir below it fails like a read-only or full cache would
+    engine = FakeEngine()
+    if mode == "host":
+        with pytest.raises(ConfigError, match="cannot copy the sandbox's /opt/venv"):
+            venv_mounts(engine, Image(), blocked, mode)
+    else:
+        assert venv_mounts(engine, Image(), blocked, mode) == ()
+        assert "grading with the image's own" in capsys.readouterr().err
+    assert engine.created == 0
