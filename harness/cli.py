@@ -200,7 +200,6 @@ def sandbox_build(base_image: str | None, force: bool) -> None:
     """Build the runtime image offline (a no-op when nothing changed)."""
     from sandbox.engine import connect
     from sandbox.image import build_image
-
     from sandbox.venv_copy import venv_mounts
 
     console = _console(stderr=True)
