@@ -10,7 +10,6 @@ import stat
 import struct
 import tarfile
 import unicodedata
-import warnings
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,51 +18,20 @@ import pytest
 
 from harness import intake
 from harness.errors import ConfigError, SubmissionRejected
-from harness.intake import REASONS, IntakeLimits, UnpackedSubmission, sha256_file, unpack_submission
+from harness.intake import (
+    REASONS,
+    IntakeLimits,
+    UnpackedSubmission,
+    sha256_file,
+    unpack_submission,
+)
+from tests.hostile.builders import make_tar, make_zip, tar_member, zip_info
 
 MiB = 2**20
 ZipMember = tuple[str | zipfile.ZipInfo, bytes]
-TarMember = tuple[tarfile.TarInfo, bytes | None]
 
 
 # -- builders ----------------------------------------------------------------------------------
-
-
-def make_zip(path: Path, members: Iterable[ZipMember], compression: int = zipfile.ZIP_DEFLATED) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # duplicate names are built on purpose
-        with zipfile.ZipFile(path, "w", compression) as archive:
-            for name, data in members:
-                archive.writestr(name, data)
-    return path
-
-
-def zip_info(name: str, mode: int) -> zipfile.ZipInfo:
-    """A zip member whose Unix mode (file type bits included) is ``mode``."""
-    info = zipfile.ZipInfo(name)
-    info.create_system = 3
-    info.external_attr = mode << 16
-    return info
-
-
-def tar_member(
-    name: str, data: bytes = b"", *, kind: bytes = tarfile.REGTYPE, linkname: str = "", mode: int = 0o644
-) -> TarMember:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = linkname
-    info.mode = mode
-    if kind == tarfile.REGTYPE:
-        info.size = len(data)
-        return info, data
-    return info, None
-
-
-def make_tar(path: Path, members: Iterable[TarMember], mode: str = "w:gz", **options: object) -> Path:
-    with tarfile.open(path, mode, **options) as archive:  # type: ignore[call-overload]
-        for info, data in members:
-            archive.addfile(info, io.BytesIO(data) if data is not None else None)
-    return path
 
 
 def files(names: Iterable[str]) -> list[ZipMember]:

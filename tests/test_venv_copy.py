@@ -23,25 +23,23 @@ from sandbox.venv_copy import (
     venv_mounts,
     wanted,
 )
+from tests.hostile.builders import tar_member
 
 IMAGE_ID = "sha256:" + "ab" * 32
 
 
 def venv_tar(*, with_bin: bool = True) -> bytes:
+    members = [tar_member("venv", kind=tarfile.DIRTYPE, mode=0o755)]
+    if with_bin:
+        members += [tar_member("venv/bin", kind=tarfile.DIRTYPE, mode=0o755),
+                    tar_member("venv/bin/python", kind=tarfile.SYMTYPE, linkname="/usr/bin/python3"),
+                    tar_member("venv/bin/tool", b"#!/bin/sh\n", mode=0o4755)]  # setuid: must not survive
+    members += [tar_member("venv/lib", kind=tarfile.DIRTYPE, mode=0o755),
+                tar_member("venv/lib/mod.py", b"x = 1\n" * 5000)]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        def add(name: str, data: bytes = b"", mode: int = 0o644, kind=tarfile.REGTYPE, link: str = ""):
-            info = tarfile.TarInfo(name)
-            info.type, info.mode, info.linkname, info.size = kind, mode, link, len(data)
-            tar.addfile(info, io.BytesIO(data) if data else None)
-
-        add("venv", kind=tarfile.DIRTYPE, mode=0o755)
-        if with_bin:
-            add("venv/bin", kind=tarfile.DIRTYPE, mode=0o755)
-            add("venv/bin/python", kind=tarfile.SYMTYPE, link="/usr/bin/python3")
-            add("venv/bin/tool", b"#!/bin/sh\n", mode=0o4755)  # setuid: must not survive
-        add("venv/lib", kind=tarfile.DIRTYPE, mode=0o755)
-        add("venv/lib/mod.py", b"x = 1\n" * 5000)
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
     return buf.getvalue()
 
 
