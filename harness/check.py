@@ -209,6 +209,8 @@ def check_assignment(
     t = time.monotonic()
     kit = scan_kit(assignment, settings, prepared)
     scanned = f"{len(kit.files)} files scanned against {kit.hidden_files} hidden"
+    if kit.warnings:
+        scanned += f"; {len(kit.warnings)} placeholder(s) left: " + "; ".join(kit.warnings[:3])
     add(CheckRow("starter kit", kit.ok, expected="no hidden content",
                  got=scanned if kit.ok else f"{len(kit.leaks)} leak(s)",
                  problems=[str(leak) for leak in kit.leaks], duration_s=round(time.monotonic() - t, 2)))

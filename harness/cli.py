@@ -360,6 +360,11 @@ def kit(assignment: str, out: Path | None) -> None:
     click.echo(f"wrote {out}: {len(built.files)} files, scanned against {built.hidden_files} hidden files")
     for name in sorted(built.files):
         click.echo(f"  {chosen.id}/{name}")
+    for warning in built.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if built.warnings:
+        click.echo("  hint: candidates read these files; fill in the placeholders (the datasets' licences "
+                   "usually require the attribution) and build the kit again.", err=True)
 
 
 def threading_is_main() -> bool:
