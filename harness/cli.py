@@ -33,8 +33,21 @@ class GradeGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
+            self._refuse_typo(args[0])
             args = ["submission", *args]
         return super().parse_args(ctx, args)
+
+    def _refuse_typo(self, word: str) -> None:
+        """``grade lsit`` is a misspelt command, not a missing submission called ``lsit``."""
+        import difflib
+
+        if Path(word).exists() or "/" in word or "." in word:
+            return
+        names = sorted(n for n, c in self.commands.items() if not c.hidden)
+        close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+        if close:
+            raise click.UsageError(f"no such command {word!r}; did you mean {close[0]!r}? "
+                                   f"(to grade a submission, give the path of a zip, tar.gz or folder)")
 
     def format_usage(self, ctx, formatter) -> None:
         formatter.write_usage("grade", "SUBMISSION [OPTIONS] | COMMAND [ARGS]...")
@@ -59,7 +72,7 @@ def cli() -> None:
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("grade-report"),
               show_default=True, help="Where to write report.json, report.md, report.html, junit.xml and the run's artifacts.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the summary.")
-@click.option("--fail-under", type=float, help="Exit 1 when the score is below this (0-100).")
+@click.option("--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when the score is below this (0-100).")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
 def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_json: bool,
                    fail_under: float | None, image: str | None) -> None:
@@ -78,7 +91,13 @@ def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_j
         print_summary(report, console)
         console.print(f"report: {paths['html']}  (also {', '.join(p.name for k, p in paths.items() if k != 'html')})",
                       highlight=False, markup=False)
-    sys.exit(exit_code_for(report, fail_under))
+    code = exit_code_for(report, fail_under)
+    if code == EXIT_BELOW:
+        click.echo(f"score {report.score:.1f} is below --fail-under {fail_under:g}", err=True)
+    elif code == EXIT_INFRA and fail_under is not None:
+        click.echo(f"no score to compare with --fail-under {fail_under:g}: a grader failed "
+                   "(the report says which; status needs_review)", err=True)
+    sys.exit(code)
 
 
 def exit_code_for(report, fail_under: float | None) -> int:
@@ -100,7 +119,7 @@ def exit_code_for(report, fail_under: float | None) -> int:
 @click.option("-a", "--assignment", help="Assignment for every submission (default: each one's submission.toml).")
 @click.option("--force", is_flag=True, help="Regrade submissions that already have a report.")
 @click.option("--junit", is_flag=True, help="Also write one JUnit file for the whole batch (<out>/junit.xml).")
-@click.option("--fail-under", type=float, help="Exit 1 when any graded submission scores below this.")
+@click.option("--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when any graded submission scores below this (0-100).")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
 def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | None, force: bool, junit: bool,
           fail_under: float | None, image: str | None) -> None:
@@ -123,7 +142,17 @@ def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | 
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.items)} submissions in {result.wall_s:.1f} s: {counts}", markup=False)
     console.print(f"leaderboard: {out_dir / 'summary.html'}  ({out_dir / 'summary.csv'})", markup=False)
-    sys.exit(batch_exit_code(result, fail_under))
+    code = batch_exit_code(result, fail_under)
+    if code == EXIT_BELOW:
+        below = [item.slug for item in result.items if _below(item, fail_under)]
+        shown = ", ".join(below[:10]) + (f" and {len(below) - 10} more" if len(below) > 10 else "")
+        click.echo(f"{len(below)} submission(s) scored below --fail-under {fail_under:g}: {shown}", err=True)
+    sys.exit(code)
+
+
+def _below(item, fail_under: float | None) -> bool:
+    return (fail_under is not None and item.report is not None and item.report.status != "rejected"
+            and (item.score or 0.0) < fail_under)
 
 
 def batch_exit_code(result, fail_under: float | None) -> int:
@@ -132,10 +161,7 @@ def batch_exit_code(result, fail_under: float | None) -> int:
         return EXIT_INFRA
     if "error" in states:
         return EXIT_USAGE
-    if fail_under is not None and any(
-        item.report is not None and item.report.status != "rejected" and (item.score or 0.0) < fail_under
-        for item in result.items
-    ):
+    if any(_below(item, fail_under) for item in result.items):
         return EXIT_BELOW
     return EXIT_OK
 
