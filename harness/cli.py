@@ -74,13 +74,15 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the summary.")
 @click.option("--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when the score is below this (0-100).")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
+@click.option("--force", is_flag=True, help="Replace a report already in --out (and its artifacts).")
 def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_json: bool,
-                   fail_under: float | None, image: str | None) -> None:
+                   fail_under: float | None, image: str | None, force: bool) -> None:
     """Grade SUBMISSION (a .zip, .tar.gz or directory)."""
     from harness.api import grade
     from harness.pipeline import GradeOptions
     from harness.report import print_summary, report_json, write_reports
 
+    _claim_out_dir(out_dir, force)
     options = GradeOptions(assignment=assignment, image=image, artifacts_dir=out_dir / "artifacts")
     report = grade(submission, settings=Settings.from_env(), options=options)
     paths = write_reports(report, out_dir)
@@ -98,6 +100,20 @@ def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_j
         click.echo(f"no score to compare with --fail-under {fail_under:g}: a grader failed "
                    "(the report says which; status needs_review)", err=True)
     sys.exit(code)
+
+
+def _claim_out_dir(out_dir: Path, force: bool) -> None:
+    """A second ``grade`` must not silently replace the first one's report (nor mix its
+    artifacts with the new run's): refuse, unless ``--force``, which clears the old ones."""
+    from harness import safeio
+    from harness.errors import ConfigError
+
+    if not (out_dir / "report.json").exists():
+        return
+    if not force:
+        raise ConfigError(f"{out_dir} already holds a report",
+                          hint="Pass --force to replace it, or --out to write the new one elsewhere.")
+    safeio.rmtree(out_dir / "artifacts")
 
 
 def exit_code_for(report, fail_under: float | None) -> int:

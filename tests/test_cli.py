@@ -121,3 +121,25 @@ def test_a_fail_under_miss_says_so_on_stderr(score, code, said, monkeypatch, tmp
     assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
     assert json.loads(result.stdout)["score"] == score
     assert result.stderr.strip() == said
+
+
+def test_a_second_grade_does_not_replace_a_report_without_force(monkeypatch, tmp_path, capsys):
+    import harness.api
+
+    monkeypatch.setattr(harness.api, "grade", lambda *a, **kw: _report("graded", 70.0))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text('{"the": "first report"}')
+    (out / "artifacts").mkdir()
+    (out / "artifacts" / "notebook.html").write_text("the first candidate's notebook")
+    with pytest.raises(SystemExit) as exc:
+        main(["submission", str(tmp_path), "--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "already holds a report" in err and "--force" in err
+    assert (out / "report.json").read_text() == '{"the": "first report"}'
+    with pytest.raises(SystemExit) as exc:
+        main(["submission", str(tmp_path), "--out", str(out), "--force", "--json"])
+    assert exc.value.code == 0
+    assert json.loads((out / "report.json").read_text())["score"] == 70.0
+    assert not (out / "artifacts" / "notebook.html").exists()
