@@ -350,7 +350,7 @@ def schema(which: str | None) -> None:
 @click.option("--title", help="The assignment's title (default: from the folder name).")
 def new_cmd(path: Path, kind: str, title: str | None) -> None:
     """Scaffold a new assignment folder at PATH (its name is the assignment id)."""
-    from harness.authoring import new_assignment
+    from harness.authoring.new import new_assignment
 
     written = new_assignment(path, kind, title)
     click.echo(f"created {path} ({kind}, {len(written)} files). Next:")
@@ -367,7 +367,7 @@ def new_cmd(path: Path, kind: str, title: str | None) -> None:
 def check(assignment: str, canaries: tuple[str, ...], as_json: bool, image: str | None) -> None:
     """Validate ASSIGNMENT and run every canary end to end; exit 1 on any mismatch."""
     from harness.assignments import find_assignment
-    from harness.check import check_as_dict, check_assignment, render_check
+    from harness.authoring.check import check_as_dict, check_assignment, render_check
 
     settings = Settings.from_env()
     chosen = find_assignment(assignment, settings)
@@ -393,7 +393,7 @@ def check(assignment: str, canaries: tuple[str, ...], as_json: bool, image: str 
 def kit(assignment: str, out: Path | None) -> None:
     """Build the candidate starter kit for ASSIGNMENT; refuses if any hidden content is inside."""
     from harness.assignments import find_assignment
-    from harness.kit import build_kit
+    from harness.authoring.kit import build_kit
 
     settings = Settings.from_env()
     chosen = find_assignment(assignment, settings)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.api import grade
-from harness.authoring import KINDS, new_assignment
-from harness.check import check_assignment, static_problems
+from harness.authoring.new import KINDS, new_assignment
+from harness.authoring.check import check_assignment, static_problems
 from harness.errors import ConfigError, DataError, SpecError
 from harness.models import SandboxRun, Verdict
 from harness.report import report_json
@@ -243,15 +243,15 @@ def test_a_custom_grader_in_graders_py_shows_up_in_the_report(scaffold, tmp_path
 def test_cli_check_exit_code_is_1_on_a_mismatch_and_0_when_all_pass(scaffold, monkeypatch):
     from click.testing import CliRunner
 
-    import harness.check
-    from harness.check import CheckReport, CheckRow
+    import harness.authoring.check
+    from harness.authoring.check import CheckReport, CheckRow
     from harness.cli import cli
 
     root, settings = scaffold
     for env, value in (("GRADE_CACHE_DIR", settings.cache_dir), ("GRADE_DATA_DIR", settings.data_dir)):
         monkeypatch.setenv(env, str(value))
     rows = [CheckRow("canary reference", True, "score ≥ 60", "score 82.5")]
-    monkeypatch.setattr(harness.check, "check_assignment", lambda *a, **kw: CheckReport("synthetic_reg", list(rows), 1.0))
+    monkeypatch.setattr(harness.authoring.check, "check_assignment", lambda *a, **kw: CheckReport("synthetic_reg", list(rows), 1.0))
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 0 and "all checks pass" in result.output
     rows.append(CheckRow("canary baseline", False, "score ≤ 40", "score 55.0", ["score 55.0, expected <= 40"]))

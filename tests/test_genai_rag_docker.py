@@ -17,7 +17,7 @@ pytest.importorskip("ragas")
 
 from harness.api import grade  # noqa: E402
 from harness.assignments import find_assignment  # noqa: E402
-from harness.check import canary_problems  # noqa: E402
+from harness.authoring.check import canary_problems  # noqa: E402
 from harness.pipeline import GradeOptions  # noqa: E402
 from harness.report import render_markdown  # noqa: E402
 from harness.settings import Settings  # noqa: E402

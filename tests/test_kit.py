@@ -18,8 +18,8 @@ import pytest
 from harness.assignments import find_assignment
 from harness.data import prepare_assignment
 from harness.errors import ConfigError
-from harness.kit import KitLeakError, build_kit, scan_kit
-from harness.leaks import HiddenFile, find_leaks
+from harness.authoring.kit import KitLeakError, build_kit, scan_kit
+from harness.authoring.leaks import HiddenFile, find_leaks
 from harness.settings import BUILTIN_ASSIGNMENTS, Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -259,7 +259,7 @@ def test_scan_finds_the_leak_the_applied_ml_readme_once_had(real_settings):
     first = (prepared.hidden / "test_labels.csv").read_text().splitlines()[1]
     kit = scan_kit(assignment, real_settings)
     kit.files["README.md"] += f"\n```\n{first},0.93\n```\n".encode()
-    from harness.kit import hidden_material, public_material
+    from harness.authoring.kit import hidden_material, public_material
 
     leaks = find_leaks(kit.files, hidden_material(assignment, prepared), public_material(prepared))
     assert [(leak.path, leak.hidden) for leak in leaks] == [("README.md", "hidden/test_labels.csv")]

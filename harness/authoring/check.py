@@ -174,7 +174,7 @@ def check_assignment(
     """
     from harness.api import docker_runner, grade
     from harness.data import prepare_assignment, verify_prepared
-    from harness.kit import scan_kit
+    from harness.authoring.kit import scan_kit
     from harness.pipeline import GradeOptions
 
     started = time.monotonic()

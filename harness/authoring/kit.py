@@ -8,7 +8,7 @@ The zip holds one folder named after the assignment with
 - ``submission.toml`` with ``assignment = "<id>"``, so a submission names its assignment.
 
 Nothing else of the assignment folder goes in. Before anything is written, every kit file is
-scanned by content (:mod:`harness.leaks`) against the hidden material: the prepared
+scanned by content (:mod:`harness.authoring.leaks`) against the hidden material: the prepared
 ``hidden/`` folder, every grader's hidden paths (the ``pytest`` grader's tests), a
 ``hidden_tests/`` folder, and every canary (the reference solution among them). One hit
 and the build is refused.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from harness.data import PreparedPaths, prepare_assignment
 from harness.errors import ConfigError
-from harness.leaks import HiddenFile, Leak, find_leaks
+from harness.authoring.leaks import HiddenFile, Leak, find_leaks
 from harness.settings import Settings
 from harness.spec import Assignment
 
@@ -35,7 +35,7 @@ DATA_DIR = "data"
 CONVENTIONAL_HIDDEN = ("hidden_tests",)
 ATTRIBUTION = ("NOTICE", "NOTICE.md", "NOTICE.txt", "LICENSE", "LICENSE.md", "LICENSE.txt")
 MANIFEST = "submission.toml"
-TEMPLATE = Path(__file__).resolve().parent / "templates" / "kit" / "entry_point.py"
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "kit" / "entry_point.py"
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 SKIP_NAMES = frozenset({"__pycache__", ".DS_Store", ".ipynb_checkpoints"})
 
