@@ -171,9 +171,24 @@ def _pyproject_requirements(text: str) -> list[str] | None:
     return reqs
 
 
-def secrets_signal(root: Path, files: list[SubmissionFile], *, max_bytes: int = 2 * 2**20) -> Signal:
+MAX_SECRET_HITS_PER_FILE = 20
+"""A file stops being scanned after this many likely secrets: one is enough to fail the habit."""
+MAX_SECRET_HITS = 100
+"""The whole scan stops after this many."""
+MAX_SECRET_SCAN_BYTES = 32 * 2**20
+"""At most this much text is scanned in all (each file at most ``max_bytes``): the scan is linear
+in what it reads, so this bounds its time whatever the submission holds."""
+
+
+def secrets_signal(root: Path, files: list[SubmissionFile], *, max_bytes: int = 2 * 2**20,
+                   max_total_bytes: int = MAX_SECRET_SCAN_BYTES) -> Signal:
     hits: list[str] = []
+    capped = False
+    budget = max_total_bytes
     for f in files:
+        if len(hits) >= MAX_SECRET_HITS or budget <= 0:
+            capped = True
+            break
         if SECRET_FILES.match(f.name) and f.name not in {".env.example", ".env.sample", ".env.template"}:
             text = read_text(root, f.rel, 64 * 1024) or ""
             if f.suffix in {".pem", ".p12", ".pfx"} or f.name.startswith("id_") or _env_has_values(text) or f.name in {".netrc", ".pypirc"}:
@@ -181,13 +196,19 @@ def secrets_signal(root: Path, files: list[SubmissionFile], *, max_bytes: int = 
                 continue
         if f.suffix not in TEXT_SUFFIXES or f.size > max_bytes:
             continue
-        text = read_text(root, f.rel, max_bytes)
+        text = read_text(root, f.rel, min(max_bytes, budget))
         if not text:
             continue
-        hits += [f"{f.rel} line {line}: possible {kind}" for line, kind in find_secrets(text)]
+        budget -= f.size
+        limit = min(MAX_SECRET_HITS_PER_FILE, MAX_SECRET_HITS - len(hits))
+        found = find_secrets(text, limit=limit)
+        capped = capped or len(found) >= limit
+        hits += [f"{f.rel} line {line}: possible {kind}" for line, kind in found]
     if hits:
-        return Signal("no_secrets", 0.0, [f"{len(hits)} possible secret(s) committed: " + "; ".join(hits[:3])])
-    return Signal("no_secrets", 1.0, ["no keys, tokens or passwords found"])
+        count = f"{len(hits)}{' or more' if capped else ''}"
+        return Signal("no_secrets", 0.0, [f"{count} possible secret(s) committed: " + "; ".join(hits[:3])])
+    note = f" (scan stopped after {max_total_bytes / 2**20:.3g} MB of text)" if capped else ""
+    return Signal("no_secrets", 1.0, ["no keys, tokens or passwords found" + note])
 
 
 def _env_has_values(text: str) -> bool:
@@ -199,16 +220,25 @@ def _env_has_values(text: str) -> bool:
     return False
 
 
-def find_secrets(text: str) -> list[tuple[int, str]]:
-    """(line, kind) of each likely secret in ``text``; placeholders such as ``"your-api-key"`` are skipped."""
-    found: list[tuple[int, str]] = []
+def find_secrets(text: str, *, limit: int | None = None) -> list[tuple[int, str]]:
+    """(line, kind) of each likely secret in ``text``; placeholders such as ``"your-api-key"`` are skipped.
+
+    Linear in ``len(text)``: line numbers are counted forward from the previous match (never
+    again from the start of the text), and the scan stops after ``limit`` findings.
+    """
+    found: set[tuple[int, str]] = set()
     for kind, pattern in SECRET_PATTERNS:
+        line, counted_to = 1, 0
         for match in pattern.finditer(text):
             value = match.group(1) if match.groups() else match.group(0)
             if kind == "hard-coded credential" and not _looks_secret(value):
                 continue
-            found.append((text.count("\n", 0, match.start()) + 1, kind))
-    return sorted(set(found))
+            line += text.count("\n", counted_to, match.start())
+            counted_to = match.start()
+            found.add((line, kind))
+            if limit is not None and len(found) >= limit:
+                return sorted(found)
+    return sorted(found)
 
 
 def redact(text: str) -> str:

@@ -177,7 +177,10 @@ def grade_batch(
         except HoldoutError as exc:
             item.state, item.error = "error", exc.describe()
         except Exception as exc:  # a harness bug in one submission must not lose the others
-            item.state, item.error = "error", f"internal error: {type(exc).__name__}: {exc}"
+            from harness.crash import describe_crash, write_crash_file
+
+            path = write_crash_file(exc, context=f"grade batch, {item.source.name}", cache_dir=settings.cache_dir)
+            item.state, item.error = "infra_error", describe_crash(exc, path)  # ours, not the candidate's: exit 4
         finally:
             item.duration_s = round(time.monotonic() - t0, 2)
         return item

@@ -4,7 +4,9 @@ Exit codes: 0 graded; 1 graded but below ``--fail-under`` (or ``grade check``: a
 scan did not get its expected outcome); 2 usage or configuration error (incl. an invalid spec or a
 kit that would leak hidden content);
 3 submission rejected; 4 infrastructure error (no engine, image missing, grader failure
-under ``--fail-under``); 130 interrupted.
+under ``--fail-under``) or a holdout bug (an unexpected exception: the message names the crash
+file with the traceback, see :mod:`harness.crash`); 130 interrupted; 141 the reader of stdout went
+away (``grade ... | head``: a broken pipe, as for a process killed by SIGPIPE).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from harness.errors import HoldoutError
 from harness.settings import Settings
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_REJECTED, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_BROKEN_PIPE = 141
+
+
+class _ReaderGone(Exception):
+    """stdout (or stderr) was closed by its reader. Not an ``OSError``: click turns an ``EPIPE``
+    into exit 1, and 1 means "below --fail-under", nothing else."""
 
 
 def _console(stderr: bool = False):
@@ -51,6 +59,12 @@ class GradeGroup(click.Group):
 
     def format_usage(self, ctx, formatter) -> None:
         formatter.write_usage("grade", "SUBMISSION [OPTIONS] | COMMAND [ARGS]...")
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _ReaderGone() from exc
 
 
 @click.group(cls=GradeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -450,9 +464,47 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _cleanup_after_interrupt()
+    except (_ReaderGone, BrokenPipeError):
+        _silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
+    except Exception as exc:  # a holdout bug: exit 4 and a crash file, never a traceback and exit 1
+        from harness.crash import describe_crash, write_crash_file
+
+        message = describe_crash(exc, write_crash_file(exc, context="grade " + " ".join(argv or sys.argv[1:])))
+        try:
+            click.echo(f"error: {message}", err=True)
+        except OSError:
+            pass
+        sys.exit(EXIT_INFRA)
     finally:
         if argv is None:  # a process of its own (console script, python -m harness): it exits next
             _exit_fast()
+            if not _flushed():  # buffered output met a closed pipe: not exit 1, nor Python's 120
+                sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _flushed() -> bool:
+    """Flush stdout now (not in the interpreter's shutdown, where a failure becomes exit 120)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return False
+    except (OSError, ValueError):
+        pass
+    return True
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _exit_fast() -> None:

@@ -28,6 +28,7 @@ from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from harness import safeio
 from harness.models import Level, Message
 from harness.spec import DependenciesSpec
 from sandbox.image import HERE as SANDBOX_DIR
@@ -248,14 +249,9 @@ def _pip(args: list[str], *, max_bytes: int | None = None, watch: Path | None = 
 
 
 def _tree_bytes(root: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
+    """Bytes of the regular files under ``root`` (an installed prefix: pip wrote it in a
+    container), walked iteratively and within limits."""
+    return sum(e.stat.st_size for e in safeio.walk(root, max_entries=1_000_000) if e.is_file)
 
 
 def _download_args(dest: Path, pip_args: tuple[str, ...], constraints: Path | None) -> list[str]:
@@ -401,7 +397,7 @@ def prune_cache(cache_dir: Path, *, max_age_days: float = 30, max_total_mb: floa
     for path in entries:
         old = now - path.stat().st_mtime > max_age_days * 86400
         if old or total > max_total_mb * 1e6 or path.name.startswith("."):
-            shutil.rmtree(path, ignore_errors=True)
+            safeio.rmtree(path)
             total -= sizes[path]
             removed.append(path)
     return removed
