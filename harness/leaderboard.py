@@ -38,8 +38,9 @@ def rows(result) -> list[dict]:
             "ci_high": report.metrics.get(f"{primary}_ci_high") if report and primary else None,
             "duration_s": report.timings.get("total_s") if report else item.duration_s,
             "sha256": report.submission.sha256[:12] if report else "",
-            "report": f"{item.slug}/report.html" if (result.out_dir / item.slug / "report.html").exists()
-            else (f"{item.slug}/report.json" if report else ""),
+            # only a report of this submission: a failed regrade leaves an older one in the folder
+            "report": "" if report is None else (f"{item.slug}/report.html" if (result.out_dir / item.slug / "report.html").exists()
+                                                 else f"{item.slug}/report.json"),
             "error": (item.error or "").splitlines()[0][:200] if item.error else "",
         })
     return out

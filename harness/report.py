@@ -62,9 +62,24 @@ def write_reports(report: GradeReport, out_dir: Path) -> dict[str, Path]:
     write_atomic(paths["json"], report_json(report))
     write_atomic(paths["md"], render_markdown(report))
     write_atomic(paths["junit"], render_junit(report))
-    links, notes = artifact_links(out_dir)
+    links, notes = _artifact_links(report, out_dir, artifact_links)
     write_atomic(paths["html"], render_html(report, links=links, notes=notes))
     return paths
+
+
+def _artifact_links(report: GradeReport, out_dir: Path, artifact_links) -> tuple[dict[str, str], list[str]]:
+    """The artifacts next to the report, only if they came from the submission it grades."""
+    from harness.report_assembly import artifacts_belong_to
+    from harness.report_notebook import ARTIFACTS_DIR
+
+    folder = out_dir / ARTIFACTS_DIR
+    if not os.path.lexists(folder):
+        return {}, []
+    if not artifacts_belong_to(folder, report.submission.sha256):
+        note = (f"the {ARTIFACTS_DIR}/ folder next to this report is not from this submission "
+                f"(sha256 {report.submission.sha256[:12]}); it is not linked")
+        return {}, [note]
+    return artifact_links(out_dir)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~])")
