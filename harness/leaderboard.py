@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 
 from harness.report import write_atomic
+from harness.visible import visible
 
 COLUMNS = ("rank", "submission", "score", "status", "verdict", "primary_metric", "value", "ci_low", "ci_high",
            "duration_s", "sha256", "report", "error")
@@ -117,8 +118,8 @@ tr.rejected td,tr.error td,tr.infra_error td{{color:#a00}} tr.needs_review td{{c
 def write_leaderboard(result) -> dict[str, Path]:
     table = rows(result)
     paths = {"csv": result.out_dir / "summary.csv", "html": result.out_dir / "summary.html"}
-    write_atomic(paths["csv"], render_csv(table))
-    write_atomic(paths["html"], render_html(table, result.counts, result.wall_s))
+    write_atomic(paths["csv"], visible(render_csv(table)))  # file names are the candidates' text
+    write_atomic(paths["html"], visible(render_html(table, result.counts, result.wall_s)))
     return paths
 
 
