@@ -203,6 +203,8 @@ def _batch_progress(console):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.text import Text
 
+    from harness.visible import visible
+
     @contextmanager
     def run():
         progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -219,7 +221,7 @@ def _batch_progress(console):
                 progress.update(task, advance=1, counts=" ".join(f"{k}:{v}" for k, v in sorted(counts.items())))
                 score = "–" if item.score is None else f"{item.score:5.1f}"
                 style = {"graded": "green", "skipped": "dim"}.get(item.state, "red" if "error" in item.state else "yellow")
-                line = Text.assemble((f"{item.state:<12}", style), f" {score}  {item.duration_s:6.1f} s  ", Text(item.source.name))
+                line = Text.assemble((f"{item.state:<12}", style), f" {score}  {item.duration_s:6.1f} s  ", Text(visible(item.source.name)))
                 if item.error:
                     line.append(f"  {item.error.splitlines()[0][:120]}")
                 progress.console.print(line)
