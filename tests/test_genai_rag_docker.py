@@ -25,7 +25,7 @@ from harness.settings import Settings  # noqa: E402
 pytestmark = pytest.mark.docker
 ASSIGNMENT = Path(__file__).resolve().parent.parent / "assignments" / "genai_rag"
 RAW = Path("rag_eval") / "cmu_qa_s10" / "question_answer_pairs.txt"
-CANARIES = ["reference", "weak", "empty_answers", "empty_contexts", "crashes", "malformed_jsonl"]
+CANARIES = ["reference", "weak", "empty_answers", "empty_contexts", "hedged_answers", "crashes", "malformed_jsonl"]
 RESULTS: dict[str, dict] = {}
 
 
