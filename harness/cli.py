@@ -452,16 +452,22 @@ def main(argv: list[str] | None = None) -> None:
 
     if threading_is_main():
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args[: args.index("--")] if "--" in args else "--json" in args
     try:
         cli.main(args=argv, prog_name="grade", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
+        if as_json:
+            _json_error("usage", exc.format_message(), EXIT_USAGE)
         exc.show()
         sys.exit(EXIT_USAGE)
     except click.exceptions.Abort:  # click turns Ctrl-C (and our SIGTERM handler) into Abort
         _cleanup_after_interrupt()
     except HoldoutError as exc:
+        if as_json:
+            _json_error(type(exc).__name__, exc.message, exc.exit_code, hint=exc.hint)
         click.echo(f"error: {exc.describe()}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -472,7 +478,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a holdout bug: exit 4 and a crash file, never a traceback and exit 1
         from harness.crash import describe_crash, write_crash_file
 
-        message = describe_crash(exc, write_crash_file(exc, context="grade " + " ".join(argv or sys.argv[1:])))
+        crash_file = write_crash_file(exc, context="grade " + " ".join(args))
+        message = describe_crash(exc, crash_file)
+        if as_json:
+            _json_error("crash", message, EXIT_INFRA, crash_file=str(crash_file) if crash_file else None)
         try:
             click.echo(f"error: {message}", err=True)
         except OSError:
@@ -483,6 +492,19 @@ def main(argv: list[str] | None = None) -> None:
             _exit_fast()
             if not _flushed():  # buffered output met a closed pipe: not exit 1, nor Python's 120
                 sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _json_error(kind: str, message: str, exit_code: int, *, hint: str = "", crash_file: str | None = None) -> None:
+    """Under ``--json``, a failure still prints one JSON object on stdout (CI parses stdout):
+    ``{"error": {"type", "message", "hint", "exit_code"[, "crash_file"]}}``. The plain message
+    goes to stderr as well."""
+    error = {"type": kind, "message": message, "hint": hint, "exit_code": exit_code}
+    if crash_file is not None:
+        error["crash_file"] = crash_file
+    try:
+        click.echo(json.dumps({"error": error}, indent=2))
+    except OSError:
+        pass
 
 
 def _flushed() -> bool:

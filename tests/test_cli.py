@@ -143,3 +143,17 @@ def test_a_second_grade_does_not_replace_a_report_without_force(monkeypatch, tmp
     assert exc.value.code == 0
     assert json.loads((out / "report.json").read_text())["score"] == 70.0
     assert not (out / "artifacts" / "notebook.html").exists()
+
+
+@pytest.mark.parametrize(("args", "code", "kind"), [
+    (["{missing}", "--json"], 3, "SubmissionRejected"),
+    (["{missing}", "--json", "--fail-under", "500"], 2, "usage"),
+    (["batch", "{missing}", "--json"], 2, "usage"),
+])
+def test_json_mode_prints_an_error_object_on_failure(args, code, kind, tmp_path):
+    missing = str(tmp_path / "nope.zip")
+    proc = run(*(a.format(missing=missing) for a in args))
+    assert proc.returncode == code, proc.stderr
+    error = json.loads(proc.stdout)["error"]
+    assert error["exit_code"] == code and error["type"] == kind and error["message"]
+    assert proc.stderr.strip()  # the plain message too, for a person reading the CI log
