@@ -362,6 +362,11 @@ def kit(assignment: str, out: Path | None) -> None:
         click.echo(f"  {chosen.id}/{name}")
 
 
+from harness.panel.cli import register as _register_panel  # noqa: E402  (review, panel, similarity, unblind)
+
+_register_panel(cli)
+
+
 def threading_is_main() -> bool:
     import threading
 

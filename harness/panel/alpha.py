@@ -14,7 +14,8 @@ information about agreement and are left out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -140,3 +141,35 @@ def bootstrap_alpha(data, level: str = "ordinal", *, samples: int = 1000, confid
     tail = (1.0 - confidence) / 2.0 * 100
     low, high = np.percentile(estimates, [tail, 100 - tail])
     return AlphaEstimate(alpha, float(low), float(high), units, coders, level)
+
+
+def matrix_from_csv(text: str, level: str) -> tuple[list[str], list[str], np.ndarray]:
+    """(reviewers, unit ids, matrix) from a sheet: a header row of unit ids (its first cell names
+    the reviewer column), then one row per reviewer, the name first; an empty cell is missing.
+    Nominal values may be labels (coded in order of appearance); other levels need numbers."""
+    import csv
+    import io
+
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    if len(rows) < 2:
+        raise ValueError("need a header row of unit ids and at least one reviewer row")
+    units = [u.strip() for u in rows[0][1:]]
+    reviewers, matrix, codes = [], [], {}
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) - 1 > len(units):
+            raise ValueError(f"line {line}: {len(row) - 1} values for {len(units)} units")
+        reviewers.append(row[0].strip())
+        values = []
+        for cell in row[1:] + [""] * (len(units) - len(row) + 1):
+            cell = cell.strip()
+            if not cell:
+                values.append(np.nan)
+                continue
+            try:
+                values.append(float(cell))
+            except ValueError:
+                if level != "nominal":
+                    raise ValueError(f"line {line}: {cell!r} is not a number (only nominal data may use labels)") from None
+                values.append(float(codes.setdefault(cell, len(codes))))
+        matrix.append(values)
+    return reviewers, units, np.array(matrix, dtype=float)
