@@ -117,11 +117,10 @@ def panel_settings(report: GradeReport, settings=None, assignment=None) -> tuple
     ``[panel]`` table, else the defaults (2, 48 h)."""
     if report.panel is not None:
         return report.panel.required_reviewers, report.panel.target_hours
-    from harness.spec import PanelSpec
-
     from harness.assignments import find_assignment
     from harness.errors import HoldoutError
     from harness.settings import Settings
+    from harness.spec import PanelSpec
 
     try:
         spec = find_assignment(assignment or report.assignment.id, settings or Settings.from_env()).spec.panel
