@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +129,34 @@ def test_csv_round_trip_and_errors_name_the_line():
         import_csv("submission,reviewer,style\nalice,ann,3\n", criteria)
     with pytest.raises(ConfigError, match="line 2: invalid reviewer"):
         import_csv("submission,reviewer,approach\nalice,../etc,3\n", criteria)
+
+
+def test_panel_table_in_the_spec():
+    from harness.errors import SpecError
+    from harness.spec import parse_spec
+
+    base = {"id": "t", "title": "T", "rubric": {"criteria": [
+        {"id": "approach", "title": "Approach", "kind": "human", "weight": 20, "guide": {"1": "none", "5": "great"}}]}}
+    spec = parse_spec(base)
+    assert spec.panel.reviewers == 2 and spec.panel.target_hours == 48 and spec.rubric.criteria[0].weight == 20
+    assert parse_spec({**base, "panel": {"reviewers": 3, "target_hours": 24}}).panel.reviewers == 3
+    with pytest.raises(SpecError, match="panel.reviewers"):
+        parse_spec({**base, "panel": {"reviewers": 0}})
+    with pytest.raises(SpecError, match="panel.reviwers: unknown key; did you mean 'reviewers'"):
+        parse_spec({**base, "panel": {"reviwers": 2}})
+    bad = {**base, "rubric": {"criteria": [{"id": "a", "title": "A", "kind": "human", "guide": {"6": "x"}}]}}
+    with pytest.raises(SpecError, match="keyed by level"):
+        parse_spec(bad)
+    bad = {**base, "rubric": {"criteria": [{"id": "a", "title": "A", "kind": "human", "measurement": "p.f1"}]}}
+    with pytest.raises(SpecError, match="scored by reviewers"):
+        parse_spec(bad)
+    with pytest.raises(SpecError, match="greater than or equal to 0"):
+        parse_spec({**base, "rubric": {"criteria": [{"id": "a", "title": "A", "kind": "human", "weight": -1}]}})
+
+
+def test_builtin_assignments_still_load():
+    from harness.spec import load_assignment
+
+    for name in ("applied_ml", "genai_rag"):
+        spec = load_assignment(Path(__file__).parents[1] / "assignments" / name).spec
+        assert spec.panel.reviewers == 2
