@@ -92,3 +92,37 @@ def round_of(report_dir: Path) -> Path | None:
     """The round a report folder belongs to (its parent holds the leaderboard), if any."""
     parent = Path(report_dir).resolve().parent
     return parent if (parent / "summary.csv").is_file() else None
+
+
+def round_sources(round_dir: Path) -> tuple[dict[str, Path], list[str], str | None]:
+    """(slug -> submission source, slugs whose source is gone, assignment id) for a round.
+
+    Sources are where ``grade batch`` read them (``round.json``; for a blind round, the
+    separate name map). A folder of submissions (no ``round.json``) is its own list of sources.
+    """
+    from harness.panel.blind import read_blind_map
+
+    round_dir = Path(round_dir)
+    meta = read_round_file(round_dir)
+    blind = read_blind_map(round_dir)
+    sources: dict[str, Path] = {}
+    missing: list[str] = []
+    if meta:
+        for entry in meta.get("items") or []:
+            slug = str(entry.get("slug", ""))
+            source = (blind.get(slug) or {}).get("source") if blind else entry.get("source")
+            if not slug or not source:
+                continue
+            path = Path(str(source))
+            (sources.__setitem__(slug, path) if path.exists() else missing.append(slug))
+    else:
+        from harness.batch import discover, slug_for
+
+        taken: set[str] = set()
+        for path in discover([round_dir]):
+            sources[slug_for(path, taken)] = path
+    assignment_id = None
+    for _, _, report in load_reports(round_dir) if meta else []:
+        assignment_id = report.assignment.id
+        break
+    return sources, missing, assignment_id
