@@ -40,6 +40,8 @@ class BatchItem:
     report: GradeReport | None = None
     error: str | None = None
     duration_s: float = 0.0
+    blind: bool = False
+    """``slug`` is an anonymised id; the name lives only in the round's blind map."""
 
     @property
     def score(self) -> float | None:
@@ -141,14 +143,22 @@ def grade_batch(
     runner: Runner | None = None,
     on_event: Event = lambda kind, item: None,
     on_total: Callable[[int], None] = lambda n: None,
+    blind: bool = False,
 ) -> BatchResult:
-    """Grade every submission found in ``inputs`` with ``jobs`` parallel workers."""
+    """Grade every submission found in ``inputs`` with ``jobs`` parallel workers.
+
+    ``blind``: report folders, reports and the leaderboard carry anonymised ids; the names go to
+    ``<out>/blind-map.json`` for ``grade unblind``."""
     from harness.api import grade
     from harness.report import write_reports
 
     sources = discover(inputs)
     taken: set[str] = set()
     items = [BatchItem(source=s, slug=slug_for(s, taken)) for s in sources]
+    if blind:
+        from harness.panel.blind import assign_blind_ids
+
+        items = [BatchItem(source=s, slug=cid, blind=True) for s, cid in zip(sources, assign_blind_ids(sources, out_dir))]
     on_total(len(items))
     out_dir.mkdir(parents=True, exist_ok=True)
     cancelled = threading.Event()
@@ -170,6 +180,10 @@ def grade_batch(
             report = grade(item.source, settings=settings, options=options, runner=runner)
             if cancelled.is_set():  # killed mid-run: its result is not the candidate's
                 return item
+            if item.blind:
+                from harness.panel.blind import anonymise
+
+                report = anonymise(report, item.source, item.slug)
             report = _with_panel(report, target, settings, assignment)
             write_reports(report, target)
             item.report, item.state = report, report.status
@@ -181,6 +195,8 @@ def grade_batch(
             item.state, item.error = "error", f"internal error: {type(exc).__name__}: {exc}"
         finally:
             item.duration_s = round(time.monotonic() - t0, 2)
+            if item.blind and item.error:
+                item.error = item.error.replace(str(item.source), item.slug).replace(item.source.name, item.slug)
         return item
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="holdout-batch")

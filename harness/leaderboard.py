@@ -28,7 +28,7 @@ def rows(result) -> list[dict]:
         value = report.metrics.get(primary) if report and primary else None
         out.append({
             "rank": rank,
-            "submission": item.source.name,
+            "submission": item.slug if getattr(item, "blind", False) else item.source.name,
             "score": None if item.score is None else round(item.score, 2),
             # the submission's status, also when this run skipped it as already graded
             "status": report.status if report else (item.state or "not_done"),
@@ -157,10 +157,11 @@ def round_json(result) -> str:
     """What the leaderboard was built from, so ``grade review``/``grade similarity`` can rebuild it."""
     import json
 
-    items = [{"slug": i.slug, "source": str(i.source), "state": i.state, "error": i.error,
+    blind = any(getattr(i, "blind", False) for i in result.items)
+    items = [{"slug": i.slug, "source": None if blind else str(i.source), "state": i.state, "error": i.error,
               "duration_s": i.duration_s} for i in sorted(result.items, key=lambda i: i.slug)]
-    return json.dumps({"schema_version": "1", "wall_s": result.wall_s, "counts": result.counts, "items": items},
-                      indent=2) + "\n"
+    return json.dumps({"schema_version": "1", "blind": blind, "wall_s": result.wall_s, "counts": result.counts,
+                       "items": items}, indent=2) + "\n"
 
 
 def render_batch_junit(result) -> str:

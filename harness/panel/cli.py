@@ -320,8 +320,21 @@ def similarity_cmd(round_dir: Path, as_json: bool, top: int, out: Path | None) -
         click.echo(f"page: {target / 'similarity.html'}")
 
 
+@click.command("unblind")
+@click.argument("round_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The blind map, if it was moved out of ROUND_DIR.")
+def unblind_cmd(round_dir: Path, map_path: Path | None) -> None:
+    """Put candidates' names back into a blind round's reports and leaderboard (after the panel scored)."""
+    from harness.panel.blind import unblind
+
+    done = unblind(round_dir, map_path)
+    click.echo(f"unblinded {done} reports in {round_dir}")
+
+
 def register(cli: click.Group) -> None:
     """Add the panel's commands to the ``grade`` group."""
     cli.add_command(review)
     cli.add_command(panel)
     cli.add_command(similarity_cmd)
+    cli.add_command(unblind_cmd)
