@@ -31,11 +31,11 @@ def _similarity_breakers(env: Env):
 
 
 def _similarity_page_is_inert(outcome, env: Env) -> None:
-    from harness.panel.similarity import MAX_FILE_BYTES, load_code, render_similarity_html, similarity
+    from harness.panel.similarity import load_code, render_similarity_html, similarity
 
     code = load_code(env.extra["submission"])
     assert {"predict.py", "copied.py", "unclosed.py", "deep.ipynb"} <= set(code), sorted(code)
-    assert len(code["huge.py"]) <= MAX_FILE_BYTES, "an oversized file was read whole"
+    assert len(code["huge.py"]) <= 2**20 < 2_400_000, "an oversized file was read whole"
     pairs, docs = similarity({"candidate": code, "<b>other</b>": {"copied.py": code["copied.py"]}})
     assert pairs and pairs[0]["spans"], "the shared helpers were not found"
     page = render_similarity_html({"submissions": 2, "k": 12, "window": 8, "pairs": pairs}, docs)
