@@ -48,7 +48,8 @@ def everything_written(out):
     for dirpath, _, files in os.walk(out):
         for name in files:
             if name != "blind-map.json":
-                texts.append(open(os.path.join(dirpath, name), errors="replace").read())
+                with open(os.path.join(dirpath, name), errors="replace") as fh:
+                    texts.append(fh.read())
     return "\n".join(texts) + "\n".join(os.listdir(out))
 
 
