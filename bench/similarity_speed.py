@@ -34,7 +34,7 @@ def function(rng: random.Random, n: int) -> list[str]:
     args = [f"a{rng.randrange(100)}", f"b{rng.randrange(100)}"]
     lines = [f"def step_{n}_{rng.randrange(10**6)}({', '.join(args)}):", f'    """Step {n}."""', "    acc = []"]
     for _ in range(rng.randrange(4, 10)):
-        v = rng.choice(args + ["acc"])
+        v = rng.choice([*args, "acc"])
         kind = rng.randrange(4)
         if kind == 0:
             lines.append(f"    for i in range({rng.randrange(2, 50)}):")
@@ -47,7 +47,7 @@ def function(rng: random.Random, n: int) -> list[str]:
         else:
             lines.append(f"    acc.extend([{', '.join(str(rng.randrange(99)) for _ in range(rng.randrange(1, 6)))}])")
     lines.append(f"    return acc {rng.choice(OPS)} [{rng.randrange(9)}]")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def submission(rng: random.Random, lines: int) -> str:

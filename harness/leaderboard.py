@@ -62,12 +62,9 @@ def _panel_columns(report) -> dict:
 
 def _most_similar(out_dir: Path) -> dict[str, str]:
     """slug -> "most similar: X, 0.83" from ``similarity.json`` (written by ``grade similarity``)."""
-    try:
-        from harness.panel.similarity import most_similar_by_slug
+    from harness.panel.similarity import most_similar_by_slug
 
-        return most_similar_by_slug(out_dir)
-    except Exception:  # evidence only: a missing or broken file never breaks the leaderboard
-        return {}
+    return most_similar_by_slug(out_dir)  # evidence only: a missing or broken file is no column
 
 
 def _primary(report) -> str | None:

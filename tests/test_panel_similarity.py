@@ -115,7 +115,7 @@ def test_code_files_skip_links_hidden_folders_and_other_files(tmp_path):
 
 def test_the_page_escapes_code_and_forbids_scripts():
     lines = (ROOT / "canaries" / "reference" / "predict.py").read_text().splitlines()
-    code = "\n".join(lines[:30] + [f"payload = '{HOSTILE}'"] + lines[30:]) + "\n"
+    code = "\n".join([*lines[:30], f"payload = '{HOSTILE}'", *lines[30:]]) + "\n"
     pairs, docs = similarity({"<b>a</b>": {"x.py": code}, "b": {"x.py": code}})
     page = render_similarity_html({"submissions": 2, "k": K, "window": WINDOW, "pairs": pairs}, docs)
     assert "<script>alert" not in page and "&lt;script&gt;" in page and "&lt;b&gt;a&lt;/b&gt;" in page
@@ -149,3 +149,18 @@ def test_grade_similarity_on_a_round_writes_json_html_and_the_leaderboard_column
     assert "most similar: carol, 1.00" in (out / "summary.html").read_text()
     before = (out / "alice" / "report.json").read_text()
     assert json.loads(before)["score"] == realistic_report().score  # evidence only: no score changed
+
+
+def test_invisible_characters_in_code_are_shown_on_the_page():
+    code = (ROOT / "canaries" / "reference" / "predict.py").read_text().replace("def main", "def \u202emain", 1)
+    pairs, docs = similarity({"a": {"x.py": code}, "b": {"x.py": code}})
+    page = render_similarity_html({"submissions": 2, "k": K, "window": WINDOW, "pairs": pairs}, docs)
+    assert "\u202e" not in page and "⟨U+202E⟩" in page
+
+
+@pytest.mark.parametrize("content", ['{"pairs": 5}', '{"pairs": [1, {"score": "x"}, {"a": "p"}]}', "[" * 10_000, "nope"])
+def test_a_broken_similarity_file_is_no_column(tmp_path, content):
+    from harness.panel.similarity import most_similar_by_slug
+
+    (tmp_path / "similarity.json").write_text(content)
+    assert most_similar_by_slug(tmp_path) == {}

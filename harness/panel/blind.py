@@ -15,10 +15,11 @@ def read_blind_map(round_dir: Path) -> dict[str, dict]:
     directly); empty when the round is not blind."""
     path = Path(round_dir)
     path = path / BLIND_MAP if path.is_dir() else path
+    from harness.safeio import UntrustedDataError, read_json
+
     try:
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read(MAX_MAP_BYTES))
-    except (OSError, ValueError):
+        data = read_json(path, max_bytes=MAX_MAP_BYTES)
+    except UntrustedDataError:
         return {}
     entries = data.get("candidates") if isinstance(data, dict) else None
     return {str(k): v for k, v in entries.items() if isinstance(v, dict)} if isinstance(entries, dict) else {}

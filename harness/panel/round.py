@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.errors import ConfigError
@@ -42,14 +41,13 @@ def load_reports(round_dir: Path) -> list[tuple[str, Path, GradeReport]]:
 
 def read_round_file(round_dir: Path) -> dict:
     from harness.leaderboard import ROUND_FILE
+    from harness.safeio import UntrustedDataError, read_json
 
-    path = Path(round_dir) / ROUND_FILE
     try:
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read(MAX_ROUND_BYTES))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+        data = read_json(Path(round_dir) / ROUND_FILE, max_bytes=MAX_ROUND_BYTES)
+    except UntrustedDataError:
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def rebuild_leaderboard(round_dir: Path) -> bool:
@@ -78,7 +76,7 @@ def rebuild_leaderboard(round_dir: Path) -> bool:
         except ConfigError:
             pass
         items.append(item)
-    for slug, folder, report in ([] if listed else load_reports(round_dir)):
+    for slug, _folder, report in ([] if listed else load_reports(round_dir)):
         items.append(BatchItem(source=Path(report.submission.name), slug=slug, state=report.status, report=report))
     if not items:
         return False

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import builtins
 import io
-import json
 import keyword
 import re
 import tempfile
@@ -100,9 +99,11 @@ def _fallback_tokens(source: str) -> list[tuple[str, int]]:
 
 def notebook_code(text: str) -> str:
     """The code cells of a notebook, joined (magics and shell escapes dropped); "" if unreadable."""
+    from harness.safeio import UntrustedDataError, loads_json
+
     try:
-        nb = json.loads(text)
-    except (ValueError, RecursionError):
+        nb = loads_json(text, what="notebook")  # depth-checked before parsing
+    except UntrustedDataError:
         return ""
     cells = nb.get("cells") if isinstance(nb, dict) else None
     parts = []
@@ -131,22 +132,23 @@ class Document:
 
 def code_files(root: Path) -> dict[str, str]:
     """Python files and notebooks under ``root`` (relative name -> code), with size caps; no links."""
+    from harness.safeio import UntrustedDataError, read_bounded, walk
+
     out, total = {}, 0
-    for path in sorted(root.rglob("*")):
+    for entry in walk(root, max_entries=20_000):  # iterative, no links followed
         if len(out) >= MAX_FILES or total >= MAX_SUBMISSION_BYTES:
             break
-        if path.is_symlink() or not path.is_file() or path.suffix not in (".py", ".ipynb"):
+        if not entry.is_file or not entry.relpath.endswith((".py", ".ipynb")):
             continue
-        if any(part.startswith(".") for part in path.relative_to(root).parts):  # .ipynb_checkpoints, .venv
+        if any(part.startswith(".") for part in entry.relpath.split("/")):  # .ipynb_checkpoints, .venv
             continue
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_FILE_BYTES)
-        except OSError:
+            data = read_bounded(Path(root) / entry.relpath, MAX_FILE_BYTES, truncate=True)
+        except UntrustedDataError:
             continue
         total += len(data)
         text = data.decode("utf-8", errors="replace")
-        out[str(path.relative_to(root))] = notebook_code(text) if path.suffix == ".ipynb" else text
+        out[entry.relpath] = notebook_code(text) if entry.relpath.endswith(".ipynb") else text
     return out
 
 
@@ -308,14 +310,18 @@ def similarity_round(round_dir: Path, *, top: int = 200) -> tuple[dict, dict[str
 
 def most_similar_by_slug(round_dir: Path) -> dict[str, str]:
     """slug -> "most similar: X, 0.83" from the round's ``similarity.json``."""
-    path = Path(round_dir) / SIMILARITY_FILE
-    if not path.is_file():
+    from harness.safeio import UntrustedDataError, read_json
+
+    try:
+        data = read_json(Path(round_dir) / SIMILARITY_FILE, max_bytes=32 * 2**20)
+    except UntrustedDataError:
         return {}
-    with open(path, "rb") as fh:
-        data = json.loads(fh.read(32 * 2**20))
     best: dict[str, tuple[float, str]] = {}
-    for pair in data.get("pairs", []):
-        score, a, b = float(pair["score"]), str(pair["a"]), str(pair["b"])
+    pairs = data.get("pairs") if isinstance(data, dict) else None
+    for pair in pairs if isinstance(pairs, list) else []:
+        if not isinstance(pair, dict) or not isinstance(pair.get("score"), (int, float)):
+            continue
+        score, a, b = float(pair["score"]), str(pair.get("a")), str(pair.get("b"))
         for x, y in ((a, b), (b, a)):
             if x not in best or score > best[x][0]:
                 best[x] = (score, y)
@@ -355,6 +361,8 @@ def render_similarity_html(data: dict, docs: dict[str, Document], *, pairs: int 
         + "<section><table><thead><tr><th>#</th><th>a</th><th>b</th><th class='num'>score</th><th class='num'>spans</th>"
         f"</tr></thead><tbody>{rows}</tbody></table></section>{''.join(sections)}</main>"
     )
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
-            f"<title>holdout similarity</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+    from harness.visible import visible
+
+    return visible("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                   f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+                   f"<title>holdout similarity</title><style>{CSS}</style></head><body>{body}</body></html>\n")
