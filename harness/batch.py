@@ -27,7 +27,7 @@ from harness.pipeline import GradeOptions, Runner
 from harness.settings import Settings
 from harness.slugs import ARCHIVE_SUFFIXES, assign_slugs, base_slug, hashed_slug, source_key
 
-State = Literal["graded", "needs_review", "rejected", "error", "infra_error", "skipped"]
+State = Literal["graded", "needs_review", "rejected", "awaiting_panel", "error", "infra_error", "skipped"]
 ENTRY_NAMES = ("submission.toml", "predict.py", "solution.ipynb", "rag.py")
 
 
@@ -39,6 +39,8 @@ class BatchItem:
     report: GradeReport | None = None
     error: str | None = None
     duration_s: float = 0.0
+    blind: bool = False
+    """``slug`` is an anonymised id; the name lives only in the round's blind map."""
 
     @property
     def score(self) -> float | None:
@@ -109,7 +111,7 @@ def already_graded(report_path: Path, digest: str, settings: Settings, assignmen
         data = json.loads(report_path.read_text())
     except (OSError, ValueError):
         return False
-    if data.get("submission", {}).get("sha256") != digest or data.get("status") not in ("graded", "rejected"):
+    if data.get("submission", {}).get("sha256") != digest or data.get("status") not in ("graded", "rejected", "awaiting_panel"):
         return False
     if data["status"] == "rejected":  # the archive itself was refused: same bytes, same answer
         return True
@@ -137,15 +139,24 @@ def grade_batch(
     runner: Runner | None = None,
     on_event: Event = lambda kind, item: None,
     on_total: Callable[[int], None] = lambda n: None,
+    blind: bool = False,
 ) -> BatchResult:
-    """Grade every submission found in ``inputs`` with ``jobs`` parallel workers."""
+    """Grade every submission found in ``inputs`` with ``jobs`` parallel workers.
+
+    ``blind``: report folders, reports and the leaderboard carry anonymised ids; the names go to
+    ``<out>/blind-map.json`` for ``grade unblind``."""
     from harness.api import grade
     from harness.report import write_reports
 
     sources = list({source_key(s): s for s in discover(inputs)}.values())  # each source once
     out_dir.mkdir(parents=True, exist_ok=True)
-    # the same folder for the same source on every rerun; never one source's folder for another
-    items = [BatchItem(source=s, slug=slug) for s, slug in zip(sources, assign_slugs(sources, out_dir))]
+    if blind:  # anonymised ids, the same on every rerun; the names only in the blind map
+        from harness.panel.blind import assign_blind_ids
+
+        items = [BatchItem(source=s, slug=cid, blind=True) for s, cid in zip(sources, assign_blind_ids(sources, out_dir))]
+    else:
+        # the same folder for the same source on every rerun; never one source's folder for another
+        items = [BatchItem(source=s, slug=slug) for s, slug in zip(sources, assign_slugs(sources, out_dir))]
     on_total(len(items))
     cancelled = threading.Event()
     result = BatchResult(items=items, out_dir=out_dir)
@@ -166,6 +177,11 @@ def grade_batch(
             report = grade(item.source, settings=settings, options=options, runner=runner)
             if cancelled.is_set():  # killed mid-run: its result is not the candidate's
                 return item
+            if item.blind:
+                from harness.panel.blind import anonymise
+
+                report = anonymise(report, item.source, item.slug)
+            report = _with_panel(report, target, settings, assignment)
             write_reports(report, target)
             item.report, item.state = report, report.status
         except InfrastructureError as exc:
@@ -179,6 +195,8 @@ def grade_batch(
             item.state, item.error = "infra_error", describe_crash(exc, path)  # ours, not the candidate's: exit 4
         finally:
             item.duration_s = round(time.monotonic() - t0, 2)
+            if item.blind and item.error:
+                item.error = item.error.replace(str(item.source), item.slug).replace(item.source.name, item.slug)
         return item
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="holdout-batch")
@@ -206,6 +224,14 @@ def grade_batch(
 
         write_leaderboard(result)
     return result
+
+
+def _with_panel(report: GradeReport, target: Path, settings: Settings, assignment) -> GradeReport:
+    """A round is what a panel reviews: open the report's panel block (reviews already beside it
+    are kept, e.g. after ``--force``)."""
+    from harness.panel.scorecard import refresh_panel
+
+    return refresh_panel(target, report, settings=settings, assignment=assignment, write=False)
 
 
 def _count(items: list[BatchItem]) -> dict[str, int]:

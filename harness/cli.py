@@ -151,8 +151,10 @@ def exit_code_for(report, fail_under: float | None) -> int:
 @click.option("--junit", is_flag=True, help="Also write one JUnit file for the whole batch (<out>/junit.xml).")
 @click.option("--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when any graded submission scores below this (0-100).")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
+@click.option("--blind", is_flag=True, help="Anonymised ids in every report and the leaderboard; names go to "
+              "<out>/blind-map.json until `grade unblind`.")
 def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | None, force: bool, junit: bool,
-          fail_under: float | None, image: str | None) -> None:
+          fail_under: float | None, image: str | None, blind: bool = False) -> None:
     """Grade many submissions (zips, folders, or folders of them) in parallel.
 
     A failure of one submission never affects the others; finished reports are kept when the
@@ -166,7 +168,7 @@ def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | 
     console = _console()
     with _batch_progress(console) as (on_event, on_total):
         result = grade_batch(list(inputs), out_dir, Settings.from_env(), jobs=jobs, assignment=assignment,
-                             force=force, image=image, on_event=on_event, on_total=on_total)
+                             force=force, image=image, on_event=on_event, on_total=on_total, blind=blind)
     if junit:
         write_atomic(out_dir / "junit.xml", render_batch_junit(result))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
@@ -423,6 +425,11 @@ def kit(assignment: str, out: Path | None) -> None:
     if built.warnings:
         click.echo("  hint: candidates read these files; fill in the placeholders (the datasets' licences "
                    "usually require the attribution) and build the kit again.", err=True)
+
+
+from harness.panel.cli import register as _register_panel  # noqa: E402  (review, panel, similarity, unblind)
+
+_register_panel(cli)
 
 
 def threading_is_main() -> bool:
