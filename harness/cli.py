@@ -102,8 +102,12 @@ def exit_code_for(report, fail_under: float | None) -> int:
 @click.option("--junit", is_flag=True, help="Also write one JUnit file for the whole batch (<out>/junit.xml).")
 @click.option("--fail-under", type=float, help="Exit 1 when any graded submission scores below this.")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
+@click.option("--engine", type=click.Choice(["threads", "celery"]), default="threads", show_default=True,
+              help="threads: grade here; celery: send to `grade worker` processes (needs --broker and --store).")
+@click.option("--broker", help="Celery broker URL for --engine celery, e.g. amqp://127.0.0.1:5672//.")
+@click.option("--store", type=click.Path(path_type=Path), help="Shared store every worker mounts (--engine celery).")
 def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | None, force: bool, junit: bool,
-          fail_under: float | None, image: str | None) -> None:
+          fail_under: float | None, image: str | None, engine: str, broker: str | None, store: Path | None) -> None:
     """Grade many submissions (zips, folders, or folders of them) in parallel.
 
     A failure of one submission never affects the others; finished reports are kept when the
@@ -115,15 +119,22 @@ def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | 
     from harness.report import write_atomic
 
     console = _console()
+    chosen = None if engine == "threads" and not (broker or store) else _engine_for(engine, broker, store)
     with _batch_progress(console) as (on_event, on_total):
         result = grade_batch(list(inputs), out_dir, Settings.from_env(), jobs=jobs, assignment=assignment,
-                             force=force, image=image, on_event=on_event, on_total=on_total)
+                             force=force, image=image, on_event=on_event, on_total=on_total, engine=chosen)
     if junit:
         write_atomic(out_dir / "junit.xml", render_batch_junit(result))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.items)} submissions in {result.wall_s:.1f} s: {counts}", markup=False)
     console.print(f"leaderboard: {out_dir / 'summary.html'}  ({out_dir / 'summary.csv'})", markup=False)
     sys.exit(batch_exit_code(result, fail_under))
+
+
+def _engine_for(name: str, broker: str | None, store: Path | None):
+    from harness.workers.engine import engine_for
+
+    return engine_for(name, broker, store)
 
 
 def batch_exit_code(result, fail_under: float | None) -> int:
@@ -416,3 +427,8 @@ def _exit_fast() -> None:
     import gc
 
     gc.freeze()
+
+
+from harness.workers.cli import register as _register_workers  # noqa: E402  (worker, status)
+
+_register_workers(cli)
