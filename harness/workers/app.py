@@ -99,7 +99,6 @@ def make_app(broker: str, *, broker_timeout_s: float | None = None, **holdout_co
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a broker restart must not end a worker
         task_publish_retry=True,
-        worker_hijack_root_logger=False,
         worker_send_task_events=False,
         holdout=holdout_conf,
     )
