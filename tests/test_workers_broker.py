@@ -277,3 +277,24 @@ def test_crash_after_report_before_ack_is_not_regraded(site, rabbit, tmp_path):
         assert "WorkerLostError" in worker.log.read_text(errors="replace")
     finally:
         worker.stop()
+
+
+def test_redis_broker_grades_a_batch_too(site, tmp_path):
+    from harness.workers.localbroker import new_broker
+
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed (apt-get install redis-server; .ci/run does)")
+    root, env, settings = site
+    redis = new_broker("redis").start()
+    worker = Worker("redisw", redis, root / "store", "toyw", env, tmp_path)
+    try:
+        wait_for(worker.ready, "the worker on Redis")
+        submissions(tmp_path / "subs", "toyw", 2, tag="redis-")
+        result = grade_batch([tmp_path / "subs"], tmp_path / "out", settings, engine=engine(redis, root / "store"))
+        assert [i.state for i in result.items] == ["graded", "graded"]
+        store = Store(root / "store")
+        for item in result.items:
+            assert len(events(store.entry(_key_of(store, item.source.name)), "report_written")) == 1
+    finally:
+        worker.stop()
+        redis.stop()

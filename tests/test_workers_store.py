@@ -160,3 +160,36 @@ def test_broker_timeout_shorter_than_the_longest_grading_is_refused():
         check_broker_timeout("amqp://127.0.0.1:5672//", 600, {"slow": spec})
     with pytest.raises(ConfigError, match="visibility_timeout"):
         check_broker_timeout("redis://127.0.0.1:6379/0", 600, {"slow": spec})
+
+
+def run_cli(args, monkeypatch, tmp_path, capsys, toy_settings=None):
+    from harness.cli import main
+
+    monkeypatch.setenv("GRADE_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out = capsys.readouterr()
+    return exc.value.code, out.out + out.err
+
+
+def test_worker_refuses_a_broker_timeout_shorter_than_grading(monkeypatch, tmp_path, capsys):
+    code, text = run_cli(["worker", "--broker", "amqp://127.0.0.1:1//", "--store", str(tmp_path / "s"),
+                          "-Q", "applied_ml", "--broker-timeout", "60"], monkeypatch, tmp_path, capsys)
+    assert code == 2 and "consumer_timeout (60 s) is shorter than" in text and "applied_ml" in text
+
+
+def test_batch_engine_celery_needs_broker_and_store(monkeypatch, tmp_path, capsys):
+    code, text = run_cli(["batch", str(tmp_path), "--engine", "celery"], monkeypatch, tmp_path, capsys)
+    assert code == 2 and "--broker URL and --store DIR" in text
+
+
+def test_status_reads_the_store(toy, tmp_path, monkeypatch, capsys):
+    settings, sub = toy
+    entry = put(Store(tmp_path / "store"), sub)
+    code, text = run_cli(["status", entry.key[:12], "--store", str(tmp_path / "store")], monkeypatch, tmp_path, capsys)
+    assert code == 0 and "queued" in text and "alice" in text
+    grade_key(entry, settings, runner=counting_runner([]))
+    code, text = run_cli(["status", entry.key, "--store", str(tmp_path / "store"), "--json"], monkeypatch, tmp_path, capsys)
+    assert code == 0 and json.loads(text)["state"] == "graded" and json.loads(text)["status"] == "graded"
+    code, text = run_cli(["status", "0" * 64, "--store", str(tmp_path / "store")], monkeypatch, tmp_path, capsys)
+    assert code == 2 and "not in the store" in text

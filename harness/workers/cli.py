@@ -72,7 +72,7 @@ def status_cmd(key: str, store: Path, as_json: bool) -> None:
     info = Store(store).find(key).status()
     if as_json:
         click.echo(json.dumps(info, indent=2))
-        return
+        sys.exit(0)
     line = f"{info['key']}  {info['name']}  ({info['assignment']} {info['assignment_version']})\n{info['state']}"
     if info["state"] == "graded":
         score = "–" if info["score"] is None else f"{info['score']:.1f}"

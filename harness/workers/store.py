@@ -166,7 +166,11 @@ class Entry:
         return data if isinstance(data, dict) else {}
 
     def submission_path(self) -> Path:
-        return self.root / "submission" / str(self.meta().get("name", ""))
+        name = str(self.meta().get("name", ""))
+        if name in ("", ".", "..") or "/" in name or "\0" in name:
+            raise ConfigError(f"key {self.key} names no submission file ({name!r})",
+                              hint="Submit it again with `grade batch --engine celery`.")
+        return self.root / "submission" / name
 
     def has_report(self) -> bool:
         return self.report_path.is_file()
