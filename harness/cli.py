@@ -429,6 +429,6 @@ def _exit_fast() -> None:
     gc.freeze()
 
 
-from harness.workers.cli import register as _register_workers  # noqa: E402  (worker, status)
+from harness.workers.cli import register as _register_workers  # grade worker, grade status
 
 _register_workers(cli)

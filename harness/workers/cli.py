@@ -35,7 +35,12 @@ from harness.settings import Settings
 def worker_cmd(broker: str, store: Path, concurrency: int, queues: tuple[str, ...], broker_timeout: float | None,
                max_attempts: int, image: str | None, hostname: str | None, loglevel: str) -> None:
     """Grade submissions sent by `grade batch --engine celery`, CONCURRENCY at a time."""
-    from harness.workers.app import check_broker_timeout, default_broker_timeout_s, make_app, worker_queues
+    from harness.workers.app import (
+        check_broker_timeout,
+        default_broker_timeout_s,
+        make_app,
+        worker_queues,
+    )
     from harness.workers.store import Store
 
     settings = Settings.from_env()

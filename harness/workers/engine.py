@@ -17,7 +17,12 @@ import time
 from pathlib import Path
 
 from harness.batch import BatchItem, Event
-from harness.errors import ConfigError, HoldoutError, InfrastructureError, SubmissionRejected
+from harness.errors import (
+    ConfigError,
+    HoldoutError,
+    InfrastructureError,
+    SubmissionRejected,
+)
 from harness.report import write_atomic
 from harness.safeio import rmtree, sha256_file
 from harness.settings import Settings

@@ -20,7 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness.errors import HoldoutError, InfrastructureError
-from harness.models import AssignmentRef, GradeReport, Message, SubmissionRef, Visibility
+from harness.models import (
+    AssignmentRef,
+    GradeReport,
+    Message,
+    SubmissionRef,
+    Visibility,
+)
 from harness.pipeline import Runner
 from harness.settings import Settings
 from harness.workers.store import DEFAULT_LEASE_TTL_S, Entry

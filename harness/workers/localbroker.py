@@ -62,7 +62,7 @@ class LocalBroker:
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}//" if self.kind == "rabbitmq" else f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, *, timeout_s: float = 180) -> "LocalBroker":
+    def start(self, *, timeout_s: float = 180) -> LocalBroker:
         if _listening(self.port):
             raise InfrastructureError(f"127.0.0.1:{self.port} is already in use",
                                       hint="Stop what listens there (`make broker-stop`) or pick another port.")

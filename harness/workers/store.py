@@ -76,7 +76,7 @@ class Store:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
 
-    def ensure(self) -> "Store":
+    def ensure(self) -> Store:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -84,7 +84,7 @@ class Store:
                               hint="Pass --store DIR on a file system every worker mounts.") from None
         return self
 
-    def entry(self, key: str) -> "Entry":
+    def entry(self, key: str) -> Entry:
         if not isinstance(key, str) or not KEY_RE.match(key):
             raise ConfigError(f"{key!r} is not a submission key", hint="A key is 64 hex digits (see `grade status`).")
         return Entry(self.root / key, key)
@@ -95,7 +95,7 @@ class Store:
         except OSError:
             return []
 
-    def find(self, key_or_prefix: str) -> "Entry":
+    def find(self, key_or_prefix: str) -> Entry:
         """The entry of a full key, or of a unique prefix of at least 8 hex digits."""
         if KEY_RE.match(key_or_prefix or ""):
             return self.entry(key_or_prefix)
@@ -108,7 +108,7 @@ class Store:
         return self.entry(found[0])
 
     def put(self, files: Path, *, name: str, sha256: str, assignment: str | None,
-            assignment_version: str | None) -> "Entry":
+            assignment_version: str | None) -> Entry:
         """Place a submission (an archive file or a folder already copied safely) under its key.
 
         Idempotent: a key already in the store is left as it is. The folder appears whole or
@@ -265,7 +265,7 @@ class Entry:
             return _pid_alive(holder["pid"])
         return True
 
-    def claim(self, ttl_s: float = DEFAULT_LEASE_TTL_S) -> "Attempt | None":
+    def claim(self, ttl_s: float = DEFAULT_LEASE_TTL_S) -> Attempt | None:
         """The next attempt, or ``None`` while another attempt holds a live lease."""
         (self.root / "attempts").mkdir(exist_ok=True)
         while True:
@@ -330,7 +330,7 @@ class Attempt:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="holdout-lease", daemon=True)
 
-    def __enter__(self) -> "Attempt":
+    def __enter__(self) -> Attempt:
         self._thread.start()
         return self
 
