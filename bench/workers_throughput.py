@@ -45,6 +45,7 @@ def run(n_workers: int, concurrency: int, copies: int, broker_url: str, tmp: Pat
 
     store, subs = tmp / f"store-{n_workers}", tmp / f"subs-{n_workers}"
     make_batch(subs, copies, f"w{n_workers}-{time.time_ns()}")
+    store.mkdir()
     workers, logs = [], []
     for i in range(n_workers):
         log = open(tmp / f"worker-{n_workers}-{i}.log", "wb")

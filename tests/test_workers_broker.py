@@ -120,6 +120,7 @@ def site(tmp_path_factory, sandbox_image, data_dir, rabbit):
         (root / "assignments" / aid).mkdir(parents=True)
         (root / "assignments" / aid / "assignment.toml").write_text(TOY.format(id=aid))
         (root / "assignments" / aid / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
+    (root / "store").mkdir()
     env = {**os.environ, "GRADE_ASSIGNMENTS_PATH": str(root / "assignments"), "GRADE_IMAGE": sandbox_image}
     settings = Settings.from_env(env)
     return root, env, settings

@@ -193,3 +193,9 @@ def test_status_reads_the_store(toy, tmp_path, monkeypatch, capsys):
     assert code == 0 and json.loads(text)["state"] == "graded" and json.loads(text)["status"] == "graded"
     code, text = run_cli(["status", "0" * 64, "--store", str(tmp_path / "store")], monkeypatch, tmp_path, capsys)
     assert code == 2 and "not in the store" in text
+
+
+def test_worker_refuses_a_store_that_is_not_there(monkeypatch, tmp_path, capsys):
+    code, text = run_cli(["worker", "--broker", "amqp://127.0.0.1:1//", "--store", str(tmp_path / "not-mounted"),
+                          "-Q", "applied_ml"], monkeypatch, tmp_path, capsys)
+    assert code == 2 and "not a writable folder" in text and not (tmp_path / "not-mounted").exists()

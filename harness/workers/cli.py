@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from harness.errors import ConfigError
 from harness.settings import Settings
 
 
@@ -47,7 +48,10 @@ def worker_cmd(broker: str, store: Path, concurrency: int, queues: tuple[str, ..
     names, specs = worker_queues(settings, tuple(q for arg in queues for q in arg.split(",") if q))
     timeout = broker_timeout or default_broker_timeout_s(broker)
     check_broker_timeout(broker, timeout, specs)
-    root = Store(store).ensure().root
+    root = Store(store).root
+    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
+        raise ConfigError(f"the store {root} is not a writable folder on this machine",
+                          hint="Mount the shared store here (the batch writes into the same one), or create it.")
     _require_sandbox(image or settings.image, settings)
     app = make_app(broker, broker_timeout_s=timeout, store=str(root), image=image, max_attempts=max_attempts)
     host = socket.gethostname()
