@@ -13,12 +13,12 @@ export GRADE_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export RAGAS_DO_NOT_TRACK := true
 
-.PHONY: demo test image deps doctor clean
+.PHONY: demo test image deps doctor clean broker broker-stop
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,rag]'
+	$(PY) -m pip install --quiet -e '.[dev,rag,distributed]'
 	touch $@
 
 deps:
@@ -32,6 +32,19 @@ deps:
 	    echo "installing chromium (the HTML report test renders report.html headless)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium is missing: install it (apt-get install chromium) for tests/test_report_html_browser.py"; fi; }
+
+# A throwaway RabbitMQ on 127.0.0.1:5672 for `grade worker` / `grade batch --engine celery`,
+# its data in a temp dir (installs Debian's rabbitmq-server when root and missing).
+broker: $(VENV)/.installed
+	@test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing rabbitmq-server"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null; \
+	  else echo "rabbitmq-server is missing: install it (apt-get install rabbitmq-server)"; exit 1; fi; }
+	$(PY) -m harness.workers.localbroker start --port 5672
+
+broker-stop:
+	$(PY) -m harness.workers.localbroker stop --port 5672
 
 image: $(VENV)/.installed deps
 	$(GRADE) sandbox build

@@ -18,7 +18,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Literal, Protocol
 
 from harness.errors import ConfigError, HoldoutError, InfrastructureError
 from harness.intake import sha256_file
@@ -127,6 +127,18 @@ def already_graded(report_path: Path, digest: str, settings: Settings, assignmen
 Event = Callable[[str, BatchItem], None]
 
 
+class Engine(Protocol):
+    """Who grades a batch's items. The default is this module's threads in one process; the
+    Celery workers are :class:`harness.workers.engine.CeleryEngine`; the server's database
+    queue is the next one. An engine sets each item's ``state``, ``report`` (or ``error``) and
+    ``duration_s``, writes its report files into ``<out_dir>/<item.slug>/``, and calls
+    ``on_event("start" | "done", item)`` like the threads do; :func:`grade_batch` then writes
+    the leaderboard and the CLI maps the states to exit codes, whatever the engine."""
+
+    def grade_items(self, items: list[BatchItem], out_dir: Path, settings: Settings, *,
+                    assignment: str | Path | None, force: bool, image: str | None, on_event: Event) -> None: ...
+
+
 def grade_batch(
     inputs: list[Path],
     out_dir: Path,
@@ -140,6 +152,7 @@ def grade_batch(
     on_event: Event = lambda kind, item: None,
     on_total: Callable[[int], None] = lambda n: None,
     blind: bool = False,
+    engine: Engine | None = None,
 ) -> BatchResult:
     """Grade every submission found in ``inputs`` with ``jobs`` parallel workers.
 
@@ -161,6 +174,16 @@ def grade_batch(
     cancelled = threading.Event()
     result = BatchResult(items=items, out_dir=out_dir)
     started = time.monotonic()
+    if engine is not None:
+        try:
+            engine.grade_items(items, out_dir, settings, assignment=assignment, force=force, image=image,
+                               on_event=on_event)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            raise
+        finally:
+            _finish(result, started)
+        return result
 
     def work(item: BatchItem) -> BatchItem:
         if cancelled.is_set():
@@ -218,11 +241,7 @@ def grade_batch(
         raise
     finally:
         pool.shutdown(wait=True)
-        result.wall_s = round(time.monotonic() - started, 2)
-        result.counts = _count(items)
-        from harness.leaderboard import write_leaderboard
-
-        write_leaderboard(result)
+        _finish(result, started)
     return result
 
 
@@ -232,6 +251,14 @@ def _with_panel(report: GradeReport, target: Path, settings: Settings, assignmen
     from harness.panel.scorecard import refresh_panel
 
     return refresh_panel(target, report, settings=settings, assignment=assignment, write=False)
+
+
+def _finish(result: BatchResult, started: float) -> None:
+    from harness.leaderboard import write_leaderboard
+
+    result.wall_s = round(time.monotonic() - started, 2)
+    result.counts = _count(result.items)
+    write_leaderboard(result)
 
 
 def _count(items: list[BatchItem]) -> dict[str, int]:

@@ -153,8 +153,13 @@ def exit_code_for(report, fail_under: float | None) -> int:
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
 @click.option("--blind", is_flag=True, help="Anonymised ids in every report and the leaderboard; names go to "
               "<out>/blind-map.json until `grade unblind`.")
+@click.option("--engine", type=click.Choice(["threads", "celery"]), default="threads", show_default=True,
+              help="threads: grade here; celery: send to `grade worker` processes (needs --broker and --store).")
+@click.option("--broker", help="Celery broker URL for --engine celery, e.g. amqp://127.0.0.1:5672//.")
+@click.option("--store", type=click.Path(path_type=Path), help="Shared store every worker mounts (--engine celery).")
 def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | None, force: bool, junit: bool,
-          fail_under: float | None, image: str | None, blind: bool = False) -> None:
+          fail_under: float | None, image: str | None, blind: bool, engine: str, broker: str | None,
+          store: Path | None) -> None:
     """Grade many submissions (zips, folders, or folders of them) in parallel.
 
     A failure of one submission never affects the others; finished reports are kept when the
@@ -166,9 +171,13 @@ def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | 
     from harness.report import write_atomic
 
     console = _console()
+    if blind and engine != "threads":
+        raise click.UsageError("--blind works with --engine threads only (Celery workers write named reports)")
+    chosen = None if engine == "threads" and not (broker or store) else _engine_for(engine, broker, store)
     with _batch_progress(console) as (on_event, on_total):
         result = grade_batch(list(inputs), out_dir, Settings.from_env(), jobs=jobs, assignment=assignment,
-                             force=force, image=image, on_event=on_event, on_total=on_total, blind=blind)
+                             force=force, image=image, on_event=on_event, on_total=on_total, blind=blind,
+                             engine=chosen)
     if junit:
         write_atomic(out_dir / "junit.xml", render_batch_junit(result))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
@@ -185,6 +194,12 @@ def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | 
 def _below(item, fail_under: float | None) -> bool:
     return (fail_under is not None and item.report is not None and item.report.status != "rejected"
             and (item.score or 0.0) < fail_under)
+
+
+def _engine_for(name: str, broker: str | None, store: Path | None):
+    from harness.workers.engine import engine_for
+
+    return engine_for(name, broker, store)
 
 
 def batch_exit_code(result, fail_under: float | None) -> int:
@@ -546,3 +561,8 @@ def _exit_fast() -> None:
     import gc
 
     gc.freeze()
+
+
+from harness.workers.cli import register as _register_workers  # grade worker, grade status
+
+_register_workers(cli)

@@ -49,6 +49,8 @@ class RunRequest:
     labels: dict[str, str] = field(default_factory=dict)
     output_quota_mb: int = 512
     """Total bytes the writable mounts may hold before the run is stopped."""
+    name: str | None = None
+    """A fixed container name (distributed workers: a retry finds a dead attempt's container)."""
 
 
 @dataclass
@@ -138,6 +140,7 @@ def container_options(request: RunRequest) -> dict:
             str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in request.mounts
         },
         detach=True,
+        **({"name": request.name} if request.name else {}),
     )
 
 
