@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -26,16 +25,18 @@ pytest.importorskip("ragas")
 from harness.api import grade  # noqa: E402
 from harness.models import GradeReport  # noqa: E402
 from harness.pipeline import GradeOptions  # noqa: E402
-from tests.test_genai_rag_docker import ASSIGNMENT, assignment, monkeypatch_module, settings, zip_dir  # noqa: E402, F401
+from tests import test_genai_rag_docker as canaries  # noqa: E402
 
 pytestmark = pytest.mark.docker
+ASSIGNMENT, zip_dir = canaries.ASSIGNMENT, canaries.zip_dir
+# The canary test's fixtures: the prepared data, the image and no judge, as for the canaries.
+settings, assignment, monkeypatch_module = canaries.settings, canaries.assignment, canaries.monkeypatch_module
 
 WRAPPER = '''
 """Runs the reference pipeline, then rewrites every answer it wrote."""
 import json
 import os
 import runpy
-from pathlib import Path
 
 runpy.run_path(str(Path(__file__).with_name("reference_rag.py")), run_name="__main__")
 out = Path(os.environ.get("OUTPUT_DIR", "/output")) / "answers.jsonl"
