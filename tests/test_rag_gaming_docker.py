@@ -37,6 +37,7 @@ WRAPPER = '''
 import json
 import os
 import runpy
+from pathlib import Path
 
 runpy.run_path(str(Path(__file__).with_name("reference_rag.py")), run_name="__main__")
 out = Path(os.environ.get("OUTPUT_DIR", "/output")) / "answers.jsonl"
@@ -59,7 +60,9 @@ def graded(name: str, settings, tmp_path_factory) -> GradeReport:
         shutil.copy(ASSIGNMENT / "canaries" / "reference" / "rag.py", folder / "reference_rag.py")
         shutil.copy(ASSIGNMENT / "canaries" / "reference" / "submission.toml", folder / "submission.toml")
         (folder / "rag.py").write_text(textwrap.dedent(WRAPPER).format(rewrite=REWRITES[name]))
-        REPORTS[name] = grade(zip_dir(folder, folder.parent / f"{name}.zip"), settings=settings, options=GradeOptions())
+        report = grade(zip_dir(folder, folder.parent / f"{name}.zip"), settings=settings, options=GradeOptions())
+        assert report.sandbox is not None and report.sandbox.verdict.value == "ok", (name, report.sandbox and report.sandbox.stderr.text[-800:])
+        REPORTS[name] = report
     return REPORTS[name]
 
 
