@@ -25,7 +25,8 @@ is no answer. A yes/no question whose references state a polarity (most do; some
 a sentence instead) scores 1 on all three metrics when the answer's polarity is one of the
 references' polarities and 0 otherwise: the polarity is the whole content of such an answer, and
 a one-word negation would otherwise cost only one token of F1. A yes/no question whose
-references state no polarity is scored like an open question.
+references state no polarity is scored like an open question, except that an answer saying
+both words still scores 0 there: on a yes/no question a hedge never pays.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ class AnswerScore:
     answer_f1: float = 0.0
     answer_containment: float = 0.0
     by_polarity: bool = False
-    """True when the question was scored by polarity (a yes/no question whose references state one)."""
+    """True when the polarity rule decided the score (a yes/no question whose references state a
+    polarity, or whose answer says both yes and no)."""
     stated: tuple[Polarity, ...] = ()
     """Which of yes/no the answer says (only read for questions scored by polarity)."""
 
@@ -126,10 +128,11 @@ def reference_polarities(references: Sequence[str]) -> set[Polarity]:
 def score_answer(answer: str, references: Sequence[str], *, yes_no: bool, max_words: int) -> AnswerScore:
     """The answer metrics of one question: best over ``references``; see the module docstring."""
     tokens = answer_tokens(answer, max_words)
-    if yes_no and (wanted := reference_polarities(references)):
-        stated = stated_polarities(tokens)
-        right = float(len(stated) == 1 and stated[0] in wanted)
-        return AnswerScore(right, right, right, by_polarity=True, stated=stated)
+    if yes_no:
+        stated, wanted = stated_polarities(tokens), reference_polarities(references)
+        if wanted or len(stated) == 2:
+            right = float(len(stated) == 1 and stated[0] in wanted)
+            return AnswerScore(right, right, right, by_polarity=True, stated=stated)
     if not tokens:
         return AnswerScore()
     refs = [t for r in references if (t := answer_tokens(r))]

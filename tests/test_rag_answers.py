@@ -5,6 +5,8 @@ padding answer never scores above the same answer without the trick. Pure Python
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from graders.rag_answers import (
     AnswerScore,
@@ -90,9 +92,12 @@ def test_polarity_is_read_in_the_scored_words_only():
     assert score("Yes " + "word " * 60 + "no", ["yes"], yes_no=True, max_words=50).answer_f1 == 1.0
 
 
-def test_yes_no_question_without_a_polar_reference_is_scored_by_words():
+def test_yes_no_question_without_a_polar_reference_is_scored_by_words_but_a_hedge_still_scores_0():
     result = score("Some butterflies make sounds", ["Some butterflies make sounds."], yes_no=True)
     assert not result.by_polarity and result.exact_match == 1.0 and result.answer_f1 == 1.0
+    hedge = score("yes no", ["Yes and no: it depends."], yes_no=True)  # that reference states no single polarity
+    assert hedge.by_polarity and hedge.answer_f1 == 0.0 and hedge.stated == ("yes", "no")
+    assert score("yes no", ["Yes and no: it depends."], yes_no=False).answer_f1 > 0  # an open question: plain words
 
 
 def test_open_question_takes_the_best_reference():
@@ -143,3 +148,27 @@ def test_yes_no_for_every_answer_scores_nothing_and_a_constant_yes_only_the_majo
     assert mean(["yes no"] * len(QUESTIONS), "answer_f1") == 0.0
     # "Yes" is right on the three questions whose references say yes (one of them also says no)
     assert mean(["Yes"] * len(QUESTIONS), "answer_f1") == pytest.approx(3 / len(QUESTIONS))
+
+
+# --- the same, for any answer (property) ------------------------------------------------------
+
+WORDS = st.sampled_from("koala eucalyptus leaves volta battery kenya nairobi sheep gut the a of in not never yes no".split())
+PHRASE = st.lists(WORDS, min_size=0, max_size=12).map(" ".join)
+HEDGES = st.sampled_from(["Yes no", "yes, no", "No. Yes.", "yes/no"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(answer=PHRASE, references=st.lists(PHRASE, min_size=1, max_size=3), yes_no=st.booleans(), hedge=HEDGES,
+       at_start=st.booleans(), max_words=st.integers(2, 20))
+def test_hedging_never_raises_any_answer_metric(answer, references, yes_no, hedge, at_start, max_words):
+    """Adding both "yes" and "no" to an answer never raises its F1, exact match or containment,
+    whatever the answer and the references. Out of scope: references that hold "yes" or "no" as
+    an open answer's content, and a hedge cut in half by the word cap (what is read then says
+    only one of the two words: that is an answer, not a hedge)."""
+    hedged = f"{hedge} {answer}" if at_start else f"{answer} {hedge}"
+    assume(yes_no or not any({"yes", "no"} & set(answer_tokens(r)) for r in references))
+    assume(len(answer_tokens(hedged)) <= max_words)
+    honest = score(answer, references, yes_no, max_words)
+    gamed = score(hedged, references, yes_no, max_words)
+    for metric in ("answer_f1", "exact_match", "answer_containment"):
+        assert getattr(gamed, metric) <= getattr(honest, metric) + 1e-12, metric

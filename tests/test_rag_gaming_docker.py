@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +25,12 @@ pytest.importorskip("ragas")
 from harness.api import grade  # noqa: E402
 from harness.models import GradeReport  # noqa: E402
 from harness.pipeline import GradeOptions  # noqa: E402
-from tests.test_genai_rag_docker import ASSIGNMENT, assignment, monkeypatch_module, settings, zip_dir  # noqa: E402, F401
+from tests import test_genai_rag_docker as canaries  # noqa: E402
 
 pytestmark = pytest.mark.docker
+ASSIGNMENT, zip_dir = canaries.ASSIGNMENT, canaries.zip_dir
+# The canary test's fixtures: the prepared data, the image and no judge, as for the canaries.
+settings, assignment, monkeypatch_module = canaries.settings, canaries.assignment, canaries.monkeypatch_module
 
 WRAPPER = '''
 """Runs the reference pipeline, then rewrites every answer it wrote."""
@@ -58,7 +60,9 @@ def graded(name: str, settings, tmp_path_factory) -> GradeReport:
         shutil.copy(ASSIGNMENT / "canaries" / "reference" / "rag.py", folder / "reference_rag.py")
         shutil.copy(ASSIGNMENT / "canaries" / "reference" / "submission.toml", folder / "submission.toml")
         (folder / "rag.py").write_text(textwrap.dedent(WRAPPER).format(rewrite=REWRITES[name]))
-        REPORTS[name] = grade(zip_dir(folder, folder.parent / f"{name}.zip"), settings=settings, options=GradeOptions())
+        report = grade(zip_dir(folder, folder.parent / f"{name}.zip"), settings=settings, options=GradeOptions())
+        assert report.sandbox is not None and report.sandbox.verdict.value == "ok", (name, report.sandbox and report.sandbox.stderr.text[-800:])
+        REPORTS[name] = report
     return REPORTS[name]
 
 
