@@ -62,7 +62,7 @@ def write_reports(report: GradeReport, out_dir: Path) -> dict[str, Path]:
     write_atomic(paths["json"], report_json(report))
     write_atomic(paths["md"], render_markdown(report))
     write_atomic(paths["junit"], render_junit(report))
-    links, notes = artifact_links(out_dir)
+    links, notes = artifact_links(out_dir, notebook_run=report.provenance.get("entry_kind") == "notebook")
     write_atomic(paths["html"], render_html(report, links=links, notes=notes))
     return paths
 
