@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -26,9 +25,9 @@ from harness.intake import sha256_file
 from harness.models import GradeReport
 from harness.pipeline import GradeOptions, Runner
 from harness.settings import Settings
+from harness.slugs import ARCHIVE_SUFFIXES, assign_slugs, base_slug, hashed_slug, source_key
 
 State = Literal["graded", "needs_review", "rejected", "error", "infra_error", "skipped"]
-ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 ENTRY_NAMES = ("submission.toml", "predict.py", "solution.ipynb", "rag.py")
 
 
@@ -83,15 +82,12 @@ def _is_submission_dir(path: Path) -> bool:
 
 
 def slug_for(path: Path, taken: set[str]) -> str:
-    name = path.name
-    for suffix in ARCHIVE_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
-    slug, n = base[:80], 2
+    """A slug for ``path`` not in ``taken`` (added to it): the name, or on a clash the name plus
+    a short hash of the resolved path (:mod:`harness.slugs`; batches also keep a map across reruns)."""
+    base, n = base_slug(path), 1
+    slug = base
     while slug in taken:
-        slug, n = f"{base[:76]}-{n}", n + 1
+        slug, n = hashed_slug(base, source_key(path), n), n + 1
     taken.add(slug)
     return slug
 
@@ -146,11 +142,11 @@ def grade_batch(
     from harness.api import grade
     from harness.report import write_reports
 
-    sources = discover(inputs)
-    taken: set[str] = set()
-    items = [BatchItem(source=s, slug=slug_for(s, taken)) for s in sources]
-    on_total(len(items))
+    sources = list({source_key(s): s for s in discover(inputs)}.values())  # each source once
     out_dir.mkdir(parents=True, exist_ok=True)
+    # the same folder for the same source on every rerun; never one source's folder for another
+    items = [BatchItem(source=s, slug=slug) for s, slug in zip(sources, assign_slugs(sources, out_dir))]
+    on_total(len(items))
     cancelled = threading.Event()
     result = BatchResult(items=items, out_dir=out_dir)
     started = time.monotonic()

@@ -24,7 +24,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.markers import default_environment
+from packaging.markers import (
+    UndefinedComparison,
+    UndefinedEnvironmentName,
+    default_environment,
+)
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -112,13 +116,19 @@ def parse_lines(lines: list[str], source: str) -> tuple[list[Requirement], list[
         try:
             req = Requirement(line)
         except InvalidRequirement as exc:
-            messages.append(_msg("dep_invalid", f"{source}: {line!r} is not a valid requirement ({exc})."))
+            messages.append(_msg("dep_invalid", f"{source}: {line[:200]!r} is not a valid requirement ({str(exc)[:300]})."))
             continue
         if req.url:
             messages.append(_msg("dep_unsupported", f"{source}: {req.name} comes from a URL or path ({req.url}); only packages from the index are installed."))
             continue
-        if req.marker is not None and not req.marker.evaluate(env):
-            continue
+        if req.marker is not None:
+            try:
+                applies = req.marker.evaluate(env)
+            except (UndefinedComparison, UndefinedEnvironmentName, ValueError) as exc:
+                messages.append(_msg("dep_invalid", f"{source}: {line[:200]!r} has a marker that cannot be evaluated ({exc})."))
+                continue
+            if not applies:
+                continue
         reqs.append(req)
     return reqs, messages
 
@@ -273,7 +283,7 @@ def _classify(req: Requirement, output: str, pip_args: tuple[str, ...]) -> tuple
             listing = _pip(["index", "versions", req.name, *pip_args], timeout_s=120)
         except _PipFailed:
             listing = ""
-        if "Available versions" in listing or re.search(rf"^{re.escape(req.name)} \(", listing, re.I | re.M):
+        if "Available versions" in listing or re.search(rf"^{re.escape(req.name)} \(", listing, re.IGNORECASE | re.MULTILINE):
             return "dep_sdist_only", (
                 f"{req} has no binary wheel for Linux/Python {IMAGE_PYTHON} (only a source distribution); "
                 "building it would run its setup code, so it was not installed."

@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 
 from harness.report import write_atomic
+from harness.visible import visible
 
 COLUMNS = ("rank", "submission", "score", "status", "verdict", "primary_metric", "value", "ci_low", "ci_high",
            "duration_s", "sha256", "report", "error")
@@ -38,8 +39,9 @@ def rows(result) -> list[dict]:
             "ci_high": report.metrics.get(f"{primary}_ci_high") if report and primary else None,
             "duration_s": report.timings.get("total_s") if report else item.duration_s,
             "sha256": report.submission.sha256[:12] if report else "",
-            "report": f"{item.slug}/report.html" if (result.out_dir / item.slug / "report.html").exists()
-            else (f"{item.slug}/report.json" if report else ""),
+            # only a report of this submission: a failed regrade leaves an older one in the folder
+            "report": "" if report is None else (f"{item.slug}/report.html" if (result.out_dir / item.slug / "report.html").exists()
+                                                 else f"{item.slug}/report.json"),
             "error": (item.error or "").splitlines()[0][:200] if item.error else "",
         })
     return out
@@ -116,8 +118,8 @@ tr.rejected td,tr.error td,tr.infra_error td{{color:#a00}} tr.needs_review td{{c
 def write_leaderboard(result) -> dict[str, Path]:
     table = rows(result)
     paths = {"csv": result.out_dir / "summary.csv", "html": result.out_dir / "summary.html"}
-    write_atomic(paths["csv"], render_csv(table))
-    write_atomic(paths["html"], render_html(table, result.counts, result.wall_s))
+    write_atomic(paths["csv"], visible(render_csv(table)))  # file names are the candidates' text
+    write_atomic(paths["html"], visible(render_html(table, result.counts, result.wall_s)))
     return paths
 
 

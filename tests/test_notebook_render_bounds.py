@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from harness import report_notebook as rn
 from harness.report import write_reports
@@ -108,6 +109,6 @@ def test_keep_artifacts_copies_the_notebook_of_a_notebook_run_only(tmp_path):
     for kind, expected in (("script", {"stdout.txt"}), ("notebook", {"stdout.txt", "executed.ipynb"})):
         out = tmp_path / kind
         job = Job(source=Path("s"), settings=None, options=GradeOptions(artifacts_dir=out), job_dir=tmp_path,
-                  runner=None, logs_dir=logs, entry=EntryPoint(kind, "x"))
+                  runner=None, logs_dir=logs, entry=EntryPoint(kind, "x"), unpacked=SimpleNamespace(sha256="ab" * 32))
         keep_artifacts(job)
-        assert {p.name for p in out.iterdir()} == expected
+        assert {p.name for p in out.iterdir()} - {"submission.sha256"} == expected
