@@ -81,6 +81,9 @@ class GraderStatus(StrEnum):
     OK = "ok"
     ERROR = "error"
     SKIPPED = "skipped"
+    TIMEOUT = "timeout"
+    """Stopped at the per-grader wall-clock limit: the candidate's result (its measurements are
+    missing and score the lowest level), not a harness failure."""
 
 
 class GraderResult(BaseModel):

@@ -265,7 +265,8 @@ def check_outputs(job: Job) -> None:
 
 
 def run_graders(job: Job) -> None:
-    """Every grader runs; one that fails is recorded as ``error`` and the others go on."""
+    """Every grader runs, each under the wall-clock limit ``settings.grader_timeout_s``; one
+    that fails is recorded as ``error`` and the others go on."""
     from graders.base import GradeContext
 
     assert job.assignment is not None and job.prepared is not None and job.unpacked is not None
@@ -286,21 +287,72 @@ def run_graders(job: Job) -> None:
     )
     for grader in job.graders:
         started = time.monotonic()
-        try:
-            result = grader.grade(ctx)
-        except Exception as exc:  # a grader bug must not become the candidate's zero
-            detail = exc.describe() if isinstance(exc, HoldoutError) else f"{type(exc).__name__}: {exc}"
-            result = GraderResult(grader=grader.name, status=GraderStatus.ERROR, error=detail)
-            result.messages.append(
-                Message(
-                    code="grader_error",
-                    text=f"grader {grader.name!r} failed: {detail}",
-                    source=grader.name,
-                    visibility=Visibility.REVIEWER,
-                )
-            )
+        result = run_grader_with_limit(grader, ctx, job.settings.grader_timeout_s)
         result.duration_s = round(time.monotonic() - started, 3)
         job.results.append(result)
+
+
+def run_grader_with_limit(grader, ctx, timeout_s: float) -> GraderResult:
+    """``grader.grade(ctx)`` in a thread of its own, waited for at most ``timeout_s``.
+
+    Past the limit the grader's result is ``timeout`` with a candidate-facing ``grader_timeout``
+    message, and its measurements are missing (the lowest level, like a run with no output).
+    Why the candidate's result and not ``needs_review``: graders are our code with bounded inputs
+    (capped reads, linear scans), so what makes one run for minutes is what the submission gave
+    it — huge or very many files, outputs or notebooks. The message says so plainly; the
+    reviewer sees the grader and the limit.
+
+    A Python thread cannot be killed, so the late work is fenced off instead: it gets its own
+    copy of the context (its own ``extras`` and ``sandbox`` record), its result object is never
+    looked at, and its sandbox calls fail from the moment of the timeout, so it can neither
+    reach the report nor start containers for a job that is over. It may go on using CPU until
+    it returns; it is a daemon thread, so it never keeps the process alive.
+    """
+    from dataclasses import replace
+
+    over = threading.Event()
+    call = ctx.run_in_sandbox
+
+    def fenced_call(*args, **kwargs):
+        if over.is_set():
+            raise HoldoutError(f"grader {grader.name!r} is past its time limit: no more sandbox runs")
+        return call(*args, **kwargs)
+
+    own = replace(ctx, extras=dict(ctx.extras), run_in_sandbox=fenced_call if call is not None else None,
+                  sandbox=ctx.sandbox.model_copy(deep=True) if ctx.sandbox is not None else None)
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = grader.grade(own)
+        except Exception as exc:  # noqa: BLE001 - reported below, in the waiting thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name=f"holdout-grader-{grader.name}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        over.set()
+        return GraderResult(grader=grader.name, status=GraderStatus.TIMEOUT, messages=[
+            Message(code="grader_timeout", source=grader.name,
+                    text=f"The {grader.name!r} check did not finish within its {timeout_s:g} s limit and was stopped, "
+                    "so its measurements are missing. This happens when a submission gives it too much to read "
+                    "(very large or very many files, outputs or notebook cells)."),
+        ])
+    if "error" in box:  # a grader bug must not become the candidate's zero
+        exc = box["error"]
+        detail = exc.describe() if isinstance(exc, HoldoutError) else f"{type(exc).__name__}: {exc}"
+        result = GraderResult(grader=grader.name, status=GraderStatus.ERROR, error=detail)
+        result.messages.append(
+            Message(
+                code="grader_error",
+                text=f"grader {grader.name!r} failed: {detail}",
+                source=grader.name,
+                visibility=Visibility.REVIEWER,
+            )
+        )
+        return result
+    return box["result"]  # type: ignore[return-value]
 
 
 STEPS = (

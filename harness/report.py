@@ -82,7 +82,7 @@ def _artifact_links(report: GradeReport, out_dir: Path, artifact_links) -> tuple
         note = (f"the {ARTIFACTS_DIR}/ folder next to this report is not from this submission "
                 f"(sha256 {report.submission.sha256[:12]}); it is not linked")
         return {}, [note]
-    return artifact_links(out_dir)
+    return artifact_links(out_dir, notebook_run=report.provenance.get("entry_kind") == "notebook")
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~])")

@@ -54,7 +54,10 @@ def keep_artifacts(job: Job) -> None:
         return
     target.mkdir(parents=True, exist_ok=True)
     (target / ARTIFACTS_STAMP).write_text(job.unpacked.sha256 + "\n", encoding="ascii")
+    notebook_run = job.entry is not None and job.entry.kind == "notebook"
     for name, cap in ARTIFACTS.items():
+        if name == "executed.ipynb" and not notebook_run:
+            continue  # a script run's logs folder holds no notebook of ours: whatever is there, the candidate wrote
         fd = open_regular(job.logs_dir / name)
         if fd is None:
             continue
@@ -185,6 +188,7 @@ def _provenance(job: Job) -> dict:
         "python": platform.python_version(),
         "image": job.run.image if job.run else job.options.image,
         "image_id": job.run.image_id if job.run else None,
+        "entry_kind": job.entry.kind if job.entry else None,
     }
     if job.assignment is not None:
         prov["assignment_spec_sha256"] = _sha256_or_empty(job.assignment.root / "assignment.toml")

@@ -12,6 +12,17 @@ the harness's notice is above it, outside, in a class candidate HTML may not use
 attributes naming the page's own notice or frame classes are stripped), so a notebook cannot
 render a notice that passes for the harness's. Invisible format characters (bidi overrides,
 zero-width) are shown as ``⟨U+202E⟩`` escapes (:mod:`harness.visible`).
+
+It is also bounded: a forged 3 MB notebook once took minutes to render into a 31 MB page (the
+cost is per cell and per character of source and output). The file is read without following
+links, at most :data:`MAX_NOTEBOOK_BYTES`, with a nesting limit; before nbconvert sees it, it is
+cut to :data:`MAX_CELLS` cells, :data:`MAX_CELL_SOURCE_CHARS` of source per cell and
+:data:`MAX_SOURCE_CHARS` in all, :data:`MAX_OUTPUT_TEXT_CHARS` per output text and
+:data:`MAX_OUTPUT_CHARS` in all, images up to :data:`MAX_IMAGE_BYTES` (each cut visibly marked);
+and the render runs under a wall-clock limit (:data:`RENDER_TIMEOUT_S`), after which the report
+says so and no page is written. Only a notebook run's notebook is rendered: what decides that is
+the harness's own entry point (:func:`artifact_links`'s ``notebook_run``), never a file the
+candidate's code left in its logs folder.
 """
 
 from __future__ import annotations
@@ -21,13 +32,25 @@ import html
 import json
 import re
 import tempfile
+import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 from harness.report_html import CANDIDATE_LABEL, CSP
 from harness.visible import visible
 
-MAX_NOTEBOOK_BYTES = 64 * 2**20
+MAX_NOTEBOOK_BYTES = 16 * 2**20
+MAX_NOTEBOOK_DEPTH = 32
+MAX_CELLS = 200
+MAX_OUTPUTS_PER_CELL = 20
+MAX_CELL_SOURCE_CHARS = 20_000
+MAX_SOURCE_CHARS = 200_000
+MAX_OUTPUT_TEXT_CHARS = 20_000
+MAX_OUTPUT_CHARS = 200_000
+MAX_IMAGE_BYTES = 2 * 2**20
+MAX_IMAGES_BYTES = 8 * 2**20
+RENDER_TIMEOUT_S = 60.0
 
 ALLOWED_TAGS = frozenset({
     "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details", "div", "dl", "dt",
@@ -112,54 +135,177 @@ def warm_up() -> None:
         render_notebook(source, Path(tmp) / "warm.html")
 
 
-def render_notebook(source: Path, target: Path, *, title: str = "executed notebook") -> str | None:
-    """Write ``target`` (HTML) from the notebook at ``source``; return an error text instead of raising."""
+class _Budget:
+    """What is left to show; every cut leaves a visible marker."""
+
+    def __init__(self) -> None:
+        self.source = MAX_SOURCE_CHARS
+        self.output = MAX_OUTPUT_CHARS
+        self.images = MAX_IMAGES_BYTES
+        self.cuts = 0
+
+    def text(self, value: Any, per_item: int, pool: str) -> str:
+        text = "".join(str(v) for v in value) if isinstance(value, list) else str(value or "")
+        keep = max(0, min(per_item, getattr(self, pool)))
+        setattr(self, pool, getattr(self, pool) - min(len(text), keep))
+        if len(text) <= keep:
+            return text
+        self.cuts += 1
+        return text[:keep] + f"\n[... {len(text) - keep:,} characters not shown in this report ...]\n"
+
+
+def trim_notebook(data: Any) -> tuple[dict, int]:
+    """An nbformat-4 notebook dict cut to the render caps (a new dict; the input is not
+    changed), and how many cuts were made. Raises ``ValueError`` for anything else."""
+    if not isinstance(data, dict) or data.get("nbformat") != 4 or not isinstance(data.get("cells"), list):
+        raise ValueError("not an nbformat 4 notebook")
+    budget = _Budget()
+    cells = [c for c in data["cells"] if isinstance(c, dict)]
+    kept = [_trim_cell(c, budget) for c in cells[:MAX_CELLS]]
+    if len(cells) > MAX_CELLS:
+        budget.cuts += 1
+        kept.append({"cell_type": "markdown", "metadata": {},
+                     "source": f"*[{len(cells) - MAX_CELLS:,} more cells not shown in this report]*"})
+    language = (data.get("metadata") or {}).get("language_info") if isinstance(data.get("metadata"), dict) else None
+    name = language.get("name") if isinstance(language, dict) and isinstance(language.get("name"), str) else "python"
+    notebook = {"nbformat": 4, "nbformat_minor": 4, "metadata": {"language_info": {"name": name[:40]}}, "cells": kept}
+    return notebook, budget.cuts
+
+
+def _trim_cell(cell: dict, budget: _Budget) -> dict:
+    kind = cell.get("cell_type") if cell.get("cell_type") in ("code", "markdown", "raw") else "raw"
+    out: dict[str, Any] = {"cell_type": kind, "metadata": {},
+                           "source": budget.text(cell.get("source"), MAX_CELL_SOURCE_CHARS, "source")}
+    if kind != "code":
+        return out
+    count = cell.get("execution_count")
+    out["execution_count"] = count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
+    outputs = [o for o in cell.get("outputs") or [] if isinstance(o, dict)] if isinstance(cell.get("outputs"), list) else []
+    out["outputs"] = [_trim_output(o, budget) for o in outputs[:MAX_OUTPUTS_PER_CELL]]
+    if len(outputs) > MAX_OUTPUTS_PER_CELL:
+        budget.cuts += 1
+        out["outputs"].append({"output_type": "stream", "name": "stdout",
+                               "text": f"[... {len(outputs) - MAX_OUTPUTS_PER_CELL:,} more outputs not shown ...]\n"})
+    return out
+
+
+def _trim_output(output: dict, budget: _Budget) -> dict:
+    kind = output.get("output_type")
+    if kind == "stream":
+        name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
+        return {"output_type": "stream", "name": name, "text": budget.text(output.get("text"), MAX_OUTPUT_TEXT_CHARS, "output")}
+    if kind == "error":
+        traceback = budget.text("\n".join(str(t) for t in output.get("traceback") or [] if isinstance(t, str))
+                                if isinstance(output.get("traceback"), list) else "", MAX_OUTPUT_TEXT_CHARS, "output")
+        return {"output_type": "error", "ename": str(output.get("ename") or "")[:200],
+                "evalue": budget.text(output.get("evalue"), 2000, "output"), "traceback": traceback.split("\n")}
+    data = output.get("data") if isinstance(output.get("data"), dict) else {}
+    shown: dict[str, str] = {}
+    for mime, value in list(data.items())[:8]:
+        if not isinstance(mime, str):
+            continue
+        if mime.startswith("image/") and mime != "image/svg+xml":
+            size = len(value) if isinstance(value, str) else sum(len(str(v)) for v in value) if isinstance(value, list) else 0
+            if size > MAX_IMAGE_BYTES or size > budget.images:
+                budget.cuts += 1
+                shown.setdefault("text/plain", f"[an image of {size:,} bytes, not shown in this report]")
+                continue
+            budget.images -= size
+            shown[mime] = "".join(value) if isinstance(value, list) else str(value)
+        else:
+            shown[mime] = budget.text(value, MAX_OUTPUT_TEXT_CHARS, "output")
+    result: dict[str, Any] = {"output_type": "display_data", "metadata": {}, "data": shown}
+    if kind == "execute_result":
+        count = output.get("execution_count")
+        result.update(output_type="execute_result",
+                      execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None)
+    return result
+
+
+def render_notebook(source: Path, target: Path, *, title: str = "executed notebook",
+                    timeout_s: float = RENDER_TIMEOUT_S) -> str | None:
+    """Write ``target`` (HTML) from the notebook at ``source``; return an error text instead of raising.
+
+    Read within limits, cut to the render caps, rendered under a wall-clock limit; a render that
+    runs out of time is abandoned (its thread can only finish in the background: it returns a
+    string, and only this function writes the page).
+    """
     try:
-        import nbformat
-        from nbconvert import HTMLExporter
+        import nbformat  # noqa: F401
+        from nbconvert import HTMLExporter  # noqa: F401
         from pygments.formatters import HtmlFormatter
     except ImportError as exc:
         return f"nbconvert is not installed ({exc.name})"
+    from harness.safeio import UntrustedDataError, read_json
+
     try:
-        with open(source, "rb") as fh:
-            raw = fh.read(MAX_NOTEBOOK_BYTES + 1)
-        if len(raw) > MAX_NOTEBOOK_BYTES:
-            return f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB"
-        notebook = nbformat.reads(raw.decode("utf-8", "replace"), as_version=4)
-        exporter = HTMLExporter(template_name="basic", sanitize_html=True, exclude_input_prompt=False)
-        exporter.register_filter("clean_html", clean_html)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            body, _ = exporter.from_notebook_node(notebook)
-    except Exception as exc:  # an unreadable notebook is a note in the report, never a crash
-        return f"could not render the notebook: {type(exc).__name__}: {str(exc)[:200]}"
+        data = read_json(source, max_bytes=MAX_NOTEBOOK_BYTES, max_depth=MAX_NOTEBOOK_DEPTH)
+        notebook, cuts = trim_notebook(data)
+    except UntrustedDataError as exc:
+        reasons = {"too_large": f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB",
+                   "too_deep": f"the notebook is nested deeper than {MAX_NOTEBOOK_DEPTH} levels"}
+        return reasons.get(exc.code, f"could not read the notebook: {exc}")
+    except ValueError as exc:
+        return f"could not render the notebook: {exc}"
+    done: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            done["body"] = _export(notebook)
+        except Exception as exc:  # noqa: BLE001 - an unreadable notebook is a note in the report, never a crash
+            done["error"] = f"could not render the notebook: {type(exc).__name__}: {str(exc)[:200]}"
+
+    thread = threading.Thread(target=work, name="holdout-notebook-render", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        return f"rendering took longer than {timeout_s:g} s and was abandoned"
+    if "error" in done:
+        return done["error"]
     pygments_css = HtmlFormatter(style="default").get_style_defs(".highlight")
+    cut_note = (f" Shortened for this report ({cuts:,} cut(s), each marked); the full notebook is linked beside it."
+                if cuts else "")
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}">'
         f"<title>{html.escape(title)}</title><style>{PAGE_CSS}{pygments_css}</style></head><body>"
         '<div class="holdout-notice">Rendered from the notebook the candidate\'s code left after the graded run. '
         "Untrusted content: sanitised, and scripts cannot run on this page. The score is in report.html, "
-        "never on this page.</div>"
+        f"never on this page.{html.escape(cut_note)}</div>"
         f'<div class="holdout-candidate"><div class="holdout-candidate-label">{CANDIDATE_LABEL}</div>'
-        f"{visible(body)}</div></body></html>\n"
+        f"{visible(done['body'])}</div></body></html>\n"
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")
     return None
 
 
+def _export(notebook: dict) -> str:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    node = nbformat.from_dict(notebook)
+    exporter = HTMLExporter(template_name="basic", sanitize_html=True, exclude_input_prompt=False)
+    exporter.register_filter("clean_html", clean_html)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        body, _ = exporter.from_notebook_node(node)
+    return body
+
+
 ARTIFACTS_DIR = "artifacts"
 
 
-def artifact_links(out_dir: Path) -> tuple[dict[str, str], list[str]]:
-    """Render ``artifacts/executed.ipynb`` to ``artifacts/notebook.html`` when present; return the
-    links the HTML report should show (name → relative href) and notes on what failed."""
+def artifact_links(out_dir: Path, *, notebook_run: bool) -> tuple[dict[str, str], list[str]]:
+    """Render ``artifacts/executed.ipynb`` to ``artifacts/notebook.html`` when the graded run was
+    a notebook run (``notebook_run``: the harness's own entry point decides, not the presence of
+    a file) and the file is there; return the links the HTML report should show (name → relative
+    href) and notes on what failed."""
     folder = out_dir / ARTIFACTS_DIR
     links: dict[str, str] = {}
     notes: list[str] = []
     executed = folder / "executed.ipynb"
-    if executed.is_file() and not executed.is_symlink():
+    if notebook_run and executed.is_file() and not executed.is_symlink():
         error = render_notebook(executed, folder / "notebook.html")
         if error is None:
             links["notebook"] = f"{ARTIFACTS_DIR}/notebook.html"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import platformdirs
 
+from harness.errors import ConfigError
+
 BUILTIN_ASSIGNMENTS = Path(__file__).resolve().parent.parent / "assignments"
 
 
@@ -27,6 +29,10 @@ class Settings:
     pip_args: tuple[str, ...] = ()
     """Extra arguments for the host's ``pip download`` of candidate dependencies
     (``GRADE_PIP_ARGS``, shell-split), e.g. ``--index-url`` of a mirror."""
+    grader_timeout_s: float = 600.0
+    """Wall-clock limit for each grader (``GRADE_GRADER_TIMEOUT_S``). A grader past it ends as a
+    ``grader_timeout`` result (see :func:`harness.pipeline.run_graders`). Honest gradings take
+    seconds; a grader that runs hidden tests in the sandbox needs more than their time limit."""
     sandbox_venv: str = "auto"
     """Serve the image's ``/opt/venv`` from a read-only host copy: ``auto`` (on a fuse-overlayfs
     engine), ``host`` or ``image`` (``GRADE_SANDBOX_VENV``; see :mod:`sandbox.venv_copy`)."""
@@ -45,8 +51,22 @@ class Settings:
             allow_download=env.get("GRADE_OFFLINE", "") not in ("1", "true", "yes"),
             pip_args=tuple(shlex.split(env.get("GRADE_PIP_ARGS", ""))),
             sandbox_venv=env.get("GRADE_SANDBOX_VENV") or "auto",
+            grader_timeout_s=_positive_float(env, "GRADE_GRADER_TIMEOUT_S", 600.0),
         )
 
     @property
     def prepared_dir(self) -> Path:
         return self.cache_dir / "prepared"
+
+
+def _positive_float(env, name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name}={raw!r} is not a positive number of seconds", hint=f"Unset {name} or give e.g. 600.")
+    return value

@@ -98,9 +98,15 @@ def _job_dirs(root: Path) -> list[Path]:
 def _owner_pid(job_dir: Path) -> int:
     """The pid in ``owner.pid`` (written by :func:`new_job_dir`), or -1 if it cannot be read."""
     try:
-        return int(safeio.read_bounded(job_dir / "owner.pid", 64).strip())
+        pid = int(safeio.read_bounded(job_dir / "owner.pid", 64).strip())
     except (safeio.UntrustedDataError, ValueError):
         return -1
+    return pid if 0 < pid <= PID_MAX else -1
+
+
+PID_MAX = 2**22
+"""Linux's highest possible pid: a larger number in ``owner.pid`` is no process (and would
+overflow ``os.kill``)."""
 
 
 def new_job_dir(tmp_root: Path | None = None) -> Path:

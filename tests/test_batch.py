@@ -157,10 +157,12 @@ def test_csv_cells_cannot_inject_formulas():
 
 
 def _notebook_runner(request):
-    """A fake run that leaves an executed notebook quoting the submission's predict.py in the logs."""
-    code = next(m.source for m in request.mounts if m.target == "/submission").joinpath("predict.py").read_text()
+    """A fake run that leaves an executed notebook quoting the submission's notebook in the logs
+    (a notebook run only: a script run's notebook would never be kept or rendered)."""
+    root = next(m.source for m in request.mounts if m.target == "/submission")
     logs = next(m.source for m in request.mounts if m.target == "/holdout/logs")
-    if "notebook" in code:
+    if (root / "solution.ipynb").is_file():
+        code = (root / "solution.ipynb").read_text()
         cell = {"cell_type": "markdown", "id": "c1", "metadata": {}, "source": code}
         (logs / "executed.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
                                                          "cells": [cell]}))
@@ -168,8 +170,9 @@ def _notebook_runner(request):
 
 
 def _zip(path: Path, code: str) -> Path:
+    """A script submission, or a notebook submission when ``code`` mentions a notebook."""
     with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("predict.py", code)
+        zf.writestr("solution.ipynb" if "notebook" in code else "predict.py", code)
         zf.writestr("submission.toml", 'assignment = "toyb"\n')
     return path
 

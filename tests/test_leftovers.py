@@ -73,8 +73,11 @@ def test_prune_survives_a_hostile_owner_file(tmp_root):
     fifo_job = tmp_root / f"{JOB_PREFIX}fifo"
     fifo_job.mkdir()
     os.mkfifo(fifo_job / "owner.pid")
+    huge_job = tmp_root / f"{JOB_PREFIX}huge"
+    huge_job.mkdir()
+    (huge_job / "owner.pid").write_text("9" * 40)  # would overflow os.kill
     report = prune(_NoContainers())
-    assert sorted(report.job_dirs) == sorted([str(job), str(fifo_job)])
+    assert sorted(report.job_dirs) == sorted([str(job), str(fifo_job), str(huge_job)])
     assert not any(tmp_root.iterdir())
 
 

@@ -161,11 +161,17 @@ def test_executed_notebook_is_rendered_sanitised_and_under_the_csp(tmp_path):
     assert "ValueError" in page
 
 
+def notebook_run_report():
+    """The realistic report, graded from a notebook entry point (only then is a notebook rendered)."""
+    report = realistic_report()
+    return report.model_copy(update={"provenance": {**report.provenance, "entry_kind": "notebook"}})
+
+
 def test_unreadable_notebook_is_a_note_not_a_crash(tmp_path):
     (tmp_path / "artifacts").mkdir()
     (tmp_path / "artifacts" / ARTIFACTS_STAMP).write_text(realistic_report().submission.sha256)
     (tmp_path / "artifacts" / "executed.ipynb").write_text("{not a notebook")
-    paths = write_reports(realistic_report(), tmp_path)
+    paths = write_reports(notebook_run_report(), tmp_path)
     page = paths["html"].read_text()
     assert "executed notebook not rendered" in page
     assert not (tmp_path / "artifacts" / "notebook.html").exists()
@@ -177,7 +183,7 @@ def test_write_reports_writes_every_format_and_links_artifacts(tmp_path):
     (artifacts / ARTIFACTS_STAMP).write_text(realistic_report().submission.sha256 + "\n")
     hostile_notebook(artifacts / "executed.ipynb")
     (artifacts / "stdout.txt").write_text("out\n")
-    paths = write_reports(realistic_report(), tmp_path)
+    paths = write_reports(notebook_run_report(), tmp_path)
     assert {k: p.name for k, p in paths.items()} == {
         "json": "report.json", "md": "report.md", "html": "report.html", "junit": "junit.xml"}
     page = paths["html"].read_text()

@@ -146,6 +146,12 @@ def _notebook_page(outcome, env: Env) -> None:
     assert "click me" in page.read_text(), "the sanitised outputs are missing from the rendered notebook"
 
 
+def _script_notebook_ignored(outcome, env: Env) -> None:
+    from .cases_bounds import _not_rendered
+
+    _not_rendered(outcome, env)
+
+
 def _names_escaped(outcome, env: Env) -> None:
     html_text = (outcome.out_dir / "report.html").read_text()
     assert "&lt;img src=x onerror=" in html_text, "the file name is not shown (escaped) in report.html"
@@ -206,7 +212,8 @@ CASES = [
                                        note="quoted values escaped"), browser=True),
     Case("forged_executed_notebook", "report",
          "a script run writes its own executed.ipynb full of payloads into the logs folder",
-         _forged_executed_notebook, Expect(verdict=Verdict.OK, check=_notebook_page, note="rendered sanitised like any notebook"),
+         _forged_executed_notebook, Expect(verdict=Verdict.OK, check=_script_notebook_ignored,
+                                           note="neither kept nor rendered: only a notebook run's notebook is"),
          browser=True),
     Case("logs_swapped_for_symlinks", "report",
          "stdout.txt, stderr.txt, executed.ipynb and runner.json replaced by symlinks to the hidden labels and host secrets",
