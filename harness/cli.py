@@ -362,6 +362,11 @@ def kit(assignment: str, out: Path | None) -> None:
         click.echo(f"  {chosen.id}/{name}")
 
 
+from harness.server.cli import register as _register_server  # noqa: E402  (grade serve, admin, submit)
+
+_register_server(cli)
+
+
 def threading_is_main() -> bool:
     import threading
 
