@@ -27,7 +27,7 @@ from harness.models import GradeReport
 from harness.pipeline import GradeOptions, Runner
 from harness.settings import Settings
 
-State = Literal["graded", "needs_review", "rejected", "error", "infra_error", "skipped"]
+State = Literal["graded", "needs_review", "rejected", "awaiting_panel", "error", "infra_error", "skipped"]
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 ENTRY_NAMES = ("submission.toml", "predict.py", "solution.ipynb", "rag.py")
 
@@ -113,7 +113,7 @@ def already_graded(report_path: Path, digest: str, settings: Settings, assignmen
         data = json.loads(report_path.read_text())
     except (OSError, ValueError):
         return False
-    if data.get("submission", {}).get("sha256") != digest or data.get("status") not in ("graded", "rejected"):
+    if data.get("submission", {}).get("sha256") != digest or data.get("status") not in ("graded", "rejected", "awaiting_panel"):
         return False
     if data["status"] == "rejected":  # the archive itself was refused: same bytes, same answer
         return True
@@ -170,6 +170,7 @@ def grade_batch(
             report = grade(item.source, settings=settings, options=options, runner=runner)
             if cancelled.is_set():  # killed mid-run: its result is not the candidate's
                 return item
+            report = _with_panel(report, target, settings, assignment)
             write_reports(report, target)
             item.report, item.state = report, report.status
         except InfrastructureError as exc:
@@ -207,6 +208,14 @@ def grade_batch(
 
         write_leaderboard(result)
     return result
+
+
+def _with_panel(report: GradeReport, target: Path, settings: Settings, assignment) -> GradeReport:
+    """A round is what a panel reviews: open the report's panel block (reviews already beside it
+    are kept, e.g. after ``--force``)."""
+    from harness.panel.scorecard import refresh_panel
+
+    return refresh_panel(target, report, settings=settings, assignment=assignment, write=False)
 
 
 def _count(items: list[BatchItem]) -> dict[str, int]:

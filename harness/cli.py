@@ -362,6 +362,9 @@ def kit(assignment: str, out: Path | None) -> None:
         click.echo(f"  {chosen.id}/{name}")
 
 
+from harness.panel.cli import register as _register_panel  # noqa: E402  (review, panel, similarity, unblind)
+
+_register_panel(cli)
 from harness.server.cli import register as _register_server  # noqa: E402  (grade serve, admin, submit)
 
 _register_server(cli)

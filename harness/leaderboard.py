@@ -15,10 +15,11 @@ from pathlib import Path
 from harness.report import write_atomic
 
 COLUMNS = ("rank", "submission", "score", "status", "verdict", "primary_metric", "value", "ci_low", "ci_high",
-           "duration_s", "sha256", "report", "error")
+           "duration_s", "sha256", "report", "error", "panel", "final_score", "most_similar")
 
 
 def rows(result) -> list[dict]:
+    similar = _most_similar(result.out_dir)
     items = sorted(result.items, key=lambda i: (i.score is None, -(i.score or 0.0), i.slug))
     out = []
     for rank, item in enumerate(items, 1):
@@ -41,8 +42,30 @@ def rows(result) -> list[dict]:
             "report": f"{item.slug}/report.html" if (result.out_dir / item.slug / "report.html").exists()
             else (f"{item.slug}/report.json" if report else ""),
             "error": (item.error or "").splitlines()[0][:200] if item.error else "",
+            **_panel_columns(report),
+            "most_similar": similar.get(item.slug, ""),
         })
     return out
+
+
+def _panel_columns(report) -> dict:
+    """Whose part is whose: the automated ``score``, the panel's progress, the combined ``final_score``."""
+    panel = getattr(report, "panel", None)
+    if panel is None:
+        return {"panel": "", "final_score": None}
+    done = min((len(c.levels) for c in panel.criteria), default=0)
+    state = "complete" if panel.status == "complete" else f"{done}/{panel.required_reviewers} reviews"
+    return {"panel": state, "final_score": panel.final_score}
+
+
+def _most_similar(out_dir: Path) -> dict[str, str]:
+    """slug -> "most similar: X, 0.83" from ``similarity.json`` (written by ``grade similarity``)."""
+    try:
+        from harness.panel.similarity import most_similar_by_slug
+
+        return most_similar_by_slug(out_dir)
+    except Exception:  # evidence only: a missing or broken file never breaks the leaderboard
+        return {}
 
 
 def _primary(report) -> str | None:
@@ -84,7 +107,8 @@ def _fmt(value, digits=3) -> str:
 
 def render_html(table: list[dict], counts: dict[str, int], wall_s: float) -> str:
     esc = html.escape
-    head = "".join(f"<th>{esc(c)}</th>" for c in ("#", "submission", "score", "status", "verdict", "metric", "95% CI", "time", "report"))
+    head = "".join(f"<th>{esc(c)}</th>" for c in ("#", "submission", "score", "status", "verdict", "metric", "95% CI", "time",
+                                                  "report", "panel", "final", "similarity"))
     body = []
     for r in table:
         ci = f"{_fmt(r['ci_low'])}–{_fmt(r['ci_high'])}" if r["ci_low"] is not None else "–"
@@ -93,7 +117,9 @@ def render_html(table: list[dict], counts: dict[str, int], wall_s: float) -> str
         body.append(
             f"<tr class='{esc(r['status'])}'><td>{r['rank']}</td><td>{esc(r['submission'])}</td>"
             f"<td class='num'>{_fmt(r['score'], 1)}</td><td>{esc(r['status'])}</td><td>{esc(r['verdict'])}</td>"
-            f"<td>{metric}</td><td>{ci}</td><td class='num'>{_fmt(r['duration_s'], 1)} s</td><td>{link}</td></tr>"
+            f"<td>{metric}</td><td>{ci}</td><td class='num'>{_fmt(r['duration_s'], 1)} s</td><td>{link}</td>"
+            f"<td>{esc(r.get('panel') or '–')}</td><td class='num'>{_fmt(r.get('final_score'), 1)}</td>"
+            f"<td>{esc(r.get('most_similar') or '')}</td></tr>"
         )
     summary = ", ".join(f"{esc(k)}: {v}" for k, v in sorted(counts.items()))
     return f"""<!doctype html>
@@ -107,6 +133,8 @@ tr.rejected td,tr.error td,tr.infra_error td{{color:#a00}} tr.needs_review td{{c
 </style></head><body>
 <h1>Batch summary</h1>
 <p>{len(table)} submissions ({summary}); wall time {wall_s:.1f} s.</p>
+<p>score: the harness's automated criteria · panel: reviews recorded per criterion · final: automated and panel
+criteria combined by the rubric's weights · similarity: evidence for a person, never a score change.</p>
 <table><thead><tr>{head}</tr></thead><tbody>
 {''.join(body)}
 </tbody></table></body></html>
@@ -118,7 +146,21 @@ def write_leaderboard(result) -> dict[str, Path]:
     paths = {"csv": result.out_dir / "summary.csv", "html": result.out_dir / "summary.html"}
     write_atomic(paths["csv"], render_csv(table))
     write_atomic(paths["html"], render_html(table, result.counts, result.wall_s))
+    write_atomic(result.out_dir / ROUND_FILE, round_json(result))
     return paths
+
+
+ROUND_FILE = "round.json"
+
+
+def round_json(result) -> str:
+    """What the leaderboard was built from, so ``grade review``/``grade similarity`` can rebuild it."""
+    import json
+
+    items = [{"slug": i.slug, "source": str(i.source), "state": i.state, "error": i.error,
+              "duration_s": i.duration_s} for i in sorted(result.items, key=lambda i: i.slug)]
+    return json.dumps({"schema_version": "1", "wall_s": result.wall_s, "counts": result.counts, "items": items},
+                      indent=2) + "\n"
 
 
 def render_batch_junit(result) -> str:

@@ -128,11 +128,51 @@ class SubmissionRef(BaseModel):
     entry_point: str | None = None
 
 
+class PanelCriterion(BaseModel):
+    """One panel (human) criterion: each reviewer's level and comment, their median and spread."""
+
+    id: str
+    title: str
+    weight: float = 0.0
+    levels: dict[str, int] = Field(default_factory=dict)
+    """Reviewer -> level 1..5."""
+    comments: dict[str, str] = Field(default_factory=dict)
+    median: float | None = None
+    spread: int | None = None
+    """Highest minus lowest level; 2 or more is a disagreement to talk about."""
+    disagreement: bool = False
+
+
+class PanelBlock(BaseModel):
+    """The reviewers' half of the scorecard (written by ``grade review``; see ``harness.panel``).
+
+    ``automated_score`` is the harness's part, ``panel_score`` the reviewers' (both 0–100);
+    ``final_score`` combines them by the rubric's weights once every panel criterion has
+    ``required_reviewers`` levels.
+    """
+
+    status: Literal["awaiting_panel", "complete"] = "awaiting_panel"
+    required_reviewers: int = 2
+    target_hours: float = 48.0
+    reviewers: list[str] = Field(default_factory=list)
+    recommendations: dict[str, str] = Field(default_factory=dict)
+    reviewed_at: dict[str, str] = Field(default_factory=dict)
+    criteria: list[PanelCriterion] = Field(default_factory=list)
+    automated_weight: float = 0.0
+    panel_weight: float = 0.0
+    automated_score: float | None = None
+    panel_score: float | None = None
+    final_score: float | None = None
+    decided_at: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
 class GradeReport(BaseModel):
     """The canonical report (``report.json``). Markdown, HTML, JUnit render from it."""
 
     schema_version: str = SCHEMA_VERSION
-    status: Literal["graded", "needs_review", "rejected"]
+    status: Literal["graded", "needs_review", "rejected", "awaiting_panel"]
+    """``awaiting_panel``: graded by the harness, and the panel's reviews are not all in yet."""
     score: float | None = None
     max_score: float = 100.0
     assignment: AssignmentRef
@@ -145,3 +185,5 @@ class GradeReport(BaseModel):
     graders: list[GraderResult] = Field(default_factory=list)
     provenance: dict[str, Any] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
+    panel: PanelBlock | None = None
+    """The reviewers' levels and the final score; absent until the report joins a panel."""

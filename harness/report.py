@@ -105,7 +105,9 @@ def render_markdown(report: GradeReport) -> str:
             lines.append(f"| {md_escape(c.title)} | {level} | {pts} | {md_escape('; '.join(c.evidence))} |")
         lines.append("")
     from harness.interview import interview_questions
+    from harness.panel.render import panel_markdown
 
+    lines += panel_markdown(report)
     lines += ["**Questions to ask in the interview**", ""]
     lines += [f"{i}. {md_escape(q)}" for i, q in enumerate(interview_questions(report), start=1)] + [""]
     if report.metrics:
@@ -153,7 +155,7 @@ def print_summary(report: GradeReport, console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    colour = {"graded": "green", "needs_review": "yellow", "rejected": "red"}[report.status]
+    colour = {"graded": "green", "needs_review": "yellow", "rejected": "red", "awaiting_panel": "cyan"}[report.status]
     score = "–" if report.score is None else f"{report.score:.1f}/{report.max_score:.0f}"
     head = Text.assemble(
         ("holdout ", "bold"),
@@ -182,5 +184,8 @@ def print_summary(report: GradeReport, console) -> None:
             pts = "" if c.score is None else f"{c.score:.1f}/{c.max_score:.0f}"
             table.add_row(Text(c.title), level, pts, Text("; ".join(c.evidence)[:160]))
         console.print(table)
+    from harness.panel.render import panel_terminal
+
+    panel_terminal(report, console)
     for m in report.messages[:8]:
         console.print(Text.assemble((f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"), Text(m.text[:300])))

@@ -67,7 +67,7 @@ footer{color:#6b7280;font-size:12px;text-align:center}
 
 
 def _status_class(status: str) -> str:
-    return {"graded": "ok", "needs_review": "warn", "rejected": "bad"}.get(status, "info")
+    return {"graded": "ok", "needs_review": "warn", "rejected": "bad", "awaiting_panel": "info"}.get(status, "info")
 
 
 def _verdict_class(verdict: Verdict) -> str:
@@ -117,7 +117,10 @@ def _header(report: GradeReport, links: dict[str, str]) -> str:
     if automated:
         passed = sum(1 for c in automated if c.passed)
         facts.append(f"<b>{passed}/{len(automated)}</b> automated criteria pass")
-    if human:
+    if human and report.panel is not None:
+        facts.append(f"panel <b>{esc(report.panel.status.replace('_', ' '))}</b> · final "
+                     f"<b>{'–' if report.panel.final_score is None else f'{report.panel.final_score:.1f}'}</b>")
+    elif human:
         facts.append(f"<b>{len(human)}</b> for the panel")
     sub = (f"{esc(report.submission.name)} · sha256 {esc(report.submission.sha256[:12])} · "
            f"{report.submission.files} files" + (f" · entry {esc(report.submission.entry_point)}" if report.submission.entry_point else ""))
@@ -168,6 +171,12 @@ def _scorecard(report: GradeReport) -> str:
         '<section id="scorecard"><h2>Scorecard</h2><table><thead><tr><th>Criterion</th><th>Level</th>'
         '<th class="num">Points</th><th>Evidence</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></section>"
     )
+
+
+def _panel(report: GradeReport) -> str:
+    from harness.panel.render import panel_html
+
+    return panel_html(report)
 
 
 def _questions(report: GradeReport) -> str:
@@ -410,6 +419,7 @@ def render_html(report: GradeReport, *, links: dict[str, str] | None = None, not
         "<main>",
         _banners(report),
         _scorecard(report),
+        _panel(report),
         _questions(report),
         _metrics(report),
         _quality(report),

@@ -126,6 +126,11 @@ class CriterionSpec(_Spec):
 
     @model_validator(mode="after")
     def _check(self) -> "CriterionSpec":
+        bad_keys = sorted(set(self.guide) - {"1", "2", "3", "4", "5"})
+        if self.kind == "human" and bad_keys:
+            raise ValueError(f"a panel criterion's guide is keyed by level '1'..'5', not {', '.join(map(repr, bad_keys))}")
+        if self.kind == "human" and (self.measurement or self.thresholds):
+            raise ValueError("a human (panel) criterion is scored by reviewers: drop 'measurement' and 'thresholds'")
         if self.kind == "automated":
             if not self.measurement:
                 raise ValueError("an automated criterion needs 'measurement' (e.g. 'predictions.f1')")
@@ -148,6 +153,17 @@ class RubricSpec(_Spec):
                 raise ValueError(f"criterion id {c.id!r} is used twice")
             seen.add(c.id)
         return self
+
+
+class PanelSpec(_Spec):
+    """The reviewer panel for the rubric's human criteria (``[panel]``)."""
+
+    reviewers: int = Field(default=2, ge=1, le=50)
+    """How many reviewers must score every panel criterion before the final score exists."""
+    target_hours: float = Field(default=48, gt=0)
+    """Decide within this many hours of grading; ``grade panel`` lists who waits longer."""
+    min_candidates: int = Field(default=5, ge=2)
+    """Below this many candidates with two or more reviews, calibration says "not enough data yet"."""
 
 
 class CanarySpec(_Spec):
@@ -181,6 +197,7 @@ class AssignmentSpec(_Spec):
     dependencies: DependenciesSpec = Field(default_factory=DependenciesSpec)
     graders: list[GraderSpec] = Field(default_factory=list)
     rubric: RubricSpec = Field(default_factory=RubricSpec)
+    panel: PanelSpec = Field(default_factory=PanelSpec)
     canaries: list[CanarySpec] = Field(default_factory=list)
     intake: dict[str, int | float] = Field(default_factory=dict)
     """Overrides of the archive limits (names of :class:`harness.intake.IntakeLimits`, in bytes:

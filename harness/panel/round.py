@@ -1,0 +1,94 @@
+"""A round on disk: the folder ``grade batch`` wrote (``<round>/<slug>/report.json``,
+``summary.*``, ``round.json``), read back for the panel, and its leaderboard rebuilt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.models import GradeReport
+
+MAX_ROUND_BYTES = 16 * 2**20
+
+
+def report_dirs(round_dir: Path) -> list[Path]:
+    """Every report folder in the round (sorted by name); a folder holding report.json itself
+    counts as a round of one."""
+    round_dir = Path(round_dir)
+    if not round_dir.is_dir():
+        raise ConfigError(f"{round_dir} is not a folder", hint="Point at the output folder of `grade batch`.")
+    if (round_dir / "report.json").is_file():
+        return [round_dir]
+    found = [d for d in sorted(round_dir.iterdir())
+             if d.is_dir() and not d.is_symlink() and (d / "report.json").is_file()]
+    if not found:
+        raise ConfigError(f"no reports in {round_dir}", hint="Point at the output folder of `grade batch`.")
+    return found
+
+
+def load_reports(round_dir: Path) -> list[tuple[str, Path, GradeReport]]:
+    """(slug, folder, report) for every readable report in the round."""
+    from harness.panel.scorecard import read_report
+
+    out = []
+    for folder in report_dirs(round_dir):
+        try:
+            out.append((folder.name, folder, read_report(folder)))
+        except ConfigError:
+            continue
+    return out
+
+
+def read_round_file(round_dir: Path) -> dict:
+    from harness.leaderboard import ROUND_FILE
+
+    path = Path(round_dir) / ROUND_FILE
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(MAX_ROUND_BYTES))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def rebuild_leaderboard(round_dir: Path) -> bool:
+    """Write ``summary.csv``/``summary.html`` again from the reports on disk (after a review, an
+    import, a similarity run). False when ``round_dir`` is not a batch round."""
+    from harness.batch import BatchItem, BatchResult
+    from harness.leaderboard import write_leaderboard
+    from harness.panel.scorecard import read_report
+
+    round_dir = Path(round_dir)
+    meta = read_round_file(round_dir)
+    if not meta and not (round_dir / "summary.csv").is_file():
+        return False
+    items = []
+    listed = meta.get("items") if isinstance(meta.get("items"), list) else []
+    seen = set()
+    for entry in listed:
+        slug = str(entry.get("slug", ""))
+        if not slug or "/" in slug or slug in (".", ".."):
+            continue
+        seen.add(slug)
+        item = BatchItem(source=Path(str(entry.get("source") or slug)), slug=slug, state=entry.get("state"),
+                         error=entry.get("error"), duration_s=float(entry.get("duration_s") or 0.0))
+        try:
+            item.report = read_report(round_dir / slug)
+        except ConfigError:
+            pass
+        items.append(item)
+    for slug, folder, report in ([] if listed else load_reports(round_dir)):
+        items.append(BatchItem(source=Path(report.submission.name), slug=slug, state=report.status, report=report))
+    if not items:
+        return False
+    result = BatchResult(items=items, out_dir=round_dir, wall_s=float(meta.get("wall_s") or 0.0),
+                         counts=dict(meta.get("counts") or {}))
+    write_leaderboard(result)
+    return True
+
+
+def round_of(report_dir: Path) -> Path | None:
+    """The round a report folder belongs to (its parent holds the leaderboard), if any."""
+    parent = Path(report_dir).resolve().parent
+    return parent if (parent / "summary.csv").is_file() else None
