@@ -365,6 +365,7 @@ def kit(assignment: str, out: Path | None) -> None:
 from harness.panel.cli import register as _register_panel  # noqa: E402  (review, panel, similarity, unblind)
 
 _register_panel(cli)
+
 from harness.server.cli import register as _register_server  # noqa: E402  (grade serve, admin, submit)
 
 _register_server(cli)

@@ -52,7 +52,7 @@ def test_same_bytes_twice_are_one_submission(server):
     assert again["id"] == first["id"] and again["duplicate"] is True
     other = _round(client, people.admin_token, "Autumn")  # another round: its own submission
     assert _upload(client, people.admin_token, other, make_zip()).json()["id"] != first["id"]
-    uploads = list((app.state.data.root / "uploads").iterdir())
+    uploads = list((app.state.data.root / "uploads").iterdir())  # content-addressed: one file
     assert len(uploads) == 1 and not list((app.state.data.root / "tmp").iterdir())
 
 

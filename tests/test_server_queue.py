@@ -32,7 +32,7 @@ def engine(tmp_path):
 def _seed(engine, n: int) -> list[int]:
     ids = []
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO rounds (name, assignment, review_days) VALUES ('r', 'applied_ml', 5)"))
+        conn.execute(text("INSERT INTO rounds (name, assignment, required_reviewers, target_hours) VALUES ('r', 'applied_ml', 2, 48)"))
         for i in range(n):
             sid = conn.execute(text(
                 "INSERT INTO submissions (round_id, sha256, size_bytes, filename, label, status, error) "

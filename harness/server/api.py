@@ -119,7 +119,7 @@ def get_submission(submission_id: int, user: User = Depends(api_user), db: Sessi
 @router.get("/api/submissions/{submission_id}/report.json")
 def get_report(submission_id: int, request: Request, user: User = Depends(api_user), db: Session = Depends(db_session)):
     sub = _submission(db, user, submission_id)
-    path = request.app.state.data.report_dir(sub.id) / "report.json"
+    path = request.app.state.data.report_dir(sub.round_id, sub.id) / "report.json"
     if not path.is_file():
         raise HTTPException(404, f"no report yet (status: {sub.status})")
     return FileResponse(path, media_type="application/json")

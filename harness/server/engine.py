@@ -48,13 +48,18 @@ def grade_submission(archive: Path, assignment: str, out_dir: Path) -> Outcome:
     from harness.report import write_reports
     from harness.settings import Settings
 
+    from harness.panel.scorecard import grading_status, panel_criteria, refresh_panel
+
     try:
+        settings = Settings.from_env()
         options = GradeOptions(assignment=assignment, artifacts_dir=out_dir / "artifacts")
-        report = grade(archive, settings=Settings.from_env(), options=options)
+        report = grade(archive, settings=settings, options=options)
+        if panel_criteria(report):  # as `grade batch` does: the report opens the panel (reviews beside it)
+            report = refresh_panel(out_dir, report, settings=settings, assignment=assignment, write=False)
         write_reports(report, out_dir)
     except HoldoutError as exc:  # configuration or infrastructure: ours, not the candidate's
         return Outcome("failed", None, exc.describe())
-    return Outcome(report.status, report.score)
+    return Outcome(grading_status(report), report.score)
 
 
 class DatabaseQueue:
@@ -105,11 +110,11 @@ class DatabaseQueue:
 
         with self.engine.connect() as conn:
             row = conn.execute(text(
-                "SELECT s.sha256, s.filename, r.assignment FROM submissions s JOIN rounds r ON r.id = s.round_id WHERE s.id = :s"
+                "SELECT s.sha256, s.filename, s.round_id, r.assignment FROM submissions s JOIN rounds r ON r.id = s.round_id WHERE s.id = :s"
             ), {"s": claim.submission_id}).one()
         archive = self.data.upload_path(row.sha256, row.filename)
         try:
-            return self.grade_fn(archive, row.assignment, self.data.report_dir(claim.submission_id))
+            return self.grade_fn(archive, row.assignment, self.data.report_dir(row.round_id, claim.submission_id))
         except Exception as exc:  # a harness bug: this submission is flagged, the server goes on
             log.exception("grading submission %s failed", claim.submission_id)
             return Outcome("failed", None, f"internal error: {type(exc).__name__}: {exc}")

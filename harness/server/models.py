@@ -47,8 +47,10 @@ class Round(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     assignment: Mapped[str] = mapped_column(String(200))
-    review_days: Mapped[int] = mapped_column(Integer, default=5)
-    """A graded submission without a full panel after this many days is overdue."""
+    required_reviewers: Mapped[int] = mapped_column(Integer, default=2)
+    """From the assignment's ``[panel]``: levels needed per criterion before the panel is complete."""
+    target_hours: Mapped[float] = mapped_column(Float, default=48.0)
+    """A graded submission whose panel is not complete this long after grading is overdue."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

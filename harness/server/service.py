@@ -29,8 +29,9 @@ class Forbidden(Exception):
 def create_user(db: Session, name: str, role: str, password: str | None = None) -> tuple[User, str]:
     if role not in ROLES:
         raise ConfigError(f"unknown role {role!r}", hint=f"Use one of: {', '.join(ROLES)}.")
-    if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise ConfigError(f"invalid user name {name!r}", hint="Letters, digits, '.', '_' or '-' (64 at most).")
+    from harness.panel.reviews import check_reviewer
+
+    check_reviewer(name)  # user names become review file names
     if db.scalar(select(User).where(User.name == name)):
         raise ConfigError(f"user {name!r} already exists")
     password = password or new_secret(12)
@@ -65,8 +66,8 @@ def create_round(db: Session, user: User, name: str, assignment: str, settings=N
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ConfigError("a round needs a name (200 characters at most)")
-    find_assignment(assignment, settings or Settings.from_env(), allow_path=False)  # unknown id: 400
-    rnd = Round(name=name, assignment=assignment, review_days=5)
+    panel = find_assignment(assignment, settings or Settings.from_env(), allow_path=False).spec.panel  # unknown: 400
+    rnd = Round(name=name, assignment=assignment, required_reviewers=panel.reviewers, target_hours=panel.target_hours)
     db.add(rnd)
     db.flush()
     return rnd

@@ -3,7 +3,9 @@
 Layout of the data directory::
 
     uploads/<sha256><suffix>     the candidate's bytes, content-addressed (same bytes, one file)
-    reports/<submission id>/     report.json, report.md, report.html, junit.xml, artifacts/
+    rounds/<round id>/<submission id>/   report.json, .md, .html, junit.xml, artifacts/, reviews/
+                                 (a round folder is what ``grade batch`` writes: the panel's
+                                 functions read it as they read a batch)
     tmp/                         uploads being received
 """
 
@@ -47,7 +49,7 @@ class DataDir:
     root: Path
 
     def prepare(self) -> "DataDir":
-        for sub in ("uploads", "reports", "tmp"):
+        for sub in ("uploads", "rounds", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
 
@@ -56,8 +58,11 @@ class DataDir:
         suffix = next((s for s in SUFFIXES if lowered.endswith(s)), ".zip")
         return self.root / "uploads" / f"{sha256}{suffix}"
 
-    def report_dir(self, submission_id: int) -> Path:
-        return self.root / "reports" / str(int(submission_id))
+    def round_dir(self, round_id: int) -> Path:
+        return self.root / "rounds" / str(int(round_id))
+
+    def report_dir(self, round_id: int, submission_id: int) -> Path:
+        return self.round_dir(round_id) / str(int(submission_id))
 
     def keep(self, upload: Upload) -> Path:
         """Move a received upload to its content address (identical bytes: one file stays)."""

@@ -19,7 +19,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('assignment', sa.String(length=200), nullable=False),
-    sa.Column('review_days', sa.Integer(), nullable=False),
+    sa.Column('required_reviewers', sa.Integer(), nullable=False),
+    sa.Column('target_hours', sa.Float(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
