@@ -80,10 +80,11 @@ def create_app(config: ServerConfig, *, grade_fn: GradeFn = grade_submission, jo
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from harness.server import api, pages
+    from harness.server import api, candidate, pages
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(candidate.router)
 
     @app.exception_handler(404)
     async def not_found(request: Request, exc) -> Response:

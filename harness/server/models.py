@@ -91,6 +91,8 @@ class Submission(Base):
     upload_link_id: Mapped[int | None] = mapped_column(ForeignKey("upload_links.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     score: Mapped[float | None] = mapped_column(Float)
+    final_score: Mapped[float | None] = mapped_column(Float)
+    """The panel's combined score once every panel criterion has its reviews (report.panel)."""
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -84,6 +84,7 @@ def upgrade() -> None:
     sa.Column('upload_link_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('score', sa.Float(), nullable=True),
+    sa.Column('final_score', sa.Float(), nullable=True),
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('graded_at', sa.DateTime(timezone=True), nullable=True),
