@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from tests.test_server_support import auth, make_zip, seeded_db, server  # noqa: E402,F401
+from tests.test_server_support import auth, database, make_zip, postgres, seeded_db, server  # noqa: E402,F401
 
 
 def _round(client, token, name="Spring", reviewers=("alice",)):

@@ -19,11 +19,13 @@ from harness.server import jobqueue  # noqa: E402
 from harness.server.db import make_engine, migrate, normalize_url  # noqa: E402
 from harness.server.engine import DatabaseQueue, Outcome  # noqa: E402
 from harness.server.storage import DataDir  # noqa: E402
+from tests.test_server_support import database, postgres, seeded_db  # noqa: E402,F401
 
 
 @pytest.fixture
-def engine(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+def engine(database):
+    """SQLite and PostgreSQL (SKIP LOCKED) in turn."""
+    eng = make_engine(database[0])
     migrate(eng)
     yield eng
     eng.dispose()
