@@ -382,3 +382,8 @@ def stylesheet():
 
     css = (Path(__file__).parent / "templates" / "style.css").read_text()
     return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon():
+    return Response(status_code=204, headers={"Cache-Control": "max-age=86400"})
