@@ -144,11 +144,15 @@ def leaderboard(db: Session, rnd: Round, user: User) -> list[dict]:
                           .where(Submission.round_id == rnd.id, Review.reviewer_id == user.id)))
     now, target = utcnow(), timedelta(hours=rnd.target_hours)
     rows = []
-    for sub in db.scalars(select(Submission).where(Submission.round_id == rnd.id)):
+    columns = (Submission.id, Submission.status, Submission.score, Submission.final_score, Submission.graded_at,
+               Submission.sha256, Submission.created_at)
+    for sub in db.execute(select(*columns).where(Submission.round_id == rnd.id)):  # plain rows: no ORM identity map
         done = reviews.get(sub.id, 0)
-        gradable = sub.status == "graded"
-        overdue = bool(gradable and done < rnd.required_reviewers and sub.graded_at and aware(sub.graded_at) + target < now)
-        rows.append({"sub": sub, "reviews": done, "mine": sub.id in mine, "overdue": overdue})
+        overdue = bool(sub.status == "graded" and done < rnd.required_reviewers and sub.graded_at
+                       and aware(sub.graded_at) + target < now)
+        rows.append({"sub": sub, "reviews": done, "mine": sub.id in mine, "overdue": overdue,
+                     "score": "–" if sub.score is None else f"{sub.score:.1f}",
+                     "final": "–" if sub.final_score is None else f"{sub.final_score:.1f}"})
     rows.sort(key=lambda r: (r["sub"].final_score is None and r["sub"].score is None,
                              -(r["sub"].final_score if r["sub"].final_score is not None else r["sub"].score or 0),
                              r["sub"].id))
