@@ -10,8 +10,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from tests.test_server_support import (auth, database, fake_grade, live_server, make_zip, postgres,  # noqa: E402,F401
-                                       seeded_db)
+from tests.test_server_support import auth, database, fake_grade, live_server, make_zip, postgres, seeded_db  # noqa: E402,F401
 
 
 def test_fifty_concurrent_uploads_are_stored_and_graded_exactly_once(database, tmp_path):

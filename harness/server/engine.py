@@ -44,11 +44,10 @@ def grade_submission(archive: Path, assignment: str, out_dir: Path) -> Outcome:
     """Grade with the real pipeline (Docker) and write report.json/.md/.html, junit.xml."""
     from harness.api import grade
     from harness.errors import HoldoutError
+    from harness.panel.scorecard import grading_status, panel_criteria, refresh_panel
     from harness.pipeline import GradeOptions
     from harness.report import write_reports
     from harness.settings import Settings
-
-    from harness.panel.scorecard import grading_status, panel_criteria, refresh_panel
 
     try:
         settings = Settings.from_env()

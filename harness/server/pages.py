@@ -24,8 +24,7 @@ from harness.server import jobqueue, service
 from harness.server.db import aware, utcnow
 from harness.server.models import Review, Round, Submission, UploadLink, User
 from harness.server.security import SESSION_COOKIE, burn_verify, verify_password
-from harness.server.web import (LoginRequired, check_csrf, page_user, redirect, render, require_admin, session_of,
-                                set_session)
+from harness.server.web import LoginRequired, check_csrf, page_user, redirect, render, require_admin, set_session
 
 router = APIRouter()
 _REVIEW_LOCK = threading.Lock()  # one review at a time re-renders a report's files
@@ -328,7 +327,8 @@ async def record_review(submission_id: int, request: Request):
 
 
 def _record_review(submission_id: int, request: Request, form: dict) -> Response:
-    from harness.panel.reviews import RECOMMENDATIONS, Review as PanelReview, write_review
+    from harness.panel.reviews import RECOMMENDATIONS, write_review
+    from harness.panel.reviews import Review as PanelReview
     from harness.panel.scorecard import refresh_panel
 
     with request.app.state.db() as db:
