@@ -41,7 +41,7 @@ doctor: image
 
 demo: image
 	$(GRADE) doctor
-	$(GRADE) assignments/applied_ml/canaries/reference --out grade-report
+	$(GRADE) assignments/applied_ml/canaries/reference --out grade-report --force
 
 test: image
 	$(PY) -m pytest -q

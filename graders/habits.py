@@ -116,14 +116,18 @@ def deps_signals(root: Path, files: list[SubmissionFile]) -> tuple[Signal, Signa
     locks = [f.rel for f in shallow if f.name.lower() in LOCK_FILES]
     declared: list[str] = []
     unpinned: list[str] = []
+    problems: list[str] = []
     for f in shallow:
         lower = f.name.lower()
         if REQUIREMENTS.match(f.name):
             reqs = _requirement_lines(read_text(root, f.rel, 512 * 1024) or "")
         elif lower == "pyproject.toml":
-            reqs = _pyproject_requirements(read_text(root, f.rel, 512 * 1024) or "")
-            if reqs is None:
+            found, problem = read_pyproject(read_text(root, f.rel, 512 * 1024) or "")
+            if problem:
+                problems.append(f"{f.rel}: {problem.removeprefix('pyproject.toml: ')}")
+            if found is None:
                 continue
+            reqs = found
         elif lower in ENV_FILES:
             text = read_text(root, f.rel, 512 * 1024) or ""
             reqs = [m.group(1) for m in re.finditer(r"^\s*-\s+([A-Za-z0-9][^\s#]*)", text, re.MULTILINE)]
@@ -138,42 +142,106 @@ def deps_signals(root: Path, files: list[SubmissionFile]) -> tuple[Signal, Signa
         declared.append(f.rel)
         unpinned += [f"{f.rel}: {_req_name(r)}" for r in reqs if not _pinned(r)]
     if not declared and not locks:
-        none = Signal("deps_declared", 0.0, ["dependencies not declared (no requirements.txt, pyproject.toml or environment.yml)"])
-        return none, Signal("deps_pinned", 0.0, ["dependencies not declared, so not pinned either"])
-    decl = Signal("deps_declared", 1.0, [f"dependencies declared in {', '.join((declared + locks)[:3])}"])
+        none = Signal("deps_declared", 0.0, ["dependencies not declared (no requirements.txt, pyproject.toml or environment.yml)", *problems])
+        return none, Signal("deps_pinned", 0.0, ["dependencies not declared, so not pinned either", *problems])
+    decl = Signal("deps_declared", 1.0, [f"dependencies declared in {', '.join((declared + locks)[:3])}", *problems])
     if locks:
-        return decl, Signal("deps_pinned", 1.0, [f"lock file {locks[0]}"])
+        return decl, Signal("deps_pinned", 1.0, [f"lock file {locks[0]}", *problems])
     if unpinned:
         names = ", ".join(u.split(": ", 1)[1] for u in unpinned[:5])
         count = f"{len(unpinned)} dependenc{'y is' if len(unpinned) == 1 else 'ies are'}"
-        return decl, Signal("deps_pinned", 0.0, [f"{count} not pinned with == ({names})"])
+        return decl, Signal("deps_pinned", 0.0, [f"{count} not pinned with == ({names})", *problems])
     if any(f.name.lower() == "pipfile" for f in shallow):
-        return decl, Signal("deps_pinned", 0.0, ["Pipfile without Pipfile.lock"])
-    return decl, Signal("deps_pinned", 1.0, ["every declared dependency is pinned with =="])
+        return decl, Signal("deps_pinned", 0.0, ["Pipfile without Pipfile.lock", *problems])
+    return decl, Signal("deps_pinned", 1.0, ["every declared dependency is pinned with ==", *problems])
 
 
 def _pyproject_requirements(text: str) -> list[str] | None:
+    """The requirement strings a ``pyproject.toml`` declares; None if it declares none (or is unreadable)."""
+    return read_pyproject(text)[0]
+
+
+def read_pyproject(text: str) -> tuple[list[str] | None, str]:
+    """(requirement strings or None, what is wrong with the file, or ``""``).
+
+    Total over any text: a candidate's pyproject may have any shape (``tool = "poetry"``,
+    ``dependencies = 5``, a version that is a number); what does not fit is ignored and said."""
     try:
         data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError):  # a nesting bomb is just an unreadable file
-        return None
-    project = data.get("project") if isinstance(data.get("project"), dict) else {}
-    reqs = [str(r) for r in project.get("dependencies", []) or [] if isinstance(r, str)]
-    poetry = ((data.get("tool") or {}).get("poetry") or {}).get("dependencies") or {}
-    if isinstance(poetry, dict):
-        for name, spec in poetry.items():
-            if name.lower() == "python":
-                continue
-            version = spec.get("version", "") if isinstance(spec, dict) else str(spec)
-            reqs.append(f"{name}=={version}" if re.fullmatch(r"\d[\w.]*", version or "") else f"{name}{version}")
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:  # a nesting bomb is just an unreadable file
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+        return None, f"pyproject.toml is not valid TOML ({why}); its dependencies were not read"
+    return pyproject_requirements(data)
+
+
+def _table(data: object, key: str) -> dict:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _nested(data: dict, keys: tuple[str, ...]) -> list[tuple[str, object]]:
+    """(dotted key, value) for each of ``keys`` present in ``data`` under tables."""
+    found = []
+    for dotted in keys:
+        node: object = data
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if node is not None:
+            found.append((dotted, node))
+    return found
+
+
+def pyproject_requirements(data: dict) -> tuple[list[str] | None, str]:
+    """:func:`read_pyproject` for an already parsed document."""
+    problems = [f"[{key}] is not a table" for key, value in _nested(data, ("project", "tool", "tool.poetry",
+                                                                          "tool.poetry.dependencies"))
+                if not isinstance(value, dict)]
+    project = _table(data, "project")
+    listed = project.get("dependencies", [])
+    if not isinstance(listed, list):
+        problems.append("[project] dependencies is not a list")
+        listed = []
+    reqs = [r for r in listed if isinstance(r, str)]
+    if len(reqs) < len(listed):
+        problems.append("[project] dependencies holds entries that are not strings")
+    tool = _table(data, "tool")
+    poetry = _table(_table(tool, "poetry"), "dependencies")
+    for name, spec in poetry.items():
+        if name.lower() == "python":
+            continue
+        version = spec.get("version", "") if isinstance(spec, dict) else spec
+        if isinstance(version, (int, float)) and not isinstance(version, bool):
+            version = str(version)
+        if not isinstance(version, str):
+            problems.append(f"[tool.poetry.dependencies] {name[:40]!r} has no version string")
+            version = ""
+        reqs.append(f"{name}=={version}" if re.fullmatch(r"\d[\w.]*", version) else f"{name}{version}")
+    problem = ("pyproject.toml: " + "; ".join(problems[:3])) if problems else ""
     if not reqs and not project and not poetry:
-        return None
-    return reqs
+        return None, problem
+    return reqs, problem
 
 
-def secrets_signal(root: Path, files: list[SubmissionFile], *, max_bytes: int = 2 * 2**20) -> Signal:
+MAX_SECRET_HITS_PER_FILE = 20
+"""A file stops being scanned after this many likely secrets: one is enough to fail the habit."""
+MAX_SECRET_HITS = 100
+"""The whole scan stops after this many."""
+MAX_SECRET_SCAN_BYTES = 32 * 2**20
+"""At most this much text is scanned in all (each file at most ``max_bytes``): the scan is linear
+in what it reads, so this bounds its time whatever the submission holds."""
+
+
+def secrets_signal(root: Path, files: list[SubmissionFile], *, max_bytes: int = 2 * 2**20,
+                   max_total_bytes: int = MAX_SECRET_SCAN_BYTES) -> Signal:
     hits: list[str] = []
+    capped = False
+    budget = max_total_bytes
     for f in files:
+        if len(hits) >= MAX_SECRET_HITS or budget <= 0:
+            capped = True
+            break
         if SECRET_FILES.match(f.name) and f.name not in {".env.example", ".env.sample", ".env.template"}:
             text = read_text(root, f.rel, 64 * 1024) or ""
             if f.suffix in {".pem", ".p12", ".pfx"} or f.name.startswith("id_") or _env_has_values(text) or f.name in {".netrc", ".pypirc"}:
@@ -181,13 +249,19 @@ def secrets_signal(root: Path, files: list[SubmissionFile], *, max_bytes: int = 
                 continue
         if f.suffix not in TEXT_SUFFIXES or f.size > max_bytes:
             continue
-        text = read_text(root, f.rel, max_bytes)
+        text = read_text(root, f.rel, min(max_bytes, budget))
         if not text:
             continue
-        hits += [f"{f.rel} line {line}: possible {kind}" for line, kind in find_secrets(text)]
+        budget -= f.size
+        limit = min(MAX_SECRET_HITS_PER_FILE, MAX_SECRET_HITS - len(hits))
+        found = find_secrets(text, limit=limit)
+        capped = capped or len(found) >= limit
+        hits += [f"{f.rel} line {line}: possible {kind}" for line, kind in found]
     if hits:
-        return Signal("no_secrets", 0.0, [f"{len(hits)} possible secret(s) committed: " + "; ".join(hits[:3])])
-    return Signal("no_secrets", 1.0, ["no keys, tokens or passwords found"])
+        count = f"{len(hits)}{' or more' if capped else ''}"
+        return Signal("no_secrets", 0.0, [f"{count} possible secret(s) committed: " + "; ".join(hits[:3])])
+    note = f" (scan stopped after {max_total_bytes / 2**20:.3g} MB of text)" if capped else ""
+    return Signal("no_secrets", 1.0, ["no keys, tokens or passwords found" + note])
 
 
 def _env_has_values(text: str) -> bool:
@@ -199,16 +273,25 @@ def _env_has_values(text: str) -> bool:
     return False
 
 
-def find_secrets(text: str) -> list[tuple[int, str]]:
-    """(line, kind) of each likely secret in ``text``; placeholders such as ``"your-api-key"`` are skipped."""
-    found: list[tuple[int, str]] = []
+def find_secrets(text: str, *, limit: int | None = None) -> list[tuple[int, str]]:
+    """(line, kind) of each likely secret in ``text``; placeholders such as ``"your-api-key"`` are skipped.
+
+    Linear in ``len(text)``: line numbers are counted forward from the previous match (never
+    again from the start of the text), and the scan stops after ``limit`` findings.
+    """
+    found: set[tuple[int, str]] = set()
     for kind, pattern in SECRET_PATTERNS:
+        line, counted_to = 1, 0
         for match in pattern.finditer(text):
             value = match.group(1) if match.groups() else match.group(0)
             if kind == "hard-coded credential" and not _looks_secret(value):
                 continue
-            found.append((text.count("\n", 0, match.start()) + 1, kind))
-    return sorted(set(found))
+            line += text.count("\n", counted_to, match.start())
+            counted_to = match.start()
+            found.add((line, kind))
+            if limit is not None and len(found) >= limit:
+                return sorted(found)
+    return sorted(found)
 
 
 def redact(text: str) -> str:

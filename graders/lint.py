@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import GraderError
+from harness.safeio import UntrustedDataError, loads_json
 
 RUFF_VERSION = "0.17.5"
 """The ruff release the rule selection below was chosen for (pinned in pyproject.toml)."""
@@ -222,11 +223,15 @@ def code_lines(source: str) -> int:
     return sum(1 for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
 
 
+NOTEBOOK_MAX_DEPTH = 100
+"""Widget state and plot JSON nest a few dozen levels at most."""
+
+
 def notebook_cells(text: str) -> list[dict[str, Any]] | None:
     """The cells of a notebook's JSON text, or None if it is not a notebook."""
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    try:  # depth-checked: a cell source nested 900 deep would otherwise overflow str() later
+        data = loads_json(text, max_depth=NOTEBOOK_MAX_DEPTH, what="notebook")
+    except UntrustedDataError:
         return None
     cells = data.get("cells") if isinstance(data, dict) else None
     if not isinstance(cells, list):

@@ -33,7 +33,6 @@ details (test ids, assertion messages, tracebacks) are reviewer-only. Codes:
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import shutil
 import stat
@@ -48,6 +47,7 @@ from graders.base import GradeContext, Grader, GraderConfig
 from graders.outputs import OutputError, open_output
 from harness.errors import GraderError
 from harness.models import GraderResult, Level, Message, SandboxRun, Verdict, Visibility
+from harness.safeio import UntrustedDataError, loads_json
 
 PYTHON = "/opt/venv/bin/python"
 DRIVER = Path(__file__).with_name("pytest_driver.py")
@@ -101,7 +101,7 @@ class PytestConfig(GraderConfig):
         return value
 
     @model_validator(mode="after")
-    def _unique_groups(self) -> "PytestConfig":
+    def _unique_groups(self) -> PytestConfig:
         names = [g.name for g in self.groups]
         if len(set(names)) != len(names):
             raise ValueError(f"group names must be unique: {names}")
@@ -149,15 +149,27 @@ def _text(value: Any, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
+RESULT_LINE_DEPTH = 8
+"""A results line is a flat record; anything nested deeper is not one (and never reaches the parser)."""
+
+
+def _duration(value: Any) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e9
+    return float(value) if ok else 0.0  # also refuses NaN and ints too large for a float
+
+
 def parse_results(data: bytes) -> PytestRun:
-    """Parse the driver's JSON-lines file strictly: bad lines are counted and skipped."""
+    """Parse the driver's JSON-lines file strictly: bad lines are counted and skipped.
+
+    Total over any bytes (truncated, garbage, nesting bombs, huge numbers): the file is written
+    where candidate code runs, so whatever is in it is the candidate's result, never an error."""
     run = PytestRun()
     for raw in data.decode("utf-8", "replace").splitlines():
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
-        except ValueError:
+            record = loads_json(raw, max_depth=RESULT_LINE_DEPTH, what="a results line")
+        except UntrustedDataError:
             run.malformed_lines += 1
             continue
         event = record.get("event") if isinstance(record, dict) else None
@@ -168,11 +180,10 @@ def parse_results(data: bytes) -> PytestRun:
             if outcome not in OUTCOMES:
                 run.malformed_lines += 1
                 continue
-            duration = record.get("duration_s")
             item = TestOutcome(
                 nodeid=record["nodeid"][:500],
                 outcome=outcome,
-                duration_s=float(duration) if isinstance(duration, (int, float)) and duration >= 0 else 0.0,
+                duration_s=_duration(record.get("duration_s")),
                 message=_text(record.get("message"), 500),
                 longrepr=_text(record.get("longrepr"), 4000),
             )
@@ -185,6 +196,29 @@ def parse_results(data: bytes) -> PytestRun:
         else:
             run.malformed_lines += 1
     return run
+
+
+def unusable_results(run: PytestRun, verdict: Verdict) -> str:
+    """Why a hidden-test run that was not stopped by a limit reported nothing that can be
+    scored, in words for the candidate; ``""`` when it can be scored.
+
+    The results file is written by the process the candidate's code runs in: an empty,
+    truncated or garbage file, or a pytest usage/internal error before any test, is that run's
+    outcome (every hidden test counts as failed), not a harness failure. A hidden-test folder
+    that cannot run at all shows the same way for every submission, and ``grade check`` (the
+    reference canary) catches that before candidates are graded.
+    """
+    if verdict in (Verdict.TIMEOUT, Verdict.OUT_OF_MEMORY):
+        return ""
+    if run.empty:
+        garbled = f" ({run.malformed_lines} unreadable line(s))" if run.malformed_lines else ""
+        return ("The hidden test run reported no results: its results file is empty, truncated or not in the "
+                f"expected format{garbled}. Code that exits the process, or writes over files, when imported "
+                "does this. Every hidden test counts as failed.")
+    if run.exit_code in (3, 4) and not run.tests and not run.collect_errors:
+        return (f"pytest stopped with an internal or usage error (exit {run.exit_code}) before any hidden test ran "
+                "(a module of the submission that shadows one pytest needs?). Every hidden test counts as failed.")
+    return ""
 
 
 # --- points ---------------------------------------------------------------------------------
@@ -373,19 +407,13 @@ class PytestGrader(Grader):
             timeout_s=cfg.timeout_s, name="pytest-hidden",
         )
         run = self._read(output, HIDDEN_RESULTS, result)
-        stopped = sandbox.verdict in (Verdict.TIMEOUT, Verdict.OUT_OF_MEMORY)
-        if (run.empty and not stopped) or (run.exit_code in (3, 4) and not run.tests and not run.collect_errors):
-            # pytest never got as far as collecting (the candidate's code had not run yet), or a
-            # usage/internal error before any test: the author's tests, the image or our command
-            raise GraderError(f"pytest could not run the hidden tests (verdict {sandbox.verdict.value}, exit "
-                              f"{run.exit_code if run.exit_code is not None else sandbox.exit_code}): "
-                              f"{sandbox.stderr.text[-DETAIL_CHARS:] or sandbox.stdout.text[-DETAIL_CHARS:]}")
+        unusable = unusable_results(run, sandbox.verdict)  # the candidate's result, never a grader error
         scoring = score_tests(run, cfg)
         outcomes = run.outcomes()
         passed = sum(t.outcome == "passed" for t in outcomes)
         timed_out = [t for t in outcomes if t.outcome == "timeout"]
         result.measurements.update(
-            score=round(scoring.earned / scoring.possible, 4) if scoring.possible else None,
+            score=0.0 if unusable else (round(scoring.earned / scoring.possible, 4) if scoring.possible else None),
             points=scoring.earned,
             max_points=scoring.possible,
             passed=float(passed),
@@ -400,13 +428,18 @@ class PytestGrader(Grader):
             "tests": scoring.rows,
             "malformed_lines": run.malformed_lines,
         }
-        result.messages.extend(self._hidden_messages(sandbox, run, scoring, timed_out))
+        result.messages.extend(self._hidden_messages(sandbox, run, scoring, timed_out, unusable))
 
     def _hidden_messages(self, sandbox: SandboxRun, run: PytestRun, scoring: Scoring,
-                         timed_out: list[TestOutcome]) -> list[Message]:
+                         timed_out: list[TestOutcome], unusable: str = "") -> list[Message]:
         cfg, src = self.cfg, self.name
         msgs: list[Message] = []
-        if sandbox.verdict == Verdict.TIMEOUT:
+        if unusable:
+            msgs.append(Message(code="tests_crashed", source=src, text=unusable))
+            msgs.append(Message(code="tests_unusable_hint", source=src, level=Level.INFO, visibility=Visibility.REVIEWER,
+                                text=("If every submission gets this, the hidden tests themselves may not run: "
+                                      "`grade check` runs them against the reference solution.")))
+        elif sandbox.verdict == Verdict.TIMEOUT:
             msgs.append(Message(code="tests_timeout", source=src, text=(
                 f"The hidden tests were stopped at their {cfg.timeout_s:g} s limit; tests that had not "
                 "finished count as failed. Check that importing and calling your code cannot hang.")))

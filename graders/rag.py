@@ -19,13 +19,16 @@ Metrics (means over every question of the hidden set, a missing or unusable answ
 - ``context_recall`` / ``context_precision``: ragas' id-based metrics at the document level
   (was the question's article among the retrieved documents; what share of the distinct
   retrieved documents is it). Comparing ids, not strings, is fair to any chunking.
-- ``exact_match`` and ``answer_containment`` against any reference, after normalisation
-  (lower case, punctuation and articles removed). Containment is a whole-word test on the first
-  ``max_answer_words`` words of the answer, so pasting a whole paragraph does not pay.
+- ``answer_f1`` (the primary answer metric), ``exact_match`` and ``answer_containment`` (length-
+  penalised, secondary) from :mod:`graders.rag_answers`: SQuAD-style normalisation, the best
+  over a question's references, the first ``max_answer_words`` words of the answer. Yes/no
+  questions are scored by the answer's polarity: an answer that says both "yes" and "no", or
+  neither, scores 0 on all three, so hedging cannot pay.
 - ``rouge_l`` and ``chrf``: information only (they reward a wrong answer that reuses the
   reference's words).
 - ``semantic_similarity`` when a local sentence-transformers model is configured.
 - ``hit_at_1`` (the first context is from the right article), ``answered``, ``coverage``.
+- Per slice (``_yes_no`` and ``_open`` suffixes): the retrieval and answer metrics above.
 
 A NaN from ragas (an empty retrieval has no precision) counts as 0, never as missing.
 
@@ -33,16 +36,14 @@ Message codes: ``missing_output``, ``not_regular_file``, ``output_too_large``,
 ``unreadable_output``, ``not_text``, ``bom``, ``empty_file``, ``malformed_jsonl``,
 ``invalid_fields``, ``duplicate_ids``, ``unknown_ids``, ``missing_ids``, ``empty_answer``,
 ``empty_contexts``, ``too_many_contexts``, ``unknown_doc_ids``, ``long_answer``,
-``no_valid_rows``, ``semantic_similarity_skipped``.
+``no_valid_rows``, ``no_polarity``, ``semantic_similarity_skipped``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import time
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,29 +57,18 @@ from graders.feedback import OUTPUT_CODES, decode_text
 from graders.feedback import msg as _msg
 from graders.feedback import quote as _quote
 from graders.outputs import OutputError, check_output_name, open_output
+from graders.rag_answers import ANSWER_METRICS, AnswerScore, score_answer
 from harness.errors import GraderError
 from harness.models import GraderResult, Level, Message, Visibility
 
 _HIDDEN_HINT = "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
-_ARTICLES = frozenset({"a", "an", "the"})
 ANSWER_TEXT_CHARS = 300
 """How much of each answer the per-question table keeps."""
-SLICE_METRICS = ("context_recall", "context_precision", "exact_match", "answer_containment")
-
-
-
-
+SLICE_METRICS = ("context_recall", "context_precision", *ANSWER_METRICS)
 
 
 def _lines(numbers: Sequence[int]) -> str:
     return ", ".join(map(str, numbers[:_FIRST_FEW])) + (", ..." if len(numbers) > _FIRST_FEW else "")
-
-
-def normalise_answer(text: str) -> str:
-    """SQuAD-style: NFKC, lower case, punctuation to spaces, articles dropped, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    words = re.sub(r"[^\w\s]|_", " ", text).split()
-    return " ".join(w for w in words if w not in _ARTICLES)
 
 
 def normalise_doc_id(doc_id: str) -> str:
@@ -342,7 +332,7 @@ class RagConfig(GraderConfig):
     max_contexts: int = Field(default=5, ge=1)
     """Only the first N contexts of an answer are scored (retrieving everything does not pay)."""
     max_answer_words: int = Field(default=50, ge=1)
-    """Containment and exact match look at the first N words of an answer."""
+    """The answer metrics (F1, exact match, polarity, containment) read the first N words of an answer."""
     max_file_mb: float = Field(default=32, gt=0)
     embedding_model_env: str = "GRADE_EMBEDDING_MODEL"
     """Environment variable naming a local sentence-transformers model folder (optional)."""
@@ -358,7 +348,8 @@ class RagGrader(Grader):
 
     PLUGIN_NAME = "rag"
     Config = RagConfig
-    DESCRIPTION = "Score a RAG pipeline's answers.jsonl: id-based context recall/precision, exact match, containment (ragas)."
+    DESCRIPTION = ("Score a RAG pipeline's answers.jsonl: id-based context recall/precision (ragas), "
+                   "token F1 and exact match with yes/no questions scored by polarity, length-penalised containment.")
 
     @property
     def cfg(self) -> RagConfig:
@@ -403,10 +394,13 @@ class RagGrader(Grader):
         rows: list[AnswerRow | None] = aligned.rows if aligned else [None] * len(items)
         samples = [self._sample(item, row) for item, row in zip(items, rows)]
         scores = ragas_adapter.offline_scores(samples)
-        per_question = scores.rows
+        answers = [score_answer(row.answer if row else "", item.answers, yes_no=item.yes_no, max_words=cfg.max_answer_words)
+                   for item, row in zip(items, rows)]
+        per_question = [{**answer.as_dict(), **score} for answer, score in zip(answers, scores.rows)]
         for row, score in zip(rows, per_question):  # nothing to score is a 0, whatever ragas says
             if row is None or not row.answer.strip():
-                score.update(exact_match=0.0, answer_containment=0.0, rouge_l=0.0, chrf=0.0)
+                score.update(rouge_l=0.0, chrf=0.0)
+        messages += self._polarity_messages(rows, answers)
         details: dict[str, Any] = {"ragas_version": ragas_adapter.ragas_version(), "nan_counted_as_zero": scores.nan_counts,
                                    "max_contexts": cfg.max_contexts, "max_answer_words": cfg.max_answer_words}
         semantic = self._semantic(items, rows, messages)
@@ -417,12 +411,12 @@ class RagGrader(Grader):
         for score, value in zip(per_question, hit1):
             score["hit_at_1"] = value
         measurements = self._aggregate(items, rows, per_question, details)
-        details["questions"] = self._table(items, rows, per_question)
+        details["questions"] = self._table(items, rows, per_question, answers)
         details["table"] = {
             "title": "Per question",
-            "columns": ["question", "answer", "retrieved", "hit", "contained", "yes/no"],
+            "columns": ["question", "answer", "retrieved", "hit", "F1", "exact", "scored as"],
             "rows": [[q["question"], q["answer"], " ".join(q["retrieved_doc_ids"]), "hit" if q["hit"] else "miss",
-                      "yes" if q["answer_containment"] else "no", "yes/no" if q["yes_no"] else "open"] for q in details["questions"]],
+                      f"{q['answer_f1']:.2f}", "yes" if q["exact_match"] else "no", _scored_as(q)] for q in details["questions"]],
         }
         return GraderResult(grader=self.name, measurements=measurements, messages=messages, details=details,
                             duration_s=time.perf_counter() - started)
@@ -433,12 +427,7 @@ class RagGrader(Grader):
         cfg = self.cfg
         answer = row.answer if row else ""
         retrieved = tuple(c.doc_id for c in row.contexts[: cfg.max_contexts]) if row else ()
-        head = " ".join(normalise_answer(answer).split()[: cfg.max_answer_words])
-        return RagSample(
-            retrieved_doc_ids=retrieved, reference_doc_ids=item.reference_doc_ids, answer=answer,
-            references=item.answers, normalised_answer=head,
-            normalised_references=tuple(normalise_answer(a) for a in item.answers),
-        )
+        return RagSample(retrieved_doc_ids=retrieved, reference_doc_ids=item.reference_doc_ids, answer=answer, references=item.answers)
 
     def _semantic(self, items: Sequence[EvalItem], rows: Sequence[AnswerRow | None], messages: list[Message]) -> list[float] | None:
         from graders import ragas_adapter
@@ -483,16 +472,37 @@ class RagGrader(Grader):
         )
         return measurements
 
-    def _table(self, items: Sequence[EvalItem], rows: Sequence[AnswerRow | None], per_question: Sequence[Mapping[str, float]]) -> list[dict[str, Any]]:
+    def _polarity_messages(self, rows: Sequence[AnswerRow | None], answers: Sequence[AnswerScore]) -> list[Message]:
+        """One warning when answers to yes/no questions state both polarities or none (counts only)."""
+        answered = [a for a, row in zip(answers, rows) if a.by_polarity and row is not None and row.answer.strip()]
+        both = sum(len(a.stated) == 2 for a in answered)
+        neither = sum(not a.stated for a in answered)
+        if not both and not neither:
+            return []
+        text = (f"{both + neither} answer(s) to yes/no questions state no single polarity ({both} say both 'yes' and 'no', "
+                f"{neither} say neither) and score 0; answer a yes/no question with Yes or No, without the other word.")
+        return [_msg("no_polarity", text, self.name, Level.WARNING)]
+
+    def _table(self, items: Sequence[EvalItem], rows: Sequence[AnswerRow | None], per_question: Sequence[Mapping[str, float]],
+               answers: Sequence[AnswerScore]) -> list[dict[str, Any]]:
         """One row per question for the reviewer: the candidate's answer is untrusted text."""
         table = []
-        for item, row, score in zip(items, rows, per_question):
+        for item, row, score, scored in zip(items, rows, per_question, answers):
             answer = row.answer if row else None
             table.append({
                 "id": item.id, "question": item.question,
                 "answer": None if answer is None else answer[:ANSWER_TEXT_CHARS],
                 "retrieved_doc_ids": [c.doc_id for c in row.contexts[: self.cfg.max_contexts]] if row else [],
-                "hit": score["context_recall"] > 0, "exact_match": score["exact_match"] > 0,
-                "answer_containment": score["answer_containment"] > 0, "yes_no": item.yes_no,
+                "hit": score["context_recall"] > 0, "answer_f1": round(score["answer_f1"], 4),
+                "exact_match": score["exact_match"] > 0, "answer_containment": round(score["answer_containment"], 4),
+                "yes_no": item.yes_no, "scored_by": "polarity" if scored.by_polarity else "tokens",
+                "polarity": (" and ".join(scored.stated) or "neither") if scored.by_polarity else None,
             })
         return table
+
+
+def _scored_as(question: Mapping[str, Any]) -> str:
+    """The table's last column: how the question was scored, and the answer's polarity if read."""
+    if question["scored_by"] == "polarity":
+        return f"yes/no: said {question['polarity']}"
+    return "yes/no, by words" if question["yes_no"] else "open"

@@ -12,7 +12,10 @@ and Hugging Face libraries are told to stay offline: nothing here may download a
 What callers get is plain data:
 
 - :func:`offline_scores`: per question, document-level id context precision/recall and the
-  best-over-references exact match, containment, ROUGE-L and chrF. ragas returns NaN for
+  best-over-references ROUGE-L and chrF (information only). The answer metrics that count
+  (token F1, exact match, yes/no polarity, containment) are ours, in :mod:`graders.rag_answers`:
+  ragas' ``StringPresence`` is a bare substring test that hedged or padded answers pass, and
+  it has no token F1. ragas returns NaN for
   undefined cases (an empty retrieval); :func:`nan_to_zero` turns each into 0.0 and counts
   them, because ragas' own mean silently drops NaN, which would flatter a candidate who
   retrieves nothing.
@@ -41,7 +44,7 @@ from harness.errors import ConfigError, GraderError
 
 RAGAS_VERSION = "0.4.3"
 INSTALL_HINT = "Install the RAG extra on the grading host: pip install 'holdout[rag]'."
-OFFLINE_METRICS = ("context_precision", "context_recall", "exact_match", "answer_containment", "rouge_l", "chrf")
+OFFLINE_METRICS = ("context_precision", "context_recall", "rouge_l", "chrf")
 
 
 class RagasUnavailable(ConfigError):
@@ -90,16 +93,13 @@ def ragas_version() -> str:
 
 @dataclass(frozen=True)
 class RagSample:
-    """One question as the metrics see it. Answers and references are already normalised for
-    ``exact_match``/``answer_containment`` by the caller (``normalised_*``); the raw strings are
-    used for ROUGE-L and chrF."""
+    """One question as the metrics see it: document ids for the context metrics, the raw answer
+    and references for ROUGE-L and chrF."""
 
     retrieved_doc_ids: tuple[str, ...]
     reference_doc_ids: tuple[str, ...]
     answer: str
     references: tuple[str, ...]
-    normalised_answer: str
-    normalised_references: tuple[str, ...]
 
 
 @dataclass
@@ -129,7 +129,6 @@ def _offline_metrics() -> dict[str, Any]:
     from ragas.metrics._context_precision import IDBasedContextPrecision
     from ragas.metrics._context_recall import IDBasedContextRecall
     from ragas.metrics._rouge_score import RougeScore
-    from ragas.metrics._string import ExactMatch, StringPresence
 
     class FastRougeScore(RougeScore):
         """ragas' ROUGE-L, with one scorer and memoised Porter stems instead of a new scorer
@@ -155,8 +154,6 @@ def _offline_metrics() -> dict[str, Any]:
     return {
         "context_precision": IDBasedContextPrecision(),
         "context_recall": IDBasedContextRecall(),
-        "exact_match": ExactMatch(),
-        "answer_containment": StringPresence(),
         "rouge_l": FastRougeScore(rouge_type="rougeL", mode="fmeasure"),
         "chrf": FastChrfScore(),
     }
@@ -183,11 +180,6 @@ def _chrf() -> Any:
     from sacrebleu.metrics import CHRF
 
     return CHRF()
-
-
-def _padded(text: str) -> str:
-    """Spaces around a normalised string make ragas' substring test a whole-word test."""
-    return f" {text} "
 
 
 async def _score_all(jobs: list[tuple[str, Any, Any]]) -> list[Any]:
@@ -217,8 +209,8 @@ def _run(coro: Any) -> Any:
 def offline_scores(samples: Sequence[RagSample]) -> OfflineScores:
     """Score every sample with the offline ragas metrics (see :data:`OFFLINE_METRICS`).
 
-    Context metrics compare document ids; answer metrics take the best over the references.
-    A question with no references scores 0 on the answer metrics.
+    Context metrics compare document ids; ROUGE-L and chrF take the best over the references.
+    A question with no references scores 0 on them.
     """
     load_ragas()
     from ragas.dataset_schema import SingleTurnSample
@@ -231,12 +223,10 @@ def offline_scores(samples: Sequence[RagSample]) -> OfflineScores:
         for name in ("context_precision", "context_recall"):
             jobs.append((name, metrics[name], ids))
             owners.append(index)
-        for norm_ref, raw_ref in zip(s.normalised_references, s.references):
-            normalised = SingleTurnSample(response=_padded(s.normalised_answer), reference=_padded(norm_ref))
-            exact = SingleTurnSample(response=s.normalised_answer, reference=norm_ref)
-            raw = SingleTurnSample(response=s.answer, reference=raw_ref)
-            for name, sample in (("exact_match", exact), ("answer_containment", normalised), ("rouge_l", raw), ("chrf", raw)):
-                jobs.append((name, metrics[name], sample))
+        for reference in s.references:
+            raw = SingleTurnSample(response=s.answer, reference=reference)
+            for name in ("rouge_l", "chrf"):
+                jobs.append((name, metrics[name], raw))
                 owners.append(index)
     values = _run(_score_all(jobs))
     rows: list[dict[str, float]] = [dict.fromkeys(OFFLINE_METRICS, 0.0) for _ in samples]

@@ -7,15 +7,15 @@ import difflib
 import importlib
 import importlib.util
 import inspect
-import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from harness.errors import ConfigError, SpecError
-from harness.spec import GraderSpec
 from graders.base import Grader
+from harness.errors import ConfigError, SpecError
+from harness.safeio import import_path
+from harness.spec import GraderSpec
 
 ENTRY_POINT_GROUP = "harness.graders"
 BUILTIN = {
@@ -98,15 +98,7 @@ def default_registry(assignment_dir: Path | None = None) -> GraderRegistry:
 def _assignment_graders(path: Path) -> list[type[Grader]]:
     """Grader classes defined in an assignment's ``graders.py`` (author code, trusted)."""
     name = f"holdout_assignment_graders_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ConfigError(f"{path} failed to import: {type(exc).__name__}: {exc}", hint="Fix the assignment's graders.py.") from None
+    module = import_path(path, name, hint="Fix the assignment's graders.py.")
     return [
         obj
         for obj in vars(module).values()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 
-from harness.models import GraderResult, Level, Message, Verdict, Visibility
 from graders.base import GradeContext, Grader, GraderConfig
+from harness.models import GraderResult, Level, Message, Verdict, Visibility
 
 
 class RunConfig(GraderConfig):
@@ -73,10 +74,10 @@ class RunGrader(Grader):
             result.measurements["clean"] = 0.0
             return result
         clean = 1.0
-        cell_errors = run.runner.get("cell_errors") or []
+        cell_errors = _cell_errors(run.runner)
         if cell_errors:
             clean = 0.5
-            names = ", ".join(f"cell {e.get('cell')}: {e.get('ename')}" for e in cell_errors[:5])
+            names = ", ".join(f"cell {str(e.get('cell'))[:20]}: {str(e.get('ename'))[:80]}" for e in cell_errors[:5])
             messages.append(
                 Message(
                     code="cell_errors",
@@ -111,11 +112,11 @@ class RunGrader(Grader):
     def _notebook_notes(self, run) -> list[Message]:
         """What the in-container runner said about a notebook run. ``runner.json`` is written
         inside the sandbox, so these are hints for the candidate: the verdict never depends on them."""
-        info = run.runner
+        info = run.runner if isinstance(run.runner, dict) else {}
         if info.get("mode") != "notebook":
             return []
         found = []
-        error = info.get("error")
+        error = info.get("error") if isinstance(info.get("error"), str) else None
         detail = str(info.get("detail") or "")[:300]
         if error in _NOTEBOOK_ERRORS:
             code, text = _NOTEBOOK_ERRORS[error]
@@ -164,8 +165,21 @@ class RunGrader(Grader):
         return found
 
 
+def _cell_errors(runner: object) -> list[dict]:
+    """The runner record's cell errors, whatever shape the (untrusted) record has: a list of
+    objects, anything else read as "no list" and entries that are not objects dropped."""
+    errors = runner.get("cell_errors") if isinstance(runner, dict) else None
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
 def _as_number(value) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return 0.0
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 _NOTEBOOK_ERRORS = {

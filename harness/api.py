@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
+from harness import safeio
 from harness.assignments import find_assignment
 from harness.errors import SubmissionRejected
 from harness.models import GradeReport
@@ -73,6 +73,6 @@ def grade(
         keep_artifacts(job)
         report = build_report(job)
     finally:
-        shutil.rmtree(job.job_dir, ignore_errors=True)
+        safeio.rmtree(job.job_dir)  # iterative, never raises: candidate code wrote in there
     report.timings["total_s"] = round(time.monotonic() - started, 3)
     return report

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -26,9 +25,9 @@ from harness.intake import sha256_file
 from harness.models import GradeReport
 from harness.pipeline import GradeOptions, Runner
 from harness.settings import Settings
+from harness.slugs import ARCHIVE_SUFFIXES, assign_slugs, base_slug, hashed_slug, source_key
 
 State = Literal["graded", "needs_review", "rejected", "awaiting_panel", "error", "infra_error", "skipped"]
-ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 ENTRY_NAMES = ("submission.toml", "predict.py", "solution.ipynb", "rag.py")
 
 
@@ -40,6 +39,8 @@ class BatchItem:
     report: GradeReport | None = None
     error: str | None = None
     duration_s: float = 0.0
+    blind: bool = False
+    """``slug`` is an anonymised id; the name lives only in the round's blind map."""
 
     @property
     def score(self) -> float | None:
@@ -83,15 +84,12 @@ def _is_submission_dir(path: Path) -> bool:
 
 
 def slug_for(path: Path, taken: set[str]) -> str:
-    name = path.name
-    for suffix in ARCHIVE_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
-    slug, n = base[:80], 2
+    """A slug for ``path`` not in ``taken`` (added to it): the name, or on a clash the name plus
+    a short hash of the resolved path (:mod:`harness.slugs`; batches also keep a map across reruns)."""
+    base, n = base_slug(path), 1
+    slug = base
     while slug in taken:
-        slug, n = f"{base[:76]}-{n}", n + 1
+        slug, n = hashed_slug(base, source_key(path), n), n + 1
     taken.add(slug)
     return slug
 
@@ -141,16 +139,25 @@ def grade_batch(
     runner: Runner | None = None,
     on_event: Event = lambda kind, item: None,
     on_total: Callable[[int], None] = lambda n: None,
+    blind: bool = False,
 ) -> BatchResult:
-    """Grade every submission found in ``inputs`` with ``jobs`` parallel workers."""
+    """Grade every submission found in ``inputs`` with ``jobs`` parallel workers.
+
+    ``blind``: report folders, reports and the leaderboard carry anonymised ids; the names go to
+    ``<out>/blind-map.json`` for ``grade unblind``."""
     from harness.api import grade
     from harness.report import write_reports
 
-    sources = discover(inputs)
-    taken: set[str] = set()
-    items = [BatchItem(source=s, slug=slug_for(s, taken)) for s in sources]
-    on_total(len(items))
+    sources = list({source_key(s): s for s in discover(inputs)}.values())  # each source once
     out_dir.mkdir(parents=True, exist_ok=True)
+    if blind:  # anonymised ids, the same on every rerun; the names only in the blind map
+        from harness.panel.blind import assign_blind_ids
+
+        items = [BatchItem(source=s, slug=cid, blind=True) for s, cid in zip(sources, assign_blind_ids(sources, out_dir))]
+    else:
+        # the same folder for the same source on every rerun; never one source's folder for another
+        items = [BatchItem(source=s, slug=slug) for s, slug in zip(sources, assign_slugs(sources, out_dir))]
+    on_total(len(items))
     cancelled = threading.Event()
     result = BatchResult(items=items, out_dir=out_dir)
     started = time.monotonic()
@@ -170,6 +177,10 @@ def grade_batch(
             report = grade(item.source, settings=settings, options=options, runner=runner)
             if cancelled.is_set():  # killed mid-run: its result is not the candidate's
                 return item
+            if item.blind:
+                from harness.panel.blind import anonymise
+
+                report = anonymise(report, item.source, item.slug)
             report = _with_panel(report, target, settings, assignment)
             write_reports(report, target)
             item.report, item.state = report, report.status
@@ -178,9 +189,14 @@ def grade_batch(
         except HoldoutError as exc:
             item.state, item.error = "error", exc.describe()
         except Exception as exc:  # a harness bug in one submission must not lose the others
-            item.state, item.error = "error", f"internal error: {type(exc).__name__}: {exc}"
+            from harness.crash import describe_crash, write_crash_file
+
+            path = write_crash_file(exc, context=f"grade batch, {item.source.name}", cache_dir=settings.cache_dir)
+            item.state, item.error = "infra_error", describe_crash(exc, path)  # ours, not the candidate's: exit 4
         finally:
             item.duration_s = round(time.monotonic() - t0, 2)
+            if item.blind and item.error:
+                item.error = item.error.replace(str(item.source), item.slug).replace(item.source.name, item.slug)
         return item
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="holdout-batch")

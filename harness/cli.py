@@ -4,7 +4,9 @@ Exit codes: 0 graded; 1 graded but below ``--fail-under`` (or ``grade check``: a
 scan did not get its expected outcome); 2 usage or configuration error (incl. an invalid spec or a
 kit that would leak hidden content);
 3 submission rejected; 4 infrastructure error (no engine, image missing, grader failure
-under ``--fail-under``); 130 interrupted.
+under ``--fail-under``) or a holdout bug (an unexpected exception: the message names the crash
+file with the traceback, see :mod:`harness.crash`); 130 interrupted; 141 the reader of stdout went
+away (``grade ... | head``: a broken pipe, as for a process killed by SIGPIPE).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from harness.errors import HoldoutError
 from harness.settings import Settings
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE, EXIT_REJECTED, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_BROKEN_PIPE = 141
+
+
+class _ReaderGone(Exception):
+    """stdout (or stderr) was closed by its reader. Not an ``OSError``: click turns an ``EPIPE``
+    into exit 1, and 1 means "below --fail-under", nothing else."""
 
 
 def _console(stderr: bool = False):
@@ -33,11 +41,30 @@ class GradeGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
+            self._refuse_typo(args[0])
             args = ["submission", *args]
         return super().parse_args(ctx, args)
 
+    def _refuse_typo(self, word: str) -> None:
+        """``grade lsit`` is a misspelt command, not a missing submission called ``lsit``."""
+        import difflib
+
+        if Path(word).exists() or "/" in word or "." in word:
+            return
+        names = sorted(n for n, c in self.commands.items() if not c.hidden)
+        close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+        if close:
+            raise click.UsageError(f"no such command {word!r}; did you mean {close[0]!r}? "
+                                   f"(to grade a submission, give the path of a zip, tar.gz or folder)")
+
     def format_usage(self, ctx, formatter) -> None:
         formatter.write_usage("grade", "SUBMISSION [OPTIONS] | COMMAND [ARGS]...")
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _ReaderGone() from exc
 
 
 @click.group(cls=GradeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,15 +86,17 @@ def cli() -> None:
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("grade-report"),
               show_default=True, help="Where to write report.json, report.md, report.html, junit.xml and the run's artifacts.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the summary.")
-@click.option("--fail-under", type=float, help="Exit 1 when the score is below this (0-100).")
+@click.option("--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when the score is below this (0-100).")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
+@click.option("--force", is_flag=True, help="Replace a report already in --out (and its artifacts).")
 def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_json: bool,
-                   fail_under: float | None, image: str | None) -> None:
+                   fail_under: float | None, image: str | None, force: bool) -> None:
     """Grade SUBMISSION (a .zip, .tar.gz or directory)."""
     from harness.api import grade
     from harness.pipeline import GradeOptions
     from harness.report import print_summary, report_json, write_reports
 
+    _claim_out_dir(out_dir, force)
     options = GradeOptions(assignment=assignment, image=image, artifacts_dir=out_dir / "artifacts")
     report = grade(submission, settings=Settings.from_env(), options=options)
     paths = write_reports(report, out_dir)
@@ -78,7 +107,27 @@ def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_j
         print_summary(report, console)
         console.print(f"report: {paths['html']}  (also {', '.join(p.name for k, p in paths.items() if k != 'html')})",
                       highlight=False, markup=False)
-    sys.exit(exit_code_for(report, fail_under))
+    code = exit_code_for(report, fail_under)
+    if code == EXIT_BELOW:
+        click.echo(f"score {report.score:.1f} is below --fail-under {fail_under:g}", err=True)
+    elif code == EXIT_INFRA and fail_under is not None:
+        click.echo(f"no score to compare with --fail-under {fail_under:g}: a grader failed "
+                   "(the report says which; status needs_review)", err=True)
+    sys.exit(code)
+
+
+def _claim_out_dir(out_dir: Path, force: bool) -> None:
+    """A second ``grade`` must not silently replace the first one's report (nor mix its
+    artifacts with the new run's): refuse, unless ``--force``, which clears the old ones."""
+    from harness import safeio
+    from harness.errors import ConfigError
+
+    if not (out_dir / "report.json").exists():
+        return
+    if not force:
+        raise ConfigError(f"{out_dir} already holds a report",
+                          hint="Pass --force to replace it, or --out to write the new one elsewhere.")
+    safeio.rmtree(out_dir / "artifacts")
 
 
 def exit_code_for(report, fail_under: float | None) -> int:
@@ -100,10 +149,12 @@ def exit_code_for(report, fail_under: float | None) -> int:
 @click.option("-a", "--assignment", help="Assignment for every submission (default: each one's submission.toml).")
 @click.option("--force", is_flag=True, help="Regrade submissions that already have a report.")
 @click.option("--junit", is_flag=True, help="Also write one JUnit file for the whole batch (<out>/junit.xml).")
-@click.option("--fail-under", type=float, help="Exit 1 when any graded submission scores below this.")
+@click.option("--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when any graded submission scores below this (0-100).")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
+@click.option("--blind", is_flag=True, help="Anonymised ids in every report and the leaderboard; names go to "
+              "<out>/blind-map.json until `grade unblind`.")
 def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | None, force: bool, junit: bool,
-          fail_under: float | None, image: str | None) -> None:
+          fail_under: float | None, image: str | None, blind: bool = False) -> None:
     """Grade many submissions (zips, folders, or folders of them) in parallel.
 
     A failure of one submission never affects the others; finished reports are kept when the
@@ -117,13 +168,23 @@ def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | 
     console = _console()
     with _batch_progress(console) as (on_event, on_total):
         result = grade_batch(list(inputs), out_dir, Settings.from_env(), jobs=jobs, assignment=assignment,
-                             force=force, image=image, on_event=on_event, on_total=on_total)
+                             force=force, image=image, on_event=on_event, on_total=on_total, blind=blind)
     if junit:
         write_atomic(out_dir / "junit.xml", render_batch_junit(result))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
     console.print(f"{len(result.items)} submissions in {result.wall_s:.1f} s: {counts}", markup=False)
     console.print(f"leaderboard: {out_dir / 'summary.html'}  ({out_dir / 'summary.csv'})", markup=False)
-    sys.exit(batch_exit_code(result, fail_under))
+    code = batch_exit_code(result, fail_under)
+    if code == EXIT_BELOW:
+        below = [item.slug for item in result.items if _below(item, fail_under)]
+        shown = ", ".join(below[:10]) + (f" and {len(below) - 10} more" if len(below) > 10 else "")
+        click.echo(f"{len(below)} submission(s) scored below --fail-under {fail_under:g}: {shown}", err=True)
+    sys.exit(code)
+
+
+def _below(item, fail_under: float | None) -> bool:
+    return (fail_under is not None and item.report is not None and item.report.status != "rejected"
+            and (item.score or 0.0) < fail_under)
 
 
 def batch_exit_code(result, fail_under: float | None) -> int:
@@ -132,10 +193,7 @@ def batch_exit_code(result, fail_under: float | None) -> int:
         return EXIT_INFRA
     if "error" in states:
         return EXIT_USAGE
-    if fail_under is not None and any(
-        item.report is not None and item.report.status != "rejected" and (item.score or 0.0) < fail_under
-        for item in result.items
-    ):
+    if any(_below(item, fail_under) for item in result.items):
         return EXIT_BELOW
     return EXIT_OK
 
@@ -146,6 +204,8 @@ def _batch_progress(console):
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.text import Text
+
+    from harness.visible import visible
 
     @contextmanager
     def run():
@@ -163,7 +223,7 @@ def _batch_progress(console):
                 progress.update(task, advance=1, counts=" ".join(f"{k}:{v}" for k, v in sorted(counts.items())))
                 score = "–" if item.score is None else f"{item.score:5.1f}"
                 style = {"graded": "green", "skipped": "dim"}.get(item.state, "red" if "error" in item.state else "yellow")
-                line = Text.assemble((f"{item.state:<12}", style), f" {score}  {item.duration_s:6.1f} s  ", Text(item.source.name))
+                line = Text.assemble((f"{item.state:<12}", style), f" {score}  {item.duration_s:6.1f} s  ", Text(visible(item.source.name)))
                 if item.error:
                     line.append(f"  {item.error.splitlines()[0][:120]}")
                 progress.console.print(line)
@@ -308,7 +368,7 @@ def schema(which: str | None) -> None:
 @click.option("--title", help="The assignment's title (default: from the folder name).")
 def new_cmd(path: Path, kind: str, title: str | None) -> None:
     """Scaffold a new assignment folder at PATH (its name is the assignment id)."""
-    from harness.authoring import new_assignment
+    from harness.authoring.new import new_assignment
 
     written = new_assignment(path, kind, title)
     click.echo(f"created {path} ({kind}, {len(written)} files). Next:")
@@ -325,7 +385,7 @@ def new_cmd(path: Path, kind: str, title: str | None) -> None:
 def check(assignment: str, canaries: tuple[str, ...], as_json: bool, image: str | None) -> None:
     """Validate ASSIGNMENT and run every canary end to end; exit 1 on any mismatch."""
     from harness.assignments import find_assignment
-    from harness.check import check_as_dict, check_assignment, render_check
+    from harness.authoring.check import check_as_dict, check_assignment, render_check
 
     settings = Settings.from_env()
     chosen = find_assignment(assignment, settings)
@@ -351,7 +411,7 @@ def check(assignment: str, canaries: tuple[str, ...], as_json: bool, image: str 
 def kit(assignment: str, out: Path | None) -> None:
     """Build the candidate starter kit for ASSIGNMENT; refuses if any hidden content is inside."""
     from harness.assignments import find_assignment
-    from harness.kit import build_kit
+    from harness.authoring.kit import build_kit
 
     settings = Settings.from_env()
     chosen = find_assignment(assignment, settings)
@@ -360,6 +420,11 @@ def kit(assignment: str, out: Path | None) -> None:
     click.echo(f"wrote {out}: {len(built.files)} files, scanned against {built.hidden_files} hidden files")
     for name in sorted(built.files):
         click.echo(f"  {chosen.id}/{name}")
+    for warning in built.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if built.warnings:
+        click.echo("  hint: candidates read these files; fill in the placeholders (the datasets' licences "
+                   "usually require the attribution) and build the kit again.", err=True)
 
 
 from harness.panel.cli import register as _register_panel  # noqa: E402  (review, panel, similarity, unblind)
@@ -412,9 +477,47 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _cleanup_after_interrupt()
+    except (_ReaderGone, BrokenPipeError):
+        _silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
+    except Exception as exc:  # a holdout bug: exit 4 and a crash file, never a traceback and exit 1
+        from harness.crash import describe_crash, write_crash_file
+
+        message = describe_crash(exc, write_crash_file(exc, context="grade " + " ".join(argv or sys.argv[1:])))
+        try:
+            click.echo(f"error: {message}", err=True)
+        except OSError:
+            pass
+        sys.exit(EXIT_INFRA)
     finally:
         if argv is None:  # a process of its own (console script, python -m harness): it exits next
             _exit_fast()
+            if not _flushed():  # buffered output met a closed pipe: not exit 1, nor Python's 120
+                sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _flushed() -> bool:
+    """Flush stdout now (not in the interpreter's shutdown, where a failure becomes exit 120)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return False
+    except (OSError, ValueError):
+        pass
+    return True
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _exit_fast() -> None:

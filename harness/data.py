@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import importlib.util
 import json
 import os
 import shutil
 import stat
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -35,10 +33,10 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import IO, Any
 
 from harness.errors import DataError
+from harness.safeio import import_path, sha256_file
 from harness.settings import Settings
 from harness.spec import Assignment, SourceSpec
 
@@ -56,15 +54,6 @@ PrepareHook = Callable[[dict[str, Path], "PreparedPaths", int], None]
 # --------------------------------------------------------------------------------------------
 # hashing
 # --------------------------------------------------------------------------------------------
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _copy_hashing(src: IO[bytes], dst: IO[bytes]) -> str:
@@ -349,18 +338,7 @@ def _load_hook(assignment: Assignment) -> PrepareHook:
     """Import the prepare file by path under a unique module name and return ``prepare``."""
     path = _prepare_file(assignment)
     name = f"_holdout_prepare_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise DataError(f"cannot load {path} as a Python module", hint="It must be a .py file.")
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses and pickling look the module up by name
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise DataError(f"importing {path} failed: {type(exc).__name__}: {exc}",
-                        hint="Fix the prepare file of the assignment.") from exc
-    finally:
-        sys.modules.pop(name, None)
+    module = import_path(path, name, error=DataError, hint="Fix the prepare file of the assignment.", keep=False)
     hook = getattr(module, "prepare", None)
     if not callable(hook):
         raise DataError(f"{path} does not define a function prepare(sources, out, seed)",

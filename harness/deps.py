@@ -24,10 +24,15 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.markers import default_environment
+from packaging.markers import (
+    UndefinedComparison,
+    UndefinedEnvironmentName,
+    default_environment,
+)
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from harness import safeio
 from harness.models import Level, Message
 from harness.spec import DependenciesSpec
 from sandbox.image import HERE as SANDBOX_DIR
@@ -111,13 +116,19 @@ def parse_lines(lines: list[str], source: str) -> tuple[list[Requirement], list[
         try:
             req = Requirement(line)
         except InvalidRequirement as exc:
-            messages.append(_msg("dep_invalid", f"{source}: {line!r} is not a valid requirement ({exc})."))
+            messages.append(_msg("dep_invalid", f"{source}: {line[:200]!r} is not a valid requirement ({str(exc)[:300]})."))
             continue
         if req.url:
             messages.append(_msg("dep_unsupported", f"{source}: {req.name} comes from a URL or path ({req.url}); only packages from the index are installed."))
             continue
-        if req.marker is not None and not req.marker.evaluate(env):
-            continue
+        if req.marker is not None:
+            try:
+                applies = req.marker.evaluate(env)
+            except (UndefinedComparison, UndefinedEnvironmentName, ValueError) as exc:
+                messages.append(_msg("dep_invalid", f"{source}: {line[:200]!r} has a marker that cannot be evaluated ({exc})."))
+                continue
+            if not applies:
+                continue
         reqs.append(req)
     return reqs, messages
 
@@ -248,14 +259,9 @@ def _pip(args: list[str], *, max_bytes: int | None = None, watch: Path | None = 
 
 
 def _tree_bytes(root: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
+    """Bytes of the regular files under ``root`` (an installed prefix: pip wrote it in a
+    container), walked iteratively and within limits."""
+    return sum(e.stat.st_size for e in safeio.walk(root, max_entries=1_000_000) if e.is_file)
 
 
 def _download_args(dest: Path, pip_args: tuple[str, ...], constraints: Path | None) -> list[str]:
@@ -277,7 +283,7 @@ def _classify(req: Requirement, output: str, pip_args: tuple[str, ...]) -> tuple
             listing = _pip(["index", "versions", req.name, *pip_args], timeout_s=120)
         except _PipFailed:
             listing = ""
-        if "Available versions" in listing or re.search(rf"^{re.escape(req.name)} \(", listing, re.I | re.M):
+        if "Available versions" in listing or re.search(rf"^{re.escape(req.name)} \(", listing, re.IGNORECASE | re.MULTILINE):
             return "dep_sdist_only", (
                 f"{req} has no binary wheel for Linux/Python {IMAGE_PYTHON} (only a source distribution); "
                 "building it would run its setup code, so it was not installed."
@@ -401,7 +407,7 @@ def prune_cache(cache_dir: Path, *, max_age_days: float = 30, max_total_mb: floa
     for path in entries:
         old = now - path.stat().st_mtime > max_age_days * 86400
         if old or total > max_total_mb * 1e6 or path.name.startswith("."):
-            shutil.rmtree(path, ignore_errors=True)
+            safeio.rmtree(path)
             total -= sizes[path]
             removed.append(path)
     return removed

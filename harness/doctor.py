@@ -7,7 +7,6 @@ protection that does not hold makes the doctor fail with the fix.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -66,7 +65,8 @@ def run_doctor(image: str | None = None) -> dict:
 
 def probe_protections(client, tag: str, extra_mounts: tuple = ()) -> list[Check]:
     """Run the probe with the candidate's options (and mounts) and turn what it saw into checks."""
-    from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs, open_regular, run_container
+    from harness.safeio import UntrustedDataError, read_json
+    from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs, run_container
 
     limits = SandboxSpec(timeout_s=60)
     canary = "HOLDOUT_DOCTOR_CANARY"
@@ -84,12 +84,14 @@ def probe_protections(client, tag: str, extra_mounts: tuple = ()) -> list[Check]
                         *extra_mounts),
             )
             run = run_container(client, request)
-            fd = open_regular(dirs.logs / "probe.json")
-            if fd is None:
-                return [_check("probe", False, f"the probe wrote no result (verdict {run.verdict})",
+            try:  # written inside a container: read with the same limits as anything else from there
+                seen = read_json(dirs.logs / "probe.json", max_bytes=1 << 20, max_depth=16)
+            except UntrustedDataError as exc:
+                return [_check("probe", False, f"the probe wrote no readable result (verdict {run.verdict}): {exc}",
                                "Run `grade sandbox build --force`.")]
-            with os.fdopen(fd, "rb") as fh:
-                seen = json.loads(fh.read(1 << 20))
+            if not isinstance(seen, dict):
+                return [_check("probe", False, "the probe's result is not a JSON object",
+                               "Run `grade sandbox build --force`.")]
     finally:
         os.environ.pop(canary, None)
     return interpret_probe(seen, limits)

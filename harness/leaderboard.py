@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 
 from harness.report import write_atomic
+from harness.visible import visible
 
 COLUMNS = ("rank", "submission", "score", "status", "verdict", "primary_metric", "value", "ci_low", "ci_high",
            "duration_s", "sha256", "report", "error", "panel", "final_score", "most_similar")
@@ -28,7 +29,7 @@ def rows(result) -> list[dict]:
         value = report.metrics.get(primary) if report and primary else None
         out.append({
             "rank": rank,
-            "submission": item.source.name,
+            "submission": item.slug if getattr(item, "blind", False) else item.source.name,
             "score": None if item.score is None else round(item.score, 2),
             # the submission's status, also when this run skipped it as already graded
             "status": report.status if report else (item.state or "not_done"),
@@ -39,8 +40,9 @@ def rows(result) -> list[dict]:
             "ci_high": report.metrics.get(f"{primary}_ci_high") if report and primary else None,
             "duration_s": report.timings.get("total_s") if report else item.duration_s,
             "sha256": report.submission.sha256[:12] if report else "",
-            "report": f"{item.slug}/report.html" if (result.out_dir / item.slug / "report.html").exists()
-            else (f"{item.slug}/report.json" if report else ""),
+            # only a report of this submission: a failed regrade leaves an older one in the folder
+            "report": "" if report is None else (f"{item.slug}/report.html" if (result.out_dir / item.slug / "report.html").exists()
+                                                 else f"{item.slug}/report.json"),
             "error": (item.error or "").splitlines()[0][:200] if item.error else "",
             **_panel_columns(report),
             "most_similar": similar.get(item.slug, ""),
@@ -60,12 +62,9 @@ def _panel_columns(report) -> dict:
 
 def _most_similar(out_dir: Path) -> dict[str, str]:
     """slug -> "most similar: X, 0.83" from ``similarity.json`` (written by ``grade similarity``)."""
-    try:
-        from harness.panel.similarity import most_similar_by_slug
+    from harness.panel.similarity import most_similar_by_slug
 
-        return most_similar_by_slug(out_dir)
-    except Exception:  # evidence only: a missing or broken file never breaks the leaderboard
-        return {}
+    return most_similar_by_slug(out_dir)  # evidence only: a missing or broken file is no column
 
 
 def _primary(report) -> str | None:
@@ -144,8 +143,8 @@ criteria combined by the rubric's weights · similarity: evidence for a person, 
 def write_leaderboard(result) -> dict[str, Path]:
     table = rows(result)
     paths = {"csv": result.out_dir / "summary.csv", "html": result.out_dir / "summary.html"}
-    write_atomic(paths["csv"], render_csv(table))
-    write_atomic(paths["html"], render_html(table, result.counts, result.wall_s))
+    write_atomic(paths["csv"], visible(render_csv(table)))  # file names are the candidates' text
+    write_atomic(paths["html"], visible(render_html(table, result.counts, result.wall_s)))
     write_atomic(result.out_dir / ROUND_FILE, round_json(result))
     return paths
 
@@ -157,10 +156,11 @@ def round_json(result) -> str:
     """What the leaderboard was built from, so ``grade review``/``grade similarity`` can rebuild it."""
     import json
 
-    items = [{"slug": i.slug, "source": str(i.source), "state": i.state, "error": i.error,
+    blind = any(getattr(i, "blind", False) for i in result.items)
+    items = [{"slug": i.slug, "source": None if blind else str(i.source), "state": i.state, "error": i.error,
               "duration_s": i.duration_s} for i in sorted(result.items, key=lambda i: i.slug)]
-    return json.dumps({"schema_version": "1", "wall_s": result.wall_s, "counts": result.counts, "items": items},
-                      indent=2) + "\n"
+    return json.dumps({"schema_version": "1", "blind": blind, "wall_s": result.wall_s, "counts": result.counts,
+                       "items": items}, indent=2) + "\n"
 
 
 def render_batch_junit(result) -> str:

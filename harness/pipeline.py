@@ -12,7 +12,6 @@ in :mod:`harness.provision`; turning a finished job into a report, in
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 import tomllib
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from harness import provision
+from harness import provision, safeio
 from harness.assignments import find_assignment
 from harness.data import PreparedPaths, prepare_assignment
 from harness.errors import ConfigError, HoldoutError, SubmissionRejected
@@ -137,7 +136,7 @@ def resolve_assignment(job: Job) -> None:
     job.assignment = find_assignment(ref, job.settings, allow_path=not from_manifest)
     if from_manifest and job.assignment.spec.intake and job.rejected is None:
         # Unpacked with the default limits to read the manifest: now apply the assignment's own.
-        shutil.rmtree(job.job_dir / "submission")
+        safeio.rmtree(job.job_dir / "submission")
         job.unpacked = None
         unpack(job)
 

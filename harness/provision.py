@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness import deps
+from harness import deps, safeio
 from harness.models import Level, Message, Verdict, Visibility
 from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs
 
@@ -121,7 +121,7 @@ def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: flo
         labels={"io.holdout.step": "install"},
     ))
     if run.verdict != Verdict.OK:
-        shutil.rmtree(work, ignore_errors=True)
+        safeio.rmtree(work)
         tail = (run.stdout.text + run.stderr.text).strip()[-1500:]
         job.messages.append(Message(code="dep_install_failed", text=f"Installing the requirements failed ({run.verdict.value}); the run went ahead without them.", level=Level.WARNING, source="dependencies"))
         job.messages.append(Message(code="dep_install_log", text=tail, level=Level.INFO, source="dependencies", visibility=Visibility.REVIEWER))
@@ -132,7 +132,7 @@ def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: flo
         (resolution.root / "installed.json").write_text("{}")
     except OSError:
         pass  # a concurrent grade installed the same set first
-    shutil.rmtree(work, ignore_errors=True)
+    safeio.rmtree(work)  # written by pip in the container: iterative, never raises
     return target
 
 

@@ -1,7 +1,9 @@
 """Rendering a :class:`GradeReport`: ``report.json`` (canonical), ``report.md``, the terminal.
 
 Everything the candidate controls (messages, stream tails, file names) is untrusted text:
-Markdown output escapes it; the terminal prints it with rich markup disabled.
+Markdown output escapes it; the terminal prints it with rich markup disabled; in both, invisible
+format characters (bidi overrides, zero-width characters) are shown as visible escapes such as
+``⟨U+202E⟩`` (:mod:`harness.visible`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from harness.models import GradeReport, Verdict
+from harness.visible import visible
 
 VOLATILE = frozenset({"duration_s", "timings", "peak_memory_mb", "peak_memory_source", "peak_rss_mb"})
 """Fields that change between two gradings of the same submission (time and memory)."""
@@ -62,9 +65,24 @@ def write_reports(report: GradeReport, out_dir: Path) -> dict[str, Path]:
     write_atomic(paths["json"], report_json(report))
     write_atomic(paths["md"], render_markdown(report))
     write_atomic(paths["junit"], render_junit(report))
-    links, notes = artifact_links(out_dir)
+    links, notes = _artifact_links(report, out_dir, artifact_links)
     write_atomic(paths["html"], render_html(report, links=links, notes=notes))
     return paths
+
+
+def _artifact_links(report: GradeReport, out_dir: Path, artifact_links) -> tuple[dict[str, str], list[str]]:
+    """The artifacts next to the report, only if they came from the submission it grades."""
+    from harness.report_assembly import artifacts_belong_to
+    from harness.report_notebook import ARTIFACTS_DIR
+
+    folder = out_dir / ARTIFACTS_DIR
+    if not os.path.lexists(folder):
+        return {}, []
+    if not artifacts_belong_to(folder, report.submission.sha256):
+        note = (f"the {ARTIFACTS_DIR}/ folder next to this report is not from this submission "
+                f"(sha256 {report.submission.sha256[:12]}); it is not linked")
+        return {}, [note]
+    return artifact_links(out_dir)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~])")
@@ -128,7 +146,7 @@ def render_markdown(report: GradeReport) -> str:
         lines.append("")
     for result in report.graders:
         lines += _details_table(result.grader, result.details.get("table"))
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 TABLE_ROWS = 500
@@ -182,10 +200,11 @@ def print_summary(report: GradeReport, console) -> None:
         for c in report.criteria:
             level = "reviewer" if c.kind == "human" else (str(c.level) if c.level else "–")
             pts = "" if c.score is None else f"{c.score:.1f}/{c.max_score:.0f}"
-            table.add_row(Text(c.title), level, pts, Text("; ".join(c.evidence)[:160]))
+            table.add_row(Text(visible(c.title)), level, pts, Text(visible("; ".join(c.evidence)[:160])))
         console.print(table)
     from harness.panel.render import panel_terminal
 
     panel_terminal(report, console)
     for m in report.messages[:8]:
-        console.print(Text.assemble((f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"), Text(m.text[:300])))
+        console.print(Text.assemble((f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"),
+                                    Text(visible(m.text[:300]))))

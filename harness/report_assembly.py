@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from harness import __version__
 from harness.data import assignment_data_digest
+from harness.errors import InfrastructureError
 from harness.models import (
     AssignmentRef,
     GradeReport,
@@ -23,6 +24,7 @@ from harness.models import (
     Visibility,
 )
 from harness.rubric import score_rubric
+from harness.safeio import UntrustedDataError, read_bounded, rmtree
 from sandbox.runner import open_regular
 
 if TYPE_CHECKING:
@@ -30,20 +32,52 @@ if TYPE_CHECKING:
 
 ARTIFACTS = {"executed.ipynb": 64 * 2**20, "stdout.txt": 8 * 2**20, "stderr.txt": 8 * 2**20}
 """The run's files kept for the reviewer, each with its size cap."""
+RENDERED_NOTEBOOK = "notebook.html"
+"""Written next to them when the report is rendered (:mod:`harness.report_notebook`)."""
+
+
+ARTIFACTS_STAMP = "submission.sha256"
+"""Written into the artifacts folder: the sha256 of the submission the artifacts came from. A
+report links the artifacts only when it records the same sha256 (:func:`artifacts_belong_to`)."""
 
 
 def keep_artifacts(job: Job) -> None:
-    """Copy the executed notebook and full logs (untrusted; no links followed) for the reviewer."""
+    """Copy the executed notebook and full logs (untrusted; no links followed) for the reviewer.
+
+    The folder is emptied first: what an earlier grading (of this or another submission) left
+    there is never kept beside this run's report."""
     target = job.options.artifacts_dir
-    if target is None or job.logs_dir is None:
+    if target is None:
+        return
+    clear_artifacts(target)
+    if job.logs_dir is None or job.unpacked is None:
         return
     target.mkdir(parents=True, exist_ok=True)
+    (target / ARTIFACTS_STAMP).write_text(job.unpacked.sha256 + "\n", encoding="ascii")
     for name, cap in ARTIFACTS.items():
         fd = open_regular(job.logs_dir / name)
         if fd is None:
             continue
         with os.fdopen(fd, "rb") as src, open(target / name, "wb") as dst:
             shutil.copyfileobj(_capped(src, cap), dst)
+
+
+def clear_artifacts(folder: Path) -> None:
+    """Remove what a grading keeps in ``folder`` (the files it writes there, and nothing else:
+    the folder may be a user's ``--out``), without following links."""
+    for name in (ARTIFACTS_STAMP, *ARTIFACTS, RENDERED_NOTEBOOK):
+        if not rmtree(folder / name):
+            raise InfrastructureError(f"cannot remove {folder / name} left by an earlier grading",
+                                      hint="Check its permissions, or grade into another --out folder.")
+
+
+def artifacts_belong_to(folder: Path, sha256: str) -> bool:
+    """Whether ``folder`` holds the artifacts of the submission with ``sha256`` (its stamp says so)."""
+    try:
+        stamp = read_bounded(folder / ARTIFACTS_STAMP, 200).decode("ascii", "replace").strip()
+    except UntrustedDataError:
+        return False
+    return bool(sha256) and stamp == sha256
 
 
 class _capped:

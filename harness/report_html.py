@@ -4,7 +4,11 @@ Rendered from the :class:`GradeReport` alone (plus links to the artifacts next t
 CSS, charts as inline SVG (:mod:`harness.svg`), no JavaScript, no external resources, and a
 Content-Security-Policy that forbids scripts and every load except inline styles and
 ``data:`` images. Everything that came from the candidate (file names, code, stdout, messages)
-or from the assignment is escaped with :func:`html.escape`.
+or from the assignment is escaped with :func:`html.escape`, and every invisible format
+character (bidi overrides, zero-width characters) is shown as a visible escape such as
+``⟨U+202E⟩`` (:mod:`harness.visible`). Verbatim candidate output (log tails, test output, code
+excerpts) sits in a labelled frame, "Candidate output — not from holdout", so none of it can
+pass for the harness's own notices, which are never inside a frame.
 
 Top to bottom: the score, status and run verdict; the scorecard; questions for the interview;
 metrics with confidence interval and baselines, and the plots; code quality (lint by category,
@@ -23,7 +27,11 @@ from harness import svg
 from harness.interview import find_details, interview_questions
 from harness.models import CriterionScore, GradeReport, Level, Verdict, Visibility
 from harness.svg import esc
+from harness.visible import visible
 
+CANDIDATE_LABEL = "Candidate output — not from holdout"
+CANDIDATE_OUTPUT_CODES = frozenset({"stderr_tail", "tests_output_tail", "test_failed"})
+"""Message codes whose text is the candidate's own output, verbatim (shown framed)."""
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 LOG_TAIL_LINES = 40
 YES, NO = '<span class="yes">✓</span>', '<span class="no">✗</span>'
@@ -63,7 +71,17 @@ pre .hit{background:#fef3c7;display:block}pre .ln{color:#9ca3af;display:inline-b
 .banner{border-radius:6px;padding:8px 12px;margin:0 0 12px}.banner.warn{border:1px solid #f59e0b}
 .banner.bad{border:1px solid #dc2626}
 footer{color:#6b7280;font-size:12px;text-align:center}
+.candidate{border:2px dashed #7c3aed;border-radius:6px;padding:2px 8px 4px;margin:6px 0;background:#faf5ff}
+.candidate>.candidate-label{font-size:11px;font-weight:700;color:#6d28d9;text-transform:uppercase;letter-spacing:.04em}
+.candidate pre{margin:2px 0 0}
 """
+
+
+def candidate_frame(inner: str, what: str = "") -> str:
+    """``inner`` (already escaped HTML of the candidate's output) in its labelled frame."""
+    label = CANDIDATE_LABEL + (f" · {esc(what)}" if what else "")
+    return f'<div class="candidate"><div class="candidate-label">{label}</div>{inner}</div>'
+
 
 
 def _status_class(status: str) -> str:
@@ -307,7 +325,8 @@ def _quality(report: GradeReport) -> str:
             parts.append(
                 f'<div class="finding"><div class="head"><span class="pill {severe}">'
                 f'{esc(f.get("category", ""))}</span><code>{esc(f.get("code", ""))}</code> {esc(f.get("message", ""))} '
-                f'<span class="muted">— {where}</span></div>' + (f"<pre>{code_lines}</pre>" if code_lines else "") + "</div>"
+                f'<span class="muted">— {where}</span></div>'
+                + (candidate_frame(f"<pre>{code_lines}</pre>", "code") if code_lines else "") + "</div>"
             )
     for note in lint.get("notes") or []:
         parts.append(f'<p class="muted">{esc(note)}</p>')
@@ -348,7 +367,7 @@ def _run(report: GradeReport, links: dict[str, str]) -> str:
         size = f"{stream.total_bytes:,} bytes" + (", middle dropped" if stream.truncated else "")
         link = f' · <a href="{esc(links[name])}">full log</a>' if name in links else ""
         logs.append(f'<div><b>{name}</b> <span class="muted">(last {LOG_TAIL_LINES} lines; {size}{link})</span>'
-                    f"<pre>{esc(_tail(stream.text))}</pre></div>")
+                    + candidate_frame(f"<pre>{esc(_tail(stream.text))}</pre>", name) + "</div>")
     return f'<section id="run"><h2>Sandbox run</h2>{table}{"".join(logs)}</section>'
 
 
@@ -373,7 +392,12 @@ def _messages(report: GradeReport) -> str:
         cls = {Level.ERROR: "bad", Level.WARNING: "warn", Level.INFO: "info"}[m.level]
         who = ' <span class="pill info">reviewer only</span>' if m.visibility == Visibility.REVIEWER else ""
         first, _, rest = m.text.strip().partition("\n")
-        body = f"<details><summary>{esc(first[:200])}</summary><pre>{esc(m.text)}</pre></details>" if rest else esc(m.text)
+        if m.code in CANDIDATE_OUTPUT_CODES:
+            body = candidate_frame(f"<pre>{esc(m.text)}</pre>")
+        elif rest:
+            body = f"<details><summary>{esc(first[:200])}</summary><pre>{esc(m.text)}</pre></details>"
+        else:
+            body = esc(m.text)
         rows.append(f'<tr><td><span class="pill {cls}">{m.level.value}</span></td><td><code>{esc(m.code)}</code>{who}</td>'
                     f"<td>{body}</td></tr>")
     for g in report.graders:
@@ -430,9 +454,10 @@ def render_html(report: GradeReport, *, links: dict[str, str] | None = None, not
         "<footer>holdout report · everything the candidate wrote is shown as plain text · "
         "human criteria are left blank for the panel</footer></main>",
     ])
-    return (
+    page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n"
     )
+    return visible(page)  # the page's own text has no format characters: every one is the candidate's

@@ -7,7 +7,8 @@
 - a rejected submission (no criteria): one ``submission`` case with a failure.
 
 Every string is XML-escaped by ElementTree, after removing characters XML 1.0 cannot carry
-(control characters, surrogates, U+FFFE/U+FFFF), so any candidate text yields a valid file.
+(control characters, surrogates, U+FFFE/U+FFFF), so any candidate text yields a valid file;
+invisible format characters (bidi overrides, zero-width) are shown as ``⟨U+202E⟩`` escapes.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import re
 import xml.etree.ElementTree as ET
 
 from harness.models import CriterionScore, GradeReport
+from harness.visible import visible
 
 _XML_INVALID = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def xml_safe(text: object) -> str:
-    """``text`` without the characters XML 1.0 forbids."""
-    return _XML_INVALID.sub("", str(text))
+    """``text`` without the characters XML 1.0 forbids, invisible format characters made visible."""
+    return visible(_XML_INVALID.sub("", str(text)))
 
 
 def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: object) -> ET.Element:

@@ -6,6 +6,12 @@ HTML that came from the notebook (Markdown cells, ``text/html``/SVG outputs) pas
 bleach allow-list that *strips* anything else (scripts, iframes, event handlers, forms, meta
 refresh, external images); and the page carries the same Content-Security-Policy as the
 report, so nothing would run or load even if something slipped through.
+
+Everything from the notebook sits in one labelled frame ("Candidate output — not from holdout");
+the harness's notice is above it, outside, in a class candidate HTML may not use (class
+attributes naming the page's own notice or frame classes are stripped), so a notebook cannot
+render a notice that passes for the harness's. Invisible format characters (bidi overrides,
+zero-width) are shown as ``⟨U+202E⟩`` escapes (:mod:`harness.visible`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from harness.report_html import CSP
+from harness.report_html import CANDIDATE_LABEL, CSP
+from harness.visible import visible
 
 MAX_NOTEBOOK_BYTES = 64 * 2**20
 
@@ -31,8 +38,14 @@ ALLOWED_TAGS = frozenset({
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpe?g|gif|webp);base64,[A-Za-z0-9+/=\s]*$", re.IGNORECASE)
 
 
+_OWN_CLASSES = re.compile(r"(?:^|\s)(?:holdout|banner|candidate)", re.IGNORECASE)
+"""Class names of the page's own notice and frame: candidate HTML may not wear them."""
+
+
 def _allowed_attribute(tag: str, name: str, value: str) -> bool:
-    if name in ("class", "id", "title", "colspan", "rowspan", "align"):
+    if name == "class":
+        return not _OWN_CLASSES.search(value)
+    if name in ("id", "title", "colspan", "rowspan", "align"):
         return True
     if tag == "img" and name == "alt":
         return True
@@ -54,7 +67,9 @@ def clean_html(fragment: object) -> str:
 
 PAGE_CSS = """
 body{font:14px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2937;max-width:1000px;margin:0 auto;padding:16px 24px}
-.banner{background:#fef3c7;border:1px solid #f59e0b;border-radius:6px;padding:8px 12px;margin-bottom:16px}
+.holdout-notice{background:#fef3c7;border:1px solid #f59e0b;border-radius:6px;padding:8px 12px;margin-bottom:16px}
+.holdout-candidate{border:2px dashed #7c3aed;border-radius:6px;padding:4px 12px 8px;background:#fff}
+.holdout-candidate-label{font-size:11px;font-weight:700;color:#6d28d9;text-transform:uppercase;letter-spacing:.04em}
 .cell{margin:12px 0}.input,.output_area{display:flex;gap:8px}
 .prompt{min-width:64px;text-align:right;color:#6b7280;font:12px ui-monospace,monospace;padding-top:6px}
 .inner_cell,.output_subarea{flex:1;min-width:0}.input_area{background:#f6f8fa;border:1px solid #e5e7eb;border-radius:4px}
@@ -123,9 +138,11 @@ def render_notebook(source: Path, target: Path, *, title: str = "executed notebo
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}">'
         f"<title>{html.escape(title)}</title><style>{PAGE_CSS}{pygments_css}</style></head><body>"
-        '<div class="banner">Rendered from the notebook the candidate\'s code left after the graded run. '
-        "Untrusted content: sanitised, and scripts cannot run on this page.</div>"
-        f"{body}</body></html>\n"
+        '<div class="holdout-notice">Rendered from the notebook the candidate\'s code left after the graded run. '
+        "Untrusted content: sanitised, and scripts cannot run on this page. The score is in report.html, "
+        "never on this page.</div>"
+        f'<div class="holdout-candidate"><div class="holdout-candidate-label">{CANDIDATE_LABEL}</div>'
+        f"{visible(body)}</div></body></html>\n"
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")

@@ -322,19 +322,25 @@ def _quiet(func, *args, **kwargs) -> None:
 # --- modules -------------------------------------------------------------------------------
 
 
-def import_path(path: str | os.PathLike[str], name: str) -> ModuleType:
+def import_path(path: str | os.PathLike[str], name: str, *, error: type[HoldoutError] = ConfigError,
+                hint: str = "Fix the error in that file; it belongs to the assignment.",
+                keep: bool = True) -> ModuleType:
     """Import a trusted ``.py`` file (an assignment's ``prepare.py`` or ``graders.py``) by
-    path under ``name``. Errors are a :class:`~harness.errors.ConfigError` naming the file."""
+    path under ``name``. A failure is an ``error`` (default :class:`~harness.errors.ConfigError`)
+    naming the file. ``keep=False`` drops the module from ``sys.modules`` afterwards (it stays
+    registered while it runs: dataclasses and pickling look a module up by name)."""
     location = Path(path)
     spec = importlib.util.spec_from_file_location(name, location)
     if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot load {location}: not a Python file")
+        raise error(f"cannot load {location} as a Python module", hint="It must be a .py file.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(name, None)
-        raise ConfigError(f"{location} failed to import: {type(exc).__name__}: {exc}",
-                          hint="Fix the error in that file; it belongs to the assignment.") from exc
+        raise error(f"{location} failed to import: {type(exc).__name__}: {exc}", hint=hint) from exc
+    finally:
+        if not keep:
+            sys.modules.pop(name, None)
     return module

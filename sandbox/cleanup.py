@@ -1,14 +1,21 @@
-"""Removing what a crashed or interrupted run left behind: containers (by label) and job dirs."""
+"""Removing what a crashed or interrupted run left behind: containers (by label) and job dirs.
+
+A job dir holds what candidate code wrote (its output and logs folders): folder chains
+thousands deep, folders without permissions, links, fifos. It is removed with
+:func:`harness.safeio.rmtree`, which is iterative, follows no link and never raises, so no
+leftover can make a later ``grade`` or ``grade sandbox prune`` fail (``shutil.rmtree`` recurses:
+a 3,000-deep chain raises ``RecursionError``, which ``ignore_errors`` does not cover).
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import safeio
 from sandbox import LABEL
 from sandbox.engine import docker_errors
 
@@ -67,12 +74,8 @@ def prune(
             report.containers.append(container.short_id)
     root = tmp_root or Path(tempfile.gettempdir())
     now = time.time()
-    for path in root.glob(f"{JOB_PREFIX}*"):
-        pid_file = path / "owner.pid"
-        try:
-            owner = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            owner = -1
+    for path in _job_dirs(root):
+        owner = _owner_pid(path)
         if not all_owners and owner > 0 and _pid_alive(owner):
             continue
         try:
@@ -80,10 +83,24 @@ def prune(
                 continue
         except OSError:
             continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
+        if path.is_dir() and not path.is_symlink() and safeio.rmtree(path):
             report.job_dirs.append(str(path))
     return report
+
+
+def _job_dirs(root: Path) -> list[Path]:
+    try:
+        return [root / name for name in sorted(os.listdir(root)) if name.startswith(JOB_PREFIX)]
+    except OSError:
+        return []
+
+
+def _owner_pid(job_dir: Path) -> int:
+    """The pid in ``owner.pid`` (written by :func:`new_job_dir`), or -1 if it cannot be read."""
+    try:
+        return int(safeio.read_bounded(job_dir / "owner.pid", 64).strip())
+    except (safeio.UntrustedDataError, ValueError):
+        return -1
 
 
 def new_job_dir(tmp_root: Path | None = None) -> Path:

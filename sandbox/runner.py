@@ -9,7 +9,6 @@ cleanup. The wall-clock limit and the output quota are enforced from outside.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import threading
@@ -279,19 +278,29 @@ def _read_stream(logs_dir: Path, name: str) -> StreamCapture:
     return StreamCapture(text=text, total_bytes=size, truncated=True)
 
 
+RUNNER_JSON_BYTES = 256 * 1024
+RUNNER_JSON_DEPTH = 16
+"""``runner.json`` is the in-container runner's record, but candidate code can rewrite it: read
+with a size and a nesting limit (an honest record is a flat object with short lists)."""
+
+
 def _read_runner_json(logs_dir: Path | None) -> dict:
+    """The runner's record, or ``{}`` when absent; ``{"error": ...}`` with a plain message when it
+    cannot be read within the limits. Never raises: a 100,000-deep ``[[[`` is a message here."""
+    from harness.safeio import UntrustedDataError, read_json
+
     if logs_dir is None:
         return {}
-    fd = open_regular(logs_dir / "runner.json")
-    if fd is None:
-        return {}
-    with os.fdopen(fd, "rb") as fh:
-        raw = fh.read(256 * 1024)
     try:
-        data = json.loads(raw.decode("utf-8", "replace"))
-    except ValueError:
-        return {"error": "runner.json is not valid JSON"}
-    return data if isinstance(data, dict) else {}
+        data = read_json(logs_dir / "runner.json", max_bytes=RUNNER_JSON_BYTES, max_depth=RUNNER_JSON_DEPTH)
+    except UntrustedDataError as exc:
+        if exc.code == "missing":
+            return {}
+        reasons = {"too_large": f"larger than {RUNNER_JSON_BYTES // 1024} KiB",
+                   "too_deep": f"nested deeper than {RUNNER_JSON_DEPTH} levels",
+                   "invalid_json": "not valid JSON"}
+        return {"error": f"runner.json was ignored: {reasons.get(exc.code, exc.code.replace('_', ' '))}"}
+    return data if isinstance(data, dict) else {"error": "runner.json was ignored: not a JSON object"}
 
 
 class _QuotaWatchdog:

@@ -13,7 +13,7 @@ import pytest
 
 from harness.api import grade
 from harness.assignments import find_assignment
-from harness.check import canary_problems
+from harness.authoring.check import canary_problems
 from harness.pipeline import GradeOptions
 from harness.report import stable_view
 from harness.settings import Settings

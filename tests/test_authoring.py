@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.api import grade
-from harness.authoring import KINDS, new_assignment
-from harness.check import check_assignment, static_problems
+from harness.authoring.new import KINDS, new_assignment
+from harness.authoring.check import check_assignment, static_problems
 from harness.errors import ConfigError, DataError, SpecError
 from harness.models import SandboxRun, Verdict
 from harness.report import report_json
@@ -126,13 +126,40 @@ def test_check_reports_one_row_per_check_and_flags_a_canary_mismatch(scaffold):
     text = spec_file.read_text()
     report = check_assignment(load_assignment(root), settings, runner=fake_sandbox)
     rows = {r.name: r for r in report.rows}
-    assert list(rows) == ["spec, graders, rubric", "data", "starter kit", "canary reference", "canary baseline", "canary crashes"]
+    assert list(rows) == ["spec, graders, rubric", "data", "starter kit", "canary reference", "canary baseline",
+                          "canary crashes", "rubric measurements"]
     assert report.ok, [(r.name, r.problems) for r in report.rows]
     assert "score 100.0" in rows["canary reference"].got and "verdict crashed" in rows["canary crashes"].got
     spec_file.write_text(text.replace("max_score = 40", "max_score = 10"))
     report = check_assignment(load_assignment(root), settings, runner=fake_sandbox, only=["baseline"])
     (row,) = [r for r in report.rows if r.name.startswith("canary")]
     assert not report.ok and not row.ok and row.problems == ["score 30.0, expected <= 10.0"]
+
+
+def test_check_fails_on_a_misspelt_measurement_with_a_suggestion(scaffold):
+    root, settings = scaffold
+    spec_file = root / "assignment.toml"
+    spec_file.write_text(spec_file.read_text().replace('measurement = "pytest.score"', 'measurement = "pytest.scor"'))
+    report = check_assignment(load_assignment(root), settings, runner=fake_sandbox, only=["reference"])
+    row = report.rows[-1]
+    assert row.name == "rubric measurements" and not row.ok and not report.ok
+    assert row.problems == ["rubric.criteria[2] (hidden_tests): no grader produced 'pytest.scor'; did you mean 'pytest.score'?"]
+
+
+def test_check_shows_why_a_grader_failed_on_a_canary(scaffold, monkeypatch):
+    from graders.predictions import PredictionsGrader
+
+    root, settings = scaffold
+
+    def broken(self, ctx):
+        raise KeyError("column 'target' vanished")
+
+    monkeypatch.setattr(PredictionsGrader, "grade", broken)
+    report = check_assignment(load_assignment(root), settings, runner=fake_sandbox, only=["reference"])
+    (row,) = [r for r in report.rows if r.name == "canary reference"]
+    assert not row.ok
+    assert any("grader predictions failed: " in p and "column 'target' vanished" in p for p in row.problems)
+    assert "grader predictions failed" in row.got
 
 
 def test_check_stops_on_static_problems_before_any_container(scaffold):
@@ -216,15 +243,15 @@ def test_a_custom_grader_in_graders_py_shows_up_in_the_report(scaffold, tmp_path
 def test_cli_check_exit_code_is_1_on_a_mismatch_and_0_when_all_pass(scaffold, monkeypatch):
     from click.testing import CliRunner
 
-    import harness.check
-    from harness.check import CheckReport, CheckRow
+    import harness.authoring.check
+    from harness.authoring.check import CheckReport, CheckRow
     from harness.cli import cli
 
     root, settings = scaffold
     for env, value in (("GRADE_CACHE_DIR", settings.cache_dir), ("GRADE_DATA_DIR", settings.data_dir)):
         monkeypatch.setenv(env, str(value))
     rows = [CheckRow("canary reference", True, "score ≥ 60", "score 82.5")]
-    monkeypatch.setattr(harness.check, "check_assignment", lambda *a, **kw: CheckReport("synthetic_reg", list(rows), 1.0))
+    monkeypatch.setattr(harness.authoring.check, "check_assignment", lambda *a, **kw: CheckReport("synthetic_reg", list(rows), 1.0))
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 0 and "all checks pass" in result.output
     rows.append(CheckRow("canary baseline", False, "score ≤ 40", "score 55.0", ["score 55.0, expected <= 40"]))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -144,9 +146,72 @@ def test_discover_and_slugs(tmp_path):
     assert [p.name for p in discover([folder])] == ["a.zip", "b"]
     taken: set[str] = set()
     assert slug_for(Path("x/My Sub<1>.tar.gz"), taken) == "My_Sub_1"
-    assert slug_for(Path("y/My Sub<1>.zip"), taken) == "My_Sub_1-2"
+    clash = slug_for(Path("y/My Sub<1>.zip"), taken)  # a clash: the name plus a hash of the path
+    assert re.fullmatch(r"My_Sub_1-[0-9a-f]{8}", clash)
+    assert clash == slug_for(Path("y/My Sub<1>.zip"), {"My_Sub_1"}) != slug_for(Path("z/My Sub<1>.zip"), {"My_Sub_1"})
 
 
 def test_csv_cells_cannot_inject_formulas():
     assert _csv_safe("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
     assert _csv_safe("-1.5") == "-1.5"
+
+
+def _notebook_runner(request):
+    """A fake run that leaves an executed notebook quoting the submission's predict.py in the logs."""
+    code = next(m.source for m in request.mounts if m.target == "/submission").joinpath("predict.py").read_text()
+    logs = next(m.source for m in request.mounts if m.target == "/holdout/logs")
+    if "notebook" in code:
+        cell = {"cell_type": "markdown", "id": "c1", "metadata": {}, "source": code}
+        (logs / "executed.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                                         "cells": [cell]}))
+    return SandboxRun(verdict=Verdict.OK, exit_code=0, timeout_s=10, duration_s=1)
+
+
+def _zip(path: Path, code: str) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("predict.py", code)
+        zf.writestr("submission.toml", 'assignment = "toyb"\n')
+    return path
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_new_name_that_slugs_the_same_never_takes_another_submissions_folder(setup, tmp_path, legacy):
+    # issue 13, attack 9: alice.zip graded; on the rerun with "alice .zip" added, the newcomer
+    # took the slug "alice", overwrote its report and linked alice's stale rendered notebook
+    _, settings, _ = setup
+    subs, out = tmp_path / "two", tmp_path / "out"
+    subs.mkdir()
+    _zip(subs / "alice.zip", "# notebook by ALICE\n")
+    first = grade_batch([subs], out, settings, runner=_notebook_runner)
+    assert [i.slug for i in first.items] == ["alice"]
+    assert "ALICE" in (out / "alice" / "artifacts" / "notebook.html").read_text()
+    if legacy:  # an out folder written before slugs.json existed
+        (out / "slugs.json").unlink()
+    _zip(subs / "alice .zip", "# plain script by MALLORY\n")
+    second = grade_batch([subs], out, settings, runner=_notebook_runner)
+    slugs = {i.source.name: i.slug for i in second.items}
+    assert slugs["alice.zip"] == "alice"
+    assert slugs["alice .zip"].startswith("alice-") and len(slugs["alice .zip"]) == len("alice-") + 8
+    assert {i.source.name: i.state for i in second.items} == {"alice.zip": "skipped", "alice .zip": "graded"}
+    assert json.loads((out / "alice" / "report.json").read_text())["submission"]["name"] == "alice.zip"
+    newcomer = out / slugs["alice .zip"]
+    assert json.loads((newcomer / "report.json").read_text())["submission"]["name"] == "alice .zip"
+    page = (newcomer / "report.html").read_text()
+    assert "notebook.html" not in page and "ALICE" not in page
+    again = grade_batch([subs], out, settings, runner=_notebook_runner, force=True)  # stable on every rerun
+    assert {i.source.name: i.slug for i in again.items} == slugs
+
+
+def test_a_regrade_clears_the_submissions_old_artifacts(setup, tmp_path):
+    _, settings, _ = setup
+    subs, out = tmp_path / "one", tmp_path / "out"
+    subs.mkdir()
+    _zip(subs / "bob.zip", "# notebook v1\n")
+    grade_batch([subs], out, settings, runner=_notebook_runner)
+    assert (out / "bob" / "artifacts" / "notebook.html").is_file()
+    _zip(subs / "bob.zip", "# a script now\n")  # new content: regraded into the same folder
+    (item,) = grade_batch([subs], out, settings, runner=_notebook_runner).items
+    assert (item.slug, item.state) == ("bob", "graded")
+    left = sorted(p.name for p in (out / "bob" / "artifacts").iterdir())
+    assert left == ["submission.sha256"], left
+    assert "notebook.html" not in (out / "bob" / "report.html").read_text()

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import click
+from click.testing import CliRunner
 import pytest
 
 from harness.cli import cli, exit_code_for, main
@@ -89,3 +90,56 @@ def test_exit_codes_for_reports():
     assert exit_code_for(_report(score=50.0), 60) == 1
     assert exit_code_for(_report(status="rejected", score=0.0), None) == 3
     assert exit_code_for(_report(status="needs_review", score=None), 60) == 4
+
+
+def test_a_misspelt_command_is_a_usage_error_with_a_suggestion(tmp_path):
+    proc = run("lsit")
+    assert proc.returncode == 2
+    assert "no such command 'lsit'; did you mean 'list'?" in proc.stderr
+    proc = run("doctr")
+    assert proc.returncode == 2 and "did you mean 'doctor'?" in proc.stderr
+    # a path-looking argument is still a submission (missing: exit 3, as before)
+    assert run(str(tmp_path / "lsit")).returncode == 3
+    assert run("lsit.zip").returncode == 3
+
+
+@pytest.mark.parametrize("value", ["-5", "150", "abc"])
+def test_fail_under_outside_0_to_100_is_a_usage_error(value, tmp_path):
+    for command in (["submission", str(tmp_path)], ["batch", str(tmp_path)]):
+        result = CliRunner().invoke(cli, [*command, "--fail-under", value])
+        assert result.exit_code == 2, result.output
+        assert "--fail-under" in result.output
+
+
+@pytest.mark.parametrize(("score", "code", "said"), [(54.6, 1, "score 54.6 is below --fail-under 60"), (61.0, 0, "")])
+def test_a_fail_under_miss_says_so_on_stderr(score, code, said, monkeypatch, tmp_path):
+    import harness.api
+
+    monkeypatch.setattr(harness.api, "grade", lambda *a, **kw: _report("graded", score))
+    result = CliRunner().invoke(
+        cli, ["submission", str(tmp_path), "--out", str(tmp_path / "out"), "--fail-under", "60", "--json"])
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    assert json.loads(result.stdout)["score"] == score
+    assert result.stderr.strip() == said
+
+
+def test_a_second_grade_does_not_replace_a_report_without_force(monkeypatch, tmp_path, capsys):
+    import harness.api
+
+    monkeypatch.setattr(harness.api, "grade", lambda *a, **kw: _report("graded", 70.0))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text('{"the": "first report"}')
+    (out / "artifacts").mkdir()
+    (out / "artifacts" / "notebook.html").write_text("the first candidate's notebook")
+    with pytest.raises(SystemExit) as exc:
+        main(["submission", str(tmp_path), "--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "already holds a report" in err and "--force" in err
+    assert (out / "report.json").read_text() == '{"the": "first report"}'
+    with pytest.raises(SystemExit) as exc:
+        main(["submission", str(tmp_path), "--out", str(out), "--force", "--json"])
+    assert exc.value.code == 0
+    assert json.loads((out / "report.json").read_text())["score"] == 70.0
+    assert not (out / "artifacts" / "notebook.html").exists()

@@ -17,7 +17,7 @@ pytest.importorskip("ragas")
 
 from harness.api import grade  # noqa: E402
 from harness.assignments import find_assignment  # noqa: E402
-from harness.check import canary_problems  # noqa: E402
+from harness.authoring.check import canary_problems  # noqa: E402
 from harness.pipeline import GradeOptions  # noqa: E402
 from harness.report import render_markdown  # noqa: E402
 from harness.settings import Settings  # noqa: E402
@@ -25,7 +25,7 @@ from harness.settings import Settings  # noqa: E402
 pytestmark = pytest.mark.docker
 ASSIGNMENT = Path(__file__).resolve().parent.parent / "assignments" / "genai_rag"
 RAW = Path("rag_eval") / "cmu_qa_s10" / "question_answer_pairs.txt"
-CANARIES = ["reference", "weak", "empty_answers", "empty_contexts", "crashes", "malformed_jsonl"]
+CANARIES = ["reference", "weak", "empty_answers", "empty_contexts", "hedged_answers", "crashes", "malformed_jsonl"]
 RESULTS: dict[str, dict] = {}
 
 
@@ -71,7 +71,7 @@ def test_canary_gets_its_declared_outcome(name, assignment, settings, tmp_path, 
     summary = {"score": report.score, "verdict": report.sandbox and report.sandbox.verdict,
                "messages": [m.code for m in report.messages], "stderr": report.sandbox and report.sandbox.stderr.text[-800:]}
     assert not problems, (problems, summary)
-    RESULTS[name] = {"score": report.score, **{k: report.metrics.get(k) for k in ("context_recall", "context_precision", "exact_match", "answer_containment")}}
+    RESULTS[name] = {"score": report.score, **{k: report.metrics.get(k) for k in ("context_recall", "context_precision", "answer_f1", "exact_match", "answer_containment")}}
     judge = {g.grader: g for g in report.graders}["rag_judge"]
     assert judge.status.value == "skipped" and report.status == "graded"
     if name == "reference":
@@ -89,4 +89,4 @@ def test_reference_is_clearly_above_weak():
     ref, weak = RESULTS["reference"], RESULTS["weak"]
     assert ref["score"] - weak["score"] >= 50
     assert ref["context_recall"] > 0.9 > 0.1 > weak["context_recall"]
-    assert ref["answer_containment"] > 10 * max(weak["answer_containment"], 0.01)
+    assert ref["answer_f1"] > 10 * max(weak["answer_f1"], 0.01)

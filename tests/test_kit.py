@@ -18,8 +18,8 @@ import pytest
 from harness.assignments import find_assignment
 from harness.data import prepare_assignment
 from harness.errors import ConfigError
-from harness.kit import KitLeakError, build_kit, scan_kit
-from harness.leaks import HiddenFile, find_leaks
+from harness.authoring.kit import KitLeakError, build_kit, scan_kit
+from harness.authoring.leaks import HiddenFile, find_leaks
 from harness.settings import BUILTIN_ASSIGNMENTS, Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -178,6 +178,28 @@ def test_cli_kit_refusal_exits_2(toy, tmp_path):
     assert "refusing to build the starter kit" in proc.stderr and "hint:" in proc.stderr
 
 
+def test_cli_kit_warns_about_placeholders_left_in_notice_and_readme(toy, tmp_path):
+    root, settings = toy
+    (root / "NOTICE").write_text("Toy\n\nThe data is derived from: <name the dataset, its authors, where it is\n"
+                                 "published and its licence>.\n")
+    (root / "README.md").write_text("# Toy\n\nTODO: say how predictions are scored.\nSee <https://example.org/licence>.\n")
+    env = {**os.environ, "GRADE_CACHE_DIR": str(settings.cache_dir), "GRADE_DATA_DIR": str(settings.data_dir)}
+    proc = subprocess.run([sys.executable, "-m", "harness", "kit", str(root), "-o", str(tmp_path / "k.zip")],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "k.zip").is_file()
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: README.md:3: placeholder 'TODO' was never filled in",
+        "warning: NOTICE:3: placeholder '<name the dataset, its authors, where it is published and its licence>' "
+        "was never filled in",
+    ]
+    assert "hint: candidates read these files" in proc.stderr
+    root.joinpath("NOTICE").write_text("Toy data, CC0.\n")
+    root.joinpath("README.md").write_text("# Toy\n\nPredict y. See <https://example.org/licence>.\n")
+    assert scan_kit(find_assignment(root, settings), settings).warnings == []
+
+
 # --- the built-in assignments, with real data -------------------------------------------------
 
 
@@ -237,7 +259,7 @@ def test_scan_finds_the_leak_the_applied_ml_readme_once_had(real_settings):
     first = (prepared.hidden / "test_labels.csv").read_text().splitlines()[1]
     kit = scan_kit(assignment, real_settings)
     kit.files["README.md"] += f"\n```\n{first},0.93\n```\n".encode()
-    from harness.kit import hidden_material, public_material
+    from harness.authoring.kit import hidden_material, public_material
 
     leaks = find_leaks(kit.files, hidden_material(assignment, prepared), public_material(prepared))
     assert [(leak.path, leak.hidden) for leak in leaks] == [("README.md", "hidden/test_labels.csv")]

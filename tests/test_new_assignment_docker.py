@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.assignments import find_assignment
-from harness.kit import build_kit
+from harness.authoring.kit import build_kit
 from harness.settings import Settings
 
 pytestmark = pytest.mark.docker

@@ -140,9 +140,9 @@ def test_panel_table_in_the_spec():
     spec = parse_spec(base)
     assert spec.panel.reviewers == 2 and spec.panel.target_hours == 48 and spec.rubric.criteria[0].weight == 20
     assert parse_spec({**base, "panel": {"reviewers": 3, "target_hours": 24}}).panel.reviewers == 3
-    with pytest.raises(SpecError, match="panel.reviewers"):
+    with pytest.raises(SpecError, match=r"panel\.reviewers"):
         parse_spec({**base, "panel": {"reviewers": 0}})
-    with pytest.raises(SpecError, match="panel.reviwers: unknown key; did you mean 'reviewers'"):
+    with pytest.raises(SpecError, match=r"panel\.reviwers: unknown key; did you mean 'reviewers'"):
         parse_spec({**base, "panel": {"reviwers": 2}})
     bad = {**base, "rubric": {"criteria": [{"id": "a", "title": "A", "kind": "human", "guide": {"6": "x"}}]}}
     with pytest.raises(SpecError, match="keyed by level"):

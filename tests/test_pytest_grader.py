@@ -192,15 +192,36 @@ def test_a_run_stopped_at_the_limit_counts_unfinished_tests_as_failed(tmp_path):
     assert "tests_timeout" in {x.code for x in result.messages}
 
 
-def test_no_results_after_a_kill_scores_zero_but_a_run_that_never_started_is_our_error(tmp_path):
+def test_no_results_after_a_kill_scores_zero(tmp_path):
     result = PytestGrader(cfg(groups=GROUPS)).grade(make_ctx(tmp_path / "a", {}, verdict=Verdict.OUT_OF_MEMORY))
     assert result.measurements["score"] == 0.0
     crashed = [x for x in result.messages if x.code == "tests_crashed"]
     assert crashed and "ran out of memory" in crashed[0].text
-    # nothing reported, not even the collection, and nobody killed it: the candidate's code never
-    # ran, so this is the image's, the author's or our fault (the report goes to a reviewer)
-    with pytest.raises(GraderError, match="could not run the hidden tests"):
-        PytestGrader(cfg(groups=GROUPS)).grade(make_ctx(tmp_path / "b", {}, verdict=Verdict.CRASHED))
+
+
+@pytest.mark.parametrize("content", [
+    b"",  # truncated to nothing
+    b'{"event": "collec',  # cut mid-line
+    b"\x00\xff garbage \n[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n" + b"[" * 100_000 + b"\n",
+    b'{"event": "finished", "exit_code": 4}\n',  # a forged pytest internal error before any test
+])
+def test_an_empty_truncated_or_garbage_results_file_is_the_candidates_result(tmp_path, content):
+    # The results file is written where the candidate's code runs: whatever it holds is that
+    # run's outcome (attack 8 of issue 13: truncating it used to force needs_review).
+    result = PytestGrader(cfg(groups=GROUPS)).grade(make_ctx(tmp_path, {HIDDEN: content}, verdict=Verdict.OK))
+    assert result.status.value == "ok" and result.measurements["points"] == 0.0
+    assert result.measurements["score"] == 0.0
+    candidate = [x for x in result.messages if x.visibility == Visibility.CANDIDATE]
+    assert "tests_crashed" in {x.code for x in candidate}
+
+
+def test_results_lines_with_huge_numbers_or_deep_nesting_are_skipped_not_raised():
+    run = parse_results(
+        b'{"event": "test", "nodeid": "t.py::test_io", "outcome": "passed", "duration_s": 1' + b"0" * 400 + b"}\n"
+        + b'{"event": "test", "nodeid": "t.py::test_x", "outcome": "passed", "duration_s": NaN}\n'
+        + b'{"event": "collected", "nodeids": ' + b"[" * 5000 + b"]" * 5000 + b"}\n")
+    assert [t.duration_s for t in run.tests.values()] == [0.0, 0.0]
+    assert run.malformed_lines == 1 and run.collected == []
 
 
 def test_the_candidates_own_tests_become_counts(tmp_path):

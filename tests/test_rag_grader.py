@@ -18,7 +18,8 @@ pytest.importorskip("ragas")
 
 from graders import ragas_adapter  # noqa: E402
 from graders.base import GradeContext  # noqa: E402
-from graders.rag import RagGrader, align_answers, load_eval_set, normalise_answer, normalise_doc_id, parse_answers  # noqa: E402
+from graders.rag import RagGrader, align_answers, load_eval_set, normalise_doc_id, parse_answers  # noqa: E402
+from graders.rag_answers import ANSWER_METRICS, normalise_answer  # noqa: E402
 from harness.errors import GraderError  # noqa: E402
 from harness.spec import AssignmentSpec  # noqa: E402
 
@@ -137,16 +138,21 @@ def test_scores_a_known_submission(ctx):
     m = result.measurements
     assert m["context_recall"] == pytest.approx(3 / 4)
     assert m["context_precision"] == pytest.approx((0.5 + 1 + 0 + 0.5) / 4)  # distinct documents
-    assert m["exact_match"] == pytest.approx(2 / 4)  # "No." and "alessandro volta" after normalisation
-    assert m["answer_containment"] == pytest.approx(3 / 4)  # q3 names no "kenya"
+    assert m["exact_match"] == pytest.approx(2 / 4)  # "No." (by polarity) and "alessandro volta" after normalisation
+    # q1: 2 of 4 answer words are the reference's 2 (F1 2/3); q2: polarity "no" is right; q3: "in" only (P 1/6, R 1/2)
+    assert m["answer_f1"] == pytest.approx((2 / 3 + 1 + 0.25 + 1) / 4)
+    assert m["answer_containment"] == pytest.approx((2 / 4 + 1 + 0 + 1) / 4)  # q1 contains it in 4 words; q3 names no "kenya"
     assert m["hit_at_1"] == pytest.approx(3 / 4)
     assert m["exact_match_yes_no"] == 1.0 and m["exact_match_open"] == pytest.approx(1 / 3)
+    assert m["answer_f1_yes_no"] == 1.0 and m["answer_f1_open"] == pytest.approx((2 / 3 + 0.25 + 1) / 3)
     assert m["n_yes_no"] == 1.0 and m["coverage"] == 1.0 and m["valid"] == 1.0
     assert 0 < m["rouge_l"] <= 1 and 0 < m["chrf"] <= 1
     assert not result.messages
     table = {row["id"]: row for row in result.details["questions"]}
     assert table["q3"]["hit"] is False and table["q1"]["hit"] is True
     assert table["q3"]["answer"] == "I know it is in Africa" and table["q1"]["retrieved_doc_ids"] == ["set1/a3", "set2/a1"]
+    assert table["q2"]["scored_by"] == "polarity" and table["q2"]["polarity"] == "no" and table["q1"]["scored_by"] == "tokens"
+    assert table["q1"]["answer_f1"] == pytest.approx(2 / 3, abs=1e-4)
     assert len(result.details["table"]["rows"]) == 4 and result.details["slices"]["yes_no"]["questions"] == 1
 
 
@@ -172,7 +178,8 @@ def test_containment_reads_only_the_first_words(ctx):
     ])
     result = RagGrader().grade(ctx)
     table = {row["id"]: row for row in result.details["questions"]}
-    assert table["q1"]["answer_containment"] is True and table["q3"]["answer_containment"] is False
+    assert table["q1"]["answer_containment"] == pytest.approx(1 / 50)  # contained, in 50 scored words
+    assert table["q3"]["answer_containment"] == 0.0 and table["q3"]["answer_f1"] == 0.0
     assert {"long_answer", "missing_ids"} <= codes(result)
 
 
@@ -191,7 +198,7 @@ def test_all_lines_malformed(ctx):
     write_answers(ctx, "{'id': 'q1'}\n{'id': 'q2'}\n")
     result = RagGrader().grade(ctx)
     assert {"malformed_jsonl", "no_valid_rows"} <= codes(result)
-    assert all(result.measurements[k] == 0.0 for k in ragas_adapter.OFFLINE_METRICS)
+    assert all(result.measurements[k] == 0.0 for k in (*ragas_adapter.OFFLINE_METRICS, *ANSWER_METRICS))
 
 
 def test_broken_hidden_data_is_a_grader_error(ctx):
@@ -264,8 +271,8 @@ def test_containment_is_whole_words_and_exact_match_is_normalised(ctx):
         {"id": "q2", "answer": "I know", "contexts": ctxs("set4/a10")},  # contains "no" only inside "know"
     ])
     table = {row["id"]: row for row in RagGrader().grade(ctx).details["questions"]}
-    assert table["q1"]["exact_match"] is True and table["q1"]["answer_containment"] is True
-    assert table["q2"]["answer_containment"] is False and table["q2"]["exact_match"] is False
+    assert table["q1"]["exact_match"] is True and table["q1"]["answer_containment"] == 1.0
+    assert table["q2"]["answer_containment"] == 0.0 and table["q2"]["exact_match"] is False and table["q2"]["polarity"] == "neither"
 
 
 def test_millions_of_tiny_lines_stop_at_the_line_cap():

@@ -198,8 +198,8 @@ thresholds = [0.25, 0.5, 0.75, 0.9]
 id = "answers"
 title = "Answers"
 weight = 50
-measurement = "rag.answer_containment"
-thresholds = [0.1, 0.2, 0.35, 0.45]
+measurement = "rag.answer_f1"
+thresholds = [0.15, 0.4, 0.45, 0.5]
 """
 
 PREPARE = '''

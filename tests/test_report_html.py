@@ -9,13 +9,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from sample_reports import needs_review_report, realistic_report, rejected_report
 
 from harness.interview import interview_questions, self_reported
 from harness.models import SandboxRun, StreamCapture, Verdict
 from harness.report import write_reports
+from harness.report_assembly import ARTIFACTS_STAMP
 from harness.report_html import CSP, render_html
 from harness.report_notebook import render_notebook
-from sample_reports import needs_review_report, realistic_report, rejected_report
 
 
 class _Tags(HTMLParser):
@@ -162,6 +163,7 @@ def test_executed_notebook_is_rendered_sanitised_and_under_the_csp(tmp_path):
 
 def test_unreadable_notebook_is_a_note_not_a_crash(tmp_path):
     (tmp_path / "artifacts").mkdir()
+    (tmp_path / "artifacts" / ARTIFACTS_STAMP).write_text(realistic_report().submission.sha256)
     (tmp_path / "artifacts" / "executed.ipynb").write_text("{not a notebook")
     paths = write_reports(realistic_report(), tmp_path)
     page = paths["html"].read_text()
@@ -172,6 +174,7 @@ def test_unreadable_notebook_is_a_note_not_a_crash(tmp_path):
 def test_write_reports_writes_every_format_and_links_artifacts(tmp_path):
     artifacts = tmp_path / "artifacts"
     artifacts.mkdir()
+    (artifacts / ARTIFACTS_STAMP).write_text(realistic_report().submission.sha256 + "\n")
     hostile_notebook(artifacts / "executed.ipynb")
     (artifacts / "stdout.txt").write_text("out\n")
     paths = write_reports(realistic_report(), tmp_path)
@@ -180,3 +183,18 @@ def test_write_reports_writes_every_format_and_links_artifacts(tmp_path):
     page = paths["html"].read_text()
     assert 'href="artifacts/notebook.html"' in page and 'href="artifacts/stdout.txt"' in page
     assert (artifacts / "notebook.html").is_file()
+
+
+@pytest.mark.parametrize("stamp", [None, "cd" * 32, ""])
+def test_artifacts_of_another_submission_are_never_linked(tmp_path, stamp):
+    # issue 13, attack 9: a report linked the stale notebook another candidate left in the folder
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    if stamp is not None:
+        (artifacts / ARTIFACTS_STAMP).write_text(stamp + "\n")
+    hostile_notebook(artifacts / "executed.ipynb")
+    (artifacts / "stdout.txt").write_text("someone else's log\n")
+    page = write_reports(realistic_report(), tmp_path)["html"].read_text()
+    assert 'href="artifacts/' not in page
+    assert "not from this submission" in page
+    assert not (artifacts / "notebook.html").exists(), "the other submission's notebook was rendered"

@@ -15,9 +15,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+from sample_reports import realistic_report
 
 from harness.report import write_reports
-from sample_reports import realistic_report
+from harness.report_assembly import ARTIFACTS_STAMP
 
 INSTALL_HINT = "install it with `apt-get install -y chromium` (as root; `make deps` does this)"
 WIDTH, HEIGHT = 1280, 2000
@@ -108,6 +109,7 @@ def report_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report")
     artifacts = out / "artifacts"
     artifacts.mkdir()
+    (artifacts / ARTIFACTS_STAMP).write_text(realistic_report().submission.sha256 + "\n")
     (artifacts / "stdout.txt").write_text("5-fold CV F1 on train: 0.950\n")
     write_reports(realistic_report(), out)
     return out

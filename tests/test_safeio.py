@@ -64,6 +64,7 @@ def test_walk_is_iterative_bounded_and_does_not_follow_links(tmp_path):
     assert len(list(safeio.walk(tmp_path / "t", max_entries=5))) == 5
     assert max(e.depth for e in safeio.walk(tmp_path / "t", max_depth=7)) == 7
     assert len(list(safeio.walk(tmp_path / "t", max_depth=10_000))) == safeio.MAX_WALK_DEPTH + 1
+    assert safeio.rmtree(tmp_path / "t")  # pytest's own clean-up of old temp dirs recurses
 
 
 def test_rmtree_never_holds_more_descriptors_than_the_flatten_depth(tmp_path):
@@ -74,6 +75,7 @@ def test_rmtree_never_holds_more_descriptors_than_the_flatten_depth(tmp_path):
     try:
         _deep_chain(tmp_path / "job", 3000)
         assert safeio.rmtree(tmp_path / "job")
+        assert not (tmp_path / "job").exists()
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 

@@ -197,6 +197,8 @@ def render_calibration_html(data: dict) -> str:
         f"<th class='num'>decision</th><th class='num'>waiting</th></tr></thead><tbody>{turn_rows}</tbody></table></section>"
         "</main>"
     )
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
-            f"<title>holdout panel calibration</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+    from harness.visible import visible
+
+    return visible("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                   f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+                   f"<title>holdout panel calibration</title><style>{CSS}</style></head><body>{body}</body></html>\n")

@@ -281,7 +281,60 @@ def panel_alpha(file: Path, level: str, as_json: bool) -> None:
     click.echo(f"alpha = {shown}{ci}; {level}, {len(reviewers)} reviewers, {est.units} of {len(units)} units pairable")
 
 
+@click.command("similarity")
+@click.argument("round_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True, help='Print {"pairs": [{"a", "b", "score", "spans"}]} as JSON.')
+@click.option("--top", type=click.IntRange(1), default=200, show_default=True, help="Keep this many pairs.")
+@click.option("-o", "--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Where to write similarity.json/.html (default: ROUND_DIR when it is a batch round).")
+def similarity_cmd(round_dir: Path, as_json: bool, top: int, out: Path | None) -> None:
+    """Rank pairs of submissions in ROUND_DIR by shared code (winnowing fingerprints; renamed
+    variables still match, the starter code is ignored). Evidence for a person: no score changes."""
+    from harness.leaderboard import ROUND_FILE
+    from harness.panel.round import rebuild_leaderboard
+    from harness.panel.similarity import (
+        SIMILARITY_FILE,
+        render_similarity_html,
+        similarity_round,
+    )
+    from harness.report import write_atomic
+
+    data, docs = similarity_round(round_dir, top=top)
+    target = out or (round_dir if (round_dir / ROUND_FILE).is_file() else None)
+    if target is not None:
+        write_atomic(target / SIMILARITY_FILE, json.dumps(data, indent=2) + "\n")
+        write_atomic(target / "similarity.html", render_similarity_html(data, docs))
+        if target == round_dir:
+            rebuild_leaderboard(round_dir)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    console = _console()
+    from rich.text import Text
+
+    console.print(Text(f"{data['submissions']} submissions, {len(data['pairs'])} pairs share code"
+                       + (f"; sources not found: {', '.join(data['missing'])}" if data["missing"] else "")))
+    for p in data["pairs"][:20]:
+        console.print(Text(f"{p['score']:.2f}  {p['a']} ↔ {p['b']}  ({len(p['spans'])} spans)"))
+    if target is not None:
+        click.echo(f"page: {target / 'similarity.html'}")
+
+
+@click.command("unblind")
+@click.argument("round_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The blind map, if it was moved out of ROUND_DIR.")
+def unblind_cmd(round_dir: Path, map_path: Path | None) -> None:
+    """Put candidates' names back into a blind round's reports and leaderboard (after the panel scored)."""
+    from harness.panel.blind import unblind
+
+    done = unblind(round_dir, map_path)
+    click.echo(f"unblinded {done} reports in {round_dir}")
+
+
 def register(cli: click.Group) -> None:
     """Add the panel's commands to the ``grade`` group."""
     cli.add_command(review)
     cli.add_command(panel)
+    cli.add_command(similarity_cmd)
+    cli.add_command(unblind_cmd)

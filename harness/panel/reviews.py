@@ -117,13 +117,12 @@ def write_review(report_dir: Path, review: Review) -> Path:
 
 def read_review(path: Path) -> Review:
     """One review file, read with a size cap; :class:`ConfigError` when it is not a valid review."""
+    from harness.safeio import UntrustedDataError, read_bounded
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_REVIEW_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read review {path}: {exc.strerror}") from None
-    if len(data) > MAX_REVIEW_BYTES:
-        raise ConfigError(f"review {path} is larger than {MAX_REVIEW_BYTES // 1024} KiB")
+        data = read_bounded(path, MAX_REVIEW_BYTES)  # no links followed, regular files only
+    except UntrustedDataError as exc:
+        raise ConfigError(f"cannot read review: {exc.message}") from None
     try:
         review = Review.model_validate_json(data)
     except ValidationError as exc:
@@ -144,9 +143,6 @@ def load_reviews(report_dir: Path) -> tuple[list[Review], list[str]]:
     if not folder.is_dir():
         return [], []
     for path in sorted(folder.glob("*.json")):
-        if path.is_symlink() or not path.is_file():
-            problems.append(f"{path.name}: not a regular file, ignored")
-            continue
         try:
             reviews.append(read_review(path))
         except ConfigError as exc:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.errors import ConfigError
@@ -42,14 +41,13 @@ def load_reports(round_dir: Path) -> list[tuple[str, Path, GradeReport]]:
 
 def read_round_file(round_dir: Path) -> dict:
     from harness.leaderboard import ROUND_FILE
+    from harness.safeio import UntrustedDataError, read_json
 
-    path = Path(round_dir) / ROUND_FILE
     try:
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read(MAX_ROUND_BYTES))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+        data = read_json(Path(round_dir) / ROUND_FILE, max_bytes=MAX_ROUND_BYTES)
+    except UntrustedDataError:
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def rebuild_leaderboard(round_dir: Path) -> bool:
@@ -78,7 +76,7 @@ def rebuild_leaderboard(round_dir: Path) -> bool:
         except ConfigError:
             pass
         items.append(item)
-    for slug, folder, report in ([] if listed else load_reports(round_dir)):
+    for slug, _folder, report in ([] if listed else load_reports(round_dir)):
         items.append(BatchItem(source=Path(report.submission.name), slug=slug, state=report.status, report=report))
     if not items:
         return False
@@ -92,3 +90,37 @@ def round_of(report_dir: Path) -> Path | None:
     """The round a report folder belongs to (its parent holds the leaderboard), if any."""
     parent = Path(report_dir).resolve().parent
     return parent if (parent / "summary.csv").is_file() else None
+
+
+def round_sources(round_dir: Path) -> tuple[dict[str, Path], list[str], str | None]:
+    """(slug -> submission source, slugs whose source is gone, assignment id) for a round.
+
+    Sources are where ``grade batch`` read them (``round.json``; for a blind round, the
+    separate name map). A folder of submissions (no ``round.json``) is its own list of sources.
+    """
+    from harness.panel.blind import read_blind_map
+
+    round_dir = Path(round_dir)
+    meta = read_round_file(round_dir)
+    blind = read_blind_map(round_dir)
+    sources: dict[str, Path] = {}
+    missing: list[str] = []
+    if meta:
+        for entry in meta.get("items") or []:
+            slug = str(entry.get("slug", ""))
+            source = (blind.get(slug) or {}).get("source") if blind else entry.get("source")
+            if not slug or not source:
+                continue
+            path = Path(str(source))
+            (sources.__setitem__(slug, path) if path.exists() else missing.append(slug))
+    else:
+        from harness.batch import discover, slug_for
+
+        taken: set[str] = set()
+        for path in discover([round_dir]):
+            sources[slug_for(path, taken)] = path
+    assignment_id = None
+    for _, _, report in load_reports(round_dir) if meta else []:
+        assignment_id = report.assignment.id
+        break
+    return sources, missing, assignment_id

@@ -31,14 +31,14 @@ def panel_criteria(report: GradeReport) -> dict[str, str]:
 
 def read_report(report_dir: Path) -> GradeReport:
     """``report_dir/report.json`` (size-capped); :class:`ConfigError` when it is not a report."""
+    from harness.safeio import UntrustedDataError, read_bounded
+
     path = Path(report_dir) / "report.json"
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_REPORT_BYTES + 1)
-    except OSError:
-        raise ConfigError(f"no report at {path}", hint="Point at a folder written by `grade` or `grade batch`.") from None
-    if len(data) > MAX_REPORT_BYTES:
-        raise ConfigError(f"{path} is larger than {MAX_REPORT_BYTES >> 20} MB")
+        data = read_bounded(path, MAX_REPORT_BYTES)
+    except UntrustedDataError as exc:
+        hint = "Point at a folder written by `grade` or `grade batch`."
+        raise ConfigError(f"no report at {path}" if exc.code == "missing" else exc.message, hint=hint) from None
     try:
         return GradeReport.model_validate_json(data)
     except ValueError as exc:

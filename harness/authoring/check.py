@@ -8,14 +8,15 @@ compared with its declared outcome (:func:`canary_problems`).
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.errors import SpecError
-from harness.models import GradeReport
+from harness.models import GradeReport, GraderStatus
 from harness.settings import Settings
-from harness.spec import Assignment, CanarySpec
+from harness.spec import Assignment, AssignmentSpec, CanarySpec
 
 
 def canary_problems(report: GradeReport, canary: CanarySpec) -> list[str]:
@@ -90,7 +91,32 @@ def describe_outcome(report: GradeReport, canary: CanarySpec) -> str:
     for name in canary.metrics:
         value = report.metrics.get(name)
         parts.append(f"{name} {'–' if value is None else f'{value:.3g}'}")
+    parts += grader_errors(report)
     return ", ".join(parts)
+
+
+def grader_errors(report: GradeReport) -> list[str]:
+    """Each grader that failed (the harness's or the author's bug), with its reason: what the
+    author needs to see when a canary comes out ``needs_review``."""
+    return [f"grader {g.grader} failed: {(g.error or 'no reason recorded').strip()[:300]}"
+            for g in report.graders if g.status == GraderStatus.ERROR]
+
+
+def unmeasured_criteria(spec: AssignmentSpec, reports: list[GradeReport]) -> list[str]:
+    """Automated criteria whose measurement no graded canary produced (a misspelt name gives
+    every submission level 1, "not measured"), each with the closest produced name."""
+    produced = {f"{g.grader}.{name}" for r in reports for g in r.graders if g.status == GraderStatus.OK
+                for name in g.measurements}
+    if not produced:
+        return []  # no grader ran cleanly: the canary rows already say why
+    problems = []
+    for i, c in enumerate(spec.rubric.criteria):
+        if c.kind != "automated" or not c.measurement or c.measurement in produced:
+            continue
+        close = difflib.get_close_matches(c.measurement, sorted(produced), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; measured: {', '.join(sorted(produced))}"
+        problems.append(f"rubric.criteria[{i}] ({c.id}): no grader produced {c.measurement!r}{hint}")
+    return problems
 
 
 def static_problems(assignment: Assignment) -> list[str]:
@@ -148,7 +174,7 @@ def check_assignment(
     """
     from harness.api import docker_runner, grade
     from harness.data import prepare_assignment, verify_prepared
-    from harness.kit import scan_kit
+    from harness.authoring.kit import scan_kit
     from harness.pipeline import GradeOptions
 
     started = time.monotonic()
@@ -183,6 +209,8 @@ def check_assignment(
     t = time.monotonic()
     kit = scan_kit(assignment, settings, prepared)
     scanned = f"{len(kit.files)} files scanned against {kit.hidden_files} hidden"
+    if kit.warnings:
+        scanned += f"; {len(kit.warnings)} placeholder(s) left: " + "; ".join(kit.warnings[:3])
     add(CheckRow("starter kit", kit.ok, expected="no hidden content",
                  got=scanned if kit.ok else f"{len(kit.leaks)} leak(s)",
                  problems=[str(leak) for leak in kit.leaks], duration_s=round(time.monotonic() - t, 2)))
@@ -190,14 +218,23 @@ def check_assignment(
     canaries = [c for c in spec.canaries if only is None or c.name in only]
     if canaries and runner is None:
         runner, image = docker_runner(image, settings)
+    reports = []
     for canary in canaries:
         t = time.monotonic()
         options = GradeOptions(assignment=assignment.root, image=image, timeout_s=canary.timeout_s)
         graded = grade(assignment.root / canary.path, settings=settings, options=options, runner=runner)
+        reports.append(graded)
         problems = canary_problems(graded, canary)
+        if problems:
+            problems += grader_errors(graded)
         add(CheckRow(f"canary {canary.name}", not problems, expected=describe_expectation(canary),
                      got=describe_outcome(graded, canary), problems=problems,
                      duration_s=round(time.monotonic() - t, 2)))
+    if reports:
+        unmeasured = unmeasured_criteria(spec, reports)
+        add(CheckRow("rubric measurements", not unmeasured, expected="every automated criterion measured",
+                     got=f"{sum(c.kind == 'automated' for c in spec.rubric.criteria)} criteria measured by the canaries"
+                     if not unmeasured else f"{len(unmeasured)} never measured", problems=unmeasured))
     report.duration_s = round(time.monotonic() - started, 2)
     return report
 

@@ -8,7 +8,7 @@ The zip holds one folder named after the assignment with
 - ``submission.toml`` with ``assignment = "<id>"``, so a submission names its assignment.
 
 Nothing else of the assignment folder goes in. Before anything is written, every kit file is
-scanned by content (:mod:`harness.leaks`) against the hidden material: the prepared
+scanned by content (:mod:`harness.authoring.leaks`) against the hidden material: the prepared
 ``hidden/`` folder, every grader's hidden paths (the ``pytest`` grader's tests), a
 ``hidden_tests/`` folder, and every canary (the reference solution among them). One hit
 and the build is refused.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from harness.data import PreparedPaths, prepare_assignment
 from harness.errors import ConfigError
-from harness.leaks import HiddenFile, Leak, find_leaks
+from harness.authoring.leaks import HiddenFile, Leak, find_leaks
 from harness.settings import Settings
 from harness.spec import Assignment
 
@@ -34,7 +35,7 @@ DATA_DIR = "data"
 CONVENTIONAL_HIDDEN = ("hidden_tests",)
 ATTRIBUTION = ("NOTICE", "NOTICE.md", "NOTICE.txt", "LICENSE", "LICENSE.md", "LICENSE.txt")
 MANIFEST = "submission.toml"
-TEMPLATE = Path(__file__).resolve().parent / "templates" / "kit" / "entry_point.py"
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "kit" / "entry_point.py"
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 SKIP_NAMES = frozenset({"__pycache__", ".DS_Store", ".ipynb_checkpoints"})
 
@@ -64,6 +65,8 @@ class Kit:
     files: dict[str, bytes]
     hidden_files: int = 0
     leaks: list[Leak] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """Placeholders left in the candidate's documents (not an error: the kit is still built)."""
 
     @property
     def ok(self) -> bool:
@@ -141,6 +144,30 @@ def hidden_material(assignment: Assignment, prepared: PreparedPaths, graders: li
     return [HiddenFile.of(label, path.read_bytes()) for path, label in found.items()]
 
 
+_PLACEHOLDER = re.compile(
+    r"<[a-z][^<>:]*\s[^<>:]{8,}>"  # <name the dataset, its authors, ...>: a template's instruction (not a URL)
+    r"|\b__[A-Z][A-Z0-9_]*__\b"  # __TITLE__: a template token never filled in
+    r"|\b(?:TODO|FIXME|TBD)\b"
+)
+DOCUMENTS = ("README.md", *ATTRIBUTION)
+
+
+def placeholders(files: dict[str, bytes]) -> list[str]:
+    """Template placeholders left in the kit's README/NOTICE/LICENSE, as ``file:line: text``."""
+    found = []
+    for name in DOCUMENTS:
+        if name not in files:
+            continue
+        text = files[name].decode("utf-8", "replace")
+        line, position = 1, 0
+        for match in _PLACEHOLDER.finditer(text):
+            line += text.count("\n", position, match.start())
+            position = match.start()
+            shown = " ".join(match.group(0).split())
+            found.append(f"{name}:{line}: placeholder {shown[:80]!r} was never filled in")
+    return found
+
+
 def public_material(prepared: PreparedPaths) -> list[bytes]:
     """What every candidate's code sees anyway (the sandbox's ``/data``)."""
     return [p.read_bytes() for p in _regular_files(prepared.inputs)] if prepared.inputs.is_dir() else []
@@ -152,7 +179,8 @@ def scan_kit(assignment: Assignment, settings: Settings, prepared: PreparedPaths
     files = assemble_kit(assignment, prepared)
     hidden = hidden_material(assignment, prepared)
     leaks = find_leaks(files, hidden, public_material(prepared))
-    return Kit(assignment=assignment.id, files=files, hidden_files=len(hidden), leaks=leaks)
+    return Kit(assignment=assignment.id, files=files, hidden_files=len(hidden), leaks=leaks,
+               warnings=placeholders(files))
 
 
 def build_kit(assignment: Assignment, settings: Settings, out: Path) -> Kit:
