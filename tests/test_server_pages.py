@@ -218,3 +218,58 @@ def test_a_rejected_upload_tells_the_candidate_to_fix_it(server):
     app.state.queue.run_one()
     page = client.get(link_path).text
     assert "could not be read" in page and "2 upload(s) left" in page
+
+
+COPIED = '''
+import csv
+import sys
+
+
+def load_rows(path):
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle, delimiter="\\t")
+        return [(label, text) for label, text in reader]
+
+
+def score_message(text, weights):
+    total = 0.0
+    for word in text.lower().split():
+        total += weights.get(word, 0.0)
+    return total
+
+
+def train(rows):
+    weights = {}
+    for label, text in rows:
+        for word in text.lower().split():
+            delta = 1.0 if label == "spam" else -1.0
+            weights[word] = weights.get(word, 0.0) + delta
+    return weights
+
+
+def main():
+    rows = load_rows(sys.argv[1])
+    weights = train(rows)
+    for label, text in rows[:10]:
+        print(label, score_message(text, weights) > 0)
+
+
+main()
+'''
+
+
+def test_similarity_flags_a_copied_submission(server):
+    client, app, people = server
+    csrf = login(client, "admin")
+    client.post("/rounds", data={"name": "r", "assignment": "applied_ml", "csrf": csrf})
+    renamed = COPIED.replace("weights", "w8").replace("rows", "records") + "\n# my own work\n"
+    different = "import math\n\nprint(sum(math.sqrt(i) for i in range(10)))\n" * 3
+    for code in (COPIED, renamed, different):
+        client.post("/api/rounds/1/submissions", headers=auth(people.admin_token),
+                    files={"file": ("s.zip", make_zip(code), "application/zip")})
+        app.state.queue.run_one()
+    page = client.get("/rounds/1/similarity").text
+    assert "Submission 1</a> – <a href=\"/submissions/2\">Submission 2" in page and "flagged" in page
+    assert "Submission 3" not in page
+    board = client.get("/rounds/1").text
+    assert "similar to #2" in board and "similar to #1" in board

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 from datetime import timedelta
 from typing import Iterator
@@ -169,6 +170,7 @@ def round_page(round_id: int, request: Request, db: Session = Depends(db_session
         candidates = [u for u in db.scalars(select(User).order_by(User.name)) if u.id not in taken]
     new_link = request.query_params.get("new_link", "")
     return render(request, "round.html", user=user, csrf=session.csrf, rnd=rnd, rows=leaderboard(db, rnd, user),
+                  similar=similarity_flags(request.app.state.data, rnd),
                   members=service.members(db, rnd.id), links=links, candidates=candidates, now=utcnow(), aware=aware,
                   new_link=new_link if new_link.startswith(str(request.base_url)) else "")
 
@@ -252,22 +254,59 @@ def _disagreements(db: Session, rnd: Round) -> list[dict]:
             if len(levels) >= 2 and max(levels.values()) - min(levels.values()) >= 2]
 
 
+SIMILAR_FLAG = 0.5
+"""A leaderboard row is flagged when its most similar submission scores at least this (Dice)."""
+
+
+def round_similarity(data, db: Session, rnd: Round) -> list[dict]:
+    """The panel's winnowing comparison over the round's readable uploads (submission ids as
+    names), cached in the round folder's ``similarity.json`` until the set of submissions changes."""
+    from harness.panel import similarity as sim
+    from harness.report import write_atomic
+    from harness.safeio import UntrustedDataError, read_json
+
+    rows = db.execute(select(Submission.id, Submission.sha256, Submission.filename)
+                      .where(Submission.round_id == rnd.id, Submission.status != "rejected").order_by(Submission.id)).all()
+    ids = [r.id for r in rows]
+    path = data.round_dir(rnd.id) / sim.SIMILARITY_FILE
+    try:
+        cached = read_json(path, max_bytes=32 * 2**20)
+        if isinstance(cached, dict) and cached.get("submission_ids") == ids:
+            return list(cached.get("pairs") or [])
+    except UntrustedDataError:
+        pass
+    sources = {str(r.id): sim.load_code(data.upload_path(r.sha256, r.filename)) for r in rows}
+    starter = sim.starter_code(rnd.assignment)
+    pairs, _ = sim.similarity(sources, starter, top=200)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"schema_version": "1", "k": sim.K, "window": sim.WINDOW, "submissions": len(ids),
+                                   "boilerplate": "starter" if starter else None, "missing": [], "pairs": pairs,
+                                   "submission_ids": ids}))
+    return pairs
+
+
+def similarity_flags(data, rnd: Round) -> dict[int, str]:
+    """Submission id -> "similar to #X (0.83)" from the cached comparison, at or above the flag."""
+    from harness.panel.similarity import most_similar_by_slug
+
+    flags = {}
+    for slug, text in most_similar_by_slug(data.round_dir(rnd.id)).items():
+        other, _, score = text.removeprefix("most similar: ").rpartition(", ")
+        try:
+            if slug.isdigit() and float(score) >= SIMILAR_FLAG:
+                flags[int(slug)] = f"similar to #{other} ({float(score):.2f})"
+        except ValueError:
+            continue
+    return flags
+
+
 @router.get("/rounds/{round_id}/similarity", response_class=HTMLResponse)
 def similarity(round_id: int, request: Request, db: Session = Depends(db_session)):
     user, session = _user(request, db)
     rnd = _round(db, user, round_id)
-    pairs, problem = [], ""
-    try:
-        from harness.panel import similarity as sim  # the panel's winnowing fingerprints
-    except ImportError:
-        sim = None
-        problem = "Similarity is not available in this version of the panel library."
-    if sim is not None:
-        try:
-            pairs = sim.round_similarity(request.app.state.data.round_dir(rnd.id))
-        except (ConfigError, AttributeError, OSError) as exc:
-            problem = getattr(exc, "message", str(exc))
-    return render(request, "similarity.html", user=user, csrf=session.csrf, rnd=rnd, pairs=pairs, problem=problem)
+    pairs = round_similarity(request.app.state.data, db, rnd)
+    return render(request, "similarity.html", user=user, csrf=session.csrf, rnd=rnd, pairs=pairs, problem="",
+                  flag=SIMILAR_FLAG)
 
 
 # --- a submission --------------------------------------------------------------------------
