@@ -151,3 +151,25 @@ def test_webhook_is_signed(server, monkeypatch):
     assert json.loads(sent["body"])["status"] == "graded"
     assert sent["headers"]["X-Holdout-Signature"] == webhook.signature("s3cret", sent["body"])
     assert webhook.signature("other", sent["body"]) != sent["headers"]["X-Holdout-Signature"]
+
+
+def test_hostile_file_names_and_form_fields_change_nothing_outside_the_data_dir(server, tmp_path):
+    client, app, people = server
+    rid = _round(client, people.admin_token)
+    r = _upload(client, people.admin_token, rid, make_zip("x"), name="../../../../tmp/evil<script>.zip")
+    assert r.status_code == 202
+    state = client.get(r.json()["status_url"], headers=auth(people.admin_token)).json()
+    stored = list((app.state.data.root / "uploads").iterdir())
+    assert [p.name for p in stored] == [f"{state['sha256']}.zip"]
+    with app.state.db() as db:
+        from harness.server.models import Submission
+
+        assert db.get(Submission, state["id"]).filename == "evil_script_.zip"
+    many = {f"f{i}": "x" for i in range(40)}
+    r = client.post(f"/api/rounds/{rid}/submissions", data=many, files={"file": ("a.zip", make_zip("y"), "application/zip")},
+                    headers=auth(people.admin_token))
+    assert r.status_code == 400 and "too many form fields" in r.json()["detail"]
+    long_field = client.post(f"/api/rounds/{rid}/submissions", data={"note": "x" * 10_000},
+                             files={"file": ("a.zip", make_zip("z"), "application/zip")}, headers=auth(people.admin_token))
+    assert long_field.status_code == 400
+    assert not list((app.state.data.root / "tmp").iterdir())
