@@ -113,7 +113,8 @@ def main() -> None:
             rng = random.Random(1)
             pages = {
                 "rounds dashboard (/)": lambda i: "/",
-                f"leaderboard ({args.submissions} rows)": lambda i: "/rounds/1",
+                "leaderboard (first 100 rows)": lambda i: "/rounds/1",
+                f"leaderboard (all {args.submissions} rows)": lambda i: "/rounds/1?page=all",
                 "submission page": lambda i: f"/submissions/{rng.randint(1, args.submissions)}",
                 "report.html": lambda i: f"/submissions/{rng.randint(1, args.submissions)}/report.html",
                 "CSV export": lambda i: "/rounds/1/export.csv",

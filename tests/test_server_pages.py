@@ -273,3 +273,18 @@ def test_similarity_flags_a_copied_submission(server):
     assert "Submission 3" not in page
     board = client.get("/rounds/1").text
     assert "similar to #2" in board and "similar to #1" in board
+
+
+def test_the_leaderboard_pages_by_rank(server, monkeypatch):
+    from harness.server import pages
+
+    client, app, people = server
+    monkeypatch.setattr(pages, "PAGE_ROWS", 2)
+    csrf = login(client, "admin")
+    client.post("/rounds", data={"name": "r", "assignment": "applied_ml", "csrf": csrf})
+    for i in range(3):
+        client.post("/api/rounds/1/submissions", headers=auth(people.admin_token),
+                    files={"file": ("s.zip", make_zip(f"m{i}"), "application/zip")})
+    first, second, every = (client.get(f"/rounds/1?page={p}").text for p in ("1", "2", "all"))
+    assert first.count('href="/submissions/') == 2 and second.count('href="/submissions/') == 1
+    assert every.count('href="/submissions/') == 3 and "all 3" in first and "3–3" in first

@@ -136,6 +136,10 @@ def create_round(request: Request, name: str = Form(""), assignment: str = Form(
     return redirect(f"/rounds/{rnd.id}")
 
 
+PAGE_ROWS = 100
+"""Leaderboard rows per page (``?page=all`` shows every row)."""
+
+
 def leaderboard(db: Session, rnd: Round, user: User) -> list[dict]:
     """One row per submission: status, score, panel progress, overdue (two queries)."""
     reviews = dict(db.execute(select(Review.submission_id, func.count()).join(Submission, Submission.id == Review.submission_id)
@@ -169,7 +173,15 @@ def round_page(round_id: int, request: Request, db: Session = Depends(db_session
         taken = {u.id for u in service.members(db, rnd.id)}
         candidates = [u for u in db.scalars(select(User).order_by(User.name)) if u.id not in taken]
     new_link = request.query_params.get("new_link", "")
-    return render(request, "round.html", user=user, csrf=session.csrf, rnd=rnd, rows=leaderboard(db, rnd, user),
+    rows = leaderboard(db, rnd, user)
+    page_arg = request.query_params.get("page", "1")
+    show_all = page_arg == "all"
+    pages_n = max(1, -(-len(rows) // PAGE_ROWS))
+    page = 1 if show_all or not page_arg.isdigit() else min(max(1, int(page_arg)), pages_n)
+    shown = rows if show_all else rows[(page - 1) * PAGE_ROWS: page * PAGE_ROWS]
+    return render(request, "round.html", user=user, csrf=session.csrf, rnd=rnd, rows=shown, total=len(rows),
+                  page=page, pages_n=pages_n, page_rows=PAGE_ROWS, show_all=show_all,
+                  first_rank=1 if show_all else (page - 1) * PAGE_ROWS + 1,
                   similar=similarity_flags(request.app.state.data, rnd),
                   members=service.members(db, rnd.id), links=links, candidates=candidates, now=utcnow(), aware=aware,
                   new_link=new_link if new_link.startswith(str(request.base_url)) else "")
