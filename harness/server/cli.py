@@ -136,7 +136,8 @@ def submit(url: str, archive: Path, round_id: int, token: str | None, wait: bool
         click.echo(json.dumps(client.report(receipt["id"]) if state["report_url"] else state))
     else:
         score = "-" if state["score"] is None else f"{state['score']:.1f}"
-        click.echo(f"submission {state['id']}: {state['status']}, score {score}" + (f" ({state['error']})" if state["error"] else ""))
+        note = f" ({state['error']})" if state["error"] else ""
+        click.echo(f"submission {state['id']}: {state['status']}, score {score}{note}")
     sys.exit(exit_code(state, fail_under))
 
 

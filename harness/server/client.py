@@ -25,7 +25,8 @@ class Client:
         try:
             response = self._http.request(method, path, **kw)
         except httpx.HTTPError as exc:
-            raise InfrastructureError(f"cannot reach the server: {exc}", hint="Check the URL and that `grade serve` runs.") from None
+            raise InfrastructureError(f"cannot reach the server: {exc}",
+                                      hint="Check the URL and that `grade serve` runs.") from None
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)

@@ -23,7 +23,8 @@ def normalize_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except Exception as exc:
-        raise ConfigError(f"cannot parse database URL: {exc}", hint="e.g. sqlite:///grade.db or postgresql://user@localhost/grade") from None
+        raise ConfigError(f"cannot parse database URL: {exc}",
+                          hint="e.g. sqlite:///grade.db or postgresql://user@localhost/grade") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+pg8000")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):

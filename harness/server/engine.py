@@ -109,7 +109,8 @@ class DatabaseQueue:
 
         with self.engine.connect() as conn:
             row = conn.execute(text(
-                "SELECT s.sha256, s.filename, s.round_id, r.assignment FROM submissions s JOIN rounds r ON r.id = s.round_id WHERE s.id = :s"
+                "SELECT s.sha256, s.filename, s.round_id, r.assignment FROM submissions s "
+                "JOIN rounds r ON r.id = s.round_id WHERE s.id = :s"
             ), {"s": claim.submission_id}).one()
         archive = self.data.upload_path(row.sha256, row.filename)
         try:

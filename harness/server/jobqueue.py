@@ -109,6 +109,7 @@ def recover(engine: Engine) -> list[int]:
         rows = conn.execute(text("SELECT id, submission_id, claimed_by FROM jobs WHERE status = 'running'")).all()
         dead = [r for r in rows if not _holder_alive(r.claimed_by, host)]
         for r in dead:
-            conn.execute(text("UPDATE jobs SET status = 'queued', claimed_by = '' WHERE id = :j AND status = 'running'"), {"j": r.id})
+            conn.execute(text("UPDATE jobs SET status = 'queued', claimed_by = '' WHERE id = :j AND status = 'running'"),
+                         {"j": r.id})
             conn.execute(text("UPDATE submissions SET status = 'queued' WHERE id = :s"), {"s": r.submission_id})
     return [r.submission_id for r in dead]

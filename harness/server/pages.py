@@ -344,7 +344,8 @@ def submission_page(submission_id: int, request: Request, db: Session = Depends(
     show_others = mine is not None or user.role == "admin"
     unblind = user.role == "admin" and request.query_params.get("unblind") == "1"
     return render(request, "submission.html", user=user, csrf=session.csrf, sub=sub, rnd=rnd, report=report,
-                  criteria=criteria, mine=mine, reviews=reviews if show_others else [], hidden=len(reviews) if not show_others else 0,
+                  criteria=criteria, mine=mine, reviews=reviews if show_others else [],
+                  hidden=0 if show_others else len(reviews),
                   unblind=unblind, saved=request.query_params.get("saved") == "1")
 
 

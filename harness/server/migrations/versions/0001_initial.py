@@ -1,7 +1,7 @@
 """initial schema: people, tokens, rounds, upload links, submissions, jobs, reviews, decisions
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 
 import sqlalchemy as sa
