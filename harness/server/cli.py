@@ -40,10 +40,11 @@ data_option = click.option("--data", "data", type=click.Path(path_type=Path), de
 @db_option
 @data_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
 @click.option("--workers", type=click.IntRange(0, 64), default=1, show_default=True,
               help="Submissions graded at once (grading threads; 0: accept uploads, grade nothing).")
-@click.option("--max-upload-mb", type=click.IntRange(1, 4096), default=50, show_default=True)
+@click.option("--max-upload-mb", type=click.IntRange(1, 4096), default=50, show_default=True,
+              help="Largest upload accepted (the body is refused past it while it streams).")
 @click.option("--webhook", help="POST a JSON event here when a submission is graded (signed with GRADE_WEBHOOK_SECRET).")
 @click.option("--secure-cookies", is_flag=True, help="Mark cookies Secure (behind an HTTPS proxy).")
 def serve(db: str | None, data: Path, host: str, port: int, workers: int, max_upload_mb: int, webhook: str | None,
@@ -79,7 +80,8 @@ def _session(db: str | None, data: Path):
 
 @admin.command("create-user")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["admin", "reviewer"]), required=True)
+@click.option("--role", type=click.Choice(["admin", "reviewer"]), required=True,
+              help="admin: every round, creates rounds and links; reviewer: scores the rounds they are on.")
 @click.option("--password", help="Default: a generated one, printed once.")
 @db_option
 @data_option
