@@ -35,9 +35,9 @@ def fake_grade(archive: Path, assignment: str, out_dir: Path) -> Outcome:
 
 def make_zip(text: str = "print(1)\n", name: str = "predict.py") -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("submission.toml", 'assignment = "applied_ml"\n')
-        zf.writestr(name, text)
+    with zipfile.ZipFile(buf, "w") as zf:  # fixed timestamps: the same text gives the same bytes
+        zf.writestr(zipfile.ZipInfo("submission.toml", (2026, 1, 1, 0, 0, 0)), 'assignment = "applied_ml"\n')
+        zf.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), text)
     return buf.getvalue()
 
 
