@@ -18,7 +18,7 @@ export RAGAS_DO_NOT_TRACK := true
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,rag,distributed]'
+	$(PY) -m pip install --quiet -e '.[dev,rag,distributed,server]'
 	touch $@
 
 deps:

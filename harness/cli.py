@@ -446,6 +446,10 @@ from harness.panel.cli import register as _register_panel  # noqa: E402  (review
 
 _register_panel(cli)
 
+from harness.server.cli import register as _register_server  # noqa: E402  (grade serve, admin, submit)
+
+_register_server(cli)
+
 
 def threading_is_main() -> bool:
     import threading

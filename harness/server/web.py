@@ -1,0 +1,49 @@
+"""What every page route needs: the signed-in user, CSRF checks, rendering with the CSRF token."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from harness.server.models import User
+from harness.server.security import SESSION_COOKIE, SESSION_MAX_AGE_S, SessionData, same_token
+
+
+class LoginRequired(Exception):
+    """No valid session on a page that needs one: the handler redirects to /login."""
+
+
+def session_of(request: Request) -> SessionData | None:
+    return request.app.state.sessions.read(request.cookies.get(SESSION_COOKIE))
+
+
+def page_user(request: Request, db: Session) -> tuple[User, SessionData]:
+    session = session_of(request)
+    user = db.get(User, session.user_id) if session else None
+    if user is None or user.session_version != session.version:
+        raise LoginRequired()
+    return user, session
+
+
+def check_csrf(session: SessionData, given: str | None) -> None:
+    if not same_token(session.csrf, given):
+        raise HTTPException(403, "the form's CSRF token is missing or wrong: reload the page and try again")
+
+
+def require_admin(user: User) -> None:
+    if user.role != "admin":
+        raise HTTPException(403, "only an admin may do this")
+
+
+def render(request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
+    return request.app.state.templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def set_session(response: Response, request: Request, value: str) -> None:
+    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE_S, httponly=True, samesite="lax",
+                        secure=request.app.state.config.secure_cookies, path="/")
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
