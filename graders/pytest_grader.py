@@ -3,22 +3,27 @@
 Two runs, each in a fresh hardened container through ``ctx.run_in_sandbox`` (never on the host):
 
 1. **Hidden tests** — a folder of the assignment (``tests = "hidden_tests"``; never in a starter
-   kit) is copied to a read-only mount at ``/tests`` and run with pytest against the
-   submission (read-only at ``/submission``, first on ``sys.path``), with no network, the
-   assignment's sandbox limits, its own wall-clock limit (``timeout_s``) and a per-test limit
-   (``per_test_timeout_s``). Points come from the TOML: ``[[graders.config.groups]]`` give a
-   group of tests (fnmatch patterns over node ids) its points; any other test is worth
-   ``points_per_test``.
+   kit) is copied to a read-only mount at ``/tests`` and run with pytest in a two-uid
+   container: the in-container entry starts the server of the candidate's code
+   (:mod:`graders.pytest_bridge.server`) as the candidate uid, drops itself to the runner uid
+   and becomes pytest there, with no submission folder on ``sys.path``. The tests reach the
+   candidate's code only through the ``candidate`` fixture, as data across a Unix socket
+   (``docs/authoring.md``), and pytest writes its results into the runner's trusted folder,
+   which the candidate's uid cannot write: nothing the candidate's code does can forge them.
+   No network, the assignment's sandbox limits, its own wall-clock limit (``timeout_s``) and a
+   per-test limit (``per_test_timeout_s``). Points come from the TOML:
+   ``[[graders.config.groups]]`` give a group of tests (fnmatch patterns over node ids) its
+   points; any other test is worth ``points_per_test``.
 2. **The candidate's own tests** (``test_*.py``/``*_test.py`` anywhere in the submission), the
    same way in a second container: their pass/fail counts are evidence for engineering habits,
    never points here.
 
 pytest runs inside the container through :mod:`graders.pytest_driver`, which writes one JSON
-line per finished test into the output folder; the host reads that file as untrusted data
-(no links followed, size-capped, every line validated). Tests that never report (the run was
-stopped at the limit, or crashed) count as failed. Because the tests run in the same process
-as the candidate's code, a determined candidate could forge the results: the counts are
-evidence for a reviewer, like everything else a container writes.
+line per finished test (into the trusted folder for the hidden tests, ``/output`` for the
+candidate's own); the host reads that file as data all the same (no links followed,
+size-capped, every line validated). Tests that never report (the run was stopped at the
+limit, or crashed) count as failed. The candidate's own tests run next to its code, as
+before: their counts are evidence for a reviewer, never points.
 
 Measurements: ``score`` (earned / possible points, 0–1), ``points``, ``max_points``,
 ``passed``, ``failed``, ``total``, ``timed_out``; ``candidate_tests_found`` (0/1),
@@ -50,8 +55,13 @@ from harness.errors import GraderError
 from harness.models import GraderResult, Level, Message, SandboxRun, Verdict, Visibility
 
 PYTHON = "/opt/venv/bin/python"
+ENTRY = [PYTHON, "/opt/holdout/entry.py"]
 DRIVER = Path(__file__).with_name("pytest_driver.py")
+BRIDGE = Path(__file__).with_name("pytest_bridge")
 DRIVER_MOUNT = "/holdout-pytest"
+TRUSTED_MOUNT = "/holdout/trusted"
+BRIDGE_SOCKET = "/tmp/holdout-bridge/server.sock"
+CANDIDATE_UID = 10001
 TESTS_MOUNT = "/tests"
 HIDDEN_RESULTS = "holdout-hidden-tests.jsonl"
 CANDIDATE_RESULTS = "holdout-candidate-tests.jsonl"
@@ -89,6 +99,13 @@ class PytestConfig(GraderConfig):
     """Also run the candidate's own tests (evidence for engineering habits, never points)."""
     candidate_timeout_s: float = Field(default=60, gt=0)
     results_read_mb: int = Field(default=8, ge=1)
+    preload: list[str] = Field(default_factory=list)
+    """Modules the server of the candidate's code imports before the first test (outside the
+    per-test limits), without the submission on ``sys.path``: the heavy libraries the
+    candidate's code is expected to import (``["pandas", "sklearn.pipeline"]``), so that importing
+    it in a test is quick. Each session is a fork of that server and shares what it loaded."""
+    bridge_max_mb: int = Field(default=64, ge=1)
+    """Largest message across the bridge (either way)."""
 
     @field_validator("tests")
     @classmethod
@@ -302,13 +319,48 @@ def candidate_test_files(root: Path) -> list[str]:
     return found
 
 
+PYTEST_OPTIONS = ("-p", "no:cacheprovider", "-p", "no:stepwise", "-q", "--color=no", "-o",
+                  "console_output_style=classic")
+
+
 def _driver_command(results: str, per_test_timeout_s: float, pytest_args: list[str]) -> list[str]:
+    """pytest next to the candidate's code, as its uid (the candidate's own tests)."""
     return [
         PYTHON, f"{DRIVER_MOUNT}/{DRIVER.name}", "--results", f"/output/{results}",
         "--per-test-timeout", f"{per_test_timeout_s:g}", "--path", "/submission", "--",
-        "-p", "no:cacheprovider", "-p", "no:stepwise", "-q", "--color=no", "-o", "console_output_style=classic",
-        *pytest_args,
+        *PYTEST_OPTIONS, *pytest_args,
     ]
+
+
+def hidden_command(cfg: PytestConfig) -> list[str]:
+    """The two-uid run of the hidden tests: ``entry.py pair SERVER RUNNER``."""
+    server = [
+        PYTHON, "-B", "-c",
+        f"import sys; sys.path[0] = {DRIVER_MOUNT!r}; from pytest_bridge.server import main; sys.exit(main())",
+        "--socket", BRIDGE_SOCKET, "--root", "/submission", "--max-bytes", str(cfg.bridge_max_mb * 2**20),
+        "--preload", *cfg.preload,
+    ]
+    runner = [
+        PYTHON, "-I", "-B", f"{DRIVER_MOUNT}/{DRIVER.name}", "--results", f"{TRUSTED_MOUNT}/{HIDDEN_RESULTS}",
+        "--per-test-timeout", f"{cfg.per_test_timeout_s:g}", "--logs", "-",
+        "--bridge", BRIDGE_SOCKET, "--bridge-peer-uid", str(CANDIDATE_UID), "--",
+        *PYTEST_OPTIONS, "--rootdir", TESTS_MOUNT, "--import-mode=importlib", TESTS_MOUNT,
+    ]
+    return [*ENTRY, "pair", json.dumps(server), json.dumps(runner)]
+
+
+def stage_driver(dest: Path) -> None:
+    """The driver and the bridge package, readable by every uid of the sandbox."""
+    dest.mkdir(exist_ok=True)
+    dest.chmod(0o755)
+    shutil.copyfile(DRIVER, dest / DRIVER.name)
+    (dest / DRIVER.name).chmod(0o644)
+    package = dest / BRIDGE.name
+    package.mkdir(exist_ok=True)
+    package.chmod(0o755)
+    for module in sorted(BRIDGE.glob("*.py")):
+        shutil.copyfile(module, package / module.name)
+        (package / module.name).chmod(0o644)
 
 
 # --- the grader -----------------------------------------------------------------------------
@@ -346,10 +398,7 @@ class PytestGrader(Grader):
         result = GraderResult(grader=self.name)
         with tempfile.TemporaryDirectory(prefix="holdout-pytest-") as tmp:
             driver_dir = Path(tmp) / "driver"
-            driver_dir.mkdir()
-            driver_dir.chmod(0o755)
-            shutil.copyfile(DRIVER, driver_dir / DRIVER.name)
-            (driver_dir / DRIVER.name).chmod(0o644)
+            stage_driver(driver_dir)
             if self.cfg.tests:
                 self._hidden(ctx, Path(tmp), driver_dir, result)
             if self.cfg.candidate_tests:
@@ -366,13 +415,11 @@ class PytestGrader(Grader):
             raise GraderError(f"the assignment's hidden tests folder {source} does not exist")
         staged = tmp / "tests"
         stage_tree(source, staged)
-        command = _driver_command(HIDDEN_RESULTS, cfg.per_test_timeout_s,
-                                  ["--rootdir", TESTS_MOUNT, "--import-mode=importlib", TESTS_MOUNT])
-        sandbox, output = ctx.run_in_sandbox(
-            command, extra_mounts=((staged, TESTS_MOUNT), (driver_dir, DRIVER_MOUNT)),
-            timeout_s=cfg.timeout_s, name="pytest-hidden",
+        sandbox, trusted = ctx.run_in_sandbox(
+            hidden_command(cfg), extra_mounts=((staged, TESTS_MOUNT), (driver_dir, DRIVER_MOUNT)),
+            timeout_s=cfg.timeout_s, name="pytest-hidden", trusted=True,
         )
-        run = self._read(output, HIDDEN_RESULTS, result)
+        run = self._read(trusted, HIDDEN_RESULTS, result)
         stopped = sandbox.verdict in (Verdict.TIMEOUT, Verdict.OUT_OF_MEMORY)
         if (run.empty and not stopped) or (run.exit_code in (3, 4) and not run.tests and not run.collect_errors):
             # pytest never got as far as collecting (the candidate's code had not run yet), or a

@@ -33,13 +33,25 @@ ARTIFACTS = {"executed.ipynb": 64 * 2**20, "stdout.txt": 8 * 2**20, "stderr.txt"
 
 
 def keep_artifacts(job: Job) -> None:
-    """Copy the executed notebook and full logs (untrusted; no links followed) for the reviewer."""
+    """Copy the executed notebook and full logs (no links followed, capped) for the reviewer.
+
+    The executed notebook comes only from the runner's trusted folder (a copy the candidate's
+    code left in its logs is not the runner's); each log, from the runner's folder when it
+    wrote one (a notebook's mirrored output), else the candidate's own capture."""
     target = job.options.artifacts_dir
     if target is None or job.logs_dir is None:
         return
     target.mkdir(parents=True, exist_ok=True)
     for name, cap in ARTIFACTS.items():
-        fd = open_regular(job.logs_dir / name)
+        folders = [job.trusted_dir] if name == "executed.ipynb" else [job.trusted_dir, job.logs_dir]
+        fd = None
+        for folder in (f for f in folders if f is not None):
+            fd = open_regular(folder / name)
+            if fd is not None and os.fstat(fd).st_size == 0 and folder != folders[-1]:
+                os.close(fd)
+                fd = None
+            if fd is not None:
+                break
         if fd is None:
             continue
         with os.fdopen(fd, "rb") as src, open(target / name, "wb") as dst:

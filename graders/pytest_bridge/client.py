@@ -33,7 +33,7 @@ from .codec import (
     send_frame,
 )
 
-__all__ = ["BridgeError", "Candidate", "CandidateError", "RemoteObject"]
+__all__ = ["BridgeError", "Candidate", "CandidateError", "RemoteModule", "RemoteObject"]
 
 
 class CandidateError(Exception):
@@ -75,7 +75,11 @@ class RemoteObject:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
+        self._refresh()
         return self._session._request({"op": "getattr", "target": self._ref(), "name": name}, self._generation)
+
+    def _refresh(self) -> None:
+        """Objects are bound to their session: one of an ended session is gone (see RemoteModule)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("objects of the candidate's code are read-only from the tests")
@@ -87,12 +91,29 @@ class RemoteObject:
         return f"<candidate {self._type} #{self._id}>"
 
 
+class RemoteModule(RemoteObject):
+    """A module of the candidate's code. Unlike other objects it outlives its session: used
+    after the session ended (a call ran past the test's limit, the process died), it is
+    imported again in a fresh process, so a session-scoped fixture holding it keeps working."""
+
+    __slots__ = ("_name",)
+
+    def _refresh(self) -> None:
+        session = self._session
+        if session._sock is not None and self._generation == session._generation:
+            return
+        fresh = session.module(self._name)
+        object.__setattr__(self, "_generation", fresh._generation)
+        object.__setattr__(self, "_id", fresh._id)
+
+
 class RemoteCallable(RemoteObject):
     """A callable object of the candidate's code (a function, class, bound method...)."""
 
     __slots__ = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._refresh()
         return self._session._request({"op": "call", "target": self._ref(), "args": list(args), "kwargs": dict(kwargs)},
                                       self._generation)
 
@@ -119,12 +140,18 @@ class Candidate:
         """Import ``name`` from the submission in the candidate's process (once per session)."""
         if self._sock is None:
             self._connect()
-        return self._request({"op": "import", "module": name}, self._generation)
+        found = self._request({"op": "import", "module": name}, self._generation)
+        if not isinstance(found, RemoteObject):
+            raise ProtocolError("an import must answer with a handle")
+        module = RemoteModule(self, found._generation, found._id, found._type)
+        object.__setattr__(module, "_name", name)
+        return module
 
     def facts(self, obj: RemoteObject) -> dict:
         """What the candidate's side says about ``obj``: ``type``, ``mro``, ``callable``,
         ``has_fit``/``has_predict``/..., ``sklearn_estimator``, ``clone_ok`` (scikit-learn's
         ``clone`` accepts it), ``clone_error``, ``fitted`` (True/False/None)."""
+        obj._refresh()
         answer = self._request({"op": "facts", "target": obj}, obj._generation)
         if not isinstance(answer, dict):
             raise ProtocolError("facts must be a mapping")
@@ -132,6 +159,7 @@ class Candidate:
 
     def value(self, obj: RemoteObject) -> Any:
         """``obj`` itself, as data (a handle again when it is not data)."""
+        obj._refresh()
         return self._request({"op": "value", "target": obj}, obj._generation)
 
     def restart(self) -> None:
