@@ -310,4 +310,6 @@ def test_doctor_shows_every_protection_holding(docker_client, sandbox_image):
     assert result["ok"], failing
     names = {c["name"] for c in result["checks"]}
     assert {"network", "read-only root", "non-root user", "pids limit", "memory limit",
-            "capabilities", "no-new-privileges"} <= names
+            "capabilities", "no-new-privileges", "runner apart"} <= names
+    apart = next(c for c in result["checks"] if c["name"] == "runner apart")
+    assert "not writable" in apart["detail"] and "refused" in apart["detail"], apart
