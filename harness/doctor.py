@@ -68,7 +68,14 @@ def run_doctor(image: str | None = None) -> dict:
 
 def probe_protections(client, tag: str, extra_mounts: tuple = ()) -> list[Check]:
     """Run the probe with the candidate's options (and mounts) and turn what it saw into checks."""
-    from sandbox.runner import ENTRY, Mount, RunRequest, make_job_dirs, open_regular, run_container
+    from sandbox.runner import (
+        ENTRY,
+        Mount,
+        RunRequest,
+        make_job_dirs,
+        open_regular,
+        run_container,
+    )
 
     limits = SandboxSpec(timeout_s=60)
     canary = "HOLDOUT_DOCTOR_CANARY"

@@ -107,7 +107,7 @@ def runner_uid(trusted: Path) -> int:
     return os.stat(trusted).st_uid
 
 
-def trusted_dir(request: "RunRequest") -> Path | None:
+def trusted_dir(request: RunRequest) -> Path | None:
     return next((m.source for m in request.mounts if m.target == TRUSTED_MOUNT and not m.read_only), None)
 
 

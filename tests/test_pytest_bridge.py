@@ -23,7 +23,13 @@ import pytest
 
 from graders.pytest_bridge import codec
 from graders.pytest_bridge.client import Candidate, CandidateError
-from graders.pytest_bridge.codec import BridgeTimeout, Decoder, Encoder, PeerGone, ProtocolError
+from graders.pytest_bridge.codec import (
+    BridgeTimeout,
+    Decoder,
+    Encoder,
+    PeerGone,
+    ProtocolError,
+)
 
 GRADERS = Path(__file__).resolve().parents[1] / "graders"
 
