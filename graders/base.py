@@ -28,7 +28,9 @@ class SandboxCall(Protocol):
 
     The submission is mounted read-only at ``/submission`` and the public inputs at ``/data``;
     ``extra_mounts`` are ``(host_dir, container_path)`` pairs, mounted read-only. Returns the
-    run and the host directory that was mounted writable at ``/output``.
+    run and the host directory that was mounted writable at ``/output``; with ``trusted``, the
+    command is the in-container entry of a two-uid run and the directory returned is the
+    runner's trusted folder (``/holdout/trusted``), which the candidate's uid cannot write.
     """
 
     def __call__(
@@ -38,6 +40,7 @@ class SandboxCall(Protocol):
         extra_mounts: tuple[tuple[Path, str], ...] = (),
         timeout_s: float | None = None,
         name: str = "extra",
+        trusted: bool = False,
     ) -> tuple[SandboxRun, Path]: ...
 
 

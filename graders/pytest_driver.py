@@ -1,13 +1,24 @@
 """Runs pytest *inside the sandbox* for the ``pytest`` grader. Never imported on the host.
 
-The grader copies this file into a read-only mount and starts it as the container's command:
+The grader copies this file (and the :mod:`pytest_bridge` package beside it) into a read-only
+mount. Two ways to run:
 
-    python /holdout-pytest/pytest_driver.py --results /output/hidden.jsonl \
-        --per-test-timeout 10 --path /submission -- -p no:cacheprovider --rootdir /tests ... /tests
+- **hidden tests** (points): as the runner uid, started by the in-container entry after it
+  has started the server of the candidate's code as the candidate uid (``entry.py pair``)::
 
-It puts the ``--path`` folders first on ``sys.path`` (so tests can ``import predict`` from the
-submission), sends its own stdout/stderr to the logs folder (a chatty test run must not go
-through the container log), and runs ``pytest.main`` with a small plugin that
+    python -I /holdout-pytest/pytest_driver.py --results /holdout/trusted/hidden.jsonl \
+        --per-test-timeout 10 --bridge /tmp/holdout-bridge/server.sock --logs - -- ... /tests
+
+  No submission folder is on ``sys.path`` (``-I`` also drops ``PYTHONPATH``, where the
+  candidate's installed requirements are): the tests reach the candidate's code only through
+  the ``candidate`` fixture (:mod:`pytest_bridge.fixtures`), as data across a socket, so
+  neither the tests' own imports nor anything in this process runs candidate code, and the
+  results file is written where the candidate's uid cannot write.
+- **the candidate's own tests** (evidence): as the candidate uid, with ``--path /submission``
+  first on ``sys.path``, results in ``/output``.
+
+It sends its own stdout/stderr to the logs folder unless ``--logs -`` (a chatty test run must
+not go through the container log), and runs ``pytest.main`` with a small plugin that
 
 - stops any single collection or test phase after ``--per-test-timeout`` seconds (SIGALRM; a
   hung test fails as ``timeout`` and the others still run — the container's wall-clock limit,
@@ -21,8 +32,8 @@ through the container log), and runs ``pytest.main`` with a small plugin that
      "duration_s": 0.1, "message": "...", "longrepr": "..."}
     {"event": "finished", "exit_code": 0}
 
-Everything here runs next to the candidate's code, in the same process: the host treats the
-results as untrusted data (size-capped, validated) and never as proof.
+The host reads the results file as untrusted data in both cases (size-capped, validated); only
+the hidden tests' file, from the trusted folder, is worth points.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ import sys
 import time
 
 LONGREPR_CHARS = 4000
+SERVER_START_S = 120
 MESSAGE_CHARS = 500
 
 
@@ -151,25 +163,52 @@ def _mark_wrappers(plugin_cls) -> None:
         setattr(plugin_cls, name, pytest.hookimpl(wrapper=True)(getattr(plugin_cls, name)))
 
 
+def _bridge_fixtures(args):
+    """The ``candidate`` fixture, talking to ``--bridge``; a call may run a little past the
+    per-test limit so that the limit, not the call, decides (and names it a timeout)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)  # `python -I` leaves the script's folder out
+    os.environ["HOLDOUT_BRIDGE_SOCKET"] = args.bridge
+    os.environ["HOLDOUT_BRIDGE_CALL_TIMEOUT"] = f"{args.call_timeout or args.per_test_timeout + 5:g}"
+    if args.bridge_peer_uid is not None:
+        os.environ["HOLDOUT_BRIDGE_PEER_UID"] = str(args.bridge_peer_uid)
+    from pytest_bridge import fixtures
+
+    # The server preloads numpy, pandas, scikit-learn before it listens: wait for it here, outside
+    # every test's limit (the run's own limit, enforced from outside, bounds this wait too).
+    deadline = time.monotonic() + SERVER_START_S
+    while not os.path.exists(args.bridge) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return fixtures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="holdout-pytest")
     parser.add_argument("--results", required=True, help="JSON-lines file to append results to")
     parser.add_argument("--per-test-timeout", type=float, default=30.0)
     parser.add_argument("--path", action="append", default=[], help="folder to put first on sys.path")
-    parser.add_argument("--logs", default=os.environ.get("HOLDOUT_LOGS_DIR", "/holdout/logs"))
+    parser.add_argument("--logs", default=os.environ.get("HOLDOUT_LOGS_DIR", "/holdout/logs"),
+                        help="folder for this run's stdout/stderr ('-': leave them as they are)")
+    parser.add_argument("--bridge", help="Unix socket of the server of the candidate's code: serve the "
+                        "`candidate` fixture from it")
+    parser.add_argument("--bridge-peer-uid", type=int, help="the uid the bridge's server must run as")
+    parser.add_argument("--call-timeout", type=float, help="limit for one call across the bridge")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     pytest_args = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
-    if os.path.isdir(args.logs):
+    if args.logs != "-" and os.path.isdir(args.logs):
         _redirect_streams(args.logs)
     import pytest  # the image's pytest, imported before the submission is on sys.path
 
     _mark_wrappers(HoldoutPlugin)
+    plugins: list = [HoldoutPlugin(args.results, args.per_test_timeout)]
+    if args.bridge:
+        plugins.append(_bridge_fixtures(args))
     for folder in reversed(args.path):
         sys.path.insert(0, folder)
-    plugin = HoldoutPlugin(args.results, args.per_test_timeout)
     started = time.monotonic()
-    code = pytest.main(pytest_args, plugins=[plugin])
+    code = pytest.main(pytest_args, plugins=plugins)
     print(f"holdout: pytest exited {int(code)} after {time.monotonic() - started:.1f} s", file=sys.stderr)
     return int(code)
 

@@ -3,22 +3,27 @@
 Two runs, each in a fresh hardened container through ``ctx.run_in_sandbox`` (never on the host):
 
 1. **Hidden tests** — a folder of the assignment (``tests = "hidden_tests"``; never in a starter
-   kit) is copied to a read-only mount at ``/tests`` and run with pytest against the
-   submission (read-only at ``/submission``, first on ``sys.path``), with no network, the
-   assignment's sandbox limits, its own wall-clock limit (``timeout_s``) and a per-test limit
-   (``per_test_timeout_s``). Points come from the TOML: ``[[graders.config.groups]]`` give a
-   group of tests (fnmatch patterns over node ids) its points; any other test is worth
-   ``points_per_test``.
+   kit) is copied to a read-only mount at ``/tests`` and run with pytest in a two-uid
+   container: the in-container entry starts the server of the candidate's code
+   (:mod:`graders.pytest_bridge.server`) as the candidate uid, drops itself to the runner uid
+   and becomes pytest there, with no submission folder on ``sys.path``. The tests reach the
+   candidate's code only through the ``candidate`` fixture, as data across a Unix socket
+   (``docs/authoring.md``), and pytest writes its results into the runner's trusted folder,
+   which the candidate's uid cannot write: nothing the candidate's code does can forge them.
+   No network, the assignment's sandbox limits, its own wall-clock limit (``timeout_s``) and a
+   per-test limit (``per_test_timeout_s``). Points come from the TOML:
+   ``[[graders.config.groups]]`` give a group of tests (fnmatch patterns over node ids) its
+   points; any other test is worth ``points_per_test``.
 2. **The candidate's own tests** (``test_*.py``/``*_test.py`` anywhere in the submission), the
    same way in a second container: their pass/fail counts are evidence for engineering habits,
    never points here.
 
 pytest runs inside the container through :mod:`graders.pytest_driver`, which writes one JSON
-line per finished test into the output folder; the host reads that file as untrusted data
-(no links followed, size-capped, every line validated). Tests that never report (the run was
-stopped at the limit, or crashed) count as failed. Because the tests run in the same process
-as the candidate's code, a determined candidate could forge the results: the counts are
-evidence for a reviewer, like everything else a container writes.
+line per finished test (into the trusted folder for the hidden tests, ``/output`` for the
+candidate's own); the host reads that file as data all the same (no links followed,
+size-capped, every line validated). Tests that never report (the run was stopped at the
+limit, or crashed) count as failed. The candidate's own tests run next to its code, as
+before: their counts are evidence for a reviewer, never points.
 
 Measurements: ``score`` (earned / possible points, 0–1), ``points``, ``max_points``,
 ``passed``, ``failed``, ``total``, ``timed_out``; ``candidate_tests_found`` (0/1),
@@ -50,8 +55,13 @@ from harness.models import GraderResult, Level, Message, SandboxRun, Verdict, Vi
 from harness.safeio import UntrustedDataError, loads_json
 
 PYTHON = "/opt/venv/bin/python"
+ENTRY = [PYTHON, "/opt/holdout/entry.py"]
 DRIVER = Path(__file__).with_name("pytest_driver.py")
+BRIDGE = Path(__file__).with_name("pytest_bridge")
 DRIVER_MOUNT = "/holdout-pytest"
+TRUSTED_MOUNT = "/holdout/trusted"
+BRIDGE_SOCKET = "/tmp/holdout-bridge/server.sock"
+CANDIDATE_UID = 10001
 TESTS_MOUNT = "/tests"
 HIDDEN_RESULTS = "holdout-hidden-tests.jsonl"
 CANDIDATE_RESULTS = "holdout-candidate-tests.jsonl"
@@ -89,6 +99,13 @@ class PytestConfig(GraderConfig):
     """Also run the candidate's own tests (evidence for engineering habits, never points)."""
     candidate_timeout_s: float = Field(default=60, gt=0)
     results_read_mb: int = Field(default=8, ge=1)
+    preload: list[str] = Field(default_factory=list)
+    """Modules the server of the candidate's code imports before the first test (outside the
+    per-test limits), without the submission on ``sys.path``: the heavy libraries the
+    candidate's code is expected to import (``["pandas", "sklearn.pipeline"]``), so that importing
+    it in a test is quick. Each session is a fork of that server and shares what it loaded."""
+    bridge_max_mb: int = Field(default=64, ge=1)
+    """Largest message across the bridge (either way)."""
 
     @field_validator("tests")
     @classmethod
@@ -196,29 +213,6 @@ def parse_results(data: bytes) -> PytestRun:
         else:
             run.malformed_lines += 1
     return run
-
-
-def unusable_results(run: PytestRun, verdict: Verdict) -> str:
-    """Why a hidden-test run that was not stopped by a limit reported nothing that can be
-    scored, in words for the candidate; ``""`` when it can be scored.
-
-    The results file is written by the process the candidate's code runs in: an empty,
-    truncated or garbage file, or a pytest usage/internal error before any test, is that run's
-    outcome (every hidden test counts as failed), not a harness failure. A hidden-test folder
-    that cannot run at all shows the same way for every submission, and ``grade check`` (the
-    reference canary) catches that before candidates are graded.
-    """
-    if verdict in (Verdict.TIMEOUT, Verdict.OUT_OF_MEMORY):
-        return ""
-    if run.empty:
-        garbled = f" ({run.malformed_lines} unreadable line(s))" if run.malformed_lines else ""
-        return ("The hidden test run reported no results: its results file is empty, truncated or not in the "
-                f"expected format{garbled}. Code that exits the process, or writes over files, when imported "
-                "does this. Every hidden test counts as failed.")
-    if run.exit_code in (3, 4) and not run.tests and not run.collect_errors:
-        return (f"pytest stopped with an internal or usage error (exit {run.exit_code}) before any hidden test ran "
-                "(a module of the submission that shadows one pytest needs?). Every hidden test counts as failed.")
-    return ""
 
 
 # --- points ---------------------------------------------------------------------------------
@@ -336,13 +330,48 @@ def candidate_test_files(root: Path) -> list[str]:
     return found
 
 
+PYTEST_OPTIONS = ("-p", "no:cacheprovider", "-p", "no:stepwise", "-q", "--color=no", "-o",
+                  "console_output_style=classic")
+
+
 def _driver_command(results: str, per_test_timeout_s: float, pytest_args: list[str]) -> list[str]:
+    """pytest next to the candidate's code, as its uid (the candidate's own tests)."""
     return [
         PYTHON, f"{DRIVER_MOUNT}/{DRIVER.name}", "--results", f"/output/{results}",
         "--per-test-timeout", f"{per_test_timeout_s:g}", "--path", "/submission", "--",
-        "-p", "no:cacheprovider", "-p", "no:stepwise", "-q", "--color=no", "-o", "console_output_style=classic",
-        *pytest_args,
+        *PYTEST_OPTIONS, *pytest_args,
     ]
+
+
+def hidden_command(cfg: PytestConfig) -> list[str]:
+    """The two-uid run of the hidden tests: ``entry.py pair SERVER RUNNER``."""
+    server = [
+        PYTHON, "-B", "-c",
+        f"import sys; sys.path[0] = {DRIVER_MOUNT!r}; from pytest_bridge.server import main; sys.exit(main())",
+        "--socket", BRIDGE_SOCKET, "--root", "/submission", "--max-bytes", str(cfg.bridge_max_mb * 2**20),
+        "--preload", *cfg.preload,
+    ]
+    runner = [
+        PYTHON, "-I", "-B", f"{DRIVER_MOUNT}/{DRIVER.name}", "--results", f"{TRUSTED_MOUNT}/{HIDDEN_RESULTS}",
+        "--per-test-timeout", f"{cfg.per_test_timeout_s:g}", "--logs", "-",
+        "--bridge", BRIDGE_SOCKET, "--bridge-peer-uid", str(CANDIDATE_UID), "--",
+        *PYTEST_OPTIONS, "--rootdir", TESTS_MOUNT, "--import-mode=importlib", TESTS_MOUNT,
+    ]
+    return [*ENTRY, "pair", json.dumps(server), json.dumps(runner)]
+
+
+def stage_driver(dest: Path) -> None:
+    """The driver and the bridge package, readable by every uid of the sandbox."""
+    dest.mkdir(exist_ok=True)
+    dest.chmod(0o755)
+    shutil.copyfile(DRIVER, dest / DRIVER.name)
+    (dest / DRIVER.name).chmod(0o644)
+    package = dest / BRIDGE.name
+    package.mkdir(exist_ok=True)
+    package.chmod(0o755)
+    for module in sorted(BRIDGE.glob("*.py")):
+        shutil.copyfile(module, package / module.name)
+        (package / module.name).chmod(0o644)
 
 
 # --- the grader -----------------------------------------------------------------------------
@@ -380,10 +409,7 @@ class PytestGrader(Grader):
         result = GraderResult(grader=self.name)
         with tempfile.TemporaryDirectory(prefix="holdout-pytest-") as tmp:
             driver_dir = Path(tmp) / "driver"
-            driver_dir.mkdir()
-            driver_dir.chmod(0o755)
-            shutil.copyfile(DRIVER, driver_dir / DRIVER.name)
-            (driver_dir / DRIVER.name).chmod(0o644)
+            stage_driver(driver_dir)
             if self.cfg.tests:
                 self._hidden(ctx, Path(tmp), driver_dir, result)
             if self.cfg.candidate_tests:
@@ -400,20 +426,24 @@ class PytestGrader(Grader):
             raise GraderError(f"the assignment's hidden tests folder {source} does not exist")
         staged = tmp / "tests"
         stage_tree(source, staged)
-        command = _driver_command(HIDDEN_RESULTS, cfg.per_test_timeout_s,
-                                  ["--rootdir", TESTS_MOUNT, "--import-mode=importlib", TESTS_MOUNT])
-        sandbox, output = ctx.run_in_sandbox(
-            command, extra_mounts=((staged, TESTS_MOUNT), (driver_dir, DRIVER_MOUNT)),
-            timeout_s=cfg.timeout_s, name="pytest-hidden",
+        sandbox, trusted = ctx.run_in_sandbox(
+            hidden_command(cfg), extra_mounts=((staged, TESTS_MOUNT), (driver_dir, DRIVER_MOUNT)),
+            timeout_s=cfg.timeout_s, name="pytest-hidden", trusted=True,
         )
-        run = self._read(output, HIDDEN_RESULTS, result)
-        unusable = unusable_results(run, sandbox.verdict)  # the candidate's result, never a grader error
+        run = self._read(trusted, HIDDEN_RESULTS, result)
+        stopped = sandbox.verdict in (Verdict.TIMEOUT, Verdict.OUT_OF_MEMORY)
+        if (run.empty and not stopped) or (run.exit_code in (3, 4) and not run.tests and not run.collect_errors):
+            # pytest never got as far as collecting (the candidate's code had not run yet), or a
+            # usage/internal error before any test: the author's tests, the image or our command
+            raise GraderError(f"pytest could not run the hidden tests (verdict {sandbox.verdict.value}, exit "
+                              f"{run.exit_code if run.exit_code is not None else sandbox.exit_code}): "
+                              f"{sandbox.stderr.text[-DETAIL_CHARS:] or sandbox.stdout.text[-DETAIL_CHARS:]}")
         scoring = score_tests(run, cfg)
         outcomes = run.outcomes()
         passed = sum(t.outcome == "passed" for t in outcomes)
         timed_out = [t for t in outcomes if t.outcome == "timeout"]
         result.measurements.update(
-            score=0.0 if unusable else (round(scoring.earned / scoring.possible, 4) if scoring.possible else None),
+            score=round(scoring.earned / scoring.possible, 4) if scoring.possible else None,
             points=scoring.earned,
             max_points=scoring.possible,
             passed=float(passed),
@@ -428,18 +458,13 @@ class PytestGrader(Grader):
             "tests": scoring.rows,
             "malformed_lines": run.malformed_lines,
         }
-        result.messages.extend(self._hidden_messages(sandbox, run, scoring, timed_out, unusable))
+        result.messages.extend(self._hidden_messages(sandbox, run, scoring, timed_out))
 
     def _hidden_messages(self, sandbox: SandboxRun, run: PytestRun, scoring: Scoring,
-                         timed_out: list[TestOutcome], unusable: str = "") -> list[Message]:
+                         timed_out: list[TestOutcome]) -> list[Message]:
         cfg, src = self.cfg, self.name
         msgs: list[Message] = []
-        if unusable:
-            msgs.append(Message(code="tests_crashed", source=src, text=unusable))
-            msgs.append(Message(code="tests_unusable_hint", source=src, level=Level.INFO, visibility=Visibility.REVIEWER,
-                                text=("If every submission gets this, the hidden tests themselves may not run: "
-                                      "`grade check` runs them against the reference solution.")))
-        elif sandbox.verdict == Verdict.TIMEOUT:
+        if sandbox.verdict == Verdict.TIMEOUT:
             msgs.append(Message(code="tests_timeout", source=src, text=(
                 f"The hidden tests were stopped at their {cfg.timeout_s:g} s limit; tests that had not "
                 "finished count as failed. Check that importing and calling your code cannot hang.")))

@@ -110,8 +110,10 @@ class RunGrader(Grader):
         return result
 
     def _notebook_notes(self, run) -> list[Message]:
-        """What the in-container runner said about a notebook run. ``runner.json`` is written
-        inside the sandbox, so these are hints for the candidate: the verdict never depends on them."""
+        """What the in-container runner said about a notebook run. ``run.runner`` is the runner's
+        own record, read from its trusted folder (written as the runner uid, which the candidate's
+        uid cannot write, signal or ptrace); a record the candidate's code leaves in its logs is
+        never read. The verdict itself comes from the engine."""
         info = run.runner if isinstance(run.runner, dict) else {}
         if info.get("mode") != "notebook":
             return []

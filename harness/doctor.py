@@ -1,8 +1,10 @@
 """``grade doctor``: is this engine fit to run untrusted code? Checks, then demonstrations.
 
-The probe container runs with exactly the options a candidate gets and tries each protection
-from inside (connect out, write to the root fs, read its own limits and capabilities). A
-protection that does not hold makes the doctor fail with the fix.
+The probe container runs with exactly the options a candidate's run gets (a two-uid run: the
+entry starts the probe as the candidate uid and drops itself to the runner uid) and tries each
+protection from inside the candidate's process (connect out, write to the root fs, read its
+own limits and capabilities, write the runner's trusted folder, signal the runner, read its
+memory and environment). A protection that does not hold makes the doctor fail with the fix.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def run_doctor(image: str | None = None) -> dict:
 def probe_protections(client, tag: str, extra_mounts: tuple = ()) -> list[Check]:
     """Run the probe with the candidate's options (and mounts) and turn what it saw into checks."""
     from harness.safeio import UntrustedDataError, read_json
-    from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs, run_container
+    from sandbox.runner import ENTRY, Mount, RunRequest, make_job_dirs, run_container
 
     limits = SandboxSpec(timeout_s=60)
     canary = "HOLDOUT_DOCTOR_CANARY"
@@ -78,10 +80,9 @@ def probe_protections(client, tag: str, extra_mounts: tuple = ()) -> list[Check]
             submission.mkdir()
             request = RunRequest(
                 image=tag,
-                command=["/opt/venv/bin/python", "/opt/holdout/entry.py", "probe"],
+                command=[*ENTRY, "probe"],
                 limits=limits,
-                mounts=(Mount(submission, "/submission"), Mount(dirs.logs, LOGS_MOUNT, read_only=False),
-                        *extra_mounts),
+                mounts=(Mount(submission, "/submission"), *dirs.mounts(trusted=True), *extra_mounts),
             )
             run = run_container(client, request)
             try:  # written inside a container: read with the same limits as anything else from there
@@ -115,8 +116,15 @@ def interpret_probe(seen: dict, limits: SandboxSpec) -> list[Check]:
         _check("read-only python environment", str(seen.get("python_env", "")).startswith("read-only"),
                str(seen.get("python_env")), "The sandbox's /opt/venv is writable."),
         _check("non-root user", seen.get("uid") not in (0, None), f"uid {seen.get('uid')}", "user= did not hold."),
-        _check("capabilities", seen.get("cap_eff") == "0000000000000000", f"CapEff {seen.get('cap_eff')}",
-               "cap_drop=ALL did not hold."),
+        _check("capabilities", seen.get("cap_eff") == "0000000000000000" and seen.get("cap_prm") == "0000000000000000"
+               and _only_setuid_setgid(seen.get("cap_bnd")),
+               f"CapEff {seen.get('cap_eff')}, CapPrm {seen.get('cap_prm')}, CapBnd {seen.get('cap_bnd')}",
+               "cap_drop=ALL (with only SETUID/SETGID added for the entry) did not hold."),
+        _check("runner apart", _runner_apart(seen),
+               f"runner uid {seen.get('runner_uid')}; trusted folder {seen.get('trusted_dir')}; signal: "
+               f"{seen.get('signal_runner')}; environ {seen.get('runner_environ')}; mem {seen.get('runner_mem')}",
+               "The candidate's uid can reach the runner or its trusted folder: the entry did not drop to the "
+               "runner uid (is the image current? `grade sandbox build`)."),
         _check("no-new-privileges", seen.get("no_new_privs") == "1", f"NoNewPrivs {seen.get('no_new_privs')}",
                "security_opt no-new-privileges did not hold."),
         _check("seccomp filter", seen.get("seccomp") == "2", f"Seccomp mode {seen.get('seccomp')}",
@@ -130,6 +138,22 @@ def interpret_probe(seen: dict, limits: SandboxSpec) -> list[Check]:
         _check("clean environment", not leaked, f"{len(env_keys)} variables; leaked: {', '.join(leaked) or 'none'}",
                "Host environment variables reached the container."),
     ]
+
+
+def _only_setuid_setgid(cap_bnd) -> bool:
+    """The bounding set holds nothing but SETUID/SETGID (0xc0), unreachable under no-new-privileges."""
+    try:
+        return int(str(cap_bnd), 16) & ~0xC0 == 0
+    except ValueError:
+        return False
+
+
+def _runner_apart(seen: dict) -> bool:
+    """From the candidate's uid: another uid runs the runner, whose folder, signals and memory it cannot reach."""
+    return (seen.get("runner_uid") not in (None, 0, seen.get("uid"))
+            and str(seen.get("trusted_dir", "")).startswith("not writable")
+            and str(seen.get("signal_runner", "")).startswith("refused")
+            and all(str(seen.get(k, "")).startswith("unreadable") for k in ("runner_environ", "runner_mem")))
 
 
 def render_table(result: dict, console) -> None:

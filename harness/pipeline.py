@@ -34,11 +34,11 @@ from harness.models import (
 )
 from harness.settings import Settings
 from harness.spec import Assignment
-from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs, open_regular
+from sandbox.runner import ENTRY, Mount, RunRequest, make_job_dirs, open_regular
 
 Runner = Callable[[RunRequest], SandboxRun]
 MANIFEST = "submission.toml"
-RUNNER = ["/opt/venv/bin/python", "/opt/holdout/entry.py"]
+RUNNER = ENTRY
 
 
 @dataclass
@@ -81,6 +81,8 @@ class Job:
     """Host folder with the candidate's installed dependencies (mounted read-only at /deps)."""
     output_dir: Path | None = None
     logs_dir: Path | None = None
+    trusted_dir: Path | None = None
+    """The in-container runner's record (runner.json, the executed notebook): the only trusted one."""
     graders: list = field(default_factory=list)
     results: list[GraderResult] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
@@ -174,8 +176,10 @@ def find_entry_point(job: Job) -> None:
     )
 
 
-def sandbox_request(job: Job, command: list[str], dirs, extra_mounts=(), timeout_s: float | None = None) -> RunRequest:
-    """A run of ``command`` with the submission and public inputs mounted read-only."""
+def sandbox_request(job: Job, command: list[str], dirs, extra_mounts=(), timeout_s: float | None = None,
+                    *, trusted: bool = False) -> RunRequest:
+    """A run of ``command`` with the submission and public inputs mounted read-only; with
+    ``trusted``, a two-uid run of the in-container entry with the runner's trusted folder."""
     assert job.assignment is not None and job.prepared is not None and job.unpacked is not None
     limits = job.assignment.spec.sandbox
     timeout = timeout_s if timeout_s is not None else job.options.timeout_s
@@ -190,8 +194,7 @@ def sandbox_request(job: Job, command: list[str], dirs, extra_mounts=(), timeout
             Mount(job.prepared.inputs, "/data"),
             *(Mount(Path(src), target) for src, target in extra_mounts),
             *provision.mounts(job),
-            Mount(dirs.output, "/output", read_only=False),
-            Mount(dirs.logs, LOGS_MOUNT, read_only=False),
+            *dirs.mounts(trusted=trusted),
         ),
         env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output", **provision.sandbox_env(job)},
         labels={"io.holdout.assignment": job.assignment.id, "io.holdout.submission": job.unpacked.sha256[:16]},
@@ -199,13 +202,14 @@ def sandbox_request(job: Job, command: list[str], dirs, extra_mounts=(), timeout
 
 
 def sandbox_call(job: Job):
-    """The :class:`graders.base.SandboxCall` graders get: each call a fresh container and dirs."""
+    """The :class:`graders.base.SandboxCall` graders get: each call a fresh container and dirs.
+    Returns the run and ``/output``'s host folder, or the trusted folder's with ``trusted``."""
     counter = iter(range(1, 1_000_000))
 
-    def call(command, *, extra_mounts=(), timeout_s=None, name="extra"):
+    def call(command, *, extra_mounts=(), timeout_s=None, name="extra", trusted=False):
         dirs = make_job_dirs(job.job_dir / f"{name}-{next(counter)}")
-        run = job.runner(sandbox_request(job, list(command), dirs, extra_mounts, timeout_s))
-        return run, dirs.output
+        run = job.runner(sandbox_request(job, list(command), dirs, extra_mounts, timeout_s, trusted=trusted))
+        return run, dirs.trusted if trusted else dirs.output
 
     return call
 
@@ -216,12 +220,12 @@ def run_sandbox(job: Job) -> None:
     # The container's uid must read the submission; the job dir around it stays private (0700).
     for path in {job.unpacked.root, job.job_dir / "submission"}:
         os.chmod(path, 0o755)
-    job.output_dir, job.logs_dir = dirs.output, dirs.logs
+    job.output_dir, job.logs_dir, job.trusted_dir = dirs.output, dirs.logs, dirs.trusted
     if job.entry is None:
         job.run = SandboxRun(verdict=Verdict.NOT_RUN)
         return
     warming = _warm_up_in_background(job)
-    job.run = job.runner(sandbox_request(job, job.entry.command(job.assignment), dirs))
+    job.run = job.runner(sandbox_request(job, job.entry.command(job.assignment), dirs, trusted=True))
     warming.join()  # before any grader runs: imports never race with grading
 
 

@@ -42,10 +42,13 @@ report links the artifacts only when it records the same sha256 (:func:`artifact
 
 
 def keep_artifacts(job: Job) -> None:
-    """Copy the executed notebook and full logs (untrusted; no links followed) for the reviewer.
+    """Copy the executed notebook and full logs (no links followed, capped) for the reviewer.
 
     The folder is emptied first: what an earlier grading (of this or another submission) left
-    there is never kept beside this run's report."""
+    there is never kept beside this run's report. The executed notebook comes only from the
+    runner's trusted folder, and only for a notebook run (a copy the candidate's code left in
+    its logs is not the runner's); each log, from the runner's folder when it wrote one (a
+    notebook's mirrored output), else the candidate's own capture."""
     target = job.options.artifacts_dir
     if target is None:
         return
@@ -57,8 +60,16 @@ def keep_artifacts(job: Job) -> None:
     notebook_run = job.entry is not None and job.entry.kind == "notebook"
     for name, cap in ARTIFACTS.items():
         if name == "executed.ipynb" and not notebook_run:
-            continue  # a script run's logs folder holds no notebook of ours: whatever is there, the candidate wrote
-        fd = open_regular(job.logs_dir / name)
+            continue  # a script run has no notebook of ours: whatever is there, the candidate wrote
+        folders = [job.trusted_dir] if name == "executed.ipynb" else [job.trusted_dir, job.logs_dir]
+        fd = None
+        for folder in (f for f in folders if f is not None):
+            fd = open_regular(folder / name)
+            if fd is not None and os.fstat(fd).st_size == 0 and folder != folders[-1]:
+                os.close(fd)
+                fd = None
+            if fd is not None:
+                break
         if fd is None:
             continue
         with os.fdopen(fd, "rb") as src, open(target / name, "wb") as dst:

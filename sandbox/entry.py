@@ -1,11 +1,27 @@
 """The in-container runner: executes the candidate's entry point inside the sandbox.
 
-Runs *inside* the container as the unprivileged candidate user, so nothing it writes is
-trusted by the host: ``runner.json`` is a hint for the report, never evidence the score
-depends on alone. It is copied into the image at build time and never imported on the host.
+Two uids in one container (the host starts it as uid 0 with only the SETUID and SETGID
+capabilities, no-new-privileges kept, when it mounts a trusted folder at ``/holdout/trusted``):
+
+1. this process, still root, starts the candidate's process (its script, its notebook's
+   kernel, the server of its code for the hidden tests) as the **candidate uid**, held on a
+   pipe so that none of its code has run yet;
+2. it drops itself to the **runner uid** (``setgroups([])``, ``setresgid``, ``setresuid``:
+   every capability goes) and only then lets the candidate's process go on;
+3. as the runner uid it waits for the candidate, or drives the kernel with nbclient, or runs
+   pytest, and writes its record (``runner.json``, the executed notebook, the hidden tests'
+   results) into the trusted folder, which belongs to the runner uid: the candidate's uid
+   cannot write it, signal this process or ptrace it.
+
+The host takes the facts that decide points only from the trusted folder; what the candidate's
+uid can write (``/output``, ``/holdout/logs``) is evidence. Started as a non-root uid (no
+trusted folder), it runs the candidate's code directly and its record is evidence only.
+
+It is copied into the image at build time and never imported on the host.
 
     python entry.py script predict.py
     python entry.py notebook solution.ipynb --cell-timeout 120
+    python entry.py pair '<candidate argv as JSON>' '<runner argv as JSON>'
     python entry.py probe                      # used by `grade doctor`
 
 The candidate's stdout/stderr go to files in the logs directory, not to the container's own
@@ -24,18 +40,130 @@ import sys
 import time
 
 LOGS_DIR = os.environ.get("HOLDOUT_LOGS_DIR", "/holdout/logs")
+TRUSTED_DIR = os.environ.get("HOLDOUT_TRUSTED_DIR", "/holdout/trusted")
+CANDIDATE_UID = int(os.environ.get("HOLDOUT_CANDIDATE_UID", "10001"))
+RUNNER_UID = int(os.environ.get("HOLDOUT_RUNNER_UID", "10002"))
+PYTHON = sys.executable
+ENTRY = os.path.abspath(__file__)
+
+
+# --- two uids -------------------------------------------------------------------------------
+
+
+_STARTED_AS_ROOT = os.getuid() == 0
+
+
+def two_uids() -> bool:
+    """Started as root (with only SETUID/SETGID) and a trusted folder: the candidate gets its own uid."""
+    return _STARTED_AS_ROOT and os.path.isdir(TRUSTED_DIR)
+
+
+def record_dir() -> str:
+    """Where this runner's record goes: the trusted folder, or the logs (evidence only) without one."""
+    return TRUSTED_DIR if two_uids() else LOGS_DIR
+
+
+def candidate_user() -> dict:
+    """``Popen`` keyword arguments that start a process as the candidate uid (when we can)."""
+    if not two_uids():
+        return {}
+    return {"user": CANDIDATE_UID, "group": CANDIDATE_UID, "extra_groups": []}
+
+
+class Held:
+    """Candidate processes started as the candidate uid, each blocked on a pipe until
+    :meth:`release` (called after :func:`drop_to_runner`): none of their code runs before."""
+
+    def __init__(self) -> None:
+        self._gates: list[int] = []
+
+    def gate(self) -> int:
+        """A new gate: the read end (inheritable, for the held process; close it after the
+        start); the write end stays here, not inheritable, so no held process can open it."""
+        read_fd, write_fd = os.pipe()
+        os.set_inheritable(read_fd, True)
+        self._gates.append(write_fd)
+        return read_fd
+
+    @staticmethod
+    def argv(gate_fd: int, argv: list[str]) -> list[str]:
+        """``argv`` behind the gate, its stdout/stderr sent to the logs folder when it goes."""
+        return [PYTHON, ENTRY, "_held", str(gate_fd), "--", *argv]
+
+    def spawn(self, argv: list[str], **popen) -> subprocess.Popen:
+        gate_fd = self.gate()
+        try:
+            return subprocess.Popen(self.argv(gate_fd, argv), pass_fds=(gate_fd,), **candidate_user(), **popen)
+        finally:
+            os.close(gate_fd)
+
+    def release(self) -> None:
+        for fd in self._gates:
+            try:
+                os.write(fd, b"1")
+            except OSError:
+                pass  # it died before we let it go
+            os.close(fd)
+        self._gates = []
+
+
+def drop_to_runner() -> None:
+    """Become the runner uid for good: no groups, no capabilities (checked, not assumed)."""
+    if not two_uids():
+        return
+    os.setgroups([])
+    os.setresgid(RUNNER_UID, RUNNER_UID, RUNNER_UID)
+    os.setresuid(RUNNER_UID, RUNNER_UID, RUNNER_UID)
+    status = _proc_status("self")
+    if os.getresuid() != (RUNNER_UID,) * 3 or status.get("CapEff") != "0000000000000000" \
+            or status.get("CapPrm") != "0000000000000000":
+        raise SystemExit("holdout: could not drop to the runner uid; refusing to run candidate code")
+
+
+def _proc_status(pid: str) -> dict[str, str]:
+    status = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            key, _, value = line.partition(":")
+            status[key] = value.strip()
+    return status
+
+
+def held_exec(gate_fd: int, argv: list[str]) -> int:
+    """In the candidate's process (candidate uid): wait for the gate, then become ``argv``
+    with its stdout/stderr in the logs folder."""
+    if os.read(gate_fd, 1) != b"1":
+        return 111  # the runner never let us go (it failed to drop): run nothing
+    os.close(gate_fd)
+    _redirect_streams(LOGS_DIR)
+    os.execv(argv[0], argv)
+    return 127
+
+
+def _runner_streams() -> None:
+    """The runner's own messages (and a notebook's mirrored output) go to its record folder."""
+    _redirect_streams(record_dir())
+
+
+def start_as_runner(held: Held) -> None:
+    """Drop to the runner uid, point this process's streams at its record, then let the
+    candidate's held processes go."""
+    drop_to_runner()
+    _runner_streams()
+    held.release()
 
 
 def _write_text(name: str, text: str) -> None:
-    """Write a file into the logs folder by rename, so a symlink the candidate's code left
-    under that name is replaced, never followed."""
+    """Write a file into the record folder (trusted, or the logs) by rename, so a symlink
+    left under that name is replaced, never followed."""
     import tempfile
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=LOGS_DIR)
+    folder = record_dir()
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, os.path.join(LOGS_DIR, name))
+        os.replace(tmp, os.path.join(folder, name))
     except BaseException:
         try:
             os.unlink(tmp)
@@ -48,10 +176,11 @@ def _write_json(name: str, data: dict) -> None:
     _write_text(name, json.dumps(data, indent=1, default=str))
 
 
-def _redirect_streams() -> None:
-    """Point fds 1 and 2 at files so that children (script or kernel) inherit them."""
+def _redirect_streams(folder: str) -> None:
+    """Point fds 1 and 2 at files in ``folder`` so that children inherit them."""
     for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
-        target = os.open(os.path.join(LOGS_DIR, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        # O_APPEND: without a trusted folder, the runner and the candidate share these files
+        target = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
         os.dup2(target, fd)
         os.close(target)
     sys.stdout = open(1, "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
@@ -64,12 +193,16 @@ def _peak_rss_mb() -> float:
 
 
 def run_script(path: str) -> int:
-    if not os.path.isfile(path):
+    """Run ``python path`` as the candidate uid; wait for it as the runner uid; record how it ended."""
+    held = Held()
+    proc = held.spawn([PYTHON, path], stdin=subprocess.DEVNULL) if os.path.isfile(path) else None
+    started = time.monotonic()
+    start_as_runner(held)
+    if proc is None:
         print(f"holdout: entry point {path!r} not found in the submission", file=sys.stderr)
         _write_json("runner.json", {"mode": "script", "error": "entry_point_missing"})
         return 127
-    started = time.monotonic()
-    proc = subprocess.run([sys.executable, path], stdin=subprocess.DEVNULL)
+    proc.wait()
     _write_json(
         "runner.json",
         {
@@ -98,30 +231,87 @@ def _cell_errors(nb) -> list[dict]:
     return errors
 
 
-def _kernel_manager_class():
-    """nbclient's default kernel manager, polling for the kernel's exit every 10 ms, not 100 ms."""
+KERNEL_DIR = "/tmp/holdout-kernel"
+"""The connection file's folder: made by the root process (no capability to write elsewhere
+in /tmp's candidate-owned folders), readable by the kernel's uid."""
+
+
+def _kernel_manager_class(held: Held | None):
+    """nbclient's default kernel manager, with three changes: it polls for the kernel's exit
+    every 10 ms (not 100 ms); the kernel starts as the candidate uid behind a gate of ``held``;
+    and, the runner having another uid than the kernel, it never signals it (interrupts go as
+    messages, a kill that is refused is ignored: the container's wall-clock limit and its end
+    stop the kernel)."""
     from jupyter_client import AsyncKernelManager
 
     class KernelManager(AsyncKernelManager):
+        gate_fd: int | None = None
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            return Held.argv(self.gate_fd, cmd) if self.gate_fd is not None else cmd
+
+        def write_connection_file(self, **kwargs):
+            super().write_connection_file(**kwargs)
+            os.chmod(self.connection_file, 0o644)  # the kernel's uid must read it
+
         async def _async_finish_shutdown(self, waittime=None, pollinterval=0.01, restart=False):
-            return await super()._async_finish_shutdown(waittime, pollinterval, restart)
+            try:
+                return await super()._async_finish_shutdown(waittime, pollinterval, restart)
+            except PermissionError:
+                return None
+
+        async def _async_kill_kernel(self, restart=False):
+            try:
+                return await super()._async_kill_kernel(restart)
+            except PermissionError:
+                return None
+
+        async def _async_send_kernel_sigterm(self, restart=False):
+            try:
+                return await super()._async_send_kernel_sigterm(restart)
+            except PermissionError:
+                return None
+
+        async def _async_signal_kernel(self, signum):
+            try:
+                return await super()._async_signal_kernel(signum)
+            except PermissionError:
+                return None
 
     return KernelManager
 
 
-def _start_kernel():
+def _start_kernel(held: Held):
     """Start the python3 kernel the way nbclient would (its default manager class, the same
-    cwd and arguments), before this process imports nbclient and reads the notebook: the
-    kernel boots meanwhile, which takes about 0.7 s off every notebook run. Returns the
-    manager, or None when it cannot start here (nbclient then tries and reports the failure)."""
+    cwd and arguments), as the candidate uid, held until the runner has dropped to its uid,
+    and before this process imports nbclient and reads the notebook: the kernel boots
+    meanwhile, which takes about 0.7 s off every notebook run. Returns the manager, or None
+    when it cannot start (with two uids nothing else may start one: it would be the runner's)."""
     try:
         from jupyter_core.utils import run_sync
 
-        km = _kernel_manager_class()(kernel_name="python3")
-        # nbclient's default ipython_hist_file: no SQLite history file in the sandbox
-        run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=os.getcwd())
+        kernel_env = dict(os.environ)
+        if two_uids():
+            # this process's own Jupyter/IPython folders, away from the kernel's (which a
+            # root-owned folder in /tmp would make unwritable for it)
+            os.makedirs(KERNEL_DIR, mode=0o755, exist_ok=True)
+            os.environ.update(JUPYTER_RUNTIME_DIR=f"{KERNEL_DIR}/runtime", IPYTHONDIR=f"{KERNEL_DIR}/ipython",
+                              JUPYTER_DATA_DIR=f"{KERNEL_DIR}/data", JUPYTER_CONFIG_DIR=f"{KERNEL_DIR}/config")
+        km = _kernel_manager_class(held)(kernel_name="python3")
+        if two_uids():
+            km.connection_file = os.path.join(KERNEL_DIR, "kernel.json")
+        km.kernel_spec.interrupt_mode = "message"
+        km.gate_fd = held.gate()
+        try:
+            # nbclient's default ipython_hist_file: no SQLite history file in the sandbox
+            run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=os.getcwd(),
+                                      env=kernel_env, pass_fds=(km.gate_fd,), **candidate_user())
+        finally:
+            os.close(km.gate_fd)
         return km
-    except Exception:
+    except Exception as exc:
+        print(f"holdout: the kernel did not start: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
 
 
@@ -177,7 +367,9 @@ def run_notebook(path: str, cell_timeout_s: float) -> int:
     execution was aborted (a cell timed out, the kernel died), 2 when the notebook is unreadable.
     """
     started = time.monotonic()
-    km = _start_kernel() if os.path.isfile(path) else None
+    held = Held()
+    km = _start_kernel(held) if os.path.isfile(path) else None
+    start_as_runner(held)
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -199,6 +391,9 @@ def run_notebook(path: str, cell_timeout_s: float) -> int:
         print(f"holdout: cannot read notebook {path!r}: {exc}", file=sys.stderr)
         _write_json("runner.json", {**info, "error": "invalid_notebook", "detail": str(exc)[:500]})
         return 2
+    if km is None and two_uids():
+        _write_json("runner.json", {**info, "error": "execution_failed", "detail": "the kernel did not start"})
+        return 1
     # The kernelspec in the file is ignored: there is one kernel, the image's python3.
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     client = NotebookClient(
@@ -331,16 +526,27 @@ def _note(text: str) -> dict:
     return nbformat.v4.new_output("stream", name="stderr", text=text + "\n")
 
 
-def probe() -> int:
-    """Try to break each protection and report what happened (for `grade doctor`)."""
+def probe(runner_pid: int | None = None) -> int:
+    """Try to break each protection and report what happened (for `grade doctor`).
+
+    Started as root with a trusted folder, it probes from where candidate code runs: a held
+    process of the candidate uid, which also tries the runner (this process, dropped to the
+    runner uid) and the trusted folder.
+    """
+    if runner_pid is None and two_uids():
+        held = Held()
+        proc = held.spawn([PYTHON, ENTRY, "probe", "--runner-pid", str(os.getpid())], stdin=subprocess.DEVNULL)
+        start_as_runner(held)
+        return proc.wait()
     import socket
 
-    result: dict = {"uid": os.getuid(), "gid": os.getgid()}
-    status = {}
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            key, _, value = line.partition(":")
-            status[key] = value.strip()
+    result: dict = {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups()}
+    status = _proc_status("self")
+    result["cap_eff"] = status.get("CapEff")
+    result["cap_prm"] = status.get("CapPrm")
+    result["cap_bnd"] = status.get("CapBnd")
+    if runner_pid is not None:
+        result.update(_probe_runner(runner_pid))
     result["cap_eff"] = status.get("CapEff")
     result["no_new_privs"] = status.get("NoNewPrivs")
     result["seccomp"] = status.get("Seccomp")
@@ -386,6 +592,34 @@ def probe() -> int:
     return 0
 
 
+def _probe_runner(pid: int) -> dict:
+    """From the candidate's uid: can it write the trusted folder, signal or read the runner?"""
+    found: dict = {"runner_pid": pid}
+    try:
+        found["runner_uid"] = int(_proc_status(str(pid)).get("Uid", "-1").split()[0])
+    except (OSError, ValueError):
+        found["runner_uid"] = None
+    try:
+        with open(os.path.join(TRUSTED_DIR, "holdout-probe"), "w") as fh:
+            fh.write("x")
+        found["trusted_dir"] = "writable"
+    except OSError as exc:
+        found["trusted_dir"] = f"not writable ({exc.strerror})"
+    try:
+        os.kill(pid, 0)  # the permission check of every signal, without sending one
+        found["signal_runner"] = "allowed"
+    except OSError as exc:
+        found["signal_runner"] = f"refused ({exc.strerror})"
+    for name in ("environ", "mem"):
+        try:
+            with open(f"/proc/{pid}/{name}", "rb") as fh:
+                fh.read(1)
+            found[f"runner_{name}"] = "readable"
+        except OSError as exc:
+            found[f"runner_{name}"] = f"unreadable ({exc.strerror})"
+    return found
+
+
 def _read_first(paths: list[str]) -> str | None:
     for path in paths:
         try:
@@ -396,6 +630,26 @@ def _read_first(paths: list[str]) -> str | None:
     return None
 
 
+def run_pair(candidate_argv: list[str], runner_argv: list[str]) -> int:
+    """Start ``candidate_argv`` as the candidate uid (the server of its code), then become
+    ``runner_argv`` as the runner uid (the hidden tests), with a private TMPDIR and an
+    environment without ``PYTHONPATH`` (where the candidate's installed requirements are)."""
+    import tempfile
+
+    held = Held()
+    held.spawn(candidate_argv, stdin=subprocess.DEVNULL)
+    start_as_runner(held)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") or k == "PYTHONDONTWRITEBYTECODE"}
+    env["TMPDIR"] = tempfile.mkdtemp(prefix="holdout-runner-")
+    env["HOLDOUT_CANDIDATE_UID"] = str(CANDIDATE_UID)
+    for folder in ("/tests", "/"):
+        if os.path.isdir(folder):
+            os.chdir(folder)
+            break
+    os.execve(runner_argv[0], runner_argv, env)
+    return 127
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="holdout-runner")
     sub = parser.add_subparsers(dest="mode", required=True)
@@ -404,13 +658,23 @@ def main(argv: list[str] | None = None) -> int:
     notebook = sub.add_parser("notebook")
     notebook.add_argument("path")
     notebook.add_argument("--cell-timeout", type=float, default=120.0)
-    sub.add_parser("probe")
+    pair = sub.add_parser("pair")
+    pair.add_argument("candidate", type=json.loads, help="the candidate side's argv, as a JSON list")
+    pair.add_argument("runner", type=json.loads, help="the runner side's argv, as a JSON list")
+    probe_cmd = sub.add_parser("probe")
+    probe_cmd.add_argument("--runner-pid", type=int)
+    held = sub.add_parser("_held")
+    held.add_argument("gate_fd", type=int)
+    held.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    if args.mode == "_held":
+        return held_exec(args.gate_fd, args.argv[1:] if args.argv[:1] == ["--"] else args.argv)
     if args.mode == "probe":
-        return probe()
-    _redirect_streams()
+        return probe(args.runner_pid)
     if args.mode == "script":
         return run_script(args.path)
+    if args.mode == "pair":
+        return run_pair(args.candidate, args.runner)
     return run_notebook(args.path, args.cell_timeout)
 
 

@@ -5,6 +5,13 @@ read-only root, size-capped ``/tmp``, no capabilities, no-new-privileges, a non-
 memory (= memory + swap) and CPU limits, ``nofile``/``fsize``/``core`` ulimits, an init process,
 a tiny container log, no proxy settings, an explicit environment (never the host's), labels for
 cleanup. The wall-clock limit and the output quota are enforced from outside.
+
+A run with a **trusted folder** (a mount at :data:`TRUSTED_MOUNT`, owned by :data:`RUNNER_UID`)
+is a two-uid run: the container starts as uid 0 with only the SETUID and SETGID capabilities
+(no-new-privileges kept) and its command must be the in-container entry, which starts the
+candidate's process as :data:`CANDIDATE_UID` and drops itself to the runner uid before any
+candidate code runs. The facts that decide points (the runner's record, the hidden tests'
+results) are read from the trusted folder only; ``/output`` and the logs are evidence.
 """
 
 from __future__ import annotations
@@ -22,7 +29,11 @@ from sandbox import LABEL
 from sandbox.engine import docker_errors
 
 CANDIDATE_UID = 10001
+RUNNER_UID = 10002
+"""The in-container runner's uid in a two-uid run (when the host can chown; else the host's own uid)."""
 LOGS_MOUNT = "/holdout/logs"
+TRUSTED_MOUNT = "/holdout/trusted"
+ENTRY = ["/opt/venv/bin/python", "/opt/holdout/entry.py"]
 STREAM_HEAD_BYTES = 16 * 1024
 STREAM_TAIL_BYTES = 16 * 1024
 QUOTA_POLL_S = 0.25
@@ -55,27 +66,50 @@ class RunRequest:
 
 @dataclass
 class JobDirs:
-    """The host side of one run: ``output`` and ``logs`` are writable by the container."""
+    """The host side of one run: ``output`` and ``logs`` are writable by the candidate's uid,
+    ``trusted`` by the runner's uid only."""
 
     root: Path
     output: Path
     logs: Path
+    trusted: Path
+
+    def mounts(self, *, trusted: bool) -> tuple[Mount, ...]:
+        """The writable mounts; with ``trusted``, the run is a two-uid run (see the module)."""
+        return (Mount(self.output, "/output", read_only=False), Mount(self.logs, LOGS_MOUNT, read_only=False),
+                *((Mount(self.trusted, TRUSTED_MOUNT, read_only=False),) if trusted else ()))
 
 
 def make_job_dirs(root: Path) -> JobDirs:
-    """Fresh, private directories for one run; the writable ones belong to the candidate uid."""
+    """Fresh directories for one run under a private (0700) root: the candidate's (0755, so the
+    runner may read them) and the runner's trusted one (0755, the candidate may only read)."""
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(root, 0o700)
-    dirs = JobDirs(root=root, output=root / "output", logs=root / "logs")
+    dirs = JobDirs(root=root, output=root / "output", logs=root / "logs", trusted=root / "trusted")
     for path in (dirs.output, dirs.logs):
-        path.mkdir(mode=0o700)
+        path.mkdir(mode=0o755)
         try:
             os.chown(path, CANDIDATE_UID, CANDIDATE_UID)
         except PermissionError:
             # Not root: let the container's uid write. The parent stays 0700, so no other
             # host user can reach it.
             os.chmod(path, 0o777)
+    dirs.trusted.mkdir(mode=0o755)
+    os.chmod(dirs.trusted, 0o755)
+    try:
+        os.chown(dirs.trusted, RUNNER_UID, RUNNER_UID)
+    except PermissionError:
+        pass  # not root: it stays ours, and the runner runs as our uid (runner_uid())
     return dirs
+
+
+def runner_uid(trusted: Path) -> int:
+    """The uid the in-container runner drops to: the trusted folder's owner."""
+    return os.stat(trusted).st_uid
+
+
+def trusted_dir(request: RunRequest) -> Path | None:
+    return next((m.source for m in request.mounts if m.target == TRUSTED_MOUNT and not m.read_only), None)
 
 
 def sandbox_environment(limits: SandboxSpec, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -110,16 +144,30 @@ def container_options(request: RunRequest) -> dict:
 
     limits = request.limits
     fsize = limits.file_size_mb * 1024 * 1024
+    trusted = trusted_dir(request)
+    user, caps, env = f"{CANDIDATE_UID}:{CANDIDATE_UID}", [], dict(request.env)
+    if trusted is not None:
+        if list(request.command[:2]) != ENTRY:
+            raise ValueError("a run with a trusted folder must start the in-container entry (it drops root)")
+        uid = runner_uid(trusted)
+        if uid in (0, CANDIDATE_UID):
+            raise ValueError(f"the trusted folder must belong to a runner uid other than 0 and {CANDIDATE_UID}")
+        # uid 0 with nothing but SETUID/SETGID: the entry starts the candidate as CANDIDATE_UID,
+        # then drops to the runner uid (which clears these two as well) before candidate code runs
+        user, caps = "0:0", ["SETUID", "SETGID"]
+        env.update(HOLDOUT_RUNNER_UID=str(uid), HOLDOUT_CANDIDATE_UID=str(CANDIDATE_UID),
+                   HOLDOUT_TRUSTED_DIR=TRUSTED_MOUNT)
     return dict(
         image=request.image,
         command=list(request.command),
-        user=f"{CANDIDATE_UID}:{CANDIDATE_UID}",
+        user=user,
         working_dir=request.workdir,
-        environment=sandbox_environment(limits, request.env),
+        environment=sandbox_environment(limits, env),
         network_mode="none",
         read_only=True,
         tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_mb}m,mode=1777"},
         cap_drop=["ALL"],
+        **({"cap_add": caps} if caps else {}),
         security_opt=["no-new-privileges"],
         pids_limit=limits.pids,
         mem_limit=f"{limits.memory_mb}m",
@@ -153,6 +201,7 @@ def run_container(client, request: RunRequest) -> SandboxRun:
     timeout_s = request.limits.timeout_s
     writable = [m.source for m in request.mounts if not m.read_only]
     logs_dir = next((m.source for m in request.mounts if m.target == LOGS_MOUNT), None)
+    trusted = trusted_dir(request)
     container = None
     killed_by: str | None = None
     try:
@@ -182,9 +231,10 @@ def run_container(client, request: RunRequest) -> SandboxRun:
             state = container.attrs.get("State", {})
             engine_log = container.logs(stdout=True, stderr=True, tail=40).decode("utf-8", "replace")
         oom = bool(state.get("OOMKilled"))
-        runner = _read_runner_json(logs_dir)
-        stdout = _read_stream(logs_dir, "stdout.txt") if logs_dir else StreamCapture()
-        stderr = _read_stream(logs_dir, "stderr.txt") if logs_dir else StreamCapture()
+        # The runner's facts only from the trusted folder: a record in the logs is the candidate's.
+        runner = _read_runner_json(trusted)
+        stdout = _read_streams((trusted, logs_dir), "stdout.txt")
+        stderr = _read_streams((trusted, logs_dir), "stderr.txt")
         if engine_log.strip() and not stderr.text:
             stderr = StreamCapture(text=engine_log[-4000:], total_bytes=len(engine_log))
         if killed_by == "output_quota":
@@ -257,6 +307,16 @@ def open_regular(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def _read_streams(folders: tuple[Path | None, ...], name: str) -> StreamCapture:
+    """The first non-empty capture of ``name``: the runner's (trusted) before the candidate's."""
+    for folder in folders:
+        if folder is not None:
+            capture = _read_stream(folder, name)
+            if capture.total_bytes:
+                return capture
+    return StreamCapture()
 
 
 def _read_stream(logs_dir: Path, name: str) -> StreamCapture:

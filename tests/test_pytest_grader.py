@@ -131,14 +131,19 @@ def make_ctx(tmp_path: Path, writes: dict[str, bytes], verdict=Verdict.CRASHED, 
     submission = tmp_path / "submission"
     submission.mkdir(exist_ok=True)
 
-    def run_in_sandbox(command, *, extra_mounts=(), timeout_s=None, name="extra"):
+    def run_in_sandbox(command, *, extra_mounts=(), timeout_s=None, name="extra", trusted=False):
+        if "pair" in command:  # the hidden tests: entry.py pair SERVER RUNNER, a two-uid run
+            assert trusted
+            server, command = json.loads(command[-2]), json.loads(command[-1])
         if calls is not None:
             mounts = {target: source for source, target in extra_mounts}
             staged = sorted(p.name for p in mounts["/tests"].iterdir()) if "/tests" in mounts else []
-            calls.append({"command": command, "mounts": mounts, "staged": staged, "timeout_s": timeout_s, "name": name})
+            calls.append({"command": command, "mounts": mounts, "staged": staged, "timeout_s": timeout_s, "name": name,
+                          "trusted": trusted, "driver": sorted(p.relative_to(mounts["/holdout-pytest"]).as_posix()
+                                                               for p in mounts["/holdout-pytest"].rglob("*.py"))})
         out = tmp_path / f"out-{name}"
         out.mkdir()
-        results = command[command.index("--results") + 1].removeprefix("/output/")
+        results = command[command.index("--results") + 1].removeprefix("/output/").removeprefix("/holdout/trusted/")
         if results in writes:
             (out / results).write_bytes(writes[results])
         return SandboxRun(verdict=verdict, exit_code=1, timeout_s=timeout_s), out
@@ -175,10 +180,17 @@ def test_failures_are_reviewer_only_and_the_candidate_gets_a_group_summary(tmp_p
     assert not any("secret" in x.text or "test_model_predict" in x.text for x in candidate)
     assert any("secret expected value 42" in x.text and "test_model_predict" in x.text for x in reviewer)
     (hidden_call,) = calls  # no tests of the candidate's own: one container only
-    assert hidden_call["timeout_s"] == 30 and hidden_call["name"] == "pytest-hidden"
+    assert hidden_call["timeout_s"] == 30 and hidden_call["name"] == "pytest-hidden" and hidden_call["trusted"]
     assert set(hidden_call["mounts"]) == {"/tests", "/holdout-pytest"}
     assert hidden_call["staged"] == ["test_contract.py"]
-    assert hidden_call["command"][hidden_call["command"].index("--per-test-timeout") + 1] == "5"
+    assert {"pytest_driver.py", "pytest_bridge/client.py", "pytest_bridge/server.py"} <= set(hidden_call["driver"])
+    command = hidden_call["command"]
+    assert command[command.index("--per-test-timeout") + 1] == "5"
+    # the hidden tests' pytest: isolated (-I: no PYTHONPATH), no submission on sys.path, results
+    # into the runner's trusted folder, the candidate's code only through the bridge
+    assert command[1] == "-I" and "--path" not in command and "/submission" not in command
+    assert command[command.index("--results") + 1] == "/holdout/trusted/" + HIDDEN
+    assert command[command.index("--bridge-peer-uid") + 1] == "10001"
     assert not hidden_call["mounts"]["/tests"].exists(), "the staged copy is removed after the run"
 
 

@@ -1,6 +1,7 @@
-"""The pytest grader in real Docker: the author's hidden tests run inside the sandbox against the
-candidate's code (read-only, no network), points per group, per-test and whole-run time limits,
-and the candidate's own tests as evidence. A tiny assignment keeps each run to a few seconds."""
+"""The pytest grader in real Docker: the author's hidden tests run inside the sandbox as the
+runner's uid and reach the candidate's code (its own process, its own uid, read-only, no network)
+through the bridge; points per group, per-test and whole-run time limits, and the candidate's
+own tests as evidence. A tiny assignment keeps each run to a few seconds."""
 
 from __future__ import annotations
 
@@ -67,16 +68,15 @@ def prepare(sources, out, seed):
 HIDDEN_TESTS = '''
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def solution():
-    import solution  # /submission is first on sys.path
-
-    return solution
+def solution(candidate):
+    return candidate.module("solution")  # imported in the candidate's process, not here
 
 
 def test_add_integers(solution):
@@ -106,6 +106,15 @@ def test_sandbox_is_locked_down():
     with pytest.raises(OSError):
         socket.create_connection(("1.1.1.1", 53), timeout=2)
     assert not Path("/hidden").exists() and "secret" not in os.listdir("/data")
+
+
+def test_runs_apart_from_the_candidates_code(candidate, solution):
+    assert os.getuid() not in (0, 10001) and "/submission" not in sys.path and "solution" not in sys.modules
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    assert status["CapEff"].strip() == "0" * 16 and status["NoNewPrivs"].strip() == "1"
+    assert candidate.module("os").getuid() == 10001  # the server of the candidate's code
+    with pytest.raises(OSError):
+        (Path("/submission") / "x").write_text("x")
 '''
 
 GOOD = '''
@@ -180,7 +189,7 @@ def test_hidden_tests_pass_locked_down_and_own_tests_are_counted(tmp_path, setti
     result = pytest_result(report)
     assert set(outcomes(result).values()) == {"passed"}, result.messages
     m = result.measurements
-    assert (m["score"], m["points"], m["max_points"], m["passed"], m["total"]) == (1.0, 6.0, 6.0, 6.0, 6.0)
+    assert (m["score"], m["points"], m["max_points"], m["passed"], m["total"]) == (1.0, 7.0, 7.0, 7.0, 7.0)
     assert (m["candidate_tests_passed"], m["candidate_tests_failed"], m["candidate_tests_total"]) == (2.0, 1.0, 3.0)
     assert report.score == 100.0
     assert not (sub / "tests" / "scratch.txt").exists() and not (sub / "written-by-a-test").exists()
@@ -191,7 +200,7 @@ def test_a_broken_helper_loses_exactly_its_groups_points(tmp_path, settings):
     sub = make_submission(tmp_path / "sub", GOOD.replace('"-".join', '"_".join'))
     result = pytest_result(grade(sub, assignment, settings=settings))
     assert {k for k, v in outcomes(result).items() if v != "passed"} == {"test_slug_simple", "test_slug_reads_public_data", "test_slug_punctuation"}
-    assert (result.measurements["points"], result.measurements["max_points"]) == (3.0, 6.0)
+    assert (result.measurements["points"], result.measurements["max_points"]) == (4.0, 7.0)
     summary = [m for m in result.messages if m.code == "hidden_tests_failed"]
     assert summary and all(m.visibility == Visibility.CANDIDATE for m in summary)
     assert "slugify() makes URL slugs: 3 of 3 test(s) failed (3 of 3 points lost)" in summary[0].text
@@ -210,7 +219,7 @@ def test_a_hanging_helper_is_stopped_by_the_per_test_limit_and_the_rest_still_ru
     got = outcomes(result)
     assert got["test_add_integers"] == got["test_add_floats"] == "timeout"
     assert got["test_slug_simple"] == "passed" and got["test_sandbox_is_locked_down"] == "passed"
-    assert result.measurements["points"] == 4.0 and result.measurements["timed_out"] == 2.0
+    assert result.measurements["points"] == 5.0 and result.measurements["timed_out"] == 2.0
     assert "test_timeout" in {m.code for m in result.messages}
 
 

@@ -6,8 +6,13 @@ import os
 
 from harness.models import Verdict
 from harness.spec import SandboxSpec
+import pytest
+
 from sandbox.runner import (
     CANDIDATE_UID,
+    ENTRY,
+    RUNNER_UID,
+    TRUSTED_MOUNT,
     Mount,
     RunRequest,
     _read_stream,
@@ -90,3 +95,23 @@ def test_usage_counts_without_following_links(tmp_path):
     os.symlink("/", tmp_path / "root-link")
     used, entries = usage(tmp_path, limit_entries=100)
     assert entries == 2 and 8_000 <= used <= 20_000
+
+
+def test_a_run_with_a_trusted_folder_starts_as_root_with_only_setuid_and_setgid(tmp_path):
+    dirs = make_job_dirs(tmp_path / "job")
+    if os.getuid() == 0:
+        assert os.stat(dirs.trusted).st_uid == RUNNER_UID and os.stat(dirs.output).st_uid == CANDIDATE_UID
+    assert os.stat(dirs.trusted).st_mode & 0o777 == 0o755
+    request = RunRequest(image="img", command=[*ENTRY, "script", "predict.py"], mounts=dirs.mounts(trusted=True))
+    opts = container_options(request)
+    assert opts["user"] == "0:0" and opts["cap_drop"] == ["ALL"] and sorted(opts["cap_add"]) == ["SETGID", "SETUID"]
+    assert opts["security_opt"] == ["no-new-privileges"] and opts["read_only"] is True
+    assert opts["network_mode"] == "none"
+    env = opts["environment"]
+    assert env["HOLDOUT_RUNNER_UID"] == str(os.stat(dirs.trusted).st_uid) and env["HOLDOUT_TRUSTED_DIR"] == TRUSTED_MOUNT
+    assert opts["volumes"][str(dirs.trusted)] == {"bind": TRUSTED_MOUNT, "mode": "rw"}
+    # only the entry (which drops root before any candidate code) may start as root
+    with pytest.raises(ValueError, match="in-container entry"):
+        container_options(RunRequest(image="img", command=["python", "predict.py"], mounts=dirs.mounts(trusted=True)))
+    plain = container_options(RunRequest(image="img", command=["true"], mounts=dirs.mounts(trusted=False)))
+    assert plain["user"] == f"{CANDIDATE_UID}:{CANDIDATE_UID}" and "cap_add" not in plain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import errno
 import json
 import os
 import resource
@@ -14,7 +15,7 @@ import pytest
 
 from harness.models import Verdict
 from harness.spec import SandboxSpec
-from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs, open_regular, run_container
+from sandbox.runner import CANDIDATE_UID, Mount, RunRequest, make_job_dirs, open_regular, run_container
 
 pytestmark = pytest.mark.docker
 
@@ -48,8 +49,7 @@ def run_snippet(client, image: str, tmp_path: Path, code: str, **limits) -> tupl
         mounts=(
             Mount(submission, "/submission"),
             Mount(data, "/data"),
-            Mount(dirs.output, "/output", read_only=False),
-            Mount(dirs.logs, LOGS_MOUNT, read_only=False),
+            *dirs.mounts(trusted=True),  # a two-uid run, as every run of the candidate's entry point
             *grading_mounts(client, image),
         ),
         env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output"},
@@ -119,10 +119,45 @@ def test_runs_as_non_root_without_capabilities(docker_client, sandbox_image, tmp
                    "seccomp": status["Seccomp"].strip()}, open("/output/result.json", "w"))
     """)
     r = result_json(out)
-    assert r["uid"] != 0 and r["euid"] != 0
-    assert r["cap"] == "0000000000000000" and r["capbnd"] == "0000000000000000"
+    assert r["uid"] == r["euid"] == CANDIDATE_UID
+    # no capability at all; the bounding set keeps the container's SETUID/SETGID (0xc0), which
+    # no-new-privileges makes unreachable: no exec can grant them again
+    assert r["cap"] == "0000000000000000" and int(r["capbnd"], 16) & ~0xC0 == 0
     assert r["nnp"] == "1"
     assert r["seccomp"] == "2"
+
+
+def test_the_candidate_cannot_write_signal_or_read_the_runner(docker_client, sandbox_image, tmp_path,
+                                                             no_containers_left):
+    run, out = run_snippet(docker_client, sandbox_image, tmp_path, """
+        import json, os, signal
+        found, runner = {}, os.getppid()
+        status = dict(l.split(":", 1) for l in open("/proc/self/status"))
+        found["cap"], found["nnp"] = status["CapEff"].strip(), status["NoNewPrivs"].strip()
+        found["runner_uid"] = int(open(f"/proc/{runner}/status").read().split("Uid:")[1].split()[0])
+        def attempt(name, action):
+            try:
+                action()
+                found[name] = "done"
+            except OSError as exc:
+                found[name] = exc.errno
+        attempt("write_trusted", lambda: open("/holdout/trusted/runner.json", "w").write("{}"))
+        attempt("new_trusted", lambda: open("/holdout/trusted/forged.jsonl", "w").write("{}"))
+        attempt("kill", lambda: os.kill(runner, signal.SIGKILL))
+        attempt("environ", lambda: open(f"/proc/{runner}/environ", "rb").read())
+        attempt("mem", lambda: open(f"/proc/{runner}/mem", "rb").read(1))
+        attempt("setuid", lambda: os.setuid(0))
+        open("/holdout/logs/runner.json", "w").write('{"cell_errors": [], "exit_code": 0, "peak_rss_mb": 1}')
+        json.dump(found, open("/output/result.json", "w"))
+        raise SystemExit(3)
+    """)
+    r = result_json(out)
+    assert r["cap"] == "0000000000000000" and r["nnp"] == "1" and r["runner_uid"] not in (0, CANDIDATE_UID)
+    assert r["write_trusted"] == r["new_trusted"] == errno.EACCES
+    assert r["kill"] == errno.EPERM and r["setuid"] == errno.EPERM
+    assert r["environ"] == r["mem"] == errno.EACCES
+    # the runner outlived the attempt and recorded how the run ended; the forged record is ignored
+    assert run.exit_code == 3 and run.runner["exit_code"] == 3 and run.runner["mode"] == "script"
 
 
 def test_fork_bomb_stops_at_the_pids_limit(docker_client, sandbox_image, tmp_path, no_containers_left):
@@ -275,4 +310,6 @@ def test_doctor_shows_every_protection_holding(docker_client, sandbox_image):
     assert result["ok"], failing
     names = {c["name"] for c in result["checks"]}
     assert {"network", "read-only root", "non-root user", "pids limit", "memory limit",
-            "capabilities", "no-new-privileges"} <= names
+            "capabilities", "no-new-privileges", "runner apart"} <= names
+    apart = next(c for c in result["checks"] if c["name"] == "runner apart")
+    assert "not writable" in apart["detail"] and "refused" in apart["detail"], apart

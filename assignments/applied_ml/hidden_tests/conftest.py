@@ -1,39 +1,24 @@
-"""Fixtures for the hidden tests. Runs inside the sandbox: /submission is the candidate's code
-(read-only, first on sys.path), /data the public inputs, /output a scratch folder."""
+"""Fixtures for the hidden tests. They run in the sandbox as the runner's uid, in a pytest process
+that never imports the candidate's code: ``candidate`` (provided by the harness) reaches it in a
+process of its own, as data (docs/authoring.md). /data is the public inputs, /output the folder
+the candidate's code may write."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
-# pandas and scikit-learn are imported here, outside any test's time limit, so that importing the
-# candidate's predict.py (which needs them too) is quick even on a busy machine.
-import pandas  # noqa: F401
 import pytest
-import sklearn.feature_extraction.text  # noqa: F401
-import sklearn.linear_model  # noqa: F401
-import sklearn.naive_bayes  # noqa: F401
-import sklearn.pipeline  # noqa: F401
 
-SUBMISSION = Path("/submission")
 DATA_DIR = Path(os.environ.get("DATA_DIR", "/data"))
 OUTPUT_DIR = Path(os.environ.get("OUTPUT_DIR", "/output"))
 
 
 @pytest.fixture(scope="session")
-def predict_module():
-    """``predict.py`` imported once under its own name (a failure is cached for every test)."""
-    path = SUBMISSION / "predict.py"
-    if not path.is_file():
-        pytest.fail("predict.py not found at the submission root (a notebook-only submission cannot be imported)")
-    spec = importlib.util.spec_from_file_location("predict", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["predict"] = module
-    spec.loader.exec_module(module)
-    return module
+def predict_module(candidate):
+    """``predict.py``, imported once in the candidate's process (a failure is cached for every test)."""
+    return candidate.module("predict")
 
 
 @pytest.fixture(scope="session")

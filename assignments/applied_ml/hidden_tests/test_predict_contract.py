@@ -1,7 +1,9 @@
 """Hidden tests for the applied_ml code contract (see the candidate README, "Code contract").
 
 Never shipped in a starter kit. Run by the ``pytest`` grader inside the sandbox against the
-candidate's ``predict.py``; points per group are set in ``assignment.toml``.
+candidate's ``predict.py``, which lives in a process of its own: ``predict_module`` and the
+objects it returns are handles, their answers data (docs/authoring.md). Points per group are
+set in ``assignment.toml``.
 """
 
 from __future__ import annotations
@@ -37,14 +39,13 @@ def fitted(predict_module, train_rows):
     return model
 
 
-def test_build_model_returns_an_unfitted_estimator(predict_module):
-    from sklearn.base import clone
-
+def test_build_model_returns_an_unfitted_estimator(candidate, predict_module):
     build = getattr(predict_module, "build_model", None)
     assert callable(build), "predict.py must define build_model()"
-    model = build()
-    assert hasattr(model, "fit") and hasattr(model, "predict")
-    clone(model)  # a scikit-learn compatible estimator (get_params/set_params)
+    facts = candidate.facts(build())
+    assert facts["has_fit"] and facts["has_predict"], f"build_model() returned a {facts['type']}"
+    # a scikit-learn compatible estimator (get_params/set_params), as its own side's clone() says
+    assert facts["clone_ok"], f"sklearn.base.clone() refused it: {facts['clone_error']}"
 
 
 def test_model_learns_spam_from_raw_texts(fitted, train_rows):

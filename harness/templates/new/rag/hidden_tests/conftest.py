@@ -1,32 +1,24 @@
-"""Fixtures for the hidden tests. They run inside the sandbox: /submission is the candidate's
-code (read-only, first on sys.path), /data the public inputs, /output a scratch folder."""
+"""Fixtures for the hidden tests. They run inside the sandbox in a pytest process that never
+imports the candidate's code: the ``candidate`` fixture (provided by the harness) reaches it in a
+process of its own, and what crosses is data (docs/authoring.md). /data is the public inputs,
+/output the folder the candidate's code may write."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-SUBMISSION = Path("/submission")
 DATA_DIR = Path(os.environ.get("DATA_DIR", "/data"))
 OUTPUT_DIR = Path(os.environ.get("OUTPUT_DIR", "/output"))
 
 
 @pytest.fixture(scope="session")
-def solution():
-    """The candidate's rag.py, imported once (a failure is cached for every test)."""
-    path = SUBMISSION / "rag.py"
-    if not path.is_file():
-        pytest.fail("rag.py not found at the submission root")
-    spec = importlib.util.spec_from_file_location("rag", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["rag"] = module
-    spec.loader.exec_module(module)
-    return module
+def solution(candidate):
+    """The candidate's rag.py, imported once in its own process (a failure is cached for every test)."""
+    return candidate.module("rag")
 
 
 @pytest.fixture(scope="session")
