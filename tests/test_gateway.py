@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -52,7 +52,7 @@ def test_offline_backend_is_deterministic_and_reports_usage():
 
 def test_embeddings_are_normalised_fixed_size_and_similar_for_similar_text():
     a, b, c = embed("the capital of France", 384), embed("France capital city", 384), embed("bananas are yellow", 384)
-    dot = lambda x, y: sum(p * q for p, q in zip(x, y))  # noqa: E731
+    dot = lambda x, y: sum(p * q for p, q in zip(x, y))
     assert len(a) == 384 and abs(dot(a, a) - 1) < 1e-5
     assert dot(a, b) > dot(a, c)
     assert embed("", 16) == [0.0] * 16
@@ -144,7 +144,7 @@ def test_container_env_has_a_dummy_key_only():
 def gateway(tmp_path):
     started = []
 
-    def make(config: GatewayConfig, name: str = "gateway") -> tuple[JobGateway, "openai.OpenAI"]:
+    def make(config: GatewayConfig, name: str = "gateway") -> tuple[JobGateway, openai.OpenAI]:
         gw = JobGateway(config, tmp_path, tmp_path / "rec", name=name).start()
         started.append(gw)
         port = forwarder.start(str(gw.server.socket_path), 0)
@@ -237,12 +237,12 @@ def test_habits_large_prompts_and_retry_loops():
 
 
 class _Stub(BaseHTTPRequestHandler):
-    seen: list = []
+    seen: ClassVar[list] = []
 
     def log_message(self, *args):
         pass
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         _Stub.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
         if body["messages"][-1]["content"] == "leak":

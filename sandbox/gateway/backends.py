@@ -16,6 +16,7 @@ returns the full (non-streaming) OpenAI response as a dict, or raises :class:`Ba
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -32,11 +33,7 @@ MAX_RESPONSE_BYTES = 16 * 2**20
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOP = frozenset(
-    "a an the of to in on at by for with from and or but is are was were be been being do does did what which who whom "
-    "whose when where why how that this these those it its as than then there their they them he she his her him i you "
-    "your we our us me my not no yes if so can could would should will shall may might must has have had about into "
-    "over under after before also only just any some all each other such more most many much very answer question "
-    "context use using based following given provided".split()
+    ["a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "and", "or", "but", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "that", "this", "these", "those", "it", "its", "as", "than", "then", "there", "their", "they", "them", "he", "she", "his", "her", "him", "i", "you", "your", "we", "our", "us", "me", "my", "not", "no", "yes", "if", "so", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "has", "have", "had", "about", "into", "over", "under", "after", "before", "also", "only", "just", "any", "some", "all", "each", "other", "such", "more", "most", "many", "much", "very", "answer", "question", "context", "use", "using", "based", "following", "given", "provided"]
 )
 
 
@@ -101,7 +98,7 @@ def best_sentence(prompt: str, user_text: str) -> str:
     wanted = _words(question)
     best, best_score = None, 0
     for sentence in _SENTENCE.split(prompt):
-        sentence = re.sub(r"^(context|question|q|a|answer)\s*:\s*", "", sentence.strip(), flags=re.I)
+        sentence = re.sub(r"^(context|question|q|a|answer)\s*:\s*", "", sentence.strip(), flags=re.IGNORECASE)
         if not sentence or sentence == question or sentence.endswith("?"):
             continue
         score = len(wanted & _words(sentence))
@@ -116,7 +113,7 @@ def embed(text: str, dim: int) -> list[float]:
 
     words = _WORD.findall(text.lower())
     vec = np.zeros(dim, dtype=np.float64)
-    for feature in [*words, *(f"{a} {b}" for a, b in zip(words, words[1:]))]:
+    for feature in [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]:
         digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
         h = int.from_bytes(digest, "little")
         vec[h % dim] += 1.0 if (h >> 63) & 1 else -1.0
@@ -149,7 +146,7 @@ class OpenAICompatibleBackend:
             headers["Authorization"] = f"Bearer {self._key}"
         req = urllib.request.Request(url, data=json.dumps(upstream).encode("utf-8"), headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 - an operator-configured URL
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 raw = resp.read(MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as exc:
             detail = self.redact(exc.read(4096).decode("utf-8", "replace"))

@@ -35,7 +35,7 @@ class JobGateway:
         self.server = GatewayServer(config, self.folder, self.log_path, recording=Recording(recordings))
         self.healthy: bool | None = None
 
-    def start(self) -> "JobGateway":
+    def start(self) -> JobGateway:
         self.server.start()
         shutil.copyfile(FORWARDER, self.folder / FORWARDER.name)
         (self.folder / FORWARDER.name).chmod(0o644)

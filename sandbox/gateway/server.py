@@ -23,7 +23,13 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from sandbox.gateway import SOCKET_NAME, codec
-from sandbox.gateway.backends import BackendError, OfflineBackend, OpenAICompatibleBackend, Recording, ReplayBackend
+from sandbox.gateway.backends import (
+    BackendError,
+    OfflineBackend,
+    OpenAICompatibleBackend,
+    Recording,
+    ReplayBackend,
+)
 from sandbox.gateway.budget import Budget, Exhausted
 from sandbox.gateway.config import GatewayConfig
 
@@ -47,7 +53,7 @@ def make_backend(config: GatewayConfig, recording: Recording | None):
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     block_on_close = False
-    gateway: "GatewayServer"
+    gateway: GatewayServer
 
     def process_request(self, request, client_address):
         # A connection cap before any thread is spawned: a candidate opening thousands of
@@ -98,7 +104,7 @@ class GatewayServer:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> "GatewayServer":
+    def start(self) -> GatewayServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o755)
         self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -137,12 +143,6 @@ class GatewayServer:
                 return False
         return True
 
-    def __enter__(self) -> "GatewayServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     # --- one call --------------------------------------------------------------------------
 
     def handle(self, path: str, raw: bytes) -> tuple[int, dict, dict[str, str], bool | str]:
@@ -167,7 +167,7 @@ class GatewayServer:
             if exc.ours:
                 entry["ours"] = True
                 self.failures.append(exc.message)
-        except Exception as exc:  # a gateway bug must not become the candidate's failure
+        except Exception as exc:  # noqa: BLE001 - a gateway bug must not become the candidate's failure
             entry["error"] = f"internal gateway error: {type(exc).__name__}: {self._redact(str(exc))[:300]}"
             entry["ours"] = True
             self.failures.append(entry["error"])
@@ -270,7 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT_S
     gateway: GatewayServer
 
-    def log_message(self, format, *args) -> None:  # noqa: A002 - the call log is ours
+    def log_message(self, format, *args) -> None:
         pass
 
     def address_string(self) -> str:
@@ -286,7 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path == "/v1/models":
             self._send(200, codec.models_body(self.gateway.config.models))
@@ -295,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, codec.error_body(f"no such endpoint: GET {path[:100]}", "invalid_request_error", "not_found"))
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path not in codec.ENDPOINTS or path == "/v1/models":
             self.close_connection = True
