@@ -145,3 +145,6 @@ class GradeReport(BaseModel):
     graders: list[GraderResult] = Field(default_factory=list)
     provenance: dict[str, Any] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
+    gateway: dict[str, Any] | None = None
+    """The model gateway's account of the candidate's calls (sandbox/gateway/usage.py): totals,
+    budget, habits and the calls, written by the host; None when the assignment has no gateway."""

@@ -161,3 +161,51 @@ def _deps_env(job: Job) -> dict[str, str]:
         "PYTHONPATH": f"{DEPS_MOUNT}/{site.relative_to(job.deps_prefix).as_posix()}",
         "PATH": f"{DEPS_MOUNT}/bin:/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
     }
+
+
+# --- model gateway (issue 14) ----------------------------------------------------------------
+
+
+def start_gateway(job: Job):
+    """The submission's own model gateway (a fresh socket folder in its job dir), or None when
+    the assignment declares none. Started just before the candidate's run."""
+    from sandbox.gateway.config import resolve_config
+    from sandbox.gateway.job import JobGateway, recording_dir
+
+    assert job.assignment is not None and job.unpacked is not None
+    config = resolve_config(job.assignment.spec.gateway)
+    if config is None:
+        return None
+    recordings = recording_dir(job.settings.cache_dir, job.assignment.id, job.unpacked.sha256)
+    return JobGateway(config, job.job_dir, recordings).start()
+
+
+def finish_gateway(job: Job, gateway) -> None:
+    """Stop it; the summary goes to the report, the budget and habits into messages, a gateway
+    that failed during the run marks the report for review (not the candidate's fault)."""
+    if gateway is None:
+        return
+    from sandbox.gateway.usage import budget_line
+
+    summary = gateway.finish()
+    job.gateway = summary
+    if job.options.artifacts_dir is not None:
+        job.options.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(gateway.log_path, job.options.artifacts_dir / "gateway-calls.jsonl")
+    if summary["budget_exhausted"]:
+        job.messages.append(Message(code="gateway_budget_exhausted", text=f"Model budget exhausted: {budget_line(summary)}",
+                                    level=Level.WARNING, source="gateway"))
+    for habit in summary["habits"]:
+        job.messages.append(Message(code=habit["code"], text=habit["text"], level=Level.INFO, source="gateway",
+                                    visibility=Visibility.REVIEWER))
+    from sandbox.gateway.direct import direct_call_host, message_text
+
+    host = direct_call_host(job.run.stdout.text + job.run.stderr.text, job.unpacked.root if job.unpacked else None) if job.run else None
+    if host is not None:
+        job.messages.append(Message(code="model_called_directly", text=message_text(host), level=Level.ERROR, source="gateway"))
+    if not gateway.healthy:
+        why = "; ".join(summary["failures"][:3])
+        job.messages.append(Message(code="gateway_failed", level=Level.ERROR, source="gateway",
+                                    text=f"The model gateway failed during the run ({why}). Model calls the submission made may "
+                                    "have failed for that reason, which is not the candidate's fault: a reviewer must look at "
+                                    "this report."))

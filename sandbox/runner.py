@@ -50,6 +50,7 @@ class RunRequest:
     labels: dict[str, str] = field(default_factory=dict)
     output_quota_mb: int = 512
     """Total bytes the writable mounts may hold before the run is stopped."""
+    gateway: Path | None = None  # model gateway (issue 14): host folder with the socket and the forwarder
 
 
 @dataclass
@@ -109,7 +110,7 @@ def container_options(request: RunRequest) -> dict:
 
     limits = request.limits
     fsize = limits.file_size_mb * 1024 * 1024
-    return dict(
+    options = dict(
         image=request.image,
         command=list(request.command),
         user=f"{CANDIDATE_UID}:{CANDIDATE_UID}",
@@ -140,6 +141,11 @@ def container_options(request: RunRequest) -> dict:
         },
         detach=True,
     )
+    if request.gateway is not None:  # model gateway (issue 14): socket folder read-only + OPENAI_* env
+        from sandbox.gateway import MOUNT, container_env
+        options["environment"].update(container_env())
+        options["volumes"][str(request.gateway)] = {"bind": MOUNT, "mode": "ro"}
+    return options
 
 
 def run_container(client, request: RunRequest) -> SandboxRun:

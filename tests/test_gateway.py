@@ -283,3 +283,21 @@ def test_openai_compatible_forwards_with_the_host_key_and_maps_models(gateway, s
     summary = gw.finish()
     assert summary["prompt_tokens"] == 11 and summary["cost_usd"] == pytest.approx((11 * 1 + 3 * 2) / 1e6)
     assert CANARY not in gw.log_path.read_text() and CANARY not in json.dumps(summary)
+
+
+# --- a model called without the gateway ---------------------------------------------------
+
+
+def test_direct_model_calls_are_named(tmp_path):
+    from sandbox.gateway.direct import direct_call_host, message_text
+
+    stderr = ("httpcore.ConnectError: [Errno -3] Temporary failure in name resolution\n\nThe above exception ...\n"
+              "openai.APIConnectionError: Connection error.\n")
+    (tmp_path / "rag.py").write_text('client = OpenAI(base_url="https://api.openai.com/v1", api_key="sk-x")\n')
+    assert direct_call_host(stderr, tmp_path) == "api.openai.com"
+    assert direct_call_host(stderr, None) == "a model provider"
+    requests_style = "requests.exceptions.ConnectionError: HTTPSConnectionPool(host='api.anthropic.com', port=443): Failed to resolve"
+    assert direct_call_host(requests_style, None) == "api.anthropic.com"
+    assert direct_call_host("Traceback ... KeyError: 'x'", tmp_path) is None
+    assert direct_call_host("Network is unreachable", tmp_path) is None  # not a model client
+    assert "OPENAI_BASE_URL; your code called api.openai.com directly" in message_text("api.openai.com")
