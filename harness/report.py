@@ -14,7 +14,8 @@ from pathlib import Path
 
 from harness.models import GradeReport, Verdict
 
-VOLATILE = frozenset({"duration_s", "timings", "peak_memory_mb", "peak_memory_source", "peak_rss_mb"})
+VOLATILE = frozenset({"duration_s", "timings", "peak_memory_mb", "peak_memory_source", "peak_rss_mb",
+                      "latency_ms"})  # latency_ms: model gateway calls (issue 14)
 """Fields that change between two gradings of the same submission (time and memory)."""
 
 
@@ -119,6 +120,9 @@ def render_markdown(report: GradeReport) -> str:
             shown = ", ".join(f"{md_escape(k)} {_fmt(v)}" for k, v in values.items())
             lines.append(f"- {md_escape(name)}: {shown}")
         lines.append("")
+    from harness.report_gateway import gateway_markdown  # model gateway (issue 14)
+
+    lines += gateway_markdown(report, md_escape)
     if report.messages:
         lines += ["## Messages", ""]
         for m in report.messages:
@@ -182,5 +186,9 @@ def print_summary(report: GradeReport, console) -> None:
             pts = "" if c.score is None else f"{c.score:.1f}/{c.max_score:.0f}"
             table.add_row(Text(c.title), level, pts, Text("; ".join(c.evidence)[:160]))
         console.print(table)
+    if report.gateway:  # model gateway (issue 14)
+        from harness.report_gateway import budget_line
+
+        console.print(Text("model calls: " + budget_line(report.gateway)))
     for m in report.messages[:8]:
         console.print(Text.assemble((f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"), Text(m.text[:300])))

@@ -23,6 +23,7 @@ from harness import svg
 from harness.interview import find_details, interview_questions
 from harness.models import CriterionScore, GradeReport, Level, Verdict, Visibility
 from harness.svg import esc
+from harness.report_gateway import gateway_html  # model gateway (issue 14)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 LOG_TAIL_LINES = 40
@@ -414,6 +415,7 @@ def render_html(report: GradeReport, *, links: dict[str, str] | None = None, not
         _metrics(report),
         _quality(report),
         _run(report, links),
+        gateway_html(report),  # model gateway (issue 14)
         _artifacts(links, notes or []),
         _messages(report),
         _provenance(report),

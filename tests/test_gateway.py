@@ -12,13 +12,14 @@ from typing import ClassVar
 import pytest
 
 from harness.errors import ConfigError
+from harness.report_gateway import budget_line
 from harness.spec import GatewaySpec
 from sandbox.gateway import codec, container_env, forwarder
 from sandbox.gateway.backends import NO_ANSWER, OfflineBackend, best_sentence, embed
 from sandbox.gateway.budget import Budget, Exhausted, Price
 from sandbox.gateway.config import GatewayConfig, resolve_config
 from sandbox.gateway.job import JobGateway
-from sandbox.gateway.usage import budget_line, habits
+from sandbox.gateway.usage import habits
 
 openai = pytest.importorskip("openai")
 
@@ -301,3 +302,29 @@ def test_direct_model_calls_are_named(tmp_path):
     assert direct_call_host("Traceback ... KeyError: 'x'", tmp_path) is None
     assert direct_call_host("Network is unreachable", tmp_path) is None  # not a model client
     assert "OPENAI_BASE_URL; your code called api.openai.com directly" in message_text("api.openai.com")
+
+
+# --- reports -------------------------------------------------------------------------------
+
+
+def test_reports_show_totals_budget_and_escaped_calls():
+    from harness.models import AssignmentRef, GradeReport, SubmissionRef
+    from harness.report import render_markdown, stable_view
+    from harness.report_html import render_html
+    from sandbox.gateway.usage import summarize
+
+    calls = [{"seq": 1, "endpoint": "/v1/chat/completions", "model": "gpt-4o-mini", "status": 200, "prompt_tokens": 12,
+              "completion_tokens": 3, "latency_ms": 4.2, "request": {"messages": [{"role": "user", "content": "<script>alert(1)</script>"}]},
+              "response": {"text": "</pre><img src=x>"}},
+             {"seq": 2, "endpoint": "/v1/chat/completions", "model": "gpt-4o-mini", "status": 429, "error": "budget exhausted"}]
+    budget = {"requests": 2, "max_requests": 1, "tokens": 15, "max_tokens": 100, "tokens_left": 85, "exhausted": "the request budget is used up (1 requests)"}
+    summary = summarize(calls, budget, {"backend": "offline", "models": ["gpt-4o-mini"]}, [])
+    report = GradeReport(status="graded", score=50, assignment=AssignmentRef(id="a"), submission=SubmissionRef(name="s", sha256="0" * 64),
+                         gateway=summary)
+    html = render_html(report)
+    assert '<section id="gateway">' in html and "<details><summary>The calls (2 shown)" in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<img src=x>" not in html
+    assert "Budget exhausted: the request budget is used up" in html
+    md = render_markdown(report)
+    assert "## Model calls (gateway)" in md and "Budget exhausted" in md and "15 tokens" in md
+    assert "latency_ms" not in json.dumps(stable_view(report))

@@ -40,6 +40,18 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
             pass
 
 
+def _linger(client: socket.socket) -> None:
+    """Close after the caller has read the reply: closing with its unread request still in the
+    buffer would send a reset that can overtake the reply."""
+    try:
+        client.shutdown(socket.SHUT_WR)
+        client.settimeout(5)
+        while client.recv(CHUNK):
+            pass
+    except OSError:
+        pass
+
+
 def _relay(client: socket.socket, socket_path: str, slots: threading.BoundedSemaphore) -> None:
     try:
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -49,6 +61,7 @@ def _relay(client: socket.socket, socket_path: str, slots: threading.BoundedSema
             upstream.close()
             client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: "
                            + str(len(_UNAVAILABLE)).encode() + b"\r\nConnection: close\r\n\r\n" + _UNAVAILABLE)
+            _linger(client)
             return
         back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
         back.start()

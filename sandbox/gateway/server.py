@@ -131,6 +131,10 @@ class GatewayServer:
     def kill(self) -> None:
         """Stop serving abruptly, as a crash would (tests): the socket stays, nothing answers."""
         if self._server is not None:
+            try:  # refuse new connections now, not when the serving thread's poll lets go of the socket
+                self._server.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._server.socket.close()
 
     def alive(self) -> bool:

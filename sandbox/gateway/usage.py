@@ -112,18 +112,3 @@ def summarize(calls: list[dict], budget: dict, config: dict, failures: list[str]
         "calls_omitted": max(0, len(calls) - MAX_CALLS_SHOWN),
     }
 
-
-def budget_line(summary: dict) -> str:
-    """The budget in plain words, for the report and the terminal."""
-    b = summary.get("budget") or {}
-    parts = [f"{summary.get('calls', 0)} model calls, {summary.get('total_tokens', 0):,} tokens"]
-    if b.get("max_tokens"):
-        parts.append(f"{b.get('tokens', 0):,} of {b['max_tokens']:,} budget tokens used ({b.get('tokens_left', 0):,} left)")
-    if b.get("max_requests"):
-        parts.append(f"{b.get('requests', 0)} of {b['max_requests']} requests")
-    if summary.get("cost_usd"):
-        parts.append(f"${summary['cost_usd']:.4f}")
-    text = "; ".join(parts) + "."
-    if summary.get("budget_exhausted"):
-        text += f" Budget exhausted: {summary['budget_exhausted']}; {summary.get('refused_over_budget', 0)} call(s) were refused."
-    return text
