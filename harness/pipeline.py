@@ -291,7 +291,8 @@ def run_graders(job: Job) -> None:
         output_read_bytes=spec.sandbox.output_read_mb * 2**20,
         seed=spec.data.seed,
         run_in_sandbox=sandbox_call(job),
-        extras={"cache_dir": job.settings.cache_dir},
+        extras={"cache_dir": job.settings.cache_dir,
+                "judge_gateway": provision.judge_gateway(job)},  # model gateway (issue 14)
     )
     for grader in job.graders:
         started = time.monotonic()

@@ -209,3 +209,36 @@ def finish_gateway(job: Job, gateway) -> None:
                                     text=f"The model gateway failed during the run ({why}). Model calls the submission made may "
                                     "have failed for that reason, which is not the candidate's fault: a reviewer must look at "
                                     "this report."))
+
+
+def judge_gateway(job: Job):
+    """For the ``rag_judge`` grader: opens its own gateway on the assignment's backend (same key,
+    no budget, its own log and recording) as a context manager yielding ``{"socket_path",
+    "model"}``; None when there is no gateway, no ``judge_model``, or the backend is offline
+    (which cannot judge)."""
+    import contextlib
+    import dataclasses as dc
+
+    from sandbox.gateway.config import resolve_config
+    from sandbox.gateway.job import JobGateway, recording_dir
+
+    if job.assignment is None or job.unpacked is None:
+        return None
+    config = resolve_config(job.assignment.spec.gateway)
+    if config is None or config.backend == "offline" or not config.judge_model:
+        return None
+    model = config.judge_model
+    judge_config = dc.replace(config, max_tokens=0, max_requests=0, max_cost_usd=0.0,
+                              models={model: config.models.get(model, model)})
+    recordings = recording_dir(job.settings.cache_dir, job.assignment.id, job.unpacked.sha256) / "judge"
+
+    @contextlib.contextmanager
+    def open_judge_gateway():
+        recordings.mkdir(parents=True, exist_ok=True)  # judged answers may all come from the judge's cache
+        gateway = JobGateway(judge_config, job.job_dir, recordings, name="judge-gateway").start()
+        try:
+            yield {"socket_path": str(gateway.server.socket_path), "model": model}
+        finally:
+            gateway.finish()
+
+    return open_judge_gateway
