@@ -200,7 +200,8 @@ def finish_gateway(job: Job, gateway) -> None:
                                     visibility=Visibility.REVIEWER))
     from sandbox.gateway.direct import direct_call_host, message_text
 
-    host = direct_call_host(job.run.stdout.text + job.run.stderr.text, job.unpacked.root if job.unpacked else None) if job.run else None
+    output = job.run.stdout.text + job.run.stderr.text if job.run and gateway.healthy else ""
+    host = direct_call_host(output, job.unpacked.root if job.unpacked else None) if output else None
     if host is not None:
         job.messages.append(Message(code="model_called_directly", text=message_text(host), level=Level.ERROR, source="gateway"))
     if not gateway.healthy:

@@ -217,6 +217,8 @@ def test_a_killed_gateway_is_reported_as_ours(gateway):
     gw, client = gateway(GatewayConfig(models=MODELS))
     client.chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?"))
     gw.server.kill()
+    with pytest.raises((openai.APIConnectionError, openai.APIStatusError)):  # its kept-alive connection is cut too
+        client.with_options(max_retries=0).chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?"))
     with pytest.raises(openai.APIStatusError) as info:
         openai.OpenAI(base_url=client.base_url, api_key="x", max_retries=0).chat.completions.create(
             model="gpt-4o-mini", messages=ask("capital of France?"))
@@ -328,3 +330,16 @@ def test_reports_show_totals_budget_and_escaped_calls():
     md = render_markdown(report)
     assert "## Model calls (gateway)" in md and "Budget exhausted" in md and "15 tokens" in md
     assert "latency_ms" not in json.dumps(stable_view(report))
+
+
+def test_recording_keeps_the_nth_answer_of_repeated_requests(tmp_path):
+    from sandbox.gateway.backends import Recording
+
+    rec = Recording(tmp_path)
+    for occurrence, answer in enumerate(["a", "a", "b", "b"]):
+        rec.save("k", occurrence, {"text": answer})
+    rec.save("k", 1, {"text": "later run"})  # an earlier recording wins
+    fresh = Recording(tmp_path)
+    assert [fresh.response("k", n)["text"] for n in range(6)] == ["a", "a", "b", "b", "b", "b"]
+    assert len(json.loads((tmp_path / "k.json").read_text())) == 2  # runs of equal answers stored once
+    assert fresh.response("missing", 0) is None

@@ -90,7 +90,7 @@ if MODE == "secret":
     except openai.APIStatusError as exc:
         out["leak_reply"] = str(exc)
     seen = []
-    key = __CANARY__
+    key = "".join(reversed(__CANARY__))  # the literal is reversed: this file must not hold the key
     places = [Path("/proc/self/environ"), Path("/proc/self/mountinfo")]
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -160,7 +160,7 @@ def assignment_with(tmp_path: Path, gateway: str) -> Path:
 def submission(tmp_path: Path, name: str, mode, **subs) -> Path:
     folder = tmp_path / name
     folder.mkdir()
-    code = PROBE.replace("__MODE__", repr(mode)).replace("__CANARY__", repr(CANARY))
+    code = PROBE.replace("__MODE__", repr(mode)).replace("__CANARY__", repr(CANARY[::-1]))
     code = code.replace("__TARGETS__", repr([(n, int(f), a) for n, f, a in subs.get("targets", [])]))
     (folder / "rag.py").write_text(code)
     (folder / "requirements.txt").write_text(REQUIREMENTS)
@@ -303,7 +303,9 @@ def test_a_gateway_killed_mid_run_is_not_the_candidates_fault(settings, tmp_path
     assert report.status == "needs_review"
     failed = [m for m in report.messages if m.code == "gateway_failed"]
     assert failed and "not the candidate's fault" in failed[0].text
-    assert "gateway_unavailable" in report.sandbox.stderr.text or "not answering" in report.sandbox.stderr.text
+    assert report.sandbox.verdict.value == "crashed" and "Error" in report.sandbox.stderr.text  # its next call failed
+    assert "model_called_directly" not in {m.code for m in report.messages}
+    assert report.gateway["calls"] < 600
 
 
 def test_one_gateway_per_submission_in_a_batch(settings, tmp_path, no_containers_left):

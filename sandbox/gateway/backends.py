@@ -57,7 +57,9 @@ class OfflineBackend:
         ident = codec.request_key(path, body)[:24]
         if path == "/v1/embeddings":
             texts = codec.embedding_inputs(body)
-            data = [{"object": "embedding", "index": i, "embedding": embed(t, self.embedding_dim)} for i, t in enumerate(texts)]
+            as_base64 = body.get("encoding_format") == "base64"  # what the openai SDK asks for by default
+            data = [{"object": "embedding", "index": i, "embedding": _encode(embed(t, self.embedding_dim), as_base64)}
+                    for i, t in enumerate(texts)]
             tokens = sum(codec.count_tokens(t) for t in texts)
             return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
         prompt = codec.prompt_text(path, body)
@@ -123,6 +125,16 @@ def embed(text: str, dim: int) -> list[float]:
     return [round(float(x), 6) for x in vec]
 
 
+def _encode(vector: list[float], as_base64: bool) -> list[float] | str:
+    if not as_base64:
+        return vector
+    import base64
+
+    import numpy as np
+
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
 class OpenAICompatibleBackend:
     """Forwards to ``base_url`` with the host's key; ``stream`` is always off upstream (the
     gateway streams the finished reply itself), ``max_tokens`` capped to the reservation."""
@@ -172,12 +184,14 @@ class OpenAICompatibleBackend:
 
 
 class Recording:
-    """Responses of one submission by request key and occurrence (the n-th identical request
-    gets the n-th recorded answer, or the last one): one JSON file per key, written atomically."""
+    """Responses of one submission by request key and occurrence: the n-th identical request
+    gets the answer recorded for the n-th (runs of equal answers are stored once). One JSON file
+    per key, written atomically; the first recording of an occurrence is kept."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._seen: dict[str, int] = {}
+        self._runs: dict[str, list[dict]] = {}
         self._lock = threading.Lock()
 
     def occurrence(self, key: str) -> int:
@@ -189,25 +203,34 @@ class Recording:
     def _path(self, key: str) -> Path:
         return self.root / f"{key}.json"
 
-    def load(self, key: str) -> list[dict]:
-        from harness.safeio import read_json
+    def _load(self, key: str) -> list[dict]:
+        if key not in self._runs:
+            from harness.safeio import read_json
 
-        try:
-            data = read_json(self._path(key), max_bytes=64 * 2**20)
-        except (OSError, ValueError, Exception):  # noqa: BLE001 - a missing or damaged entry is a miss
-            return []
-        return data if isinstance(data, list) else []
+            try:
+                data = read_json(self._path(key), max_bytes=64 * 2**20)
+            except Exception:  # noqa: BLE001 - a missing or damaged entry is a miss
+                data = []
+            ok = isinstance(data, list) and all(isinstance(r, dict) and isinstance(r.get("from"), int) for r in data)
+            self._runs[key] = data if ok else []
+        return self._runs[key]
+
+    def response(self, key: str, occurrence: int) -> dict | None:
+        with self._lock:
+            runs = [r for r in self._load(key) if r["from"] <= occurrence]
+        return runs[-1]["response"] if runs else None
 
     def save(self, key: str, occurrence: int, response: dict) -> None:
         with self._lock:
-            entries = self.load(key)
-            if occurrence < len(entries):
-                return  # recorded by an earlier run: keep the first answer
-            entries.append(response)
+            runs = self._load(key)
+            current = [r for r in runs if r["from"] <= occurrence]
+            if (current and current[-1]["response"] == response) or any(r["from"] >= occurrence for r in runs):
+                return
+            runs.append({"from": occurrence, "response": response})
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".rec-")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(entries, fh, ensure_ascii=False)
+                fh.write(json.dumps(runs, ensure_ascii=False))
             os.replace(tmp, self._path(key))
 
 
@@ -218,9 +241,9 @@ class ReplayBackend:
         self.recording = recording
 
     def __call__(self, path: str, body: dict, model: str, *, key: str, occurrence: int) -> dict:
-        entries = self.recording.load(key)
-        if not entries:
+        response = self.recording.response(key, occurrence)
+        if response is None:
             raise BackendError(
                 404, "replay: this request was not made when the submission was first graded, so there is no recorded "
                 "answer for it (the replay backend never calls a model)", "replay_miss", ours=False)
-        return entries[min(occurrence, len(entries) - 1)]
+        return response

@@ -16,7 +16,7 @@ _CLIENT_ERRORS = ("APIConnectionError", "APITimeoutError", "httpx.ConnectError",
                   "ConnectError", "requests.exceptions.ConnectionError", "urllib3.exceptions.NameResolutionError",
                   "urllib.error.URLError", "NewConnectionError", "MaxRetryError")
 _NETWORK = ("Temporary failure in name resolution", "Name or service not known", "Network is unreachable",
-            "No address associated with hostname", "nodename nor servname", "Connection error.", "Failed to resolve")
+            "No address associated with hostname", "nodename nor servname", "Failed to resolve")
 _HOST_IN_TEXT = re.compile(r"host='([^']+)'|https?://([A-Za-z0-9.-]+)")
 _HOST_IN_CODE = re.compile(r"""["'](?:https?://)([A-Za-z0-9.-]+\.[A-Za-z]{2,})[:/"']""")
 _LOOPBACK = ("127.0.0.1", "localhost", "0.0.0.0", "::1")

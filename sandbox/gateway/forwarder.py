@@ -83,6 +83,10 @@ def _serve(listener: socket.socket, socket_path: str) -> None:
         except OSError:
             return
         slots.acquire()
+        try:  # no Nagle delay on small writes (headers, then body)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         threading.Thread(target=_relay, args=(client, socket_path, slots), daemon=True).start()
 
 

@@ -68,9 +68,11 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         super().process_request(request, client_address)
 
     def process_request_thread(self, request, client_address):
+        self.gateway._active.add(request)
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self.gateway._active.discard(request)
             self.gateway._slots.release()
 
 
@@ -97,6 +99,7 @@ class GatewayServer:
         """The gateway's own failures (upstream down, a bug): not the candidate's doing."""
         self._inflight = threading.BoundedSemaphore(config.concurrency)
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._active: set[socket.socket] = set()
         self._log_lock = threading.Lock()
         self._seq = 0
         self._server: _UnixServer | None = None
@@ -129,13 +132,19 @@ class GatewayServer:
             pass
 
     def kill(self) -> None:
-        """Stop serving abruptly, as a crash would (tests): the socket stays, nothing answers."""
+        """Stop serving abruptly, as a crash would (tests): the socket file stays, nothing answers,
+        open connections are cut."""
         if self._server is not None:
             try:  # refuse new connections now, not when the serving thread's poll lets go of the socket
                 self._server.socket.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             self._server.socket.close()
+            for conn in list(self._active):  # and the open (keep-alive) connections, as a crash would
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def alive(self) -> bool:
         """Does the socket still accept connections?"""
