@@ -67,6 +67,14 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             return
         super().process_request(request, client_address)
 
+    def handle_error(self, request, client_address):
+        # A caller that hangs up mid-reply is its own business; anything else is the gateway's failure.
+        import sys
+
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            self.gateway.failures.append(f"gateway handler error: {type(exc).__name__}")
+
     def process_request_thread(self, request, client_address):
         self.gateway._active.add(request)
         try:

@@ -6,7 +6,7 @@ import importlib
 
 from .catalogue import GROUPS, Case
 
-MODULES = ("cases_archive", "cases_notebook", "cases_output", "cases_runtime", "cases_report", "cases_harness")
+MODULES = ("cases_archive", "cases_notebook", "cases_output", "cases_runtime", "cases_report", "cases_harness", "cases_gateway")
 
 
 def all_cases() -> list[Case]:
