@@ -12,8 +12,8 @@ from harness.svg import esc
 def budget_line(summary: dict) -> str:
     """The calls, tokens and budget in plain words."""
     b = summary.get("budget") or {}
-    parts = [f"{summary.get('calls', 0)} model call(s), {summary.get('total_tokens', 0):,} tokens "
-             f"({summary.get('prompt_tokens', 0):,} prompt, {summary.get('completion_tokens', 0):,} completion)"]
+    parts = [(f"{summary.get('calls', 0)} model call(s), {summary.get('total_tokens', 0):,} tokens "
+              f"({summary.get('prompt_tokens', 0):,} prompt, {summary.get('completion_tokens', 0):,} completion)")]
     if summary.get("errors"):
         parts.append(f"{summary['errors']} failed")
     if b.get("max_tokens"):

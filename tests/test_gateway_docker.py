@@ -151,7 +151,7 @@ def assignment_with(tmp_path: Path, gateway: str) -> Path:
     target = tmp_path / "genai_rag"
     shutil.copytree(ASSIGNMENT, target, ignore=shutil.ignore_patterns("canaries"))
     spec = target / "assignment.toml"
-    text = re.sub(r"\n\[gateway\]\n.*?(?=\n# --- graders)", "\n" + gateway.strip() + "\n", spec.read_text(), flags=re.S)
+    text = re.sub(r"\n\[gateway\]\n.*?(?=\n# --- graders)", "\n" + gateway.strip() + "\n", spec.read_text(), flags=re.DOTALL)
     text = text[: text.index("\n[[canaries]]")] + "\n"
     spec.write_text(text)
     return target
