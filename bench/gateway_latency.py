@@ -56,7 +56,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     config = GatewayConfig(models={"gpt-4o-mini": "m", "text-embedding-3-small": "e"})
     gateway = JobGateway(config, root, root / "recordings").start()
-    port = forwarder.start(str(gateway.server.socket_path), 0)
+    port = forwarder.start(gateway.server.address, 0)
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="holdout-sandbox", max_retries=0)
     backend = OfflineBackend(config.embedding_dim)
     times: dict[str, dict[str, list[float]]] = {n: {"direct": [], "gateway": []} for n in ENDPOINTS}

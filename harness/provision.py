@@ -238,7 +238,7 @@ def judge_gateway(job: Job):
         recordings.mkdir(parents=True, exist_ok=True)  # judged answers may all come from the judge's cache
         gateway = JobGateway(judge_config, job.job_dir, recordings, name="judge-gateway").start()
         try:
-            yield {"socket_path": str(gateway.server.socket_path), "model": model}
+            yield {"socket_path": gateway.server.address, "model": model}
         finally:
             gateway.finish()
 

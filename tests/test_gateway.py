@@ -148,7 +148,7 @@ def gateway(tmp_path):
     def make(config: GatewayConfig, name: str = "gateway") -> tuple[JobGateway, openai.OpenAI]:
         gw = JobGateway(config, tmp_path, tmp_path / "rec", name=name).start()
         started.append(gw)
-        port = forwarder.start(str(gw.server.socket_path), 0)
+        port = forwarder.start(gw.server.address, 0)
         return gw, openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="holdout-sandbox", max_retries=2)
 
     yield make
@@ -343,3 +343,15 @@ def test_recording_keeps_the_nth_answer_of_repeated_requests(tmp_path):
     assert [fresh.response("k", n)["text"] for n in range(6)] == ["a", "a", "b", "b", "b", "b"]
     assert len(json.loads((tmp_path / "k.json").read_text())) == 2  # runs of equal answers stored once
     assert fresh.response("missing", 0) is None
+
+
+def test_a_job_folder_too_deep_for_an_af_unix_path_still_works(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    gw = JobGateway(GatewayConfig(models=MODELS), deep, deep / "rec").start()
+    try:
+        assert len(str(gw.server.socket_path)) > 108 and gw.server.alive()
+        port = forwarder.start(gw.server.address, 0)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
+        assert client.chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?")).choices[0].message.content
+    finally:
+        assert gw.finish()["calls"] == 1

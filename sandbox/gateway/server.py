@@ -111,6 +111,7 @@ class GatewayServer:
         self._log_lock = threading.Lock()
         self._seq = 0
         self._server: _UnixServer | None = None
+        self._dir_fd: int | None = None
         self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -118,16 +119,26 @@ class GatewayServer:
     def start(self) -> GatewayServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o755)
+        if len(os.fsencode(self.socket_path)) >= 100:  # AF_UNIX paths are capped at 108 bytes: go through the folder's fd
+            self._dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log_path.touch()
         handler = type("Handler", (_Handler,), {"gateway": self})
-        self._server = _UnixServer(str(self.socket_path), handler)
+        self._server = _UnixServer(self.address, handler)
         self._server.gateway = self
         os.chmod(self.socket_path, 0o666)  # the container's uid connects; the folder is its only way in
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="holdout-gateway", daemon=True)
         self._thread.start()
         return self
+
+    @property
+    def address(self) -> str:
+        """The path host-side clients connect to: the socket's own path, or (when that is too long
+        for AF_UNIX) the same socket through ``/proc/self/fd`` of its folder."""
+        if self._dir_fd is None:
+            return str(self.socket_path)
+        return f"/proc/self/fd/{self._dir_fd}/{self.socket_path.name}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -138,6 +149,9 @@ class GatewayServer:
             self.socket_path.unlink()
         except OSError:
             pass
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
     def kill(self) -> None:
         """Stop serving abruptly, as a crash would (tests): the socket file stays, nothing answers,
@@ -159,7 +173,7 @@ class GatewayServer:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             probe.settimeout(2)
             try:
-                probe.connect(str(self.socket_path))
+                probe.connect(self.address)
             except OSError:
                 return False
         return True
