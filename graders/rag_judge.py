@@ -8,6 +8,10 @@ the environment) the grader is ``skipped`` with an info message.
 - **Configuration** comes from the host environment at grade time, never from the assignment
   file: ``GRADE_JUDGE_BASE_URL``, ``GRADE_JUDGE_MODEL`` (or ``model`` in the config) and
   ``GRADE_JUDGE_API_KEY`` by default (the variable names are configurable).
+  Without them, when the assignment declares a model gateway (``[gateway]`` with a
+  ``judge_model`` and a backend that is not ``offline``), the judge goes through the same
+  gateway backend as the candidate (its own socket, log and recording, no budget): one
+  configuration serves both, and ``replay`` reproduces the judge's answers too.
 - **Cache**: each judged score is stored under ``<cache_dir>/rag_judge/`` keyed by the sample
   (question, answer, contexts, reference), the model, the metric and the prompt version, so
   grading the same submission again makes no calls.
@@ -63,6 +67,8 @@ class JudgeTarget:
     base_url: str
     model: str
     api_key: str
+    socket_path: str | None = None
+    """The model gateway's Unix socket, when the judge goes through it."""
 
 
 class JudgeCache:
@@ -125,12 +131,21 @@ class RagJudgeGrader(RagGrader):
         return JudgeTarget(base_url=base_url, model=model, api_key=env.get(cfg.api_key_env, "").strip() or "not-needed")
 
     def grade(self, ctx: GradeContext) -> GraderResult:
+        target = self.target()
+        opener = ctx.extras.get("judge_gateway") if target is None else None
+        if opener is None:
+            return self._grade(ctx, target)
+        with opener() as endpoint:  # the assignment's model gateway (see the module docstring)
+            return self._grade(ctx, JudgeTarget(base_url="http://holdout-gateway/v1", model=endpoint["model"],
+                                                api_key="holdout-judge", socket_path=endpoint["socket_path"]))
+
+    def _grade(self, ctx: GradeContext, target: JudgeTarget | None) -> GraderResult:
         started = time.perf_counter()
         cfg = self.jcfg
-        target = self.target()
         if target is None:
             text = (f"LLM-judged metrics ({', '.join(cfg.metrics)}) were skipped: no judge is configured "
-                    f"(set {cfg.base_url_env} and {cfg.model_env} to an OpenAI-compatible endpoint and model).")
+                    f"(set {cfg.base_url_env} and {cfg.model_env} to an OpenAI-compatible endpoint and model, or give the "
+                    "assignment's [gateway] a judge_model and a backend other than offline).")
             return GraderResult(grader=self.name, status=GraderStatus.SKIPPED,
                                 messages=[Message(code="judge_not_configured", text=text, level=Level.INFO, source=self.name,
                                                   visibility=Visibility.REVIEWER)])
@@ -146,7 +161,8 @@ class RagJudgeGrader(RagGrader):
         pairs = list(zip(items, rows))[: cfg.max_questions]
         cache_dir = ctx.extras.get("cache_dir")
         cache = JudgeCache(Path(cache_dir) / CACHE_FOLDER if cache_dir else None)
-        client = ragas_adapter.JudgeClient(target.base_url, target.model, target.api_key, timeout_s=cfg.timeout_s)
+        client = ragas_adapter.JudgeClient(target.base_url, target.model, target.api_key, timeout_s=cfg.timeout_s,
+                                           uds=target.socket_path)
         try:
             scores = ragas_adapter.run_async(self._judge_all(client, cache, pairs))
         except ragas_adapter.JudgeFailure as exc:

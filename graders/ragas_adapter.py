@@ -298,7 +298,8 @@ class JudgeClient:
     """An OpenAI-compatible chat endpoint wrapped as a ragas LLM: temperature 0 always,
     one completion per call, every call and its token usage counted in :attr:`usage`."""
 
-    def __init__(self, base_url: str, model: str, api_key: str, *, timeout_s: float = 60.0, max_retries: int = 1) -> None:
+    def __init__(self, base_url: str, model: str, api_key: str, *, timeout_s: float = 60.0, max_retries: int = 1,
+                 uds: str | None = None) -> None:
         load_ragas()
         try:
             import openai
@@ -306,7 +307,13 @@ class JudgeClient:
             raise RagasUnavailable("the LLM judge needs the openai package", hint=INSTALL_HINT) from None
         self.model = model
         self.usage = JudgeUsage()
-        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries)
+        http_client = None
+        if uds is not None:  # the model gateway's Unix socket (issue 14), when the judge goes through it
+            import httpx
+
+            http_client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=uds), timeout=timeout_s)
+        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries,
+                                          http_client=http_client)
         self.llm = _make_ragas_llm(self)
 
     async def complete(self, prompt: str) -> tuple[str, str | None]:

@@ -190,3 +190,6 @@ class GradeReport(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     panel: PanelBlock | None = None
     """The reviewers' levels and the final score; absent until the report joins a panel."""
+    gateway: dict[str, Any] | None = None
+    """The model gateway's account of the candidate's calls (sandbox/gateway/usage.py): totals,
+    budget, habits and the calls, written by the host; None when the assignment has no gateway."""

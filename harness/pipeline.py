@@ -11,6 +11,7 @@ in :mod:`harness.provision`; turning a finished job into a report, in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -89,6 +90,8 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)
     rejected: SubmissionRejected | None = None
     provenance: dict = field(default_factory=dict)
+    gateway: dict | None = None
+    """Model gateway (issue 14): the summary of the candidate's model calls, for the report."""
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -225,7 +228,12 @@ def run_sandbox(job: Job) -> None:
         job.run = SandboxRun(verdict=Verdict.NOT_RUN)
         return
     warming = _warm_up_in_background(job)
-    job.run = job.runner(sandbox_request(job, job.entry.command(job.assignment), dirs, trusted=True))
+    gateway = provision.start_gateway(job)  # model gateway (issue 14): one socket per submission
+    try:
+        request = sandbox_request(job, job.entry.command(job.assignment), dirs, trusted=True)
+        job.run = job.runner(dataclasses.replace(request, gateway=gateway.folder) if gateway else request)
+    finally:
+        provision.finish_gateway(job, gateway)
     warming.join()  # before any grader runs: imports never race with grading
 
 
@@ -287,7 +295,8 @@ def run_graders(job: Job) -> None:
         output_read_bytes=spec.sandbox.output_read_mb * 2**20,
         seed=spec.data.seed,
         run_in_sandbox=sandbox_call(job),
-        extras={"cache_dir": job.settings.cache_dir},
+        extras={"cache_dir": job.settings.cache_dir,
+                "judge_gateway": provision.judge_gateway(job)},  # model gateway (issue 14)
     )
     for grader in job.graders:
         started = time.monotonic()

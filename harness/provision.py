@@ -161,3 +161,85 @@ def _deps_env(job: Job) -> dict[str, str]:
         "PYTHONPATH": f"{DEPS_MOUNT}/{site.relative_to(job.deps_prefix).as_posix()}",
         "PATH": f"{DEPS_MOUNT}/bin:/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
     }
+
+
+# --- model gateway (issue 14) ----------------------------------------------------------------
+
+
+def start_gateway(job: Job):
+    """The submission's own model gateway (a fresh socket folder in its job dir), or None when
+    the assignment declares none. Started just before the candidate's run."""
+    from sandbox.gateway.config import resolve_config
+    from sandbox.gateway.job import JobGateway, recording_dir
+
+    assert job.assignment is not None and job.unpacked is not None
+    config = resolve_config(job.assignment.spec.gateway)
+    if config is None:
+        return None
+    recordings = recording_dir(job.settings.cache_dir, job.assignment.id, job.unpacked.sha256)
+    return JobGateway(config, job.job_dir, recordings).start()
+
+
+def finish_gateway(job: Job, gateway) -> None:
+    """Stop it; the summary goes to the report, the budget and habits into messages, a gateway
+    that failed during the run marks the report for review (not the candidate's fault)."""
+    if gateway is None:
+        return
+    from harness.report_gateway import budget_line
+
+    summary = gateway.finish()
+    job.gateway = summary
+    if job.options.artifacts_dir is not None:
+        job.options.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(gateway.log_path, job.options.artifacts_dir / "gateway-calls.jsonl")
+    if summary["budget_exhausted"]:
+        job.messages.append(Message(code="gateway_budget_exhausted", text=f"Model budget exhausted: {budget_line(summary)}",
+                                    level=Level.WARNING, source="gateway"))
+    for habit in summary["habits"]:
+        job.messages.append(Message(code=habit["code"], text=habit["text"], level=Level.INFO, source="gateway",
+                                    visibility=Visibility.REVIEWER))
+    from sandbox.gateway.direct import direct_call_host, message_text
+
+    output = job.run.stdout.text + job.run.stderr.text if job.run and gateway.healthy else ""
+    host = direct_call_host(output, job.unpacked.root if job.unpacked else None) if output else None
+    if host is not None:
+        job.messages.append(Message(code="model_called_directly", text=message_text(host), level=Level.ERROR, source="gateway"))
+    if not gateway.healthy:
+        why = "; ".join(summary["failures"][:3])
+        job.messages.append(Message(code="gateway_failed", level=Level.ERROR, source="gateway",
+                                    text=f"The model gateway failed during the run ({why}). Model calls the submission made may "
+                                    "have failed for that reason, which is not the candidate's fault: a reviewer must look at "
+                                    "this report."))
+
+
+def judge_gateway(job: Job):
+    """For the ``rag_judge`` grader: opens its own gateway on the assignment's backend (same key,
+    no budget, its own log and recording) as a context manager yielding ``{"socket_path",
+    "model"}``; None when there is no gateway, no ``judge_model``, or the backend is offline
+    (which cannot judge)."""
+    import contextlib
+    import dataclasses as dc
+
+    from sandbox.gateway.config import resolve_config
+    from sandbox.gateway.job import JobGateway, recording_dir
+
+    if job.assignment is None or job.unpacked is None:
+        return None
+    config = resolve_config(job.assignment.spec.gateway)
+    if config is None or config.backend == "offline" or not config.judge_model:
+        return None
+    model = config.judge_model
+    judge_config = dc.replace(config, max_tokens=0, max_requests=0, max_cost_usd=0.0,
+                              models={model: config.models.get(model, model)})
+    recordings = recording_dir(job.settings.cache_dir, job.assignment.id, job.unpacked.sha256) / "judge"
+
+    @contextlib.contextmanager
+    def open_judge_gateway():
+        recordings.mkdir(parents=True, exist_ok=True)  # judged answers may all come from the judge's cache
+        gateway = JobGateway(judge_config, job.job_dir, recordings, name="judge-gateway").start()
+        try:
+            yield {"socket_path": gateway.server.address, "model": model}
+        finally:
+            gateway.finish()
+
+    return open_judge_gateway

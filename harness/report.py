@@ -17,7 +17,8 @@ from pathlib import Path
 from harness.models import GradeReport, Verdict
 from harness.visible import visible
 
-VOLATILE = frozenset({"duration_s", "timings", "peak_memory_mb", "peak_memory_source", "peak_rss_mb"})
+VOLATILE = frozenset({"duration_s", "timings", "peak_memory_mb", "peak_memory_source", "peak_rss_mb",
+                      "latency_ms"})  # latency_ms: model gateway calls (issue 14)
 """Fields that change between two gradings of the same submission (time and memory)."""
 
 
@@ -139,6 +140,9 @@ def render_markdown(report: GradeReport) -> str:
             shown = ", ".join(f"{md_escape(k)} {_fmt(v)}" for k, v in values.items())
             lines.append(f"- {md_escape(name)}: {shown}")
         lines.append("")
+    from harness.report_gateway import gateway_markdown  # model gateway (issue 14)
+
+    lines += gateway_markdown(report, md_escape)
     if report.messages:
         lines += ["## Messages", ""]
         for m in report.messages:
@@ -205,6 +209,10 @@ def print_summary(report: GradeReport, console) -> None:
     from harness.panel.render import panel_terminal
 
     panel_terminal(report, console)
+    if report.gateway:  # model gateway (issue 14)
+        from harness.report_gateway import budget_line
+
+        console.print(Text("model calls: " + budget_line(report.gateway)))
     for m in report.messages[:8]:
         console.print(Text.assemble((f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"),
                                     Text(visible(m.text[:300]))))

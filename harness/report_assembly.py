@@ -158,6 +158,7 @@ def build_report(job: Job) -> GradeReport:
     for r in job.results:
         baselines.update(r.details.get("baselines") or {})
     needs_review = bool(failed) or score is None
+    gateway_failed = any(m.code == "gateway_failed" for m in job.messages)  # model gateway (issue 14)
     if needs_review:
         messages.append(
             Message(
@@ -168,7 +169,7 @@ def build_report(job: Job) -> GradeReport:
             )
         )
     return GradeReport(
-        status="needs_review" if needs_review else "graded",
+        status="needs_review" if needs_review or gateway_failed else "graded",
         score=score,
         assignment=assignment,
         submission=submission,
@@ -180,6 +181,7 @@ def build_report(job: Job) -> GradeReport:
         graders=job.results,
         provenance=_provenance(job),
         timings=job.timings,
+        gateway=job.gateway,  # model gateway (issue 14)
     )
 
 

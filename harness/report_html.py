@@ -28,6 +28,7 @@ from harness.interview import find_details, interview_questions
 from harness.models import CriterionScore, GradeReport, Level, Verdict, Visibility
 from harness.svg import esc
 from harness.visible import visible
+from harness.report_gateway import gateway_html  # model gateway (issue 14)
 
 CANDIDATE_LABEL = "Candidate output — not from holdout"
 CANDIDATE_OUTPUT_CODES = frozenset({"stderr_tail", "tests_output_tail", "test_failed"})
@@ -448,6 +449,7 @@ def render_html(report: GradeReport, *, links: dict[str, str] | None = None, not
         _metrics(report),
         _quality(report),
         _run(report, links),
+        gateway_html(report),  # model gateway (issue 14)
         _artifacts(links, notes or []),
         _messages(report),
         _provenance(report),

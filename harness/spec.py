@@ -97,6 +97,47 @@ class DependenciesSpec(_Spec):
     install_timeout_s: float = Field(default=300, gt=0)
 
 
+# --- model gateway (sandbox/gateway/) -------------------------------------------------------
+class GatewayPriceSpec(_Spec):
+    """USD per million tokens for one model name (as the candidate calls it)."""
+
+    prompt: float = Field(default=0, ge=0)
+    completion: float = Field(default=0, ge=0)
+
+
+class GatewaySpec(_Spec):
+    """A metered, logged OpenAI-compatible model endpoint for the candidate's code
+    (``[gateway]``; see :mod:`sandbox.gateway`). The operator may override ``backend``
+    (``GRADE_GATEWAY_BACKEND``) and the upstream (``GRADE_GATEWAY_BASE_URL``)."""
+
+    enabled: bool = True
+    backend: Literal["offline", "openai-compatible", "replay"] = "offline"
+    models: dict[str, str] = Field(default_factory=lambda: {"gpt-4o-mini": "gpt-4o-mini", "text-embedding-3-small": "text-embedding-3-small"})
+    """Model names the candidate may call -> the name sent upstream (the allow-list)."""
+    base_url: str | None = None
+    """``openai-compatible``: the upstream's base URL (``.../v1``)."""
+    api_key_env: str = "GRADE_GATEWAY_API_KEY"
+    """Host environment variable holding the upstream key (never passed to the sandbox)."""
+    api_key_file: str | None = None
+    """Or a host file holding it (the variable wins when both are set)."""
+    max_tokens: int = Field(default=200_000, ge=0)
+    """Prompt + completion tokens one submission may use (0: no limit)."""
+    max_requests: int = Field(default=2_000, ge=0)
+    max_cost_usd: float = Field(default=0, ge=0)
+    """Spend limit where ``prices`` are configured (0: no limit)."""
+    prices: dict[str, GatewayPriceSpec] = Field(default_factory=dict)
+    max_request_kb: int = Field(default=1024, ge=1)
+    max_completion_tokens: int = Field(default=1024, ge=1)
+    """Reserved per call when the request names no ``max_tokens``."""
+    concurrency: int = Field(default=4, ge=1, le=64)
+    timeout_s: float = Field(default=60, gt=0)
+    """Per upstream call."""
+    embedding_dim: int = Field(default=384, ge=8, le=4096)
+    """``offline``: dimension of the feature-hashed embeddings."""
+    judge_model: str | None = None
+    """The model the harness's own LLM judge uses through this gateway (``rag_judge``)."""
+
+
 class GraderSpec(_Spec):
     use: str
     name: str | None = None
@@ -199,6 +240,7 @@ class AssignmentSpec(_Spec):
     rubric: RubricSpec = Field(default_factory=RubricSpec)
     panel: PanelSpec = Field(default_factory=PanelSpec)
     canaries: list[CanarySpec] = Field(default_factory=list)
+    gateway: GatewaySpec | None = None  # gateway (issue 14): a model endpoint for the candidate
     intake: dict[str, int | float] = Field(default_factory=dict)
     """Overrides of the archive limits (names of :class:`harness.intake.IntakeLimits`, in bytes:
     ``archive_bytes``, ``entries``, ``total_bytes``, ``member_bytes``, ``ratio``, ``depth``,

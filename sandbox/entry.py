@@ -150,6 +150,8 @@ def start_as_runner(held: Held) -> None:
     candidate's held processes go."""
     drop_to_runner()
     _runner_streams()
+    if os.environ.get("HOLDOUT_GATEWAY_SOCKET"):  # model gateway (issue 14): relay 127.0.0.1 to the host's socket
+        _start_gateway_forwarder(os.environ["HOLDOUT_GATEWAY_SOCKET"], int(os.environ.get("HOLDOUT_GATEWAY_PORT", "8765")))
     held.release()
 
 
@@ -648,6 +650,19 @@ def run_pair(candidate_argv: list[str], runner_argv: list[str]) -> int:
             break
     os.execve(runner_argv[0], runner_argv, env)
     return 127
+
+
+def _start_gateway_forwarder(socket_path: str, port: int) -> None:  # model gateway (issue 14)
+    """Load the forwarder mounted beside the socket (never baked into the image) and start it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.spec_from_file_location("holdout_forwarder", os.path.join(os.path.dirname(socket_path), "forwarder.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.start(socket_path, port)
+    except Exception as exc:  # the run goes on; its model calls then fail with a connection error
+        print(f"holdout: the model gateway forwarder could not start: {exc}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,6 +62,7 @@ class RunRequest:
     """Total bytes the writable mounts may hold before the run is stopped."""
     name: str | None = None
     """A fixed container name (distributed workers: a retry finds a dead attempt's container)."""
+    gateway: Path | None = None  # model gateway (issue 14): host folder with the socket and the forwarder
 
 
 @dataclass
@@ -157,7 +158,7 @@ def container_options(request: RunRequest) -> dict:
         user, caps = "0:0", ["SETUID", "SETGID"]
         env.update(HOLDOUT_RUNNER_UID=str(uid), HOLDOUT_CANDIDATE_UID=str(CANDIDATE_UID),
                    HOLDOUT_TRUSTED_DIR=TRUSTED_MOUNT)
-    return dict(
+    options = dict(
         image=request.image,
         command=list(request.command),
         user=user,
@@ -190,6 +191,11 @@ def container_options(request: RunRequest) -> dict:
         detach=True,
         **({"name": request.name} if request.name else {}),
     )
+    if request.gateway is not None:  # model gateway (issue 14): socket folder read-only + OPENAI_* env
+        from sandbox.gateway import MOUNT, container_env
+        options["environment"].update(container_env())
+        options["volumes"][str(request.gateway)] = {"bind": MOUNT, "mode": "ro"}
+    return options
 
 
 def run_container(client, request: RunRequest) -> SandboxRun:

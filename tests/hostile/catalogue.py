@@ -34,7 +34,8 @@ from harness.settings import Settings
 GROUPS = ("archive", "notebook", "output", "runtime", "report", "harness")
 TEST_ID = "tests/hostile/test_catalogue.py::test_case[{id}]"
 REPORT_FILES = {"report.json", "report.md", "report.html", "junit.xml"}
-ARTIFACT_FILES = {"executed.ipynb", "notebook.html", "stdout.txt", "stderr.txt", "submission.sha256"}
+ARTIFACT_FILES = {"executed.ipynb", "notebook.html", "stdout.txt", "stderr.txt", "submission.sha256",
+                  "gateway-calls.jsonl"}  # + the model gateway's call log (issue 14)
 LEAK_F1 = 0.99
 """No hostile submission trains a model: an F1 this high could only come from the labels."""
 
