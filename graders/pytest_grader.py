@@ -38,6 +38,7 @@ details (test ids, assertion messages, tracebacks) are reviewer-only. Codes:
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 import stat
