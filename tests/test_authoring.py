@@ -98,7 +98,7 @@ def fake_sandbox(request) -> SandboxRun:
                  "test_contract.py::test_build_model_fits_the_training_table"]
         outcome = "failed" if "no_such_column" in kind else "passed"
         records = [{"event": "collected", "nodeids": tests}, *({"event": "test", "nodeid": n, "outcome": outcome} for n in tests)]
-        (mount(request, "/output") / "holdout-hidden-tests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        (mount(request, "/holdout/trusted") / "holdout-hidden-tests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         return SandboxRun(verdict=Verdict.OK, exit_code=0)
     if "no_such_column" in kind:
         return SandboxRun(verdict=Verdict.CRASHED, exit_code=1)

@@ -157,10 +157,10 @@ def test_csv_cells_cannot_inject_formulas():
 
 
 def _notebook_runner(request):
-    """A fake run that leaves an executed notebook quoting the submission's notebook in the logs
-    (a notebook run only: a script run's notebook would never be kept or rendered)."""
+    """A fake run that leaves an executed notebook quoting the submission's notebook in the
+    runner's trusted folder (a notebook run only: a script run's notebook is never kept or rendered)."""
     root = next(m.source for m in request.mounts if m.target == "/submission")
-    logs = next(m.source for m in request.mounts if m.target == "/holdout/logs")
+    logs = next(m.source for m in request.mounts if m.target == "/holdout/trusted")
     if (root / "solution.ipynb").is_file():
         code = (root / "solution.ipynb").read_text()
         cell = {"cell_type": "markdown", "id": "c1", "metadata": {}, "source": code}
