@@ -28,14 +28,16 @@ class PruneReport:
     job_dirs: list[str] = field(default_factory=list)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (another user's counts as alive)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
     except PermissionError:
         return True
     return True
+
 
 
 def prune(
@@ -61,7 +63,7 @@ def prune(
         # cannot make this listing fail (labels come with the list response).
         for container in client.containers.list(all=True, sparse=True, filters={"label": [LABEL, *labels]}):
             owner = (container.attrs.get("Labels") or {}).get("io.holdout.pid", "")
-            if not all_owners and (not owner.isdigit() or _pid_alive(int(owner))):
+            if not all_owners and (not owner.isdigit() or pid_alive(int(owner))):
                 continue  # a live run's (or one we cannot attribute: `prune --all` removes those)
             try:
                 container.remove(v=True, force=True)
@@ -76,7 +78,7 @@ def prune(
     now = time.time()
     for path in _job_dirs(root):
         owner = _owner_pid(path)
-        if not all_owners and owner > 0 and _pid_alive(owner):
+        if not all_owners and owner > 0 and pid_alive(owner):
             continue
         try:
             if now - path.lstat().st_mtime < min_age_s:

@@ -93,13 +93,9 @@ def _holder_alive(claimed_by: str, host: str) -> bool:
     pid = int(parts[1])
     if pid == os.getpid():
         return False  # this process is starting: nothing of its own can be running yet
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from sandbox.cleanup import pid_alive
+
+    return pid_alive(pid)
 
 
 def recover(engine: Engine) -> list[int]:

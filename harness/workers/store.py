@@ -41,6 +41,7 @@ from harness.errors import ConfigError
 from harness.models import GradeReport
 from harness.report import write_atomic
 from harness.safeio import UntrustedDataError, loads_json, read_bounded, rmtree
+from sandbox.cleanup import pid_alive
 
 KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 REPORT_FILES = ("report.md", "report.html", "junit.xml")
@@ -60,14 +61,6 @@ def host_id() -> str:
     return socket.gethostname()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Store:
@@ -262,7 +255,7 @@ class Entry:
         if age > ttl_s:
             return False
         if isinstance(holder, dict) and holder.get("host") == host_id() and isinstance(holder.get("pid"), int):
-            return _pid_alive(holder["pid"])
+            return pid_alive(holder["pid"])
         return True
 
     def claim(self, ttl_s: float = DEFAULT_LEASE_TTL_S) -> Attempt | None:
