@@ -13,7 +13,7 @@ export GRADE_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export RAGAS_DO_NOT_TRACK := true
 
-.PHONY: demo test image deps doctor clean broker broker-stop
+.PHONY: demo test lint image deps doctor clean broker broker-stop
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ doctor: image
 demo: image
 	$(GRADE) doctor
 	$(GRADE) assignments/applied_ml/canaries/reference --out grade-report --force
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: image
 	$(PY) -m pytest -q

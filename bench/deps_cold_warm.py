@@ -46,10 +46,12 @@ def main() -> None:
             report = grade(sub, root / "a", settings=settings)
             total = time.perf_counter() - started
             dep = report.provenance.get("dependencies", {})
-            print(f"{label}: total {total:.1f} s (resolve {dep.get('resolve_s', 0):.1f} s, "
-                  f"install {dep.get('install_s', 0):.1f} s, cache {dep.get('cache')}, "
-                  f"{dep.get('download_mb')} MB) run {report.sandbox.verdict.value} {report.sandbox.duration_s:.1f} s; "
-                  f"installed: {', '.join(dep.get('installed', []))}")
+            print(
+                f"{label}: total {total:.1f} s (resolve {dep.get('resolve_s', 0):.1f} s, "
+                f"install {dep.get('install_s', 0):.1f} s, cache {dep.get('cache')}, "
+                f"{dep.get('download_mb')} MB) run {report.sandbox.verdict.value} {report.sandbox.duration_s:.1f} s; "
+                f"installed: {', '.join(dep.get('installed', []))}"
+            )
 
 
 if __name__ == "__main__":

@@ -23,9 +23,14 @@ from sandbox.gateway.config import GatewayConfig
 from sandbox.gateway.job import JobGateway
 
 CONTEXT = " ".join(f"Sentence {i} says that item {i} is made of material {i * 7}." for i in range(40))
-CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "system", "content": "Answer from the context."},
-                                             {"role": "user", "content": f"Context:\n{CONTEXT}\n\nQuestion: What is item 17 made of?"}]}
-EMBED = {"model": "text-embedding-3-small", "input": [f"passage {i}: " + CONTEXT[: 300] for i in range(16)]}
+CHAT = {
+    "model": "gpt-4o-mini",
+    "messages": [
+        {"role": "system", "content": "Answer from the context."},
+        {"role": "user", "content": f"Context:\n{CONTEXT}\n\nQuestion: What is item 17 made of?"},
+    ],
+}
+EMBED = {"model": "text-embedding-3-small", "input": [f"passage {i}: " + CONTEXT[:300] for i in range(16)]}
 ENDPOINTS = {"chat": ("/v1/chat/completions", CHAT), "embeddings": ("/v1/embeddings", EMBED)}
 
 
@@ -71,9 +76,11 @@ def main() -> None:
     print(f"{args.rounds} rounds x {args.calls} calls; median per call (min-max over rounds)")
     for name, t in times.items():
         d, g = statistics.median(t["direct"]) * 1e3, statistics.median(t["gateway"]) * 1e3
-        print(f"{name:<11} direct {d:7.3f} ms ({min(t['direct']) * 1e3:.3f}-{max(t['direct']) * 1e3:.3f})   "
-              f"through the gateway {g:7.3f} ms ({min(t['gateway']) * 1e3:.3f}-{max(t['gateway']) * 1e3:.3f})   "
-              f"added {g - d:6.3f} ms per call")
+        print(
+            f"{name:<11} direct {d:7.3f} ms ({min(t['direct']) * 1e3:.3f}-{max(t['direct']) * 1e3:.3f})   "
+            f"through the gateway {g:7.3f} ms ({min(t['gateway']) * 1e3:.3f}-{max(t['gateway']) * 1e3:.3f})   "
+            f"added {g - d:6.3f} ms per call"
+        )
 
 
 if __name__ == "__main__":

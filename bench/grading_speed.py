@@ -86,7 +86,9 @@ def paired(a: Series, b: Series, scale: float = 1.0) -> tuple[float, float, floa
     return statistics.median(ratios), min(ratios), max(ratios)
 
 
-def run_timed(cmd: list[str], *, env: dict[str, str], cwd: Path | None = None) -> tuple[float, subprocess.CompletedProcess]:
+def run_timed(
+    cmd: list[str], *, env: dict[str, str], cwd: Path | None = None
+) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
     proc = subprocess.run(cmd, check=False, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
@@ -144,10 +146,22 @@ def prepare(work: Path, *, otter: bool, nbgrader: bool, submissions: int = 12) -
     tools = peer_tools.ensure_peers(otter=otter, nbgrader=nbgrader, log=lambda line: print(line, flush=True))
     labels = prepared.hidden / "test_labels.csv"
     autograder = peer_tools.build_otter_autograder(tools, work / "otter", labels) if otter else None
-    course = (peer_tools.setup_nbgrader_course(tools, work / "nbgrader", setup.reference / synthetic.NOTEBOOK, labels)
-              if nbgrader else None)
-    return Setup(work=work, env=env, synthetic=setup, inputs=prepared.inputs, labels=labels, peers=tools,
-                 autograder=autograder, course=course, image=image)
+    course = (
+        peer_tools.setup_nbgrader_course(tools, work / "nbgrader", setup.reference / synthetic.NOTEBOOK, labels)
+        if nbgrader
+        else None
+    )
+    return Setup(
+        work=work,
+        env=env,
+        synthetic=setup,
+        inputs=prepared.inputs,
+        labels=labels,
+        peers=tools,
+        autograder=autograder,
+        course=course,
+        image=image,
+    )
 
 
 # --- contestants ------------------------------------------------------------------------------
@@ -162,7 +176,9 @@ def holdout_grade(s: Setup, tree: Path | None = None) -> tuple[float, dict]:
         raise _fail("grade", proc)
     report = json.loads((out / "report.json").read_text())
     if report["status"] != "graded" or report["sandbox"]["verdict"] != "ok" or (report["score"] or 0) < 85:
-        raise BenchError(f"grade of the reference notebook: {report['status']}, verdict {report['sandbox']['verdict']}, score {report['score']}")
+        raise BenchError(
+            f"grade of the reference notebook: {report['status']}, verdict {report['sandbox']['verdict']}, score {report['score']}"
+        )
     timings = dict(report["timings"])
     timings["in_container_s"] = report["sandbox"].get("duration_s")
     return elapsed, timings
@@ -182,8 +198,9 @@ def otter_one(s: Setup, submission: Path) -> tuple[float, float | None]:
     assert s.autograder is not None
     out = s.fresh("otter")
     env = peer_tools.host_env(s.peers.otter, s.inputs, out)  # type: ignore[arg-type]
-    elapsed, proc = run_timed(peer_tools.otter_command(s.peers, submission / synthetic.NOTEBOOK, s.autograder, out),
-                              env=env)
+    elapsed, proc = run_timed(
+        peer_tools.otter_command(s.peers, submission / synthetic.NOTEBOOK, s.autograder, out), env=env
+    )
     if proc.returncode != 0 or not (out / "results.json").is_file():
         raise _fail(f"otter run {submission.name}", proc)
     return elapsed, peer_tools.otter_score(out)
@@ -218,7 +235,9 @@ def batch(jobs: int) -> Callable[[Setup], tuple[float, dict]]:
             raise _fail(f"grade batch -j {jobs}", proc)
         reports = sorted(out.glob("*/report.json"))
         if len(reports) != len(s.synthetic.submissions):
-            raise BenchError(f"grade batch -j {jobs} wrote {len(reports)} reports for {len(s.synthetic.submissions)} submissions")
+            raise BenchError(
+                f"grade batch -j {jobs} wrote {len(reports)} reports for {len(s.synthetic.submissions)} submissions"
+            )
         return elapsed, {}
 
     return run
@@ -246,8 +265,13 @@ def wait_for_quiet(max_load: float | None, limit_s: float = 600) -> float:
     return os.getloadavg()[0]
 
 
-def run_rounds(s: Setup, contestants: dict[str, Callable[[Setup], tuple[float, dict]]], rounds: int, label: str,
-               max_load: float | None = None) -> dict[str, Series]:
+def run_rounds(
+    s: Setup,
+    contestants: dict[str, Callable[[Setup], tuple[float, dict]]],
+    rounds: int,
+    label: str,
+    max_load: float | None = None,
+) -> dict[str, Series]:
     series = {name: Series(name) for name in contestants}
     names = list(contestants)
     print(f"{label}: warm-up (not counted)", flush=True)
@@ -255,7 +279,7 @@ def run_rounds(s: Setup, contestants: dict[str, Callable[[Setup], tuple[float, d
         attempt(contestants[name], s, name)
     for r in range(rounds):
         load = wait_for_quiet(max_load)
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         line = []
         for name in order:
             elapsed, extras = attempt(contestants[name], s, name)
@@ -278,8 +302,15 @@ P2_SERIAL = "holdout: grade batch -j 1"
 P2_OTTER = "otter run, 2 in parallel"
 
 
-def p1(s: Setup, rounds: int, *, otter: bool, nbgrader: bool, compare_tree: Path | None = None,
-       max_load: float | None = None) -> list[str]:
+def p1(
+    s: Setup,
+    rounds: int,
+    *,
+    otter: bool,
+    nbgrader: bool,
+    compare_tree: Path | None = None,
+    max_load: float | None = None,
+) -> list[str]:
     contestants = {P1_GRADE: holdout_grade, P1_BARE: bare_nbconvert}
     if compare_tree is not None:
         contestants[P1_TREE] = lambda s: holdout_grade(s, compare_tree)
@@ -292,15 +323,20 @@ def p1(s: Setup, rounds: int, *, otter: bool, nbgrader: bool, compare_tree: Path
     lines = [f"P1: one notebook submission, {rounds} interleaved rounds", *(x.line() for x in series.values())]
     med, lo, hi = paired(grade, bare)
     verdict = "met" if med <= TARGETS["p1"] else "MISSED"
-    lines.append(f"P1 grade / nbconvert: {med:.2f} (per-round min {lo:.2f}, max {hi:.2f}; ratio of medians "
-                 f"{grade.median / bare.median:.2f}); target <= {TARGETS['p1']:.2f}: {verdict}")
+    lines.append(
+        f"P1 grade / nbconvert: {med:.2f} (per-round min {lo:.2f}, max {hi:.2f}; ratio of medians "
+        f"{grade.median / bare.median:.2f}); target <= {TARGETS['p1']:.2f}: {verdict}"
+    )
     for name in (P1_TREE, P1_OTTER, P1_NBGRADER):
         if name in series:
             med, lo, hi = paired(series[name], bare)
             lines.append(f"   {name.split(' (')[0]} / nbconvert: {med:.2f} (min {lo:.2f}, max {hi:.2f})")
     keys = ("load_graders", "run_sandbox", "in_container_s", "run_graders", "total_s")
-    parts = [f"{k} {statistics.median(e[k] for e in grade.extras if e.get(k) is not None):.2f}" for k in keys
-             if any(e.get(k) is not None for e in grade.extras)]
+    parts = [
+        f"{k} {statistics.median(e[k] for e in grade.extras if e.get(k) is not None):.2f}"
+        for k in keys
+        if any(e.get(k) is not None for e in grade.extras)
+    ]
     lines.append("   grade's own timings (median s): " + ", ".join(parts))
     return lines
 
@@ -311,17 +347,23 @@ def p2(s: Setup, rounds: int, *, otter: bool, max_load: float | None = None) -> 
         contestants[P2_OTTER] = otter_parallel
     series = run_rounds(s, contestants, rounds, "P2", max_load)
     par, ser = series[P2_PARALLEL], series[P2_SERIAL]
-    lines = [f"P2: {len(s.synthetic.submissions)} notebook submissions, {rounds} interleaved rounds",
-             *(x.line() for x in series.values())]
+    lines = [
+        f"P2: {len(s.synthetic.submissions)} notebook submissions, {rounds} interleaved rounds",
+        *(x.line() for x in series.values()),
+    ]
     med, lo, hi = paired(ser, par, 2.0)
-    lines.append(f"P2 parallel efficiency, serial / (2 x parallel): {med:.0%} (per-round min {lo:.0%}, max {hi:.0%}; "
-                 f"from medians {ser.median / (2 * par.median):.0%}); target >= {TARGETS['p2_efficiency']:.0%}: "
-                 f"{'met' if med >= TARGETS['p2_efficiency'] else 'MISSED'}")
+    lines.append(
+        f"P2 parallel efficiency, serial / (2 x parallel): {med:.0%} (per-round min {lo:.0%}, max {hi:.0%}; "
+        f"from medians {ser.median / (2 * par.median):.0%}); target >= {TARGETS['p2_efficiency']:.0%}: "
+        f"{'met' if med >= TARGETS['p2_efficiency'] else 'MISSED'}"
+    )
     if otter:
         med, lo, hi = paired(par, series[P2_OTTER])
-        lines.append(f"P2 batch -j 2 / otter x2: {med:.2f} (per-round min {lo:.2f}, max {hi:.2f}; ratio of medians "
-                     f"{par.median / series[P2_OTTER].median:.2f}); target <= {TARGETS['p2_vs_otter']:.2f}: "
-                     f"{'met' if med <= TARGETS['p2_vs_otter'] else 'MISSED'}")
+        lines.append(
+            f"P2 batch -j 2 / otter x2: {med:.2f} (per-round min {lo:.2f}, max {hi:.2f}; ratio of medians "
+            f"{par.median / series[P2_OTTER].median:.2f}); target <= {TARGETS['p2_vs_otter']:.2f}: "
+            f"{'met' if med <= TARGETS['p2_vs_otter'] else 'MISSED'}"
+        )
     return lines
 
 
@@ -340,17 +382,22 @@ def external(script: str, label: str, env: dict[str, str]) -> list[str]:
 
 
 def machine() -> str:
-    docker = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], check=False, capture_output=True, text=True).stdout.strip()
+    docker = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"], check=False, capture_output=True, text=True
+    ).stdout.strip()
     cgroup = "v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "v1"
     load = os.getloadavg()
-    return (f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
-            f"Docker {docker or '?'}, cgroup {cgroup}; load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}")
+    return (
+        f"{os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"Docker {docker or '?'}, cgroup {cgroup}; load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+    )
 
 
 def write_doc(path: Path, command: str, lines: list[str], image: str) -> None:
     stamp = time.strftime("%Y-%m-%d %H:%M %Z")
-    block = "\n".join([DOC_BEGIN, f"Latest run: {stamp}, sandbox image `{image}`.", "", "```", f"$ {command}",
-                       *lines, "```", DOC_END])
+    block = "\n".join(
+        [DOC_BEGIN, f"Latest run: {stamp}, sandbox image `{image}`.", "", "```", f"$ {command}", *lines, "```", DOC_END]
+    )
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     if DOC_BEGIN in text and DOC_END in text:
         head, _, rest = text.partition(DOC_BEGIN)
@@ -369,12 +416,19 @@ def main() -> None:
     parser.add_argument("--no-otter", action="store_true", help="Leave out otter-grader (P2's comparison needs it).")
     parser.add_argument("--no-nbgrader", action="store_true", help="Leave out nbgrader (a P1 comparison only).")
     parser.add_argument("--doc", type=Path, help="Rewrite the generated section of this Markdown file.")
-    parser.add_argument("--max-load", type=float, help="Before each round, wait (up to 10 min) until the 1-minute "
-                        "load average is below this (shared machines).")
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        help="Before each round, wait (up to 10 min) until the 1-minute load average is below this (shared machines).",
+    )
     parser.add_argument("--submissions", type=int, default=12, help="P2's batch size (default 12).")
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it (default: a temp dir).")
-    parser.add_argument("--compare-tree", type=Path, help="P1 also times `grade` running the harness code in this "
-                        "folder (a copy of harness/, graders/, sandbox/ from before a change), interleaved.")
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        help="P1 also times `grade` running the harness code in this "
+        "folder (a copy of harness/, graders/, sandbox/ from before a change), interleaved.",
+    )
     args = parser.parse_args()
     parts = {p.strip().lower() for p in args.only.split(",") if p.strip()}
     otter, nbgrader = not args.no_otter, not args.no_nbgrader and "p1" in parts
@@ -387,12 +441,20 @@ def main() -> None:
         if parts & {"p1", "p2"}:
             s = prepare(work, otter=otter, nbgrader=nbgrader, submissions=args.submissions)
             if "p1" in parts:
-                lines += p1(s, args.rounds, otter=otter, nbgrader=nbgrader, compare_tree=args.compare_tree,
-                            max_load=args.max_load)
+                lines += p1(
+                    s,
+                    args.rounds,
+                    otter=otter,
+                    nbgrader=nbgrader,
+                    compare_tree=args.compare_tree,
+                    max_load=args.max_load,
+                )
             if "p2" in parts:
                 lines += p2(s, args.rounds, otter=otter, max_load=args.max_load)
         if "p3" in parts:
-            lines += external("rag_metrics_speed.py", "P3 (offline RAG metrics, target <= 10 ms per question)", dict(os.environ))
+            lines += external(
+                "rag_metrics_speed.py", "P3 (offline RAG metrics, target <= 10 ms per question)", dict(os.environ)
+            )
         if "p4" in parts:
             lines += external("quality_speed.py", "P4 (quality stage, target <= 0.1 s per kLOC)", dict(os.environ))
     finally:

@@ -30,7 +30,19 @@ import nbformat
 from nbformat.v4 import new_code_cell
 
 REPO = Path(__file__).resolve().parent.parent
-STACK = ("numpy", "scipy", "pandas", "scikit-learn", "ipykernel", "ipython", "nbclient", "nbformat", "jupyter-client", "pyzmq", "tornado")
+STACK = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "ipykernel",
+    "ipython",
+    "nbclient",
+    "nbformat",
+    "jupyter-client",
+    "pyzmq",
+    "tornado",
+)
 """Pinned in every venv to the sandbox image's versions, so all contestants run the same code."""
 OTTER_VERSION = "7.0.0"
 NBGRADER_VERSION = "0.9.6"
@@ -71,8 +83,20 @@ def ensure_venv(name: str, log=print) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
     constraints = root / "constraints.txt"
     constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
-    subprocess.run([str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    *PACKAGES[name], "-c", str(constraints)], check=True)
+    subprocess.run(
+        [
+            str(root / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            *PACKAGES[name],
+            "-c",
+            str(constraints),
+        ],
+        check=True,
+    )
     marker.write_text(digest)
     return root
 
@@ -104,7 +128,12 @@ def venv_env(venv: Path) -> dict[str, str]:
 
 def host_env(venv: Path, data_dir: Path, output_dir: Path) -> dict[str, str]:
     """The host runs' environment: the venv activated, and the notebook's data/output dirs."""
-    return {**venv_env(venv), "DATA_DIR": str(data_dir), "OUTPUT_DIR": str(output_dir), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    return {
+        **venv_env(venv),
+        "DATA_DIR": str(data_dir),
+        "OUTPUT_DIR": str(output_dir),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
 
 
 # --- bare ----------------------------------------------------------------------------------
@@ -112,13 +141,22 @@ def host_env(venv: Path, data_dir: Path, output_dir: Path) -> dict[str, str]:
 
 def nbconvert_command(peers: Peers, notebook: Path, out_dir: Path) -> list[str]:
     """Execute ``notebook`` on the host and write the executed copy into ``out_dir``."""
-    return [peers.bin(peers.bare, "jupyter"), "nbconvert", "--to", "notebook", "--execute", "--output-dir", str(out_dir),
-            "--ExecutePreprocessor.kernel_name=python3", str(notebook)]
+    return [
+        peers.bin(peers.bare, "jupyter"),
+        "nbconvert",
+        "--to",
+        "notebook",
+        "--execute",
+        "--output-dir",
+        str(out_dir),
+        "--ExecutePreprocessor.kernel_name=python3",
+        str(notebook),
+    ]
 
 
 # --- otter ---------------------------------------------------------------------------------
 
-OK_TEST = '''\
+OK_TEST = """\
 OK_FORMAT = True
 
 test = {{
@@ -145,7 +183,7 @@ test = {{
         }}
     ],
 }}
-'''
+"""
 
 
 def build_otter_autograder(peers: Peers, work: Path, labels_csv: Path) -> Path:
@@ -157,15 +195,39 @@ def build_otter_autograder(peers: Peers, work: Path, labels_csv: Path) -> Path:
     (tests / "predictions.py").write_text(OK_TEST.format(threshold=ACCURACY_TO_PASS), encoding="utf-8")
     shutil.copyfile(labels_csv, work / "test_labels.csv")
     zip_path = work / "autograder.zip"
-    subprocess.run([peers.bin(peers.otter, "otter"), "generate", "-t", "tests", "-o", str(zip_path), "--no-config",
-                    "--no-requirements", "--no-environment", "test_labels.csv"],
-                   cwd=work, env=venv_env(peers.otter), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            peers.bin(peers.otter, "otter"),
+            "generate",
+            "-t",
+            "tests",
+            "-o",
+            str(zip_path),
+            "--no-config",
+            "--no-requirements",
+            "--no-environment",
+            "test_labels.csv",
+        ],
+        cwd=work,
+        env=venv_env(peers.otter),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return zip_path
 
 
 def otter_command(peers: Peers, notebook: Path, autograder: Path, out_dir: Path) -> list[str]:
     assert peers.otter is not None
-    return [peers.bin(peers.otter, "otter"), "run", "-a", str(autograder), "-o", str(out_dir), "--no-logo", str(notebook)]
+    return [
+        peers.bin(peers.otter, "otter"),
+        "run",
+        "-a",
+        str(autograder),
+        "-o",
+        str(out_dir),
+        "--no-logo",
+        str(notebook),
+    ]
 
 
 def otter_score(out_dir: Path) -> float | None:
@@ -210,13 +272,26 @@ def setup_nbgrader_course(peers: Peers, work: Path, notebook: Path, labels_csv: 
     nb = nbformat.read(notebook, as_version=4)
     cell = new_code_cell(NBGRADER_TEST.format(labels=str(labels_csv)))
     cell["id"] = "nbgrader-test"
-    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "accuracy", "locked": True, "points": 1,
-                                 "schema_version": 3, "solution": False, "task": False}
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": "accuracy",
+        "locked": True,
+        "points": 1,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
     nb.cells.append(cell)
     nbformat.write(nb, source / notebook.name)
     (work / "nbgrader_config.py").write_text(textwrap.dedent(NBGRADER_CONFIG.format(root=str(work))), encoding="utf-8")
-    proc = subprocess.run([peers.bin(peers.nbgrader, "nbgrader"), "generate_assignment", course.assignment, "--force"],
-                          cwd=work, env=venv_env(peers.nbgrader), check=False, capture_output=True, text=True)
+    proc = subprocess.run(
+        [peers.bin(peers.nbgrader, "nbgrader"), "generate_assignment", course.assignment, "--force"],
+        cwd=work,
+        env=venv_env(peers.nbgrader),
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{proc.stderr[-2000:]}")
     submitted = work / "submitted" / course.student / course.assignment
@@ -228,16 +303,27 @@ def setup_nbgrader_course(peers: Peers, work: Path, notebook: Path, labels_csv: 
 
 def nbgrader_command(peers: Peers, course: NbgraderCourse) -> list[str]:
     assert peers.nbgrader is not None
-    return [peers.bin(peers.nbgrader, "nbgrader"), "autograde", course.assignment, "--student", course.student, "--force"]
+    return [
+        peers.bin(peers.nbgrader, "nbgrader"),
+        "autograde",
+        course.assignment,
+        "--student",
+        course.student,
+        "--force",
+    ]
 
 
 def nbgrader_score(peers: Peers, course: NbgraderCourse) -> float | None:
     """The autograded score from the gradebook (None when there is none)."""
     assert peers.nbgrader is not None
-    code = ("from nbgrader.api import Gradebook\n"
-            f"with Gradebook('sqlite:///{course.root / 'gradebook.db'}') as gb:\n"
-            f"    print(gb.find_submission({course.assignment!r}, {course.student!r}).score)")
-    proc = subprocess.run([peers.bin(peers.nbgrader, "python"), "-c", code], check=False, capture_output=True, text=True)
+    code = (
+        "from nbgrader.api import Gradebook\n"
+        f"with Gradebook('sqlite:///{course.root / 'gradebook.db'}') as gb:\n"
+        f"    print(gb.find_submission({course.assignment!r}, {course.student!r}).score)"
+    )
+    proc = subprocess.run(
+        [peers.bin(peers.nbgrader, "python"), "-c", code], check=False, capture_output=True, text=True
+    )
     try:
         return float(proc.stdout.strip())
     except ValueError:

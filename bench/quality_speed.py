@@ -58,9 +58,19 @@ def make_corpus(root: Path, kloc: float) -> int:
     pkg.mkdir(parents=True)
     for m in range(modules):
         (pkg / f"mod_{m}.py").write_text(body.format(m=m), encoding="utf-8")
-    cells = [{"cell_type": "code", "execution_count": i + 1, "metadata": {}, "outputs": [],
-              "source": body.format(m=f"nb{i}")} for i in range(max(1, modules // 10))]
-    (root / "analysis.ipynb").write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    cells = [
+        {
+            "cell_type": "code",
+            "execution_count": i + 1,
+            "metadata": {},
+            "outputs": [],
+            "source": body.format(m=f"nb{i}"),
+        }
+        for i in range(max(1, modules // 10))
+    ]
+    (root / "analysis.ipynb").write_text(
+        json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
     (root / "README.md").write_text("Run: `python -m src.mod_0`\n")
     (root / "requirements.txt").write_text("pandas==2.2.2\n")
     (root / "tests").mkdir()
@@ -76,8 +86,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "submission"
         make_corpus(root, args.kloc)
-        ctx = GradeContext(spec=AssignmentSpec(id="bench", title="bench"), assignment_dir=root, submission_dir=root,
-                           inputs_dir=root, hidden_dir=root, output_dir=root, logs_dir=root)
+        ctx = GradeContext(
+            spec=AssignmentSpec(id="bench", title="bench"),
+            assignment_dir=root,
+            submission_dir=root,
+            inputs_dir=root,
+            hidden_dir=root,
+            output_dir=root,
+            logs_dir=root,
+        )
         grader = QualityGrader()
         times, result = [], None
         for _ in range(args.rounds):
@@ -87,10 +104,14 @@ def main() -> None:
         assert result is not None
         loc = result.measurements["loc"] or 1
         per_kloc = [t / (loc / 1000) for t in times]
-        print(f"corpus: {loc:,.0f} code lines in {result.measurements['files_linted']:.0f} files, "
-              f"{result.measurements['findings']:,.0f} findings, max complexity {result.measurements['complexity_max']:.0f}")
-        print(f"quality grader: median {statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}) "
-              f"over {args.rounds} rounds")
+        print(
+            f"corpus: {loc:,.0f} code lines in {result.measurements['files_linted']:.0f} files, "
+            f"{result.measurements['findings']:,.0f} findings, max complexity {result.measurements['complexity_max']:.0f}"
+        )
+        print(
+            f"quality grader: median {statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}) "
+            f"over {args.rounds} rounds"
+        )
         print(f"seconds per kLOC: median {statistics.median(per_kloc):.4f} (target <= 0.1)")
 
 

@@ -16,8 +16,10 @@ import random
 import statistics
 import time
 
-WORDS = ("koala eucalyptus leaves australia volta battery pile electric professor chemistry physics "
-         "nairobi kenya capital city river language spoken million speakers painter museum work").split()
+WORDS = (
+    "koala eucalyptus leaves australia volta battery pile electric professor chemistry physics "
+    "nairobi kenya capital city river language spoken million speakers painter museum work"
+).split()
 
 
 def synthetic(n: int, seed: int = 0):
@@ -33,10 +35,14 @@ def synthetic(n: int, seed: int = 0):
     for _ in range(n):
         answer = sentence(rng.randint(8, 30))
         references = (sentence(rng.randint(1, 4)), sentence(rng.randint(8, 20)))
-        samples.append(RagSample(
-            retrieved_doc_ids=tuple(rng.sample(docs, 5)), reference_doc_ids=(rng.choice(docs),), answer=answer,
-            references=references,
-        ))
+        samples.append(
+            RagSample(
+                retrieved_doc_ids=tuple(rng.sample(docs, 5)),
+                reference_doc_ids=(rng.choice(docs),),
+                answer=answer,
+                references=references,
+            )
+        )
     return samples
 
 
@@ -58,10 +64,14 @@ def main() -> None:
         ragas_adapter.offline_scores(samples)
         times.append(time.perf_counter() - t0)
     per_question_ms = 1000 * statistics.median(times) / args.questions
-    print(f"{args.questions} questions x {len(ragas_adapter.OFFLINE_METRICS)} metrics, {args.rounds} rounds: "
-          f"median {statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f})")
-    print(f"{per_question_ms:.2f} ms per question = {per_question_ms / 10:.3f} s per 100 questions "
-          f"(target <= 10 ms per question: {'met' if per_question_ms <= 10 else 'MISSED'})")
+    print(
+        f"{args.questions} questions x {len(ragas_adapter.OFFLINE_METRICS)} metrics, {args.rounds} rounds: "
+        f"median {statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f})"
+    )
+    print(
+        f"{per_question_ms:.2f} ms per question = {per_question_ms / 10:.3f} s per 100 questions "
+        f"(target <= 10 ms per question: {'met' if per_question_ms <= 10 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,9 @@ def seed(db_url: str, data_dir: Path, n: int) -> None:
         for name in ("alice", "bob"):
             service.add_member(db, rnd, name)
         db.commit()
-        users = {u: db.execute(text("SELECT id FROM users WHERE name = :n"), {"n": u}).scalar_one() for u in ("alice", "bob")}
+        users = {
+            u: db.execute(text("SELECT id FROM users WHERE name = :n"), {"n": u}).scalar_one() for u in ("alice", "bob")
+        }
     template = data_dir / "template"
     report = realistic_report()
     write_reports(refresh_panel(template, report, write=False), template)
@@ -54,17 +56,26 @@ def seed(db_url: str, data_dir: Path, n: int) -> None:
     with engine.begin() as conn:
         for i in range(1, n + 1):
             score = round(rng.uniform(10, 95), 2)
-            sid = conn.execute(text(
-                "INSERT INTO submissions (round_id, sha256, size_bytes, filename, label, status, score, error, graded_at) "
-                "VALUES (:r, :h, 1000, 's.zip', :l, 'graded', :s, '', :g) RETURNING id"),
-                {"r": rnd.id, "h": f"{i:064x}", "l": f"candidate {i}", "s": score, "g": utcnow()}).scalar_one()
-            conn.execute(text("INSERT INTO jobs (submission_id, status, attempts, claimed_by) VALUES (:s, 'done', 1, '')"),
-                         {"s": sid})
+            sid = conn.execute(
+                text(
+                    "INSERT INTO submissions (round_id, sha256, size_bytes, filename, label, status, score, error, graded_at) "
+                    "VALUES (:r, :h, 1000, 's.zip', :l, 'graded', :s, '', :g) RETURNING id"
+                ),
+                {"r": rnd.id, "h": f"{i:064x}", "l": f"candidate {i}", "s": score, "g": utcnow()},
+            ).scalar_one()
+            conn.execute(
+                text("INSERT INTO jobs (submission_id, status, attempts, claimed_by) VALUES (:s, 'done', 1, '')"),
+                {"s": sid},
+            )
             if i % 2 == 0:
-                for name, uid in users.items():
-                    conn.execute(text("INSERT INTO reviews (submission_id, reviewer_id, levels, comments, recommendation, updated_at) "
-                                      "VALUES (:s, :u, :lv, '{}', 'yes', :t)"),
-                                 {"s": sid, "u": uid, "lv": f'{{"approach": {rng.randint(1, 5)}}}', "t": utcnow()})
+                for uid in users.values():
+                    conn.execute(
+                        text(
+                            "INSERT INTO reviews (submission_id, reviewer_id, levels, comments, recommendation, updated_at) "
+                            "VALUES (:s, :u, :lv, '{}', 'yes', :t)"
+                        ),
+                        {"s": sid, "u": uid, "lv": f'{{"approach": {rng.randint(1, 5)}}}', "t": utcnow()},
+                    )
             shutil.copytree(template, data.report_dir(rnd.id, sid))
     engine.dispose()
 
@@ -96,7 +107,9 @@ def main() -> None:
         db_url = args.db or f"sqlite:///{tmp / 'bench.db'}"
         t0 = time.perf_counter()
         seed(db_url, tmp / "data", args.submissions)
-        print(f"seeded {args.submissions} graded submissions in {time.perf_counter() - t0:.1f} s ({db_url.split(':')[0]})")
+        print(
+            f"seeded {args.submissions} graded submissions in {time.perf_counter() - t0:.1f} s ({db_url.split(':')[0]})"
+        )
         app = create_app(ServerConfig(db_url=db_url, data_dir=tmp / "data", workers=0))
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -121,7 +134,9 @@ def main() -> None:
             }
             for path in ("/", "/rounds/1", "/submissions/1"):
                 client.get(path)  # warm up
-            print(f"{'page':32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   ({args.requests} requests each, sequential)")
+            print(
+                f"{'page':32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   ({args.requests} requests each, sequential)"
+            )
             for name, path_for in pages.items():
                 times = sorted(measure(client.get, path_for, args.requests))
                 p95 = times[int(0.95 * (len(times) - 1))]

@@ -67,8 +67,11 @@ def generate(root: Path, count: int, lines: int) -> dict[str, Path]:
         folder.mkdir(parents=True)
         code = submission(rng, lines)
         if i == count - 1:  # a copy of cand000 with every local name changed
-            code = re.sub(r"\b(acc|a\d+|b\d+|x\d)\b", lambda m: "renamed_" + m.group(1),
-                          (root / "cand000" / "predict.py").read_text())
+            code = re.sub(
+                r"\b(acc|a\d+|b\d+|x\d)\b",
+                lambda m: "renamed_" + m.group(1),
+                (root / "cand000" / "predict.py").read_text(),
+            )
         (folder / "predict.py").write_text(code)
         sources[folder.name] = folder
     return sources
@@ -93,8 +96,10 @@ def main() -> None:
     top = pairs[0]
     print(f"{args.submissions} submissions, {total_lines} lines, top {len(pairs)} pairs kept")
     print(f"top pair: {top['a']} ↔ {top['b']} score {top['score']:.2f}")
-    print(f"similarity over the round: median {statistics.median(times):.2f} s "
-          f"(min {min(times):.2f}, max {max(times):.2f}; target < 30 s)")
+    print(
+        f"similarity over the round: median {statistics.median(times):.2f} s "
+        f"(min {min(times):.2f}, max {max(times):.2f}; target < 30 s)"
+    )
 
 
 if __name__ == "__main__":

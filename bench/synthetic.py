@@ -114,17 +114,27 @@ VARIANTS: tuple[Variant, ...] = (
 
 def notebook_for(variant: Variant) -> nbformat.NotebookNode:
     """The variant's notebook, unexecuted, with stable cell ids."""
-    features = f"make_union({WORD.format(ngrams=variant.ngrams)}, {CHAR})" if variant.chars else WORD.format(ngrams=variant.ngrams)
+    features = (
+        f"make_union({WORD.format(ngrams=variant.ngrams)}, {CHAR})"
+        if variant.chars
+        else WORD.format(ngrams=variant.ngrams)
+    )
     cells = [
-        new_markdown_cell(f"# Spam classifier ({variant.name})\n\nTF-IDF features and a logistic regression; "
-                          "inputs from `$DATA_DIR`, predictions to `$OUTPUT_DIR/predictions.csv`."),
+        new_markdown_cell(
+            f"# Spam classifier ({variant.name})\n\nTF-IDF features and a logistic regression; "
+            "inputs from `$DATA_DIR`, predictions to `$OUTPUT_DIR/predictions.csv`."
+        ),
         new_code_cell(IMPORTS),
         new_code_cell(READ.format(label=variant.label_column)),
     ]
     if variant.keyword_rule:
         cells.append(new_code_cell(KEYWORDS))
     else:
-        cells.append(new_code_cell(MODEL.format(features=features, C=variant.C, class_weight=variant.class_weight, folds=variant.folds)))
+        cells.append(
+            new_code_cell(
+                MODEL.format(features=features, C=variant.C, class_weight=variant.class_weight, folds=variant.folds)
+            )
+        )
         cells.append(new_code_cell(PREDICT))
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i}"
@@ -168,8 +178,9 @@ def generate(root: Path, n_submissions: int = 12) -> SyntheticSetup:
     for i in range(n_submissions):
         variant = VARIANTS[i % len(VARIANTS)]
         submissions.append(write_submission(subs_dir / f"{i:02d}_{variant.name}", variant))
-    return SyntheticSetup(root=root, assignments=root / "assignments", assignment=assignment,
-                          submissions=submissions, reference=reference)
+    return SyntheticSetup(
+        root=root, assignments=root / "assignments", assignment=assignment, submissions=submissions, reference=reference
+    )
 
 
 def main() -> None:

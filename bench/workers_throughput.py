@@ -50,18 +50,47 @@ def run(n_workers: int, concurrency: int, copies: int, broker_url: str, tmp: Pat
     for i in range(n_workers):
         log = open(tmp / f"worker-{n_workers}-{i}.log", "wb")
         logs.append(tmp / f"worker-{n_workers}-{i}.log")
-        workers.append(subprocess.Popen(
-            [sys.executable, "-m", "harness", "worker", "--broker", broker_url, "--store", str(store),
-             "-Q", "applied_ml", "-c", str(concurrency), "--broker-timeout", "3600", "-n", f"bench{i}@localhost",
-             "--loglevel", "WARNING"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "harness",
+                    "worker",
+                    "--broker",
+                    broker_url,
+                    "--store",
+                    str(store),
+                    "-Q",
+                    "applied_ml",
+                    "-c",
+                    str(concurrency),
+                    "--broker-timeout",
+                    "3600",
+                    "-n",
+                    f"bench{i}@localhost",
+                    "--loglevel",
+                    "WARNING",
+                ],
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
     try:
         deadline = time.monotonic() + 120
-        while not all(" ready." in p.read_text(errors="replace") or "ready" in p.read_text(errors="replace")
-                      for p in logs) and time.monotonic() < deadline:
+        while (
+            not all(
+                " ready." in p.read_text(errors="replace") or "ready" in p.read_text(errors="replace") for p in logs
+            )
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.5)
         started = time.monotonic()
-        result = grade_batch([subs], tmp / f"out-{n_workers}", Settings.from_env(),
-                             engine=CeleryEngine(broker_url, store))
+        result = grade_batch(
+            [subs], tmp / f"out-{n_workers}", Settings.from_env(), engine=CeleryEngine(broker_url, store)
+        )
         wall = time.monotonic() - started
     finally:
         for proc in workers:
@@ -69,9 +98,14 @@ def run(n_workers: int, concurrency: int, copies: int, broker_url: str, tmp: Pat
         for proc in workers:
             proc.wait(timeout=60)
     totals = [i.report.timings.get("total_s", 0.0) for i in result.items if i.report]
-    return {"workers": n_workers, "submissions": len(result.items), "wall_s": round(wall, 1),
-            "per_minute": round(60 * len(result.items) / wall, 1), "mean_grading_s": round(sum(totals) / len(totals), 1),
-            "counts": result.counts}
+    return {
+        "workers": n_workers,
+        "submissions": len(result.items),
+        "wall_s": round(wall, 1),
+        "per_minute": round(60 * len(result.items) / wall, 1),
+        "mean_grading_s": round(sum(totals) / len(totals), 1),
+        "counts": result.counts,
+    }
 
 
 def main() -> None:
@@ -85,7 +119,9 @@ def main() -> None:
     broker = new_broker("rabbitmq").start()
     tmp = Path(tempfile.mkdtemp(prefix="holdout-bench-workers-"))
     try:
-        print(f"nproc {os.cpu_count()}, {len(CANARIES) * args.copies} submissions per run, concurrency {args.concurrency}")
+        print(
+            f"nproc {os.cpu_count()}, {len(CANARIES) * args.copies} submissions per run, concurrency {args.concurrency}"
+        )
         for n in args.workers:
             print(run(n, args.concurrency, args.copies, broker.url, tmp), flush=True)
     finally:

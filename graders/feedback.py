@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import codecs
-from typing import Sequence
+from collections.abc import Sequence
 
 from harness.models import Level, Message, Visibility
 
@@ -20,7 +20,9 @@ OUTPUT_CODES: dict[str, str] = {
 """``graders.outputs.OutputError`` code → the message code a report shows."""
 
 
-def msg(code: str, text: str, source: str, level: Level = Level.ERROR, visibility: Visibility = Visibility.CANDIDATE) -> Message:
+def msg(
+    code: str, text: str, source: str, level: Level = Level.ERROR, visibility: Visibility = Visibility.CANDIDATE
+) -> Message:
     return Message(code=code, text=text, level=level, source=source, visibility=visibility)
 
 
@@ -40,8 +42,15 @@ def decode_text(data: bytes, file: str, source: str, expected: str) -> tuple[str
     """
     messages: list[Message] = []
     if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-        messages.append(msg("bom", f"{file} starts with a UTF-8 byte-order mark; it was ignored, but write plain UTF-8 without one.", source, Level.WARNING))
+        data = data[len(codecs.BOM_UTF8) :]
+        messages.append(
+            msg(
+                "bom",
+                f"{file} starts with a UTF-8 byte-order mark; it was ignored, but write plain UTF-8 without one.",
+                source,
+                Level.WARNING,
+            )
+        )
     nul = data.find(b"\x00")
     if nul >= 0:
         messages.append(msg("not_text", f"{file} contains NUL bytes (byte {nul}); expected {expected}.", source))
@@ -49,5 +58,7 @@ def decode_text(data: bytes, file: str, source: str, expected: str) -> tuple[str
     try:
         return data.decode("utf-8"), messages
     except UnicodeDecodeError as exc:
-        messages.append(msg("not_text", f"{file} is not valid UTF-8 text (byte {exc.start}); expected {expected}.", source))
+        messages.append(
+            msg("not_text", f"{file} is not valid UTF-8 text (byte {exc.start}); expected {expected}.", source)
+        )
         return None, messages

@@ -12,8 +12,21 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", "node_modules", ".mypy_cache",
-                       ".pytest_cache", ".ruff_cache", ".tox", ".nox"})
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        ".ipynb_checkpoints",
+        "node_modules",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+        ".nox",
+    }
+)
 """Folders that hold tool state, not the candidate's work."""
 
 
@@ -53,8 +66,7 @@ def list_files(root: Path, *, max_files: int = 20_000) -> list[SubmissionFile]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         dirnames[:] = sorted(
-            d for d in dirnames
-            if d not in SKIP_DIRS and not os.path.islink(here / d) and not _is_virtualenv(here / d)
+            d for d in dirnames if d not in SKIP_DIRS and not os.path.islink(here / d) and not _is_virtualenv(here / d)
         )
         for name in sorted(filenames):
             try:

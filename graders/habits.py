@@ -41,7 +41,9 @@ RUN_HINTS = re.compile(
     re.IGNORECASE,
 )
 TEST_DEF = re.compile(r"^\s*(async\s+)?def\s+test\w*\s*\(|unittest\.TestCase|^\s*class\s+Test\w*", re.MULTILINE)
-LOCK_FILES = frozenset({"poetry.lock", "uv.lock", "pipfile.lock", "pdm.lock", "conda-lock.yml", "conda-lock.yaml", "pylock.toml"})
+LOCK_FILES = frozenset(
+    {"poetry.lock", "uv.lock", "pipfile.lock", "pdm.lock", "conda-lock.yml", "conda-lock.yaml", "pylock.toml"}
+)
 REQUIREMENTS = re.compile(r"^requirements([-_.\w]*)\.(txt|in)$", re.IGNORECASE)
 ENV_FILES = frozenset({"environment.yml", "environment.yaml"})
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -54,14 +56,41 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
     ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
-    ("hard-coded credential", re.compile(
-        r"""(?i)(?:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|password|passwd)"""
-        r"""["']?\s*[:=]\s*["']([^"'\s]{8,})["']""")),
+    (
+        "hard-coded credential",
+        re.compile(
+            r"""(?i)(?:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|password|passwd)"""
+            r"""["']?\s*[:=]\s*["']([^"'\s]{8,})["']"""
+        ),
+    ),
 )
-SECRET_FILES = re.compile(r"^(\.env(\.\w+)?|id_rsa|id_dsa|id_ecdsa|id_ed25519|\.netrc|\.pypirc|.*\.pem|.*\.p12|.*\.pfx)$")
-_PLACEHOLDER = re.compile(r"(?i)^(x+|\*+|\.+|<.*>|\{.*\}|\$\{?\w+\}?|your[\w-]*|changeme|example\w*|dummy\w*|test\w*|placeholder\w*)$")
-TEXT_SUFFIXES = frozenset({".py", ".ipynb", ".txt", ".md", ".cfg", ".ini", ".toml", ".yml", ".yaml", ".json", ".env",
-                           ".sh", ".rst", ".conf", ".pem", ".key", ""})
+SECRET_FILES = re.compile(
+    r"^(\.env(\.\w+)?|id_rsa|id_dsa|id_ecdsa|id_ed25519|\.netrc|\.pypirc|.*\.pem|.*\.p12|.*\.pfx)$"
+)
+_PLACEHOLDER = re.compile(
+    r"(?i)^(x+|\*+|\.+|<.*>|\{.*\}|\$\{?\w+\}?|your[\w-]*|changeme|example\w*|dummy\w*|test\w*|placeholder\w*)$"
+)
+TEXT_SUFFIXES = frozenset(
+    {
+        ".py",
+        ".ipynb",
+        ".txt",
+        ".md",
+        ".cfg",
+        ".ini",
+        ".toml",
+        ".yml",
+        ".yaml",
+        ".json",
+        ".env",
+        ".sh",
+        ".rst",
+        ".conf",
+        ".pem",
+        ".key",
+        "",
+    }
+)
 
 
 def readme_signal(root: Path, files: list[SubmissionFile]) -> Signal:
@@ -72,15 +101,25 @@ def readme_signal(root: Path, files: list[SubmissionFile]) -> Signal:
         text = read_text(root, f.rel, 512 * 1024) or ""
         match = RUN_HINTS.search(text)
         if match:
-            return Signal("has_readme_run_instructions", 1.0, [f"{f.rel} says how to run it ({match.group(0).strip()[:60]!r})"])
-    return Signal("has_readme_run_instructions", 0.0, [f"{readmes[0].rel} does not say how to run the code (no command found)"])
+            return Signal(
+                "has_readme_run_instructions", 1.0, [f"{f.rel} says how to run it ({match.group(0).strip()[:60]!r})"]
+            )
+    return Signal(
+        "has_readme_run_instructions", 0.0, [f"{readmes[0].rel} does not say how to run the code (no command found)"]
+    )
 
 
 def tests_signal(root: Path, files: list[SubmissionFile]) -> Signal:
     candidates = [
-        f for f in files
-        if f.suffix == ".py" and (f.name.startswith("test_") or f.name.endswith("_test.py") or "tests" in f.parts[:-1]
-                                  or "test" in f.parts[:-1])
+        f
+        for f in files
+        if f.suffix == ".py"
+        and (
+            f.name.startswith("test_")
+            or f.name.endswith("_test.py")
+            or "tests" in f.parts[:-1]
+            or "test" in f.parts[:-1]
+        )
     ]
     with_tests = [f.rel for f in candidates if TEST_DEF.search(read_text(root, f.rel, 1 * 2**20) or "")]
     if with_tests:
@@ -142,7 +181,11 @@ def deps_signals(root: Path, files: list[SubmissionFile]) -> tuple[Signal, Signa
         declared.append(f.rel)
         unpinned += [f"{f.rel}: {_req_name(r)}" for r in reqs if not _pinned(r)]
     if not declared and not locks:
-        none = Signal("deps_declared", 0.0, ["dependencies not declared (no requirements.txt, pyproject.toml or environment.yml)", *problems])
+        none = Signal(
+            "deps_declared",
+            0.0,
+            ["dependencies not declared (no requirements.txt, pyproject.toml or environment.yml)", *problems],
+        )
         return none, Signal("deps_pinned", 0.0, ["dependencies not declared, so not pinned either", *problems])
     decl = Signal("deps_declared", 1.0, [f"dependencies declared in {', '.join((declared + locks)[:3])}", *problems])
     if locks:
@@ -195,9 +238,11 @@ def _nested(data: dict, keys: tuple[str, ...]) -> list[tuple[str, object]]:
 
 def pyproject_requirements(data: dict) -> tuple[list[str] | None, str]:
     """:func:`read_pyproject` for an already parsed document."""
-    problems = [f"[{key}] is not a table" for key, value in _nested(data, ("project", "tool", "tool.poetry",
-                                                                          "tool.poetry.dependencies"))
-                if not isinstance(value, dict)]
+    problems = [
+        f"[{key}] is not a table"
+        for key, value in _nested(data, ("project", "tool", "tool.poetry", "tool.poetry.dependencies"))
+        if not isinstance(value, dict)
+    ]
     project = _table(data, "project")
     listed = project.get("dependencies", [])
     if not isinstance(listed, list):
@@ -233,8 +278,9 @@ MAX_SECRET_SCAN_BYTES = 32 * 2**20
 in what it reads, so this bounds its time whatever the submission holds."""
 
 
-def secrets_signal(root: Path, files: list[SubmissionFile], *, max_bytes: int = 2 * 2**20,
-                   max_total_bytes: int = MAX_SECRET_SCAN_BYTES) -> Signal:
+def secrets_signal(
+    root: Path, files: list[SubmissionFile], *, max_bytes: int = 2 * 2**20, max_total_bytes: int = MAX_SECRET_SCAN_BYTES
+) -> Signal:
     hits: list[str] = []
     capped = False
     budget = max_total_bytes
@@ -244,7 +290,12 @@ def secrets_signal(root: Path, files: list[SubmissionFile], *, max_bytes: int = 
             break
         if SECRET_FILES.match(f.name) and f.name not in {".env.example", ".env.sample", ".env.template"}:
             text = read_text(root, f.rel, 64 * 1024) or ""
-            if f.suffix in {".pem", ".p12", ".pfx"} or f.name.startswith("id_") or _env_has_values(text) or f.name in {".netrc", ".pypirc"}:
+            if (
+                f.suffix in {".pem", ".p12", ".pfx"}
+                or f.name.startswith("id_")
+                or _env_has_values(text)
+                or f.name in {".netrc", ".pypirc"}
+            ):
                 hits.append(f"{f.rel}: a credentials file ({f.name}) is committed")
                 continue
         if f.suffix not in TEXT_SUFFIXES or f.size > max_bytes:
@@ -298,7 +349,10 @@ def redact(text: str) -> str:
     """``text`` with every likely secret replaced by ``«redacted»`` (for code shown in reports)."""
     for kind, pattern in SECRET_PATTERNS:
         if kind == "hard-coded credential":
-            text = pattern.sub(lambda m: m.group(0).replace(m.group(1), "«redacted»") if _looks_secret(m.group(1)) else m.group(0), text)
+            text = pattern.sub(
+                lambda m: m.group(0).replace(m.group(1), "«redacted»") if _looks_secret(m.group(1)) else m.group(0),
+                text,
+            )
         else:
             text = pattern.sub("«redacted»", text)
     return text
@@ -317,7 +371,9 @@ def large_files_signal(files: list[SubmissionFile], *, limit_mb: float) -> Signa
         shown = ", ".join(f"{f.rel} ({f.size / 2**20:.1f} MB)" for f in big[:3])
         return Signal("no_large_files", 0.0, [f"{len(big)} file(s) over {limit_mb:g} MB committed: {shown}"])
     total = sum(f.size for f in files)
-    return Signal("no_large_files", 1.0, [f"no file over {limit_mb:g} MB ({len(files)} files, {total / 2**20:.1f} MB in all)"])
+    return Signal(
+        "no_large_files", 1.0, [f"no file over {limit_mb:g} MB ({len(files)} files, {total / 2**20:.1f} MB in all)"]
+    )
 
 
 @dataclass
@@ -358,7 +414,9 @@ def check_notebook(rel: str, text: str | None) -> NotebookCheck:
     return check
 
 
-def notebook_signal(root: Path, files: list[SubmissionFile], *, max_output_kb: int) -> tuple[Signal, list[NotebookCheck]]:
+def notebook_signal(
+    root: Path, files: list[SubmissionFile], *, max_output_kb: int
+) -> tuple[Signal, list[NotebookCheck]]:
     notebooks = [f for f in files if f.suffix == ".ipynb"]
     if not notebooks:
         return Signal("notebook_hygiene", 1.0, ["no notebooks"]), []
@@ -376,7 +434,9 @@ def notebook_signal(root: Path, files: list[SubmissionFile], *, max_output_kb: i
             problems.append(f"{c.rel}: outputs take {c.output_bytes / 1024:,.0f} KB (limit {max_output_kb:,} KB)")
     if problems:
         return Signal("notebook_hygiene", 0.0, problems), checks
-    return Signal("notebook_hygiene", 1.0, [f"{len(checks)} notebook(s): executed in order, no error outputs, outputs small"]), checks
+    return Signal(
+        "notebook_hygiene", 1.0, [f"{len(checks)} notebook(s): executed in order, no error outputs, outputs small"]
+    ), checks
 
 
 def cells_with_source(text: str) -> list[str]:

@@ -35,12 +35,16 @@ SELECT = ("E", "W", "F", "B", "C90", "N", "S", "SIM", "PLE", "PLW", "BLE", "NPY"
 warnings, blind except, numpy: rules that point at real defects or habits, not taste."""
 
 IGNORE = (
-    "N803", "N806", "N816",  # ML convention: X, X_train are matrices
+    "N803",
+    "N806",
+    "N816",  # ML convention: X, X_train are matrices
     "S101",  # assert is how tests are written
     "S311",  # random is fine for sampling and seeds, not cryptography
-    "S603", "S607",  # subprocess without a shell is the safe form already
+    "S603",
+    "S607",  # subprocess without a shell is the safe form already
     "S108",  # /tmp paths are how the sandbox is meant to be used
-    "SIM108", "SIM105",  # ternaries and contextlib.suppress are taste
+    "SIM108",
+    "SIM105",  # ternaries and contextlib.suppress are taste
     "PLW2901",  # rebinding a loop variable is common and harmless
     "B905",  # zip(strict=) is new and rarely matters here
 )
@@ -65,7 +69,17 @@ CATEGORIES: dict[str, tuple[str, int]] = {
     "E": ("style", 0),
     "W": ("style", 0),
 }
-CATEGORY_ORDER = ("syntax", "security", "correctness", "bug risk", "complexity", "naming", "simplification", "style", "other")
+CATEGORY_ORDER = (
+    "syntax",
+    "security",
+    "correctness",
+    "bug risk",
+    "complexity",
+    "naming",
+    "simplification",
+    "style",
+    "other",
+)
 _COMPLEXITY = re.compile(r"\((\d+) > \d+\)")
 
 
@@ -74,7 +88,7 @@ def category_of(code: str) -> tuple[str, int]:
     if code in CATEGORIES:
         return CATEGORIES[code]
     for prefix in sorted(CATEGORIES, key=len, reverse=True):
-        if code.startswith(prefix) and code[len(prefix):len(prefix) + 1].isdigit():
+        if code.startswith(prefix) and code[len(prefix) : len(prefix) + 1].isdigit():
             return CATEGORIES[prefix]
     return ("other", 0)
 
@@ -133,24 +147,41 @@ def ruff_binary() -> str:
 
 def ruff_command(paths: list[Path], *, max_complexity_probe: int = 0) -> list[str]:
     return [
-        ruff_binary(), "check", "--isolated", "--no-cache", "--ignore-noqa", "--no-respect-gitignore", "--no-fix",
-        "--exit-zero", "--output-format", "json", "--target-version", "py311",
-        "--line-length", str(LINE_LENGTH),
-        "--select", ",".join(SELECT), "--ignore", ",".join(IGNORE),
-        "--config", f"lint.mccabe.max-complexity = {max_complexity_probe}",
-        "--", *map(str, paths),
+        ruff_binary(),
+        "check",
+        "--isolated",
+        "--no-cache",
+        "--ignore-noqa",
+        "--no-respect-gitignore",
+        "--no-fix",
+        "--exit-zero",
+        "--output-format",
+        "json",
+        "--target-version",
+        "py311",
+        "--line-length",
+        str(LINE_LENGTH),
+        "--select",
+        ",".join(SELECT),
+        "--ignore",
+        ",".join(IGNORE),
+        "--config",
+        f"lint.mccabe.max-complexity = {max_complexity_probe}",
+        "--",
+        *map(str, paths),
     ]
 
 
-def run_ruff(root: Path, rel_paths: list[str], *, max_complexity: int = MAX_COMPLEXITY,
-             timeout_s: float = 60.0, batch: int = 200) -> LintRun:
+def run_ruff(
+    root: Path, rel_paths: list[str], *, max_complexity: int = MAX_COMPLEXITY, timeout_s: float = 60.0, batch: int = 200
+) -> LintRun:
     """Lint ``rel_paths`` under ``root``. ruff failing to run is our problem (:class:`GraderError`)."""
     run = LintRun(files=list(rel_paths))
     root = root.resolve()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NO_COLOR": "1", "HOME": str(root)}
     given = {str(root / rel): rel for rel in rel_paths}
     for start in range(0, len(rel_paths), batch):
-        chunk = [root / rel for rel in rel_paths[start:start + batch]]
+        chunk = [root / rel for rel in rel_paths[start : start + batch]]
         rows = _ruff_rows(chunk, root, env, timeout_s)
         if rows is None:  # ruff crashed on a file of the chunk: lint one file at a time to find it
             rows = []
@@ -167,9 +198,13 @@ def _ruff_rows(paths: list[Path], root: Path, env: dict[str, str], timeout_s: fl
     """ruff's JSON rows for ``paths``; None when ruff was killed by a signal (it crashed, e.g. a
     stack overflow on a file nested thousands of levels deep: candidate input, not our bug)."""
     try:
-        proc = subprocess.run(ruff_command(paths), cwd=root, env=env, capture_output=True, timeout=timeout_s, check=False)
+        proc = subprocess.run(
+            ruff_command(paths), cwd=root, env=env, capture_output=True, timeout=timeout_s, check=False
+        )
     except subprocess.TimeoutExpired:
-        raise GraderError(f"ruff took longer than {timeout_s:.0f} s", hint="Raise the quality grader's timeout_s.") from None
+        raise GraderError(
+            f"ruff took longer than {timeout_s:.0f} s", hint="Raise the quality grader's timeout_s."
+        ) from None
     if proc.returncode < 0:
         return None
     if proc.returncode != 0:
@@ -182,9 +217,13 @@ def _ruff_rows(paths: list[Path], root: Path, env: dict[str, str], timeout_s: fl
 
 def _crashed_row(path: Path) -> dict[str, Any]:
     """A syntax finding for a file ruff cannot parse without crashing (CPython refuses such nesting too)."""
-    return {"filename": str(path), "code": "invalid-syntax", "name": "",
-            "message": "ruff crashed parsing this file (nested too deeply?); Python would refuse it too",
-            "location": {"row": 1, "column": 1}}
+    return {
+        "filename": str(path),
+        "code": "invalid-syntax",
+        "name": "",
+        "message": "ruff crashed parsing this file (nested too deeply?); Python would refuse it too",
+        "location": {"row": 1, "column": 1},
+    }
 
 
 def _add(run: LintRun, row: dict[str, Any], root: Path, max_complexity: int, given: dict[str, str]) -> None:
@@ -196,9 +235,13 @@ def _add(run: LintRun, row: dict[str, Any], root: Path, max_complexity: int, giv
             rel = Path(row["filename"]).name
     location = row.get("location") or {}
     finding = Finding(
-        file=rel, line=int(location.get("row") or 1), column=int(location.get("column") or 1),
-        code=str(row.get("code") or "invalid-syntax"), name=str(row.get("name") or ""),
-        message=str(row.get("message") or ""), cell=row.get("cell"),
+        file=rel,
+        line=int(location.get("row") or 1),
+        column=int(location.get("column") or 1),
+        code=str(row.get("code") or "invalid-syntax"),
+        name=str(row.get("name") or ""),
+        message=str(row.get("message") or ""),
+        cell=row.get("cell"),
     )
     if finding.code == "C901":
         match = _COMPLEXITY.search(finding.message)
@@ -209,8 +252,13 @@ def _add(run: LintRun, row: dict[str, Any], root: Path, max_complexity: int, giv
         if score <= max_complexity:
             return
         finding = Finding(
-            file=finding.file, line=finding.line, column=finding.column, code="C901", name=finding.name,
-            message=f"`{function}` is too complex (cyclomatic complexity {score} > {max_complexity})", cell=finding.cell,
+            file=finding.file,
+            line=finding.line,
+            column=finding.column,
+            code="C901",
+            name=finding.name,
+            message=f"`{function}` is too complex (cyclomatic complexity {score} > {max_complexity})",
+            cell=finding.cell,
         )
     run.findings.append(finding)
 
@@ -254,7 +302,4 @@ def context(source: str, line: int, around: int = 2, width: int = 160) -> list[d
     """Lines ``line - around`` .. ``line + around`` of ``source`` as ``{"line", "text", "hit"}`` (plain text)."""
     lines = source.splitlines()
     first, last = max(1, line - around), min(len(lines), line + around)
-    return [
-        {"line": n, "text": lines[n - 1][:width].expandtabs(4), "hit": n == line}
-        for n in range(first, last + 1)
-    ]
+    return [{"line": n, "text": lines[n - 1][:width].expandtabs(4), "hit": n == line} for n in range(first, last + 1)]

@@ -168,22 +168,73 @@ def mape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
 BUILTIN_METRICS: tuple[Metric, ...] = (
     Metric("accuracy", accuracy, "classification", description="Share of predictions that equal the label."),
     Metric("balanced_accuracy", balanced_accuracy, "classification", description="Mean recall over classes."),
-    Metric("precision", precision, "classification", description="Of the predicted positives, the share that are positive (pos_label)."),
-    Metric("recall", recall, "classification", description="Of the actual positives, the share predicted positive (pos_label)."),
-    Metric("f1", f1, "classification", description="Harmonic mean of precision and recall for the positive class (pos_label)."),
+    Metric(
+        "precision",
+        precision,
+        "classification",
+        description="Of the predicted positives, the share that are positive (pos_label).",
+    ),
+    Metric(
+        "recall",
+        recall,
+        "classification",
+        description="Of the actual positives, the share predicted positive (pos_label).",
+    ),
+    Metric(
+        "f1",
+        f1,
+        "classification",
+        description="Harmonic mean of precision and recall for the positive class (pos_label).",
+    ),
     Metric("f1_macro", f1_macro, "classification", description="Unweighted mean of per-class F1."),
-    Metric("matthews_corrcoef", matthews_corrcoef, "classification", description="Correlation between predictions and labels, -1 to 1."),
-    Metric("roc_auc", roc_auc, "classification", "scores", description="Area under the ROC curve of the positive-class probability."),
-    Metric("average_precision", average_precision, "classification", "scores", description="Area under the precision-recall curve (step-wise)."),
+    Metric(
+        "matthews_corrcoef",
+        matthews_corrcoef,
+        "classification",
+        description="Correlation between predictions and labels, -1 to 1.",
+    ),
+    Metric(
+        "roc_auc",
+        roc_auc,
+        "classification",
+        "scores",
+        description="Area under the ROC curve of the positive-class probability.",
+    ),
+    Metric(
+        "average_precision",
+        average_precision,
+        "classification",
+        "scores",
+        description="Area under the precision-recall curve (step-wise).",
+    ),
     Metric("log_loss", log_loss, "classification", "scores", False, "Cross-entropy of the positive-class probability."),
-    Metric("brier_score", brier_score, "classification", "scores", False, "Mean squared error of the positive-class probability."),
+    Metric(
+        "brier_score",
+        brier_score,
+        "classification",
+        "scores",
+        False,
+        "Mean squared error of the positive-class probability.",
+    ),
     Metric("r2", r2, "regression", description="Coefficient of determination (1 is perfect, 0 predicts the mean)."),
     Metric("mae", mae, "regression", greater_is_better=False, description="Mean absolute error."),
     Metric("mse", mse, "regression", greater_is_better=False, description="Mean squared error."),
     Metric("rmse", rmse, "regression", greater_is_better=False, description="Root mean squared error."),
-    Metric("median_absolute_error", median_absolute_error, "regression", greater_is_better=False, description="Median absolute error."),
+    Metric(
+        "median_absolute_error",
+        median_absolute_error,
+        "regression",
+        greater_is_better=False,
+        description="Median absolute error.",
+    ),
     Metric("explained_variance", explained_variance, "regression", description="Explained variance score."),
-    Metric("mape", mape, "regression", greater_is_better=False, description="Mean absolute percentage error (a fraction, not %)."),
+    Metric(
+        "mape",
+        mape,
+        "regression",
+        greater_is_better=False,
+        description="Mean absolute percentage error (a fraction, not %).",
+    ),
 )
 
 
@@ -305,7 +356,7 @@ def evaluate(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 value = metric(y_true, second, **kw)
-        except Exception as exc:  # noqa: BLE001 - one failing metric must not hide the others
+        except Exception as exc:
             values[metric.name], errors[metric.name] = None, f"{type(exc).__name__}: {exc}"
             continue
         if math.isfinite(value):

@@ -61,7 +61,9 @@ def _open_parent(root_fd: int, parents: tuple[str, ...], name: str) -> int:
             except FileNotFoundError:
                 raise OutputError("missing", f"{name} was not written: folder {where}/ does not exist") from None
             if stat.S_ISLNK(st.st_mode):
-                raise OutputError("symlink", f"{name} is not readable: {where} is a symbolic link; write real folders and files")
+                raise OutputError(
+                    "symlink", f"{name} is not readable: {where} is a symbolic link; write real folders and files"
+                )
             if not stat.S_ISDIR(st.st_mode):
                 raise OutputError("missing", f"{name} was not written: {where} is not a folder")
             try:

@@ -71,14 +71,25 @@ NAN_LIKE = frozenset({"", "nan", "na", "n/a", "null", "none"})
 MISSING_LABEL = "<missing>"
 """Stand-in prediction for a guaranteed miss when the task has a single known label."""
 PR_CURVE_POINTS = 200
-_HIDDEN_HINT = "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
+_HIDDEN_HINT = (
+    "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
+)
 
 """How :class:`OutputError` codes become message codes."""
 
 FILE_UNUSABLE = frozenset({"not_text", "empty_file", "missing_header", "missing_columns"})
 """Codes from :func:`parse_predictions` after which there is nothing to line up."""
 
-DEFAULT_METRICS = ["f1", "precision", "recall", "accuracy", "balanced_accuracy", "matthews_corrcoef", "roc_auc", "average_precision"]
+DEFAULT_METRICS = [
+    "f1",
+    "precision",
+    "recall",
+    "accuracy",
+    "balanced_accuracy",
+    "matthews_corrcoef",
+    "roc_auc",
+    "average_precision",
+]
 
 
 @dataclass(frozen=True)
@@ -106,10 +117,6 @@ class Alignment:
     messages: list[Message]
 
 
-
-
-
-
 _SINGULAR_VERBS = {"are": "is", "do": "does", "have": "has", "appear": "appears"}
 
 
@@ -122,16 +129,22 @@ def _count(n: int, noun: str, verb: str, between: str = "") -> str:
 # --- 1. parsing -----------------------------------------------------------------------------
 
 
-
-
 def _header_problem(header: list[str], required: list[str], file: str, source: str) -> Message | None:
     absent = [c for c in required if c not in header]
     if not absent:
         return None
     expected = ",".join(required)
     if len(absent) == len(required):
-        return _msg("missing_header", f"The first line of {file} should be a header naming the columns {expected}; found {_quote([','.join(header)])}.", source)
-    return _msg("missing_columns", f"{file} has no column {', '.join(repr(c) for c in absent)} (found columns {_quote(header)}); expected the columns {expected}.", source)
+        return _msg(
+            "missing_header",
+            f"The first line of {file} should be a header naming the columns {expected}; found {_quote([','.join(header)])}.",
+            source,
+        )
+    return _msg(
+        "missing_columns",
+        f"{file} has no column {', '.join(repr(c) for c in absent)} (found columns {_quote(header)}); expected the columns {expected}.",
+        source,
+    )
 
 
 def parse_predictions(
@@ -152,11 +165,17 @@ def parse_predictions(
     would otherwise cost the host minutes and gigabytes).
     Blank lines are skipped; cells are stripped of surrounding whitespace.
     """
-    text, messages = decode_text(data, file, source, 'a UTF-8 CSV text file')
+    text, messages = decode_text(data, file, source, "a UTF-8 CSV text file")
     if text is None:
         return [], messages
     if not text.strip():
-        messages.append(_msg("empty_file", f"{file} is empty; expected a header line ({id_column},{target_column}) and one row per test id.", source))
+        messages.append(
+            _msg(
+                "empty_file",
+                f"{file} is empty; expected a header line ({id_column},{target_column}) and one row per test id.",
+                source,
+            )
+        )
         return [], messages
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
@@ -167,7 +186,13 @@ def parse_predictions(
     try:
         for raw in reader:
             if max_lines is not None and reader.line_num > max_lines:
-                messages.append(_msg("too_many_rows", f"{file} has more than {max_lines:,} lines; only the first {max_lines:,} were read.", source))
+                messages.append(
+                    _msg(
+                        "too_many_rows",
+                        f"{file} has more than {max_lines:,} lines; only the first {max_lines:,} were read.",
+                        source,
+                    )
+                )
                 break
             cells = [c.strip() for c in raw]
             if not any(cells):
@@ -177,18 +202,42 @@ def parse_predictions(
                 problem = _header_problem(header, [id_column, target_column], file, source)
                 if problem is not None:
                     return [], [*messages, problem]
-                columns = {name: header.index(name) for name in (id_column, target_column, probability_column) if name in header}
+                columns = {
+                    name: header.index(name)
+                    for name in (id_column, target_column, probability_column)
+                    if name in header
+                }
                 prob_at = columns.get(probability_column) if probability_column else None
                 extra = [c for c in header if c not in columns]
                 if extra:
-                    messages.append(_msg("extra_columns", f"{file} has columns the grader does not use: {_quote(extra)}; they were ignored.", source, Level.WARNING))
+                    messages.append(
+                        _msg(
+                            "extra_columns",
+                            f"{file} has columns the grader does not use: {_quote(extra)}; they were ignored.",
+                            source,
+                            Level.WARNING,
+                        )
+                    )
                 continue
             if len(cells) != len(header):
                 ragged.append(reader.line_num)
                 continue
-            rows.append(PredictionRow(reader.line_num, cells[columns[id_column]], cells[columns[target_column]], None if prob_at is None else cells[prob_at]))
+            rows.append(
+                PredictionRow(
+                    reader.line_num,
+                    cells[columns[id_column]],
+                    cells[columns[target_column]],
+                    None if prob_at is None else cells[prob_at],
+                )
+            )
     except csv.Error as exc:
-        messages.append(_msg("malformed_csv", f"Line {reader.line_num} of {file} is not valid CSV ({exc}); it and the lines after it were ignored.", source))
+        messages.append(
+            _msg(
+                "malformed_csv",
+                f"Line {reader.line_num} of {file} is not valid CSV ({exc}); it and the lines after it were ignored.",
+                source,
+            )
+        )
     if header is None:  # only reachable if the first line itself is malformed
         return [], messages
     if ragged:
@@ -199,7 +248,9 @@ def parse_predictions(
     return _first_per_id(rows, file, source, messages)
 
 
-def _first_per_id(rows: list[PredictionRow], file: str, source: str, messages: list[Message]) -> tuple[list[PredictionRow], list[Message]]:
+def _first_per_id(
+    rows: list[PredictionRow], file: str, source: str, messages: list[Message]
+) -> tuple[list[PredictionRow], list[Message]]:
     kept: dict[str, PredictionRow] = {}
     duplicates: list[str] = []
     for row in rows:
@@ -209,7 +260,14 @@ def _first_per_id(rows: list[PredictionRow], file: str, source: str, messages: l
             kept[row.id] = row
     if duplicates:
         unique = list(dict.fromkeys(duplicates))
-        messages.append(_msg("duplicate_ids", f"{_count(len(unique), 'id', 'appear')} more than once in {file}; only the first row of each was used ({_quote(unique)}).", source, Level.WARNING))
+        messages.append(
+            _msg(
+                "duplicate_ids",
+                f"{_count(len(unique), 'id', 'appear')} more than once in {file}; only the first row of each was used ({_quote(unique)}).",
+                source,
+                Level.WARNING,
+            )
+        )
     return list(kept.values()), messages
 
 
@@ -253,7 +311,13 @@ def align_predictions(
     unknown = [row.id for row in rows if row.id not in expected_set]
     if unknown:
         where = cfg.inputs_file or "the test set"
-        messages.append(_msg("unknown_ids", f"{_count(len(unknown), 'id', 'are')} in {cfg.file} but not in {where}; ignored ({_quote(unknown)}).", source))
+        messages.append(
+            _msg(
+                "unknown_ids",
+                f"{_count(len(unknown), 'id', 'are')} in {cfg.file} but not in {where}; ignored ({_quote(unknown)}).",
+                source,
+            )
+        )
     missing = [i for i in expected_ids if i not in by_id]
     if missing:
         messages.extend(_missing_messages(missing, len(expected_ids), cfg, source))
@@ -263,18 +327,36 @@ def align_predictions(
 
 
 def _missing_messages(missing: list[str], n_expected: int, cfg: PredictionsGrader.Config, source: str) -> list[Message]:
-    cost = "each is scored as wrong" if cfg.task == "classification" else "each is left out of the metrics and lowers the coverage"
+    cost = (
+        "each is scored as wrong"
+        if cfg.task == "classification"
+        else "each is left out of the metrics and lowers the coverage"
+    )
     if cfg.inputs_file:  # the candidate had these ids: safe to name a few
-        return [_msg("missing_ids", f"{_count(len(missing), 'id', 'have', f'from {cfg.inputs_file}')} no prediction in {cfg.file} ({_quote(missing)}); {cost}.", source)]
+        return [
+            _msg(
+                "missing_ids",
+                f"{_count(len(missing), 'id', 'have', f'from {cfg.inputs_file}')} no prediction in {cfg.file} ({_quote(missing)}); {cost}.",
+                source,
+            )
+        ]
     return [
-        _msg("missing_ids", f"{len(missing)} of the {n_expected} test ids {'has' if len(missing) == 1 else 'have'} no prediction in {cfg.file}; {cost}.", source),
+        _msg(
+            "missing_ids",
+            f"{len(missing)} of the {n_expected} test ids {'has' if len(missing) == 1 else 'have'} no prediction in {cfg.file}; {cost}.",
+            source,
+        ),
         _msg("missing_ids", f"missing ids: {_quote(missing)}", source, visibility=Visibility.REVIEWER),
     ]
 
 
 def _align_regression(
-    by_id: Mapping[str, PredictionRow], expected_ids: Sequence[str], truth: Mapping[str, Any],
-    cfg: PredictionsGrader.Config, messages: list[Message], source: str,
+    by_id: Mapping[str, PredictionRow],
+    expected_ids: Sequence[str],
+    truth: Mapping[str, Any],
+    cfg: PredictionsGrader.Config,
+    messages: list[Message],
+    source: str,
 ) -> Alignment:
     y_true: list[float] = []
     y_pred: list[float] = []
@@ -290,14 +372,25 @@ def _align_regression(
         y_true.append(float(truth[id_]))
         y_pred.append(value)
     if bad:
-        messages.append(_msg("nan_values", f"{_count(len(bad), 'prediction', 'are', f'in column {cfg.target_column!r}')} empty, NaN, infinite or not numbers (ids {_quote(bad)}); each is left out of the metrics and lowers the coverage.", source))
+        messages.append(
+            _msg(
+                "nan_values",
+                f"{_count(len(bad), 'prediction', 'are', f'in column {cfg.target_column!r}')} empty, NaN, infinite or not numbers (ids {_quote(bad)}); each is left out of the metrics and lowers the coverage.",
+                source,
+            )
+        )
     return Alignment(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float), None, len(y_pred), messages)
 
 
 def _align_classification(
-    by_id: Mapping[str, PredictionRow], expected_ids: Sequence[str], truth: Mapping[str, Any],
-    cfg: PredictionsGrader.Config, labels: Sequence[str], pos_label: str | None,
-    messages: list[Message], source: str,
+    by_id: Mapping[str, PredictionRow],
+    expected_ids: Sequence[str],
+    truth: Mapping[str, Any],
+    cfg: PredictionsGrader.Config,
+    labels: Sequence[str],
+    pos_label: str | None,
+    messages: list[Message],
+    source: str,
 ) -> Alignment:
     allowed = set(labels)
     miss = {lab: labels[(i + 1) % len(labels)] for i, lab in enumerate(labels)} if len(labels) > 1 else {}
@@ -327,17 +420,42 @@ def _align_classification(
             bad_probs.append(id_)
         scores.append((0.0 if true == pos_label else 1.0) if prob is None else prob)  # missing: the worst
     if empty:
-        messages.append(_msg("nan_values", f"{_count(len(empty), 'prediction', 'are', f'in column {cfg.target_column!r}')} empty or NaN (ids {_quote(empty)}); each is scored as wrong.", source))
+        messages.append(
+            _msg(
+                "nan_values",
+                f"{_count(len(empty), 'prediction', 'are', f'in column {cfg.target_column!r}')} empty or NaN (ids {_quote(empty)}); each is scored as wrong.",
+                source,
+            )
+        )
     if invalid:
         allowed_text = f"one of {', '.join(cfg.labels)}" if cfg.labels else "a label of this task"
         found = list(dict.fromkeys(v for _, v in invalid))
-        messages.append(_msg("invalid_labels", f"{_count(len(invalid), 'prediction', 'are', f'in column {cfg.target_column!r}')} not {allowed_text} (values {_quote(found)}; ids {_quote([i for i, _ in invalid])}); each is scored as wrong.", source))
+        messages.append(
+            _msg(
+                "invalid_labels",
+                f"{_count(len(invalid), 'prediction', 'are', f'in column {cfg.target_column!r}')} not {allowed_text} (values {_quote(found)}; ids {_quote([i for i, _ in invalid])}); each is scored as wrong.",
+                source,
+            )
+        )
     y_score: NDArray[np.float64] | None = np.asarray(scores, dtype=float) if has_probs else None
     if has_probs and bad_probs:
         y_score = None
-        messages.append(_msg("invalid_probabilities", f"{_count(len(bad_probs), 'value', 'are', f'in column {cfg.probability_column!r}')} invalid (expected a number from 0 to 1; ids {_quote(bad_probs)}); the column was ignored, so probability metrics were not computed.", source))
+        messages.append(
+            _msg(
+                "invalid_probabilities",
+                f"{_count(len(bad_probs), 'value', 'are', f'in column {cfg.probability_column!r}')} invalid (expected a number from 0 to 1; ids {_quote(bad_probs)}); the column was ignored, so probability metrics were not computed.",
+                source,
+            )
+        )
     elif cfg.probability_column and not has_probs:
-        messages.append(_msg("no_probabilities", f"{cfg.file} has no column {cfg.probability_column!r}; it is optional, but probability metrics were not computed without it.", source, Level.INFO))
+        messages.append(
+            _msg(
+                "no_probabilities",
+                f"{cfg.file} has no column {cfg.probability_column!r}; it is optional, but probability metrics were not computed without it.",
+                source,
+                Level.INFO,
+            )
+        )
     return Alignment(np.asarray(y_true), np.asarray(y_pred), y_score, n_valid, messages)
 
 
@@ -384,7 +502,10 @@ def load_truth(ctx: GradeContext, cfg: PredictionsGrader.Config) -> tuple[list[s
         expected = _unique_ids(_read_trusted_csv(inputs, [cfg.id_column]), cfg.id_column, inputs)
         unlabelled = [i for i in expected if i not in truth]
         if unlabelled:
-            raise GraderError(f"{len(unlabelled)} ids in {inputs} have no label in {hidden} (e.g. {unlabelled[:3]})", hint=_HIDDEN_HINT)
+            raise GraderError(
+                f"{len(unlabelled)} ids in {inputs} have no label in {hidden} (e.g. {unlabelled[:3]})",
+                hint=_HIDDEN_HINT,
+            )
     if not expected:
         raise GraderError(f"no ids to score in {cfg.inputs_file or hidden}", hint=_HIDDEN_HINT)
     return expected, truth
@@ -401,7 +522,9 @@ def load_baselines(ctx: GradeContext, cfg: PredictionsGrader.Config) -> dict[str
         raw = json.loads(path.read_text(encoding="utf-8"))
         return {str(name): {str(k): float(v) for k, v in values.items()} for name, values in raw.items()}
     except (ValueError, TypeError, AttributeError, OSError) as exc:
-        raise GraderError(f"{path} is not a JSON object of {{baseline: {{metric: number}}}}: {exc}", hint=_HIDDEN_HINT) from None
+        raise GraderError(
+            f"{path} is not a JSON object of {{baseline: {{metric: number}}}}: {exc}", hint=_HIDDEN_HINT
+        ) from None
 
 
 def resolve_labels(cfg: PredictionsGrader.Config, truth: Mapping[str, Any]) -> tuple[list[str], str | None]:
@@ -414,7 +537,10 @@ def resolve_labels(cfg: PredictionsGrader.Config, truth: Mapping[str, Any]) -> t
     if cfg.labels:
         unknown = [v for v in present if v not in cfg.labels]
         if unknown:
-            raise GraderError(f"{cfg.hidden_file} has labels outside the configured labels {cfg.labels}: {unknown[:3]}", hint=_HIDDEN_HINT)
+            raise GraderError(
+                f"{cfg.hidden_file} has labels outside the configured labels {cfg.labels}: {unknown[:3]}",
+                hint=_HIDDEN_HINT,
+            )
         labels = list(cfg.labels)
     else:
         labels = sorted({*present, *([cfg.positive_label] if cfg.positive_label else [])})
@@ -467,7 +593,7 @@ class PredictionsGrader(Grader):
         """In ``ctx.hidden_dir``, optional: ``{"all_ham": {"f1": 0.0}, ...}``."""
 
         @model_validator(mode="after")
-        def _check(self) -> "PredictionsGrader.Config":
+        def _check(self) -> PredictionsGrader.Config:
             check_output_name(self.file)
             if self.id_column == self.target_column or self.probability_column in (self.id_column, self.target_column):
                 raise ValueError("id_column, target_column and probability_column must be different columns")
@@ -484,7 +610,9 @@ class PredictionsGrader(Grader):
                 except ConfigError as exc:
                     raise ValueError(str(exc)) from None
                 if metric.task != self.task:
-                    raise ValueError(f"metric {name!r} is for {metric.task}, but task is {self.task!r}; set primary_metric and metrics")
+                    raise ValueError(
+                        f"metric {name!r} is for {metric.task}, but task is {self.task!r}; set primary_metric and metrics"
+                    )
             return self
 
         @property
@@ -509,15 +637,24 @@ class PredictionsGrader(Grader):
         expected, truth = load_truth(ctx, cfg)
         labels, pos = resolve_labels(cfg, truth) if cfg.task == "classification" else ([], None)
         self._require_pos_label(pos)
-        details: dict[str, Any] = {"primary_metric": cfg.primary_metric, "baselines": load_baselines(ctx, cfg), "metric_errors": {}}
+        details: dict[str, Any] = {
+            "primary_metric": cfg.primary_metric,
+            "baselines": load_baselines(ctx, cfg),
+            "metric_errors": {},
+        }
         try:
             data = open_output(ctx.output_dir, cfg.file, ctx.output_read_bytes)
         except OutputError as err:
             messages = [_msg(OUTPUT_CODES[err.code], err.text, self.name)]
             return self._result(self._unusable(len(expected)), messages, details, started)
         rows, messages = parse_predictions(
-            data, file=cfg.file, id_column=cfg.id_column, target_column=cfg.target_column,
-            probability_column=cfg.probability_column, source=self.name, max_lines=max(10 * len(expected), 10_000),
+            data,
+            file=cfg.file,
+            id_column=cfg.id_column,
+            target_column=cfg.target_column,
+            probability_column=cfg.probability_column,
+            source=self.name,
+            max_lines=max(10 * len(expected), 10_000),
         )
         if any(m.code in FILE_UNUSABLE for m in messages):
             return self._result(self._unusable(len(expected)), messages, details, started)
@@ -525,18 +662,27 @@ class PredictionsGrader(Grader):
         messages += aligned.messages
         if aligned.n_valid == 0:
             if rows:
-                messages.append(_msg("no_valid_rows", f"{cfg.file} has no usable prediction for any test id; every metric is at its worst.", self.name))
+                messages.append(
+                    _msg(
+                        "no_valid_rows",
+                        f"{cfg.file} has no usable prediction for any test id; every metric is at its worst.",
+                        self.name,
+                    )
+                )
             return self._result(self._unusable(len(expected)), messages, details, started)
         measurements = self._score(aligned, pos, details)
         measurements.update(
-            coverage=aligned.n_valid / len(expected), n_expected=float(len(expected)),
-            n_scored=float(len(aligned.y_true)), valid=1.0,
+            coverage=aligned.n_valid / len(expected),
+            n_expected=float(len(expected)),
+            n_scored=float(len(aligned.y_true)),
+            valid=1.0,
         )
         if cfg.task == "classification":
             from sklearn.metrics import confusion_matrix
 
             details["confusion_matrix"] = {
-                "labels": labels, "positive_label": pos,
+                "labels": labels,
+                "positive_label": pos,
                 "matrix": confusion_matrix(aligned.y_true, aligned.y_pred, labels=labels).tolist(),
             }
         if aligned.y_score is not None and pos is not None and (aligned.y_true == pos).any():
@@ -547,11 +693,13 @@ class PredictionsGrader(Grader):
         """A metric that needs a positive label without one is an assignment-config error."""
         if pos is not None or self.cfg.task != "classification":
             return
-        needing = [n for n in self.cfg.metric_names if "pos_label" in accepted_kwargs(get_metric(n).func, {"pos_label": None})]
+        needing = [
+            n for n in self.cfg.metric_names if "pos_label" in accepted_kwargs(get_metric(n).func, {"pos_label": None})
+        ]
         if needing:
             raise GraderError(
                 f"metrics {', '.join(needing)} need a positive label, but positive_label is not set and the labels are not 0/1",
-                hint="Set positive_label in the predictions grader's config (e.g. positive_label = \"spam\").",
+                hint='Set positive_label in the predictions grader\'s config (e.g. positive_label = "spam").',
             )
 
     def _score(self, aligned: Alignment, pos: str | None, details: dict[str, Any]) -> dict[str, float | None]:
@@ -585,5 +733,13 @@ class PredictionsGrader(Grader):
         prec, rec, _ = precision_recall_curve(y_binary, y_score)
         return {"precision": _downsample(prec, PR_CURVE_POINTS), "recall": _downsample(rec, PR_CURVE_POINTS)}
 
-    def _result(self, measurements: dict[str, float | None], messages: list[Message], details: dict[str, Any], started: float) -> GraderResult:
-        return GraderResult(grader=self.name, measurements=measurements, messages=messages, details=details, duration_s=time.perf_counter() - started)
+    def _result(
+        self, measurements: dict[str, float | None], messages: list[Message], details: dict[str, Any], started: float
+    ) -> GraderResult:
+        return GraderResult(
+            grader=self.name,
+            measurements=measurements,
+            messages=messages,
+            details=details,
+            duration_s=time.perf_counter() - started,
+        )

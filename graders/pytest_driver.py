@@ -88,12 +88,14 @@ class HoldoutPlugin:
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
-            self.emit({
-                "event": "collect_error",
-                "nodeid": report.nodeid,
-                "message": _crash_message(report),
-                "longrepr": str(report.longrepr)[-LONGREPR_CHARS:],
-            })
+            self.emit(
+                {
+                    "event": "collect_error",
+                    "nodeid": report.nodeid,
+                    "message": _crash_message(report),
+                    "longrepr": str(report.longrepr)[-LONGREPR_CHARS:],
+                }
+            )
 
     def pytest_runtest_logreport(self, report) -> None:
         record = self.outcomes.setdefault(report.nodeid, {"outcome": "passed", "duration_s": 0.0})
@@ -159,7 +161,12 @@ class HoldoutPlugin:
 def _mark_wrappers(plugin_cls) -> None:
     import pytest
 
-    for name in ("pytest_runtest_setup", "pytest_runtest_call", "pytest_runtest_teardown", "pytest_make_collect_report"):
+    for name in (
+        "pytest_runtest_setup",
+        "pytest_runtest_call",
+        "pytest_runtest_teardown",
+        "pytest_make_collect_report",
+    ):
         setattr(plugin_cls, name, pytest.hookimpl(wrapper=True)(getattr(plugin_cls, name)))
 
 
@@ -188,10 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", required=True, help="JSON-lines file to append results to")
     parser.add_argument("--per-test-timeout", type=float, default=30.0)
     parser.add_argument("--path", action="append", default=[], help="folder to put first on sys.path")
-    parser.add_argument("--logs", default=os.environ.get("HOLDOUT_LOGS_DIR", "/holdout/logs"),
-                        help="folder for this run's stdout/stderr ('-': leave them as they are)")
-    parser.add_argument("--bridge", help="Unix socket of the server of the candidate's code: serve the "
-                        "`candidate` fixture from it")
+    parser.add_argument(
+        "--logs",
+        default=os.environ.get("HOLDOUT_LOGS_DIR", "/holdout/logs"),
+        help="folder for this run's stdout/stderr ('-': leave them as they are)",
+    )
+    parser.add_argument(
+        "--bridge", help="Unix socket of the server of the candidate's code: serve the `candidate` fixture from it"
+    )
     parser.add_argument("--bridge-peer-uid", type=int, help="the uid the bridge's server must run as")
     parser.add_argument("--call-timeout", type=float, help="limit for one call across the bridge")
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER)

@@ -259,8 +259,12 @@ def score_tests(run: PytestRun, cfg: PytestConfig) -> Scoring:
     earned = possible = 0.0
     for test in run.outcomes():
         group = group_of(test.nodeid, cfg.groups)
-        row = {"nodeid": test.nodeid, "outcome": test.outcome, "duration_s": round(test.duration_s, 3),
-               "group": group.name if group else None}
+        row = {
+            "nodeid": test.nodeid,
+            "outcome": test.outcome,
+            "duration_s": round(test.duration_s, 3),
+            "group": group.name if group else None,
+        }
         if group is not None:
             by_group[group.name].append(test)
         else:
@@ -270,8 +274,15 @@ def score_tests(run: PytestRun, cfg: PytestConfig) -> Scoring:
             possible += cfg.points_per_test
         rows.append(row)
     for error in run.collect_errors:
-        rows.append({"nodeid": error.nodeid, "outcome": "collection_error", "group": None,
-                     "points": 0.0, "max_points": cfg.points_per_test})
+        rows.append(
+            {
+                "nodeid": error.nodeid,
+                "outcome": "collection_error",
+                "group": None,
+                "points": 0.0,
+                "max_points": cfg.points_per_test,
+            }
+        )
         possible += cfg.points_per_test
     groups = []
     for spec in cfg.groups:
@@ -331,32 +342,72 @@ def candidate_test_files(root: Path) -> list[str]:
     return found
 
 
-PYTEST_OPTIONS = ("-p", "no:cacheprovider", "-p", "no:stepwise", "-q", "--color=no", "-o",
-                  "console_output_style=classic")
+PYTEST_OPTIONS = (
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:stepwise",
+    "-q",
+    "--color=no",
+    "-o",
+    "console_output_style=classic",
+)
 
 
 def _driver_command(results: str, per_test_timeout_s: float, pytest_args: list[str]) -> list[str]:
     """pytest next to the candidate's code, as its uid (the candidate's own tests)."""
     return [
-        PYTHON, f"{DRIVER_MOUNT}/{DRIVER.name}", "--results", f"/output/{results}",
-        "--per-test-timeout", f"{per_test_timeout_s:g}", "--path", "/submission", "--",
-        *PYTEST_OPTIONS, *pytest_args,
+        PYTHON,
+        f"{DRIVER_MOUNT}/{DRIVER.name}",
+        "--results",
+        f"/output/{results}",
+        "--per-test-timeout",
+        f"{per_test_timeout_s:g}",
+        "--path",
+        "/submission",
+        "--",
+        *PYTEST_OPTIONS,
+        *pytest_args,
     ]
 
 
 def hidden_command(cfg: PytestConfig) -> list[str]:
     """The two-uid run of the hidden tests: ``entry.py pair SERVER RUNNER``."""
     server = [
-        PYTHON, "-B", "-c",
+        PYTHON,
+        "-B",
+        "-c",
         f"import sys; sys.path[0] = {DRIVER_MOUNT!r}; from pytest_bridge.server import main; sys.exit(main())",
-        "--socket", BRIDGE_SOCKET, "--root", "/submission", "--max-bytes", str(cfg.bridge_max_mb * 2**20),
-        "--preload", *cfg.preload,
+        "--socket",
+        BRIDGE_SOCKET,
+        "--root",
+        "/submission",
+        "--max-bytes",
+        str(cfg.bridge_max_mb * 2**20),
+        "--preload",
+        *cfg.preload,
     ]
     runner = [
-        PYTHON, "-I", "-B", f"{DRIVER_MOUNT}/{DRIVER.name}", "--results", f"{TRUSTED_MOUNT}/{HIDDEN_RESULTS}",
-        "--per-test-timeout", f"{cfg.per_test_timeout_s:g}", "--logs", "-",
-        "--bridge", BRIDGE_SOCKET, "--bridge-peer-uid", str(CANDIDATE_UID), "--",
-        *PYTEST_OPTIONS, "--rootdir", TESTS_MOUNT, "--import-mode=importlib", TESTS_MOUNT,
+        PYTHON,
+        "-I",
+        "-B",
+        f"{DRIVER_MOUNT}/{DRIVER.name}",
+        "--results",
+        f"{TRUSTED_MOUNT}/{HIDDEN_RESULTS}",
+        "--per-test-timeout",
+        f"{cfg.per_test_timeout_s:g}",
+        "--logs",
+        "-",
+        "--bridge",
+        BRIDGE_SOCKET,
+        "--bridge-peer-uid",
+        str(CANDIDATE_UID),
+        "--",
+        *PYTEST_OPTIONS,
+        "--rootdir",
+        TESTS_MOUNT,
+        "--import-mode=importlib",
+        TESTS_MOUNT,
     ]
     return [*ENTRY, "pair", json.dumps(server), json.dumps(runner)]
 
@@ -384,7 +435,9 @@ class PytestGrader(Grader):
 
     PLUGIN_NAME = "pytest"
     Config = PytestConfig
-    DESCRIPTION = "Run the author's hidden pytest tests (points) and the candidate's own tests (evidence) in the sandbox."
+    DESCRIPTION = (
+        "Run the author's hidden pytest tests (points) and the candidate's own tests (evidence) in the sandbox."
+    )
 
     @property
     def cfg(self) -> PytestConfig:
@@ -428,17 +481,22 @@ class PytestGrader(Grader):
         staged = tmp / "tests"
         stage_tree(source, staged)
         sandbox, trusted = ctx.run_in_sandbox(
-            hidden_command(cfg), extra_mounts=((staged, TESTS_MOUNT), (driver_dir, DRIVER_MOUNT)),
-            timeout_s=cfg.timeout_s, name="pytest-hidden", trusted=True,
+            hidden_command(cfg),
+            extra_mounts=((staged, TESTS_MOUNT), (driver_dir, DRIVER_MOUNT)),
+            timeout_s=cfg.timeout_s,
+            name="pytest-hidden",
+            trusted=True,
         )
         run = self._read(trusted, HIDDEN_RESULTS, result)
         stopped = sandbox.verdict in (Verdict.TIMEOUT, Verdict.OUT_OF_MEMORY)
         if (run.empty and not stopped) or (run.exit_code in (3, 4) and not run.tests and not run.collect_errors):
             # pytest never got as far as collecting (the candidate's code had not run yet), or a
             # usage/internal error before any test: the author's tests, the image or our command
-            raise GraderError(f"pytest could not run the hidden tests (verdict {sandbox.verdict.value}, exit "
-                              f"{run.exit_code if run.exit_code is not None else sandbox.exit_code}): "
-                              f"{sandbox.stderr.text[-DETAIL_CHARS:] or sandbox.stdout.text[-DETAIL_CHARS:]}")
+            raise GraderError(
+                f"pytest could not run the hidden tests (verdict {sandbox.verdict.value}, exit "
+                f"{run.exit_code if run.exit_code is not None else sandbox.exit_code}): "
+                f"{sandbox.stderr.text[-DETAIL_CHARS:] or sandbox.stdout.text[-DETAIL_CHARS:]}"
+            )
         scoring = score_tests(run, cfg)
         outcomes = run.outcomes()
         passed = sum(t.outcome == "passed" for t in outcomes)
@@ -461,47 +519,94 @@ class PytestGrader(Grader):
         }
         result.messages.extend(self._hidden_messages(sandbox, run, scoring, timed_out))
 
-    def _hidden_messages(self, sandbox: SandboxRun, run: PytestRun, scoring: Scoring,
-                         timed_out: list[TestOutcome]) -> list[Message]:
+    def _hidden_messages(
+        self, sandbox: SandboxRun, run: PytestRun, scoring: Scoring, timed_out: list[TestOutcome]
+    ) -> list[Message]:
         cfg, src = self.cfg, self.name
         msgs: list[Message] = []
         if sandbox.verdict == Verdict.TIMEOUT:
-            msgs.append(Message(code="tests_timeout", source=src, text=(
-                f"The hidden tests were stopped at their {cfg.timeout_s:g} s limit; tests that had not "
-                "finished count as failed. Check that importing and calling your code cannot hang.")))
+            msgs.append(
+                Message(
+                    code="tests_timeout",
+                    source=src,
+                    text=(
+                        f"The hidden tests were stopped at their {cfg.timeout_s:g} s limit; tests that had not "
+                        "finished count as failed. Check that importing and calling your code cannot hang."
+                    ),
+                )
+            )
         elif run.exit_code is None:
             why = "ran out of memory" if sandbox.verdict == Verdict.OUT_OF_MEMORY else "stopped before finishing"
-            msgs.append(Message(code="tests_crashed", source=src, text=(
-                f"The hidden test run {why}; tests that had not finished count as failed.")))
+            msgs.append(
+                Message(
+                    code="tests_crashed",
+                    source=src,
+                    text=(f"The hidden test run {why}; tests that had not finished count as failed."),
+                )
+            )
         if timed_out:
-            msgs.append(Message(code="test_timeout", source=src, text=(
-                f"{len(timed_out)} hidden test(s) ran past the {cfg.per_test_timeout_s:g} s per-test limit and were "
-                "stopped (code that loops or waits forever when imported or called?).")))
+            msgs.append(
+                Message(
+                    code="test_timeout",
+                    source=src,
+                    text=(
+                        f"{len(timed_out)} hidden test(s) ran past the {cfg.per_test_timeout_s:g} s per-test limit and were "
+                        "stopped (code that loops or waits forever when imported or called?)."
+                    ),
+                )
+            )
         if run.collect_errors:
-            msgs.append(Message(code="tests_collection_error", source=src, text=(
-                f"{len(run.collect_errors)} hidden test module(s) could not be loaded against your code.")))
+            msgs.append(
+                Message(
+                    code="tests_collection_error",
+                    source=src,
+                    text=(f"{len(run.collect_errors)} hidden test module(s) could not be loaded against your code."),
+                )
+            )
         for group in scoring.groups:
             if group.earned < group.points:
                 what = group.description or f"group {group.name!r}"
                 ran = f"{group.total - group.passed} of {group.total} test(s) failed" if group.total else "no test ran"
-                msgs.append(Message(code="hidden_tests_failed", source=src, level=Level.WARNING, text=(
-                    f"Hidden tests — {what}: {ran} ({group.points - group.earned:g} of {group.points:g} points lost).")))
+                msgs.append(
+                    Message(
+                        code="hidden_tests_failed",
+                        source=src,
+                        level=Level.WARNING,
+                        text=(
+                            f"Hidden tests — {what}: {ran} ({group.points - group.earned:g} of {group.points:g} points lost)."
+                        ),
+                    )
+                )
         ungrouped = [r for r in scoring.rows if r["group"] is None and r["outcome"] != "collection_error"]
         lost = [r for r in ungrouped if r["outcome"] != "passed"]
         if lost:
-            msgs.append(Message(code="hidden_tests_failed", source=src, level=Level.WARNING, text=(
-                f"Hidden tests: {len(lost)} of {len(ungrouped)} other test(s) failed.")))
+            msgs.append(
+                Message(
+                    code="hidden_tests_failed",
+                    source=src,
+                    level=Level.WARNING,
+                    text=(f"Hidden tests: {len(lost)} of {len(ungrouped)} other test(s) failed."),
+                )
+            )
         for test in [*run.outcomes(), *run.collect_errors]:
             if test.outcome == "passed":
                 continue
             detail = f"{test.nodeid}: {test.outcome}" + (f" — {test.message}" if test.message else "")
             if test.longrepr:
                 detail += "\n" + test.longrepr[-DETAIL_CHARS:]
-            msgs.append(Message(code="test_failed", text=detail, level=Level.INFO, source=src,
-                                visibility=Visibility.REVIEWER))
+            msgs.append(
+                Message(code="test_failed", text=detail, level=Level.INFO, source=src, visibility=Visibility.REVIEWER)
+            )
         if run.exit_code is None and (sandbox.stderr.text.strip() or sandbox.stdout.text.strip()):
-            msgs.append(Message(code="tests_output_tail", level=Level.INFO, source=src, visibility=Visibility.REVIEWER,
-                                text=(sandbox.stderr.text or sandbox.stdout.text)[-DETAIL_CHARS:]))
+            msgs.append(
+                Message(
+                    code="tests_output_tail",
+                    level=Level.INFO,
+                    source=src,
+                    visibility=Visibility.REVIEWER,
+                    text=(sandbox.stderr.text or sandbox.stdout.text)[-DETAIL_CHARS:],
+                )
+            )
         return msgs
 
     # --- the candidate's tests ----------------------------------------------------------
@@ -509,16 +614,28 @@ class PytestGrader(Grader):
     def _candidate(self, ctx: GradeContext, driver_dir: Path, result: GraderResult) -> None:
         assert ctx.run_in_sandbox is not None
         files = candidate_test_files(ctx.submission_dir)
-        zero = {"candidate_tests_found": 0.0, "candidate_tests_passed": 0.0,
-                "candidate_tests_failed": 0.0, "candidate_tests_total": 0.0}
+        zero = {
+            "candidate_tests_found": 0.0,
+            "candidate_tests_passed": 0.0,
+            "candidate_tests_failed": 0.0,
+            "candidate_tests_total": 0.0,
+        }
         if not files:
             result.measurements.update(zero)
-            result.messages.append(Message(code="candidate_tests", level=Level.INFO, source=self.name,
-                                           text="No tests of your own were found (test_*.py or *_test.py)."))
+            result.messages.append(
+                Message(
+                    code="candidate_tests",
+                    level=Level.INFO,
+                    source=self.name,
+                    text="No tests of your own were found (test_*.py or *_test.py).",
+                )
+            )
             return
         command = _driver_command(CANDIDATE_RESULTS, self.cfg.per_test_timeout_s, ["--rootdir", "/submission", *files])
         sandbox, output = ctx.run_in_sandbox(
-            command, extra_mounts=((driver_dir, DRIVER_MOUNT),), timeout_s=self.cfg.candidate_timeout_s,
+            command,
+            extra_mounts=((driver_dir, DRIVER_MOUNT),),
+            timeout_s=self.cfg.candidate_timeout_s,
             name="pytest-candidate",
         )
         run = self._read(output, CANDIDATE_RESULTS, None)
@@ -527,18 +644,31 @@ class PytestGrader(Grader):
         skipped = sum(t.outcome == "skipped" for t in outcomes)
         failed = len(outcomes) - passed - skipped + len(run.collect_errors)
         result.measurements.update(
-            candidate_tests_found=1.0, candidate_tests_passed=float(passed),
-            candidate_tests_failed=float(failed), candidate_tests_total=float(len(outcomes)),
+            candidate_tests_found=1.0,
+            candidate_tests_passed=float(passed),
+            candidate_tests_failed=float(failed),
+            candidate_tests_total=float(len(outcomes)),
         )
         result.details["candidate_tests"] = {
-            "files": files, "run": _run_summary(sandbox), "exit_code": run.exit_code,
+            "files": files,
+            "run": _run_summary(sandbox),
+            "exit_code": run.exit_code,
             "tests": [{"nodeid": t.nodeid, "outcome": t.outcome} for t in outcomes[:500]],
             "collect_errors": [t.nodeid for t in run.collect_errors],
         }
         stopped = " (the run was stopped at its time limit)" if sandbox.verdict == Verdict.TIMEOUT else ""
-        result.messages.append(Message(code="candidate_tests", level=Level.INFO, source=self.name, text=(
-            f"Your own tests, run with pytest in the sandbox: {passed} passed, {failed} failed"
-            + (f", {skipped} skipped" if skipped else "") + f"{stopped}.")))
+        result.messages.append(
+            Message(
+                code="candidate_tests",
+                level=Level.INFO,
+                source=self.name,
+                text=(
+                    f"Your own tests, run with pytest in the sandbox: {passed} passed, {failed} failed"
+                    + (f", {skipped} skipped" if skipped else "")
+                    + f"{stopped}."
+                ),
+            )
+        )
 
     # --- reading results ----------------------------------------------------------------
 
@@ -547,12 +677,23 @@ class PytestGrader(Grader):
             data = open_output(output, name, self.cfg.results_read_mb * 2**20)
         except OutputError as err:
             if result is not None and err.code != "missing":
-                result.messages.append(Message(code="tests_results_unreadable", text=err.text, source=self.name,
-                                               level=Level.INFO, visibility=Visibility.REVIEWER))
+                result.messages.append(
+                    Message(
+                        code="tests_results_unreadable",
+                        text=err.text,
+                        source=self.name,
+                        level=Level.INFO,
+                        visibility=Visibility.REVIEWER,
+                    )
+                )
             return PytestRun()
         return parse_results(data)
 
 
 def _run_summary(run: SandboxRun) -> dict[str, Any]:
-    return {"verdict": run.verdict.value, "exit_code": run.exit_code, "duration_s": run.duration_s,
-            "timeout_s": run.timeout_s}
+    return {
+        "verdict": run.verdict.value,
+        "exit_code": run.exit_code,
+        "duration_s": run.duration_s,
+        "timeout_s": run.timeout_s,
+    }

@@ -111,18 +111,27 @@ class QualityGrader(Grader):
         result.measurements["habits"] = round(sum(signals[h].value for h in HABITS) / len(HABITS), 4)
         result.details.update(
             lint=lint_details,
-            habits={name: {"value": s.value, "title": HABIT_TITLES[name], "evidence": s.evidence} for name, s in signals.items()},
+            habits={
+                name: {"value": s.value, "title": HABIT_TITLES[name], "evidence": s.evidence}
+                for name, s in signals.items()
+            },
             evidence={
                 "findings_per_kloc": self._lint_evidence(lint, lint_details),
                 "habits": [
-                    ("✓ " if signals[h].value else "✗ ") + f"{HABIT_TITLES[h]}: {signals[h].evidence[0]}" for h in HABITS
+                    ("✓ " if signals[h].value else "✗ ") + f"{HABIT_TITLES[h]}: {signals[h].evidence[0]}"
+                    for h in HABITS
                 ],
             },
         )
-        result.messages.insert(0, Message(
-            code="lint_summary", level=Level.INFO, source=self.name,
-            text=self._lint_evidence(lint, lint_details)[0],
-        ))
+        result.messages.insert(
+            0,
+            Message(
+                code="lint_summary",
+                level=Level.INFO,
+                source=self.name,
+                text=self._lint_evidence(lint, lint_details)[0],
+            ),
+        )
         return result
 
     # --- lint ---------------------------------------------------------------------------
@@ -216,10 +225,14 @@ class QualityGrader(Grader):
             f"({lint['findings_per_kloc']:g} per kLOC; by category: {cats})",
         ]
         if details["by_rule"]:
-            lines.append("most frequent: " + ", ".join(f"{rule} ×{n}" for rule, n in list(details["by_rule"].items())[:3]))
+            lines.append(
+                "most frequent: " + ", ".join(f"{rule} ×{n}" for rule, n in list(details["by_rule"].items())[:3])
+            )
         if details["complexity_top"]:
             top = details["complexity_top"][0]
-            lines.append(f"most complex function: {top['function'].split('@')[0]} (cyclomatic complexity {top['complexity']})")
+            lines.append(
+                f"most complex function: {top['function'].split('@')[0]} (cyclomatic complexity {top['complexity']})"
+            )
         lines.append("harness rule set; the candidate's ruff/pyproject config and # noqa comments are ignored")
         return lines
 
@@ -239,15 +252,24 @@ class QualityGrader(Grader):
             "notebook_hygiene": notebook,
         }
         result.details["notebooks"] = [
-            {"file": c.rel, "readable": c.readable, "in_order": c.in_order, "error_cells": c.error_cells,
-             "output_kb": round(c.output_bytes / 1024, 1), "executed_cells": c.executed, "code_cells": c.code_cells}
+            {
+                "file": c.rel,
+                "readable": c.readable,
+                "in_order": c.in_order,
+                "error_cells": c.error_cells,
+                "output_kb": round(c.output_bytes / 1024, 1),
+                "executed_cells": c.executed,
+                "code_cells": c.code_cells,
+            }
             for c in checks
         ]
         for name in HABITS:
             signal = signals[name]
             if not signal.value:
                 level = Level.ERROR if name == "no_secrets" else Level.WARNING
-                result.messages.append(Message(code=HABIT_CODES[name], text="; ".join(signal.evidence), level=level, source=self.name))
+                result.messages.append(
+                    Message(code=HABIT_CODES[name], text="; ".join(signal.evidence), level=level, source=self.name)
+                )
         return signals
 
 

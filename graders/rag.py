@@ -61,7 +61,9 @@ from graders.rag_answers import ANSWER_METRICS, AnswerScore, score_answer
 from harness.errors import GraderError
 from harness.models import GraderResult, Level, Message, Visibility
 
-_HIDDEN_HINT = "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
+_HIDDEN_HINT = (
+    "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
+)
 ANSWER_TEXT_CHARS = 300
 """How much of each answer the per-question table keeps."""
 SLICE_METRICS = ("context_recall", "context_precision", *ANSWER_METRICS)
@@ -121,7 +123,8 @@ def load_eval_set(hidden_file: Path, questions_file: Path | None) -> list[EvalIt
     for record in _read_trusted_jsonl(hidden_file):
         try:
             item = EvalItem(
-                id=record["id"], question=str(record["question"]),
+                id=record["id"],
+                question=str(record["question"]),
                 answers=tuple(str(a) for a in record["answers"]),
                 reference_doc_ids=tuple(str(d) for d in record["reference_doc_ids"]),
                 yes_no=bool(record.get("yes_no", False)),
@@ -171,8 +174,6 @@ class _Problems:
     fields: list[tuple[int, str]] = field(default_factory=list)
 
 
-
-
 def _parse_contexts(value: Any, number: int, problems: _Problems) -> tuple[Context, ...]:
     if value is None:
         return ()
@@ -219,7 +220,7 @@ def parse_answers(
     ``duplicate_ids``, ``too_many_rows`` (parsing stops after ``max_lines`` non-blank lines, so
     millions of tiny lines cannot stall the host). Blank lines are skipped.
     """
-    text, messages = decode_text(data, file, source, 'UTF-8 JSON Lines text')
+    text, messages = decode_text(data, file, source, "UTF-8 JSON Lines text")
     if text is None:
         return [], messages
     if not text.strip():
@@ -234,7 +235,9 @@ def parse_answers(
             continue
         seen_lines += 1
         if seen_lines > max_lines:
-            messages.append(_msg("too_many_rows", f"{file} has more than {max_lines:,} lines; the rest was not read.", source))
+            messages.append(
+                _msg("too_many_rows", f"{file} has more than {max_lines:,} lines; the rest was not read.", source)
+            )
             break
         row = _parse_line(line, number, problems)
         if row is None:
@@ -245,14 +248,18 @@ def parse_answers(
             rows[row.id] = row
     if problems.malformed:
         n = len(problems.malformed)
-        text = (f"{n} line{'s' if n != 1 else ''} of {file} {'are' if n != 1 else 'is'} not a JSON object with a string \"id\" "
-                f"and {'were' if n != 1 else 'was'} ignored (line {_lines(problems.malformed)}); write one JSON object per line.")
+        text = (
+            f'{n} line{"s" if n != 1 else ""} of {file} {"are" if n != 1 else "is"} not a JSON object with a string "id" '
+            f"and {'were' if n != 1 else 'was'} ignored (line {_lines(problems.malformed)}); write one JSON object per line."
+        )
         messages.append(_msg("malformed_jsonl", text, source))
     if problems.fields:
         kinds = list(dict.fromkeys(kind for _, kind in problems.fields))
         numbers = list(dict.fromkeys(n for n, _ in problems.fields))
-        text = (f"{len(numbers)} line(s) of {file} have fields of the wrong type ({'; '.join(kinds[:3])}; line {_lines(numbers)}); "
-                'expected {"id": str, "answer": str, "contexts": [{"doc_id": str, "text": str}, ...]}.')
+        text = (
+            f"{len(numbers)} line(s) of {file} have fields of the wrong type ({'; '.join(kinds[:3])}; line {_lines(numbers)}); "
+            'expected {"id": str, "answer": str, "contexts": [{"doc_id": str, "text": str}, ...]}.'
+        )
         messages.append(_msg("invalid_fields", text, source))
     if duplicates:
         unique = list(dict.fromkeys(duplicates))
@@ -272,20 +279,46 @@ class Aligned:
     messages: list[Message]
 
 
-def align_answers(rows: Sequence[AnswerRow], items: Sequence[EvalItem], *, known_doc_ids: set[str] | None,
-                  max_contexts: int, max_answer_words: int, file: str, source: str) -> Aligned:
+def align_answers(
+    rows: Sequence[AnswerRow],
+    items: Sequence[EvalItem],
+    *,
+    known_doc_ids: set[str] | None,
+    max_contexts: int,
+    max_answer_words: int,
+    file: str,
+    source: str,
+) -> Aligned:
     """Line rows up with the questions; report unknown/missing ids and per-answer defects."""
     by_id = {row.id: row for row in rows}
     expected = {item.id for item in items}
     messages: list[Message] = []
     if unknown := [row.id for row in rows if row.id not in expected]:
-        messages.append(_msg("unknown_ids", f"{len(unknown)} id(s) in {file} are not in questions.jsonl and were ignored ({_quote(unknown)}).", source))
+        messages.append(
+            _msg(
+                "unknown_ids",
+                f"{len(unknown)} id(s) in {file} are not in questions.jsonl and were ignored ({_quote(unknown)}).",
+                source,
+            )
+        )
     if missing := [item.id for item in items if item.id not in by_id]:
-        messages.append(_msg("missing_ids", f"{len(missing)} of the {len(items)} questions have no line in {file} ({_quote(missing)}); each scores 0.", source))
+        messages.append(
+            _msg(
+                "missing_ids",
+                f"{len(missing)} of the {len(items)} questions have no line in {file} ({_quote(missing)}); each scores 0.",
+                source,
+            )
+        )
     aligned = [by_id.get(item.id) for item in items]
     present = [r for r in aligned if r is not None]
     if empty := [r.id for r in present if not r.answer.strip()]:
-        messages.append(_msg("empty_answer", f"{len(empty)} answer(s) in {file} are empty ({_quote(empty)}); their answer metrics are 0.", source))
+        messages.append(
+            _msg(
+                "empty_answer",
+                f"{len(empty)} answer(s) in {file} are empty ({_quote(empty)}); their answer metrics are 0.",
+                source,
+            )
+        )
     if no_ctx := [r.id for r in present if not r.contexts]:
         text = f"{len(no_ctx)} answer(s) in {file} list no retrieved contexts ({_quote(no_ctx)}); their retrieval metrics are 0."
         messages.append(_msg("empty_contexts", text, source))
@@ -293,14 +326,20 @@ def align_answers(rows: Sequence[AnswerRow], items: Sequence[EvalItem], *, known
         text = f"{len(many)} answer(s) list more than {max_contexts} contexts ({_quote(many)}); only the first {max_contexts} were scored."
         messages.append(_msg("too_many_contexts", text, source, Level.WARNING))
     if known_doc_ids is not None:
-        strangers = list(dict.fromkeys(c.doc_id for r in present for c in r.contexts[:max_contexts] if c.doc_id not in known_doc_ids))
+        strangers = list(
+            dict.fromkeys(c.doc_id for r in present for c in r.contexts[:max_contexts] if c.doc_id not in known_doc_ids)
+        )
         if strangers:
-            text = (f"{len(strangers)} doc_id value(s) in {file} name no corpus document ({_quote(strangers)}); "
-                    "use the path under corpus/ without .txt, e.g. 'set4/a10'. They count as misses.")
+            text = (
+                f"{len(strangers)} doc_id value(s) in {file} name no corpus document ({_quote(strangers)}); "
+                "use the path under corpus/ without .txt, e.g. 'set4/a10'. They count as misses."
+            )
             messages.append(_msg("unknown_doc_ids", text, source, Level.WARNING))
     if long := [r.id for r in present if len(r.answer.split()) > max_answer_words]:
-        text = (f"{len(long)} answer(s) are longer than {max_answer_words} words ({_quote(long)}); "
-                f"only their first {max_answer_words} words were matched against the references.")
+        text = (
+            f"{len(long)} answer(s) are longer than {max_answer_words} words ({_quote(long)}); "
+            f"only their first {max_answer_words} words were matched against the references."
+        )
         messages.append(_msg("long_answer", text, source, Level.WARNING))
     return Aligned(aligned, messages)
 
@@ -338,7 +377,7 @@ class RagConfig(GraderConfig):
     """Environment variable naming a local sentence-transformers model folder (optional)."""
 
     @model_validator(mode="after")
-    def _check(self) -> "RagConfig":
+    def _check(self) -> RagConfig:
         check_output_name(self.file)
         return self
 
@@ -348,8 +387,10 @@ class RagGrader(Grader):
 
     PLUGIN_NAME = "rag"
     Config = RagConfig
-    DESCRIPTION = ("Score a RAG pipeline's answers.jsonl: id-based context recall/precision (ragas), "
-                   "token F1 and exact match with yes/no questions scored by polarity, length-penalised containment.")
+    DESCRIPTION = (
+        "Score a RAG pipeline's answers.jsonl: id-based context recall/precision (ragas), "
+        "token F1 and exact match with yes/no questions scored by polarity, length-penalised containment."
+    )
 
     @property
     def cfg(self) -> RagConfig:
@@ -371,12 +412,24 @@ class RagGrader(Grader):
             if not any(m.code in ("not_text", "empty_file") for m in messages):
                 messages.append(_msg("no_valid_rows", f"{cfg.file} has no usable line; every metric is 0.", self.name))
             return None, messages
-        aligned = align_answers(rows, items, known_doc_ids=known_documents(ctx.inputs_dir, cfg.corpus_dir),
-                                max_contexts=cfg.max_contexts, max_answer_words=cfg.max_answer_words,
-                                file=cfg.file, source=self.name)
+        aligned = align_answers(
+            rows,
+            items,
+            known_doc_ids=known_documents(ctx.inputs_dir, cfg.corpus_dir),
+            max_contexts=cfg.max_contexts,
+            max_answer_words=cfg.max_answer_words,
+            file=cfg.file,
+            source=self.name,
+        )
         messages += aligned.messages
         if all(r is None for r in aligned.rows):
-            messages.append(_msg("no_valid_rows", f"No line of {cfg.file} answers a question of questions.jsonl; every metric is 0.", self.name))
+            messages.append(
+                _msg(
+                    "no_valid_rows",
+                    f"No line of {cfg.file} answers a question of questions.jsonl; every metric is 0.",
+                    self.name,
+                )
+            )
             return None, messages
         return aligned, messages
 
@@ -394,20 +447,29 @@ class RagGrader(Grader):
         rows: list[AnswerRow | None] = aligned.rows if aligned else [None] * len(items)
         samples = [self._sample(item, row) for item, row in zip(items, rows)]
         scores = ragas_adapter.offline_scores(samples)
-        answers = [score_answer(row.answer if row else "", item.answers, yes_no=item.yes_no, max_words=cfg.max_answer_words)
-                   for item, row in zip(items, rows)]
+        answers = [
+            score_answer(row.answer if row else "", item.answers, yes_no=item.yes_no, max_words=cfg.max_answer_words)
+            for item, row in zip(items, rows)
+        ]
         per_question = [{**answer.as_dict(), **score} for answer, score in zip(answers, scores.rows)]
         for row, score in zip(rows, per_question):  # nothing to score is a 0, whatever ragas says
             if row is None or not row.answer.strip():
                 score.update(rouge_l=0.0, chrf=0.0)
         messages += self._polarity_messages(rows, answers)
-        details: dict[str, Any] = {"ragas_version": ragas_adapter.ragas_version(), "nan_counted_as_zero": scores.nan_counts,
-                                   "max_contexts": cfg.max_contexts, "max_answer_words": cfg.max_answer_words}
+        details: dict[str, Any] = {
+            "ragas_version": ragas_adapter.ragas_version(),
+            "nan_counted_as_zero": scores.nan_counts,
+            "max_contexts": cfg.max_contexts,
+            "max_answer_words": cfg.max_answer_words,
+        }
         semantic = self._semantic(items, rows, messages)
         if semantic is not None:
             for score, value in zip(per_question, semantic):
                 score["semantic_similarity"] = value
-        hit1 = [float(bool(r and r.contexts and r.contexts[0].doc_id in item.reference_doc_ids)) for item, r in zip(items, rows)]
+        hit1 = [
+            float(bool(r and r.contexts and r.contexts[0].doc_id in item.reference_doc_ids))
+            for item, r in zip(items, rows)
+        ]
         for score, value in zip(per_question, hit1):
             score["hit_at_1"] = value
         measurements = self._aggregate(items, rows, per_question, details)
@@ -415,11 +477,26 @@ class RagGrader(Grader):
         details["table"] = {
             "title": "Per question",
             "columns": ["question", "answer", "retrieved", "hit", "F1", "exact", "scored as"],
-            "rows": [[q["question"], q["answer"], " ".join(q["retrieved_doc_ids"]), "hit" if q["hit"] else "miss",
-                      f"{q['answer_f1']:.2f}", "yes" if q["exact_match"] else "no", _scored_as(q)] for q in details["questions"]],
+            "rows": [
+                [
+                    q["question"],
+                    q["answer"],
+                    " ".join(q["retrieved_doc_ids"]),
+                    "hit" if q["hit"] else "miss",
+                    f"{q['answer_f1']:.2f}",
+                    "yes" if q["exact_match"] else "no",
+                    _scored_as(q),
+                ]
+                for q in details["questions"]
+            ],
         }
-        return GraderResult(grader=self.name, measurements=measurements, messages=messages, details=details,
-                            duration_s=time.perf_counter() - started)
+        return GraderResult(
+            grader=self.name,
+            measurements=measurements,
+            messages=messages,
+            details=details,
+            duration_s=time.perf_counter() - started,
+        )
 
     def _sample(self, item: EvalItem, row: AnswerRow | None) -> Any:
         from graders.ragas_adapter import RagSample
@@ -427,9 +504,16 @@ class RagGrader(Grader):
         cfg = self.cfg
         answer = row.answer if row else ""
         retrieved = tuple(c.doc_id for c in row.contexts[: cfg.max_contexts]) if row else ()
-        return RagSample(retrieved_doc_ids=retrieved, reference_doc_ids=item.reference_doc_ids, answer=answer, references=item.answers)
+        return RagSample(
+            retrieved_doc_ids=retrieved,
+            reference_doc_ids=item.reference_doc_ids,
+            answer=answer,
+            references=item.answers,
+        )
 
-    def _semantic(self, items: Sequence[EvalItem], rows: Sequence[AnswerRow | None], messages: list[Message]) -> list[float] | None:
+    def _semantic(
+        self, items: Sequence[EvalItem], rows: Sequence[AnswerRow | None], messages: list[Message]
+    ) -> list[float] | None:
         from graders import ragas_adapter
 
         model = os.environ.get(self.cfg.embedding_model_env, "").strip()
@@ -438,7 +522,15 @@ class RagGrader(Grader):
         try:
             embeddings = ragas_adapter.local_embeddings(Path(model))
         except ragas_adapter.RagasUnavailable as exc:
-            messages.append(_msg("semantic_similarity_skipped", f"semantic similarity was not computed: {exc}", self.name, Level.INFO, Visibility.REVIEWER))
+            messages.append(
+                _msg(
+                    "semantic_similarity_skipped",
+                    f"semantic similarity was not computed: {exc}",
+                    self.name,
+                    Level.INFO,
+                    Visibility.REVIEWER,
+                )
+            )
             return None
         return self.semantic_with(embeddings, items, rows)
 
@@ -451,11 +543,19 @@ class RagGrader(Grader):
         values = ragas_adapter.semantic_scores(pairs, embeddings)
         return [v if r is not None and r.answer.strip() else 0.0 for v, r in zip(values, rows)]
 
-    def _aggregate(self, items: Sequence[EvalItem], rows: Sequence[AnswerRow | None], per_question: Sequence[Mapping[str, float]],
-                   details: dict[str, Any]) -> dict[str, float | None]:
+    def _aggregate(
+        self,
+        items: Sequence[EvalItem],
+        rows: Sequence[AnswerRow | None],
+        per_question: Sequence[Mapping[str, float]],
+        details: dict[str, Any],
+    ) -> dict[str, float | None]:
         names = list(per_question[0]) if per_question else []
         measurements: dict[str, float | None] = {n: _mean([q[n] for q in per_question]) for n in names}
-        slices = {"yes_no": [i for i, it in enumerate(items) if it.yes_no], "open": [i for i, it in enumerate(items) if not it.yes_no]}
+        slices = {
+            "yes_no": [i for i, it in enumerate(items) if it.yes_no],
+            "open": [i for i, it in enumerate(items) if not it.yes_no],
+        }
         details["slices"] = {}
         for slice_name, indices in slices.items():
             values = {n: _mean([per_question[i][n] for i in indices]) for n in names}
@@ -479,25 +579,38 @@ class RagGrader(Grader):
         neither = sum(not a.stated for a in answered)
         if not both and not neither:
             return []
-        text = (f"{both + neither} answer(s) to yes/no questions state no single polarity ({both} say both 'yes' and 'no', "
-                f"{neither} say neither) and score 0; answer a yes/no question with Yes or No, without the other word.")
+        text = (
+            f"{both + neither} answer(s) to yes/no questions state no single polarity ({both} say both 'yes' and 'no', "
+            f"{neither} say neither) and score 0; answer a yes/no question with Yes or No, without the other word."
+        )
         return [_msg("no_polarity", text, self.name, Level.WARNING)]
 
-    def _table(self, items: Sequence[EvalItem], rows: Sequence[AnswerRow | None], per_question: Sequence[Mapping[str, float]],
-               answers: Sequence[AnswerScore]) -> list[dict[str, Any]]:
+    def _table(
+        self,
+        items: Sequence[EvalItem],
+        rows: Sequence[AnswerRow | None],
+        per_question: Sequence[Mapping[str, float]],
+        answers: Sequence[AnswerScore],
+    ) -> list[dict[str, Any]]:
         """One row per question for the reviewer: the candidate's answer is untrusted text."""
         table = []
         for item, row, score, scored in zip(items, rows, per_question, answers):
             answer = row.answer if row else None
-            table.append({
-                "id": item.id, "question": item.question,
-                "answer": None if answer is None else answer[:ANSWER_TEXT_CHARS],
-                "retrieved_doc_ids": [c.doc_id for c in row.contexts[: self.cfg.max_contexts]] if row else [],
-                "hit": score["context_recall"] > 0, "answer_f1": round(score["answer_f1"], 4),
-                "exact_match": score["exact_match"] > 0, "answer_containment": round(score["answer_containment"], 4),
-                "yes_no": item.yes_no, "scored_by": "polarity" if scored.by_polarity else "tokens",
-                "polarity": (" and ".join(scored.stated) or "neither") if scored.by_polarity else None,
-            })
+            table.append(
+                {
+                    "id": item.id,
+                    "question": item.question,
+                    "answer": None if answer is None else answer[:ANSWER_TEXT_CHARS],
+                    "retrieved_doc_ids": [c.doc_id for c in row.contexts[: self.cfg.max_contexts]] if row else [],
+                    "hit": score["context_recall"] > 0,
+                    "answer_f1": round(score["answer_f1"], 4),
+                    "exact_match": score["exact_match"] > 0,
+                    "answer_containment": round(score["answer_containment"], 4),
+                    "yes_no": item.yes_no,
+                    "scored_by": "polarity" if scored.by_polarity else "tokens",
+                    "polarity": (" and ".join(scored.stated) or "neither") if scored.by_polarity else None,
+                }
+            )
         return table
 
 

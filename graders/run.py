@@ -122,20 +122,33 @@ class RunGrader(Grader):
         detail = str(info.get("detail") or "")[:300]
         if error in _NOTEBOOK_ERRORS:
             code, text = _NOTEBOOK_ERRORS[error]
-            found.append(Message(code=code, text=text.format(limit=_as_number(info.get("cell_timeout_s")), detail=detail),
-                                 source=self.name))
+            found.append(
+                Message(
+                    code=code,
+                    text=text.format(limit=_as_number(info.get("cell_timeout_s")), detail=detail),
+                    source=self.name,
+                )
+            )
         if info.get("converted_from") is not None:
-            found.append(Message(
-                code="notebook_converted", level=Level.WARNING, source=self.name,
-                text=f"The notebook is nbformat {str(info['converted_from'])[:10]}; it was converted to nbformat 4 to run. "
-                "Save it with a current Jupyter.",
-            ))
+            found.append(
+                Message(
+                    code="notebook_converted",
+                    level=Level.WARNING,
+                    source=self.name,
+                    text=f"The notebook is nbformat {str(info['converted_from'])[:10]}; it was converted to nbformat 4 to run. "
+                    "Save it with a current Jupyter.",
+                )
+            )
         if _as_number(info.get("outputs_truncated")):
-            found.append(Message(
-                code="notebook_output_truncated", level=Level.INFO, source=self.name,
-                text=f"{_as_number(info['outputs_truncated']):g} very large cell output(s) were shortened in the executed "
-                "notebook kept for the reviewer.",
-            ))
+            found.append(
+                Message(
+                    code="notebook_output_truncated",
+                    level=Level.INFO,
+                    source=self.name,
+                    text=f"{_as_number(info['outputs_truncated']):g} very large cell output(s) were shortened in the executed "
+                    "notebook kept for the reviewer.",
+                )
+            )
         return found
 
     def _blocked_resources(self, run) -> list[Message]:
@@ -143,27 +156,36 @@ class RunGrader(Grader):
         text = run.stdout.text + run.stderr.text
         found = []
         if any(sig in text for sig in _NETWORK_SIGNS):
-            found.append(Message(
-                code="network_blocked",
-                text="The code tried to reach the network; the sandbox has no network access, "
-                "so downloads (datasets, models, NLTK data) fail. Ship what you need with the submission.",
-                level=Level.WARNING, source=self.name,
-            ))
+            found.append(
+                Message(
+                    code="network_blocked",
+                    text="The code tried to reach the network; the sandbox has no network access, "
+                    "so downloads (datasets, models, NLTK data) fail. Ship what you need with the submission.",
+                    level=Level.WARNING,
+                    source=self.name,
+                )
+            )
         for resource in sorted(set(_NLTK_MISSING.findall(text)))[:3]:
-            found.append(Message(
-                code="nltk_resource_missing",
-                text=f"The NLTK resource {resource!r} is not available: the sandbox has no network, so "
-                "nltk.download() cannot fetch it. Only the data resources this assignment provides are "
-                "under /resources (NLTK_DATA points there); its README lists them.",
-                level=Level.WARNING, source=self.name,
-            ))
+            found.append(
+                Message(
+                    code="nltk_resource_missing",
+                    text=f"The NLTK resource {resource!r} is not available: the sandbox has no network, so "
+                    "nltk.download() cannot fetch it. Only the data resources this assignment provides are "
+                    "under /resources (NLTK_DATA points there); its README lists them.",
+                    level=Level.WARNING,
+                    source=self.name,
+                )
+            )
         if any(sig in text for sig in _PIP_SIGNS):
-            found.append(Message(
-                code="pip_install_blocked",
-                text="The code tried to install packages at run time, which cannot work without network. "
-                "Declare dependencies in requirements.txt instead.",
-                level=Level.WARNING, source=self.name,
-            ))
+            found.append(
+                Message(
+                    code="pip_install_blocked",
+                    text="The code tried to install packages at run time, which cannot work without network. "
+                    "Declare dependencies in requirements.txt instead.",
+                    level=Level.WARNING,
+                    source=self.name,
+                )
+            )
         return found
 
 
@@ -186,10 +208,14 @@ def _as_number(value) -> float:
 
 _NOTEBOOK_ERRORS = {
     "invalid_notebook": ("notebook_invalid", "The notebook could not be read, so nothing ran: {detail}"),
-    "cell_timeout": ("cell_timeout", ("A notebook cell ran past the {limit:g} s per-cell limit and was stopped; "
-                                      "the cells after it did not run.")),
-    "kernel_died": ("kernel_died", ("The notebook's kernel died (it ran out of memory or was killed); "
-                                    "the cells after it did not run.")),
+    "cell_timeout": (
+        "cell_timeout",
+        ("A notebook cell ran past the {limit:g} s per-cell limit and was stopped; the cells after it did not run."),
+    ),
+    "kernel_died": (
+        "kernel_died",
+        ("The notebook's kernel died (it ran out of memory or was killed); the cells after it did not run."),
+    ),
     "execution_failed": ("notebook_failed", "The notebook could not be executed: {detail}"),
 }
 """``runner.json`` error → (message code, text)."""

@@ -10,7 +10,6 @@ from harness.errors import ConfigError
 from harness.settings import BUILTIN_ASSIGNMENTS, Settings
 from harness.spec import SPEC_FILE, Assignment, load_assignment
 
-
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -41,7 +40,7 @@ def find_assignment(ref: str | Path, settings: Settings, *, allow_path: bool = T
     if not allow_path and not _ID.fullmatch(str(ref)):
         raise ConfigError(
             f"the submission names assignment {str(ref)[:80]!r}, which is not an assignment id",
-            hint="submission.toml must say `assignment = \"ID\"` with an id from `grade list assignments`.",
+            hint='submission.toml must say `assignment = "ID"` with an id from `grade list assignments`.',
         )
     known = list_assignments(settings)
     if str(ref) in known:
@@ -52,4 +51,3 @@ def find_assignment(ref: str | Path, settings: Settings, *, allow_path: bool = T
         f"unknown assignment {str(ref)!r}{suggestion}",
         hint="`grade list assignments` shows the known ones; a path to an assignment folder works too.",
     )
-

@@ -15,10 +15,11 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Protocol
+from typing import Literal, Protocol
 
 from harness.errors import ConfigError, HoldoutError, InfrastructureError
 from harness.intake import sha256_file
@@ -111,7 +112,11 @@ def already_graded(report_path: Path, digest: str, settings: Settings, assignmen
         data = json.loads(report_path.read_text())
     except (OSError, ValueError):
         return False
-    if data.get("submission", {}).get("sha256") != digest or data.get("status") not in ("graded", "rejected", "awaiting_panel"):
+    if data.get("submission", {}).get("sha256") != digest or data.get("status") not in (
+        "graded",
+        "rejected",
+        "awaiting_panel",
+    ):
         return False
     if data["status"] == "rejected":  # the archive itself was refused: same bytes, same answer
         return True
@@ -135,8 +140,17 @@ class Engine(Protocol):
     ``on_event("start" | "done", item)`` like the threads do; :func:`grade_batch` then writes
     the leaderboard and the CLI maps the states to exit codes, whatever the engine."""
 
-    def grade_items(self, items: list[BatchItem], out_dir: Path, settings: Settings, *,
-                    assignment: str | Path | None, force: bool, image: str | None, on_event: Event) -> None: ...
+    def grade_items(
+        self,
+        items: list[BatchItem],
+        out_dir: Path,
+        settings: Settings,
+        *,
+        assignment: str | Path | None,
+        force: bool,
+        image: str | None,
+        on_event: Event,
+    ) -> None: ...
 
 
 def grade_batch(
@@ -166,7 +180,9 @@ def grade_batch(
     if blind:  # anonymised ids, the same on every rerun; the names only in the blind map
         from harness.panel.blind import assign_blind_ids
 
-        items = [BatchItem(source=s, slug=cid, blind=True) for s, cid in zip(sources, assign_blind_ids(sources, out_dir))]
+        items = [
+            BatchItem(source=s, slug=cid, blind=True) for s, cid in zip(sources, assign_blind_ids(sources, out_dir))
+        ]
     else:
         # the same folder for the same source on every rerun; never one source's folder for another
         items = [BatchItem(source=s, slug=slug) for s, slug in zip(sources, assign_slugs(sources, out_dir))]
@@ -176,8 +192,9 @@ def grade_batch(
     started = time.monotonic()
     if engine is not None:
         try:
-            engine.grade_items(items, out_dir, settings, assignment=assignment, force=force, image=image,
-                               on_event=on_event)
+            engine.grade_items(
+                items, out_dir, settings, assignment=assignment, force=force, image=image, on_event=on_event
+            )
         except KeyboardInterrupt:
             result.interrupted = True
             raise
@@ -191,7 +208,9 @@ def grade_batch(
         target = out_dir / item.slug
         t0 = time.monotonic()
         try:
-            if not force and already_graded(target / "report.json", submission_digest(item.source), settings, assignment):
+            if not force and already_graded(
+                target / "report.json", submission_digest(item.source), settings, assignment
+            ):
                 item.state = "skipped"
                 item.report = GradeReport.model_validate_json((target / "report.json").read_text())
                 return item

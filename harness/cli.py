@@ -54,8 +54,10 @@ class GradeGroup(click.Group):
         names = sorted(n for n, c in self.commands.items() if not c.hidden)
         close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
         if close:
-            raise click.UsageError(f"no such command {word!r}; did you mean {close[0]!r}? "
-                                   f"(to grade a submission, give the path of a zip, tar.gz or folder)")
+            raise click.UsageError(
+                f"no such command {word!r}; did you mean {close[0]!r}? "
+                f"(to grade a submission, give the path of a zip, tar.gz or folder)"
+            )
 
     def format_usage(self, ctx, formatter) -> None:
         formatter.write_usage("grade", "SUBMISSION [OPTIONS] | COMMAND [ARGS]...")
@@ -83,14 +85,28 @@ def cli() -> None:
 @cli.command("submission")
 @click.argument("submission", type=click.Path(path_type=Path))
 @click.option("-a", "--assignment", help="Assignment id or folder (default: from the submission's submission.toml).")
-@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("grade-report"),
-              show_default=True, help="Where to write report.json, report.md, report.html, junit.xml and the run's artifacts.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("grade-report"),
+    show_default=True,
+    help="Where to write report.json, report.md, report.html, junit.xml and the run's artifacts.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the summary.")
 @click.option("--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when the score is below this (0-100).")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
 @click.option("--force", is_flag=True, help="Replace a report already in --out (and its artifacts).")
-def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_json: bool,
-                   fail_under: float | None, image: str | None, force: bool) -> None:
+def submission_cmd(
+    submission: Path,
+    assignment: str | None,
+    out_dir: Path,
+    as_json: bool,
+    fail_under: float | None,
+    image: str | None,
+    force: bool,
+) -> None:
     """Grade SUBMISSION (a .zip, .tar.gz or directory)."""
     from harness.api import grade
     from harness.pipeline import GradeOptions
@@ -105,14 +121,20 @@ def submission_cmd(submission: Path, assignment: str | None, out_dir: Path, as_j
     else:
         console = _console()
         print_summary(report, console)
-        console.print(f"report: {paths['html']}  (also {', '.join(p.name for k, p in paths.items() if k != 'html')})",
-                      highlight=False, markup=False)
+        console.print(
+            f"report: {paths['html']}  (also {', '.join(p.name for k, p in paths.items() if k != 'html')})",
+            highlight=False,
+            markup=False,
+        )
     code = exit_code_for(report, fail_under)
     if code == EXIT_BELOW:
         click.echo(f"score {report.score:.1f} is below --fail-under {fail_under:g}", err=True)
     elif code == EXIT_INFRA and fail_under is not None:
-        click.echo(f"no score to compare with --fail-under {fail_under:g}: a grader failed "
-                   "(the report says which; status needs_review)", err=True)
+        click.echo(
+            f"no score to compare with --fail-under {fail_under:g}: a grader failed "
+            "(the report says which; status needs_review)",
+            err=True,
+        )
     sys.exit(code)
 
 
@@ -125,8 +147,10 @@ def _claim_out_dir(out_dir: Path, force: bool) -> None:
     if not (out_dir / "report.json").exists():
         return
     if not force:
-        raise ConfigError(f"{out_dir} already holds a report",
-                          hint="Pass --force to replace it, or --out to write the new one elsewhere.")
+        raise ConfigError(
+            f"{out_dir} already holds a report",
+            hint="Pass --force to replace it, or --out to write the new one elsewhere.",
+        )
     safeio.rmtree(out_dir / "artifacts")
 
 
@@ -142,24 +166,53 @@ def exit_code_for(report, fail_under: float | None) -> int:
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Submissions graded in parallel.")
-@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("grade-batch"),
-              show_default=True, help="Folder for one report folder per submission and the leaderboard.")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True, help="Submissions graded in parallel."
+)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("grade-batch"),
+    show_default=True,
+    help="Folder for one report folder per submission and the leaderboard.",
+)
 @click.option("-a", "--assignment", help="Assignment for every submission (default: each one's submission.toml).")
 @click.option("--force", is_flag=True, help="Regrade submissions that already have a report.")
 @click.option("--junit", is_flag=True, help="Also write one JUnit file for the whole batch (<out>/junit.xml).")
-@click.option("--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when any graded submission scores below this (0-100).")
+@click.option(
+    "--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when any graded submission scores below this (0-100)."
+)
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
-@click.option("--blind", is_flag=True, help="Anonymised ids in every report and the leaderboard; names go to "
-              "<out>/blind-map.json until `grade unblind`.")
-@click.option("--engine", type=click.Choice(["threads", "celery"]), default="threads", show_default=True,
-              help="threads: grade here; celery: send to `grade worker` processes (needs --broker and --store).")
+@click.option(
+    "--blind",
+    is_flag=True,
+    help="Anonymised ids in every report and the leaderboard; names go to <out>/blind-map.json until `grade unblind`.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["threads", "celery"]),
+    default="threads",
+    show_default=True,
+    help="threads: grade here; celery: send to `grade worker` processes (needs --broker and --store).",
+)
 @click.option("--broker", help="Celery broker URL for --engine celery, e.g. amqp://127.0.0.1:5672//.")
 @click.option("--store", type=click.Path(path_type=Path), help="Shared store every worker mounts (--engine celery).")
-def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | None, force: bool, junit: bool,
-          fail_under: float | None, image: str | None, blind: bool, engine: str, broker: str | None,
-          store: Path | None) -> None:
+def batch(
+    inputs: tuple[Path, ...],
+    jobs: int,
+    out_dir: Path,
+    assignment: str | None,
+    force: bool,
+    junit: bool,
+    fail_under: float | None,
+    image: str | None,
+    blind: bool,
+    engine: str,
+    broker: str | None,
+    store: Path | None,
+) -> None:
     """Grade many submissions (zips, folders, or folders of them) in parallel.
 
     A failure of one submission never affects the others; finished reports are kept when the
@@ -175,9 +228,19 @@ def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | 
         raise click.UsageError("--blind works with --engine threads only (Celery workers write named reports)")
     chosen = None if engine == "threads" and not (broker or store) else _engine_for(engine, broker, store)
     with _batch_progress(console) as (on_event, on_total):
-        result = grade_batch(list(inputs), out_dir, Settings.from_env(), jobs=jobs, assignment=assignment,
-                             force=force, image=image, on_event=on_event, on_total=on_total, blind=blind,
-                             engine=chosen)
+        result = grade_batch(
+            list(inputs),
+            out_dir,
+            Settings.from_env(),
+            jobs=jobs,
+            assignment=assignment,
+            force=force,
+            image=image,
+            on_event=on_event,
+            on_total=on_total,
+            blind=blind,
+            engine=chosen,
+        )
     if junit:
         write_atomic(out_dir / "junit.xml", render_batch_junit(result))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
@@ -192,8 +255,12 @@ def batch(inputs: tuple[Path, ...], jobs: int, out_dir: Path, assignment: str | 
 
 
 def _below(item, fail_under: float | None) -> bool:
-    return (fail_under is not None and item.report is not None and item.report.status != "rejected"
-            and (item.score or 0.0) < fail_under)
+    return (
+        fail_under is not None
+        and item.report is not None
+        and item.report.status != "rejected"
+        and (item.score or 0.0) < fail_under
+    )
 
 
 def _engine_for(name: str, broker: str | None, store: Path | None):
@@ -217,16 +284,31 @@ def _batch_progress(console):
     """A progress bar with ETA and per-state counts, and one line per finished submission."""
     from contextlib import contextmanager
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.text import Text
 
     from harness.visible import visible
 
     @contextmanager
     def run():
-        progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[counts]}"),
-                            console=console, transient=True)
+        progress = Progress(
+            TextColumn("[bold]grading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[counts]}"),
+            console=console,
+            transient=True,
+        )
         counts: dict[str, int] = {}
         with progress:
             task = progress.add_task("batch", total=None, counts="")
@@ -237,8 +319,14 @@ def _batch_progress(console):
                 counts[item.state] = counts.get(item.state, 0) + 1
                 progress.update(task, advance=1, counts=" ".join(f"{k}:{v}" for k, v in sorted(counts.items())))
                 score = "–" if item.score is None else f"{item.score:5.1f}"
-                style = {"graded": "green", "skipped": "dim"}.get(item.state, "red" if "error" in item.state else "yellow")
-                line = Text.assemble((f"{item.state:<12}", style), f" {score}  {item.duration_s:6.1f} s  ", Text(visible(item.source.name)))
+                style = {"graded": "green", "skipped": "dim"}.get(
+                    item.state, "red" if "error" in item.state else "yellow"
+                )
+                line = Text.assemble(
+                    (f"{item.state:<12}", style),
+                    f" {score}  {item.duration_s:6.1f} s  ",
+                    Text(visible(item.source.name)),
+                )
                 if item.error:
                     line.append(f"  {item.error.splitlines()[0][:120]}")
                 progress.console.print(line)
@@ -280,21 +368,39 @@ def sandbox_build(base_image: str | None, force: bool) -> None:
     console = _console(stderr=True)
     settings = Settings.from_env()
     client = connect()
-    info = build_image(client, settings.cache_dir, base_image=base_image, force=force,
-                       log=lambda line: console.print(line, highlight=False, markup=False))
+    info = build_image(
+        client,
+        settings.cache_dir,
+        base_image=base_image,
+        force=force,
+        log=lambda line: console.print(line, highlight=False, markup=False),
+    )
     # made now rather than by the first grading run (a few seconds, once per image)
     for mount in venv_mounts(client, client.images.get(info.tag), settings.cache_dir, settings.sandbox_venv):
-        console.print(f"/opt/venv served read-only from {mount.source} (storage driver is slow for image files)",
-                      highlight=False, markup=False)
+        console.print(
+            f"/opt/venv served read-only from {mount.source} (storage driver is slow for image files)",
+            highlight=False,
+            markup=False,
+        )
     click.echo(info.tag)
 
 
 @sandbox.command("prune")
 @click.option("--all", "all_owners", is_flag=True, help="Also remove containers of runs that are still going.")
-@click.option("--cache-age-days", type=float, default=30, show_default=True,
-              help="Drop cached candidate dependencies not used for this many days.")
-@click.option("--cache-max-mb", type=float, default=5000, show_default=True,
-              help="Then drop the oldest cached dependencies until the cache is under this size.")
+@click.option(
+    "--cache-age-days",
+    type=float,
+    default=30,
+    show_default=True,
+    help="Drop cached candidate dependencies not used for this many days.",
+)
+@click.option(
+    "--cache-max-mb",
+    type=float,
+    default=5000,
+    show_default=True,
+    help="Then drop the oldest cached dependencies until the cache is under this size.",
+)
 def sandbox_prune(all_owners: bool, cache_age_days: float, cache_max_mb: float) -> None:
     """Remove containers and temp dirs left behind by crashed or interrupted runs; trim caches."""
     from harness.deps import prune_cache
@@ -307,8 +413,10 @@ def sandbox_prune(all_owners: bool, cache_age_days: float, cache_max_mb: float) 
     report = prune(client, all_owners=all_owners)
     trimmed = prune_cache(cache_dir, max_age_days=cache_age_days, max_total_mb=cache_max_mb)
     copies = prune_copies(client, cache_dir)
-    click.echo(f"removed {len(report.containers)} container(s), {len(report.job_dirs)} job dir(s), "
-               f"{len(trimmed)} cached dependency set(s) and {len(copies)} copied image environment(s)")
+    click.echo(
+        f"removed {len(report.containers)} container(s), {len(report.job_dirs)} job dir(s), "
+        f"{len(trimmed)} cached dependency set(s) and {len(copies)} copied image environment(s)"
+    )
 
 
 @sandbox.command("tag")
@@ -378,8 +486,13 @@ def schema(which: str | None) -> None:
 
 @cli.command("new")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--kind", type=click.Choice(["classification", "regression", "rag"]), default="classification",
-              show_default=True, help="Which template to start from.")
+@click.option(
+    "--kind",
+    type=click.Choice(["classification", "regression", "rag"]),
+    default="classification",
+    show_default=True,
+    help="Which template to start from.",
+)
 @click.option("--title", help="The assignment's title (default: from the folder name).")
 def new_cmd(path: Path, kind: str, title: str | None) -> None:
     """Scaffold a new assignment folder at PATH (its name is the assignment id)."""
@@ -406,9 +519,13 @@ def check(assignment: str, canaries: tuple[str, ...], as_json: bool, image: str 
     chosen = find_assignment(assignment, settings)
     err = _console(stderr=True)
     report = check_assignment(
-        chosen, settings, image=image or settings.image, only=list(canaries) or None,
-        progress=lambda row: err.print(f"{'ok  ' if row.ok else 'FAIL'} {row.name} ({row.duration_s:.1f} s)",
-                                       highlight=False, markup=False),
+        chosen,
+        settings,
+        image=image or settings.image,
+        only=list(canaries) or None,
+        progress=lambda row: err.print(
+            f"{'ok  ' if row.ok else 'FAIL'} {row.name} ({row.duration_s:.1f} s)", highlight=False, markup=False
+        ),
     )
     if as_json:
         click.echo(json.dumps(check_as_dict(report), indent=2))
@@ -438,8 +555,11 @@ def kit(assignment: str, out: Path | None) -> None:
     for warning in built.warnings:
         click.echo(f"warning: {warning}", err=True)
     if built.warnings:
-        click.echo("  hint: candidates read these files; fill in the placeholders (the datasets' licences "
-                   "usually require the attribution) and build the kit again.", err=True)
+        click.echo(
+            "  hint: candidates read these files; fill in the placeholders (the datasets' licences "
+            "usually require the attribution) and build the kit again.",
+            err=True,
+        )
 
 
 from harness.panel.cli import register as _register_panel  # noqa: E402  (review, panel, similarity, unblind)
@@ -567,6 +687,6 @@ def _exit_fast() -> None:
     gc.freeze()
 
 
-from harness.workers.cli import register as _register_workers  # grade worker, grade status
+from harness.workers.cli import register as _register_workers  # noqa: E402  (grade worker, grade status)
 
 _register_workers(cli)

@@ -36,8 +36,7 @@ def write_crash_file(exc: BaseException, *, context: str = "", cache_dir: Path |
         f"holdout {__version__} crashed{f' ({context})' if context else ''}\n"
         f"time: {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
         f"python: {sys.version.split()[0]}\n"
-        f"command: {' '.join(sys.argv)}\n\n"
-        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        f"command: {' '.join(sys.argv)}\n\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     )
     name = f"crash-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}-{id(exc):x}.txt"
     for folder in crash_dirs(cache_dir if cache_dir is not None else _default_cache_dir()):
@@ -55,9 +54,13 @@ def write_crash_file(exc: BaseException, *, context: str = "", cache_dir: Path |
 
 def describe_crash(exc: BaseException, path: Path | None) -> str:
     """The message for the terminal (or a batch row): what, where the traceback is, what next."""
-    where = f"the traceback is in {path}" if path else "no crash file could be written (cache and temp dir not writable)"
-    return (f"internal error: {type(exc).__name__}: {str(exc)[:300]}; {where}\n"
-            "  hint: this is a bug in holdout, not the submission's fault: please report it with that file.")
+    where = (
+        f"the traceback is in {path}" if path else "no crash file could be written (cache and temp dir not writable)"
+    )
+    return (
+        f"internal error: {type(exc).__name__}: {str(exc)[:300]}; {where}\n"
+        "  hint: this is a bug in holdout, not the submission's fault: please report it with that file."
+    )
 
 
 def _default_cache_dir() -> Path | None:
@@ -65,7 +68,7 @@ def _default_cache_dir() -> Path | None:
         from harness.settings import Settings
 
         return Settings.from_env().cache_dir
-    except Exception:  # noqa: BLE001 - the crash file must be written whatever else is broken
+    except Exception:
         return None
 
 

@@ -125,12 +125,16 @@ def _download(source: SourceSpec, dest: Path, settings: Settings) -> None:
     """Download ``source.url`` (extracting ``archive_member`` if set) to ``dest``, atomically."""
     assert source.url is not None
     if not source.url.startswith(("https://", "http://")):
-        raise DataError(f"refusing to download {source.name} from {source.url!r}: only http(s) urls are allowed",
-                        hint="Fix the url in assignment.toml.")
+        raise DataError(
+            f"refusing to download {source.name} from {source.url!r}: only http(s) urls are allowed",
+            hint="Fix the url in assignment.toml.",
+        )
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"cannot create {dest.parent}: {exc.strerror or exc}", hint=_missing_hint(source, settings)) from None
+        raise DataError(
+            f"cannot create {dest.parent}: {exc.strerror or exc}", hint=_missing_hint(source, settings)
+        ) from None
     temps: list[Path] = []
     try:
         payload, actual = _fetch(source, dest, temps, settings)
@@ -169,8 +173,9 @@ def _fetch(source: SourceSpec, dest: Path, temps: list[Path], settings: Settings
             hint=_missing_hint(source, settings),
         ) from None
     except OSError as exc:
-        raise DataError(f"cannot write the download of {source.name} beside {dest}: {exc}",
-                        hint=_missing_hint(source, settings)) from None
+        raise DataError(
+            f"cannot write the download of {source.name} beside {dest}: {exc}", hint=_missing_hint(source, settings)
+        ) from None
     return name, digest
 
 
@@ -194,14 +199,17 @@ def _extract_member(source: SourceSpec, archive: Path, dest: Path, temps: list[P
                     hint="Fix archive_member in assignment.toml (it must name a file inside the zip).",
                 ) from None
             if info.is_dir():
-                raise DataError(f"{member!r} in {source.url} is a folder, not a file",
-                                hint="Fix archive_member in assignment.toml.")
+                raise DataError(
+                    f"{member!r} in {source.url} is a folder, not a file", hint="Fix archive_member in assignment.toml."
+                )
             out, name = _temp_beside(dest, temps, ".member")
             with out, zf.open(info) as src:
                 digest = _copy_hashing(src, out)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise DataError(f"the download from {source.url} is not a readable zip archive: {exc}",
-                        hint="Check the url in assignment.toml, or place the file by hand.") from None
+        raise DataError(
+            f"the download from {source.url} is not a readable zip archive: {exc}",
+            hint="Check the url in assignment.toml, or place the file by hand.",
+        ) from None
     return name, digest
 
 
@@ -223,7 +231,7 @@ class PreparedPaths:
     """Public data that a candidate's starter kit may contain."""
 
     @classmethod
-    def at(cls, root: Path) -> "PreparedPaths":
+    def at(cls, root: Path) -> PreparedPaths:
         """The standard layout under ``root``."""
         return cls(root=root, inputs=root / "inputs", hidden=root / "hidden", kit=root / "kit")
 
@@ -234,8 +242,10 @@ class PreparedPaths:
 
 def _safe_component(assignment_id: str) -> str:
     if not assignment_id or assignment_id in (".", "..") or any(c in assignment_id for c in "/\\\0"):
-        raise DataError(f"assignment id {assignment_id!r} cannot be used as a folder name",
-                        hint="Use letters, digits, '_' and '-' in the assignment id.")
+        raise DataError(
+            f"assignment id {assignment_id!r} cannot be used as a folder name",
+            hint="Use letters, digits, '_' and '-' in the assignment id.",
+        )
     return assignment_id
 
 
@@ -293,8 +303,9 @@ def prepare_assignment(assignment: Assignment, settings: Settings, *, force: boo
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"cannot create {parent}: {exc.strerror or exc}",
-                        hint="Set GRADE_CACHE_DIR to a writable folder.") from None
+        raise DataError(
+            f"cannot create {parent}: {exc.strerror or exc}", hint="Set GRADE_CACHE_DIR to a writable folder."
+        ) from None
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{final.name}.building-"))
     try:
         _build(assignment, sources, PreparedPaths.at(staging), final.name)
@@ -330,8 +341,10 @@ def _check_layout(out: PreparedPaths) -> None:
     allowed = {out.inputs.name, out.hidden.name, out.kit.name}
     stray = sorted(p.name for p in out.root.iterdir() if p.name not in allowed)
     if stray:
-        raise DataError(f"the prepare hook wrote {', '.join(stray)} outside inputs/, hidden/ and kit/",
-                        hint="Write every output into out.inputs, out.hidden or out.kit.")
+        raise DataError(
+            f"the prepare hook wrote {', '.join(stray)} outside inputs/, hidden/ and kit/",
+            hint="Write every output into out.inputs, out.hidden or out.kit.",
+        )
 
 
 def _load_hook(assignment: Assignment) -> PrepareHook:
@@ -341,8 +354,10 @@ def _load_hook(assignment: Assignment) -> PrepareHook:
     module = import_path(path, name, error=DataError, hint="Fix the prepare file of the assignment.", keep=False)
     hook = getattr(module, "prepare", None)
     if not callable(hook):
-        raise DataError(f"{path} does not define a function prepare(sources, out, seed)",
-                        hint="Add it; it writes into out.inputs, out.hidden and out.kit.")
+        raise DataError(
+            f"{path} does not define a function prepare(sources, out, seed)",
+            hint="Add it; it writes into out.inputs, out.hidden and out.kit.",
+        )
     return hook
 
 
@@ -356,8 +371,10 @@ def _walk_files(root: Path) -> Iterator[Path]:
             if stat.S_ISREG(mode):
                 yield path
             elif not stat.S_ISDIR(mode):
-                raise DataError(f"the prepare hook produced {path.name!r} in {path.parent}, which is not a regular file",
-                                hint="Prepared data may hold only regular files and folders (no symlinks).")
+                raise DataError(
+                    f"the prepare hook produced {path.name!r} in {path.parent}, which is not a regular file",
+                    hint="Prepared data may hold only regular files and folders (no symlinks).",
+                )
 
 
 def _fix_permissions(out: PreparedPaths) -> None:
@@ -431,8 +448,9 @@ def load_manifest(paths: PreparedPaths) -> dict[str, Any]:
     try:
         return json.loads(paths.manifest.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read {paths.manifest}: {exc}",
-                        hint="Run `grade data prepare <assignment> --force` to rebuild it.") from None
+        raise DataError(
+            f"cannot read {paths.manifest}: {exc}", hint="Run `grade data prepare <assignment> --force` to rebuild it."
+        ) from None
 
 
 def assignment_data_digest(paths: PreparedPaths) -> str:
@@ -440,8 +458,9 @@ def assignment_data_digest(paths: PreparedPaths) -> str:
     try:
         return sha256_file(paths.manifest)
     except OSError as exc:
-        raise DataError(f"cannot read {paths.manifest}: {exc}",
-                        hint="Run `grade data prepare <assignment> --force` to rebuild it.") from None
+        raise DataError(
+            f"cannot read {paths.manifest}: {exc}", hint="Run `grade data prepare <assignment> --force` to rebuild it."
+        ) from None
 
 
 def verify_prepared(paths: PreparedPaths, manifest: Mapping[str, Any] | None = None) -> list[str]:

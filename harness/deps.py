@@ -103,29 +103,55 @@ def _pyproject_lines(text: str) -> tuple[list[str] | None, list[Message]]:
 def parse_lines(lines: list[str], source: str) -> tuple[list[Requirement], list[Message]]:
     reqs: list[Requirement] = []
     messages: list[Message] = []
-    env = {**default_environment(), "python_version": IMAGE_PYTHON, "python_full_version": f"{IMAGE_PYTHON}.2",
-           "sys_platform": "linux", "platform_system": "Linux", "platform_machine": platform.machine(),
-           "implementation_name": "cpython", "platform_python_implementation": "CPython", "os_name": "posix"}
+    env = {
+        **default_environment(),
+        "python_version": IMAGE_PYTHON,
+        "python_full_version": f"{IMAGE_PYTHON}.2",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": platform.machine(),
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "os_name": "posix",
+    }
     for line in lines[: MAX_REQUIREMENTS + 1]:
         if len(reqs) >= MAX_REQUIREMENTS:
-            messages.append(_msg("dep_too_many", f"{source} lists more than {MAX_REQUIREMENTS} requirements; the rest were ignored."))
+            messages.append(
+                _msg(
+                    "dep_too_many", f"{source} lists more than {MAX_REQUIREMENTS} requirements; the rest were ignored."
+                )
+            )
             break
         if line.startswith("-"):
-            messages.append(_msg("dep_unsupported", f"{source}: {line!r} was ignored: options (-r, -e, --index-url, ...) are not allowed; list packages by name."))
+            messages.append(
+                _msg(
+                    "dep_unsupported",
+                    f"{source}: {line!r} was ignored: options (-r, -e, --index-url, ...) are not allowed; list packages by name.",
+                )
+            )
             continue
         try:
             req = Requirement(line)
         except InvalidRequirement as exc:
-            messages.append(_msg("dep_invalid", f"{source}: {line[:200]!r} is not a valid requirement ({str(exc)[:300]})."))
+            messages.append(
+                _msg("dep_invalid", f"{source}: {line[:200]!r} is not a valid requirement ({str(exc)[:300]}).")
+            )
             continue
         if req.url:
-            messages.append(_msg("dep_unsupported", f"{source}: {req.name} comes from a URL or path ({req.url}); only packages from the index are installed."))
+            messages.append(
+                _msg(
+                    "dep_unsupported",
+                    f"{source}: {req.name} comes from a URL or path ({req.url}); only packages from the index are installed.",
+                )
+            )
             continue
         if req.marker is not None:
             try:
                 applies = req.marker.evaluate(env)
             except (UndefinedComparison, UndefinedEnvironmentName, ValueError) as exc:
-                messages.append(_msg("dep_invalid", f"{source}: {line[:200]!r} has a marker that cannot be evaluated ({exc})."))
+                messages.append(
+                    _msg("dep_invalid", f"{source}: {line[:200]!r} has a marker that cannot be evaluated ({exc}).")
+                )
                 continue
             if not applies:
                 continue
@@ -168,18 +194,22 @@ def apply_policy(reqs: list[Requirement], policy: DependenciesSpec, pins: dict[s
             continue
         seen.add(name)
         if name in deny or (allow and name not in allow):
-            plan.messages.append(_msg("dep_denied", f"{req.name} is not allowed by this assignment's dependency policy."))
+            plan.messages.append(
+                _msg("dep_denied", f"{req.name} is not allowed by this assignment's dependency policy.")
+            )
             continue
         if name in pins:
             if req.specifier.contains(pins[name], prereleases=True):
                 plan.satisfied.append(f"{name}=={pins[name]}")
                 continue
             if not policy.allow_repin:
-                plan.messages.append(_msg(
-                    "dep_conflicts_with_image",
-                    f"{req} conflicts with the preinstalled {name}=={pins[name]}, which this assignment does not "
-                    f"let submissions replace; the run used {pins[name]}.",
-                ))
+                plan.messages.append(
+                    _msg(
+                        "dep_conflicts_with_image",
+                        f"{req} conflicts with the preinstalled {name}=={pins[name]}, which this assignment does not "
+                        f"let submissions replace; the run used {pins[name]}.",
+                    )
+                )
                 continue
             plan.repins.append(name)
         plan.to_resolve.append(req)
@@ -188,8 +218,14 @@ def apply_policy(reqs: list[Requirement], policy: DependenciesSpec, pins: dict[s
 
 def cache_key(plan: Plan, policy: DependenciesSpec, image: str, pip_args: tuple[str, ...]) -> str:
     payload = json.dumps(
-        {"reqs": sorted(str(r) for r in plan.to_resolve), "policy": policy.model_dump(), "image": image,
-         "pip": list(pip_args), "python": IMAGE_PYTHON, "machine": platform.machine()},
+        {
+            "reqs": sorted(str(r) for r in plan.to_resolve),
+            "policy": policy.model_dump(),
+            "image": image,
+            "pip": list(pip_args),
+            "python": IMAGE_PYTHON,
+            "machine": platform.machine(),
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
@@ -265,8 +301,21 @@ def _tree_bytes(root: Path) -> int:
 
 
 def _download_args(dest: Path, pip_args: tuple[str, ...], constraints: Path | None) -> list[str]:
-    args = ["download", "--only-binary=:all:", "--no-cache-dir", "--dest", str(dest), "--progress-bar", "off",
-            "--python-version", IMAGE_PYTHON, "--implementation", "cp", *_platform_args(), *pip_args]
+    args = [
+        "download",
+        "--only-binary=:all:",
+        "--no-cache-dir",
+        "--dest",
+        str(dest),
+        "--progress-bar",
+        "off",
+        "--python-version",
+        IMAGE_PYTHON,
+        "--implementation",
+        "cp",
+        *_platform_args(),
+        *pip_args,
+    ]
     if constraints is not None:
         args += ["--constraint", str(constraints)]
     return args
@@ -283,13 +332,18 @@ def _classify(req: Requirement, output: str, pip_args: tuple[str, ...]) -> tuple
             listing = _pip(["index", "versions", req.name, *pip_args], timeout_s=120)
         except _PipFailed:
             listing = ""
-        if "Available versions" in listing or re.search(rf"^{re.escape(req.name)} \(", listing, re.IGNORECASE | re.MULTILINE):
+        if "Available versions" in listing or re.search(
+            rf"^{re.escape(req.name)} \(", listing, re.IGNORECASE | re.MULTILINE
+        ):
             return "dep_sdist_only", (
                 f"{req} has no binary wheel for Linux/Python {IMAGE_PYTHON} (only a source distribution); "
                 "building it would run its setup code, so it was not installed."
             )
         return "dep_not_found", f"{req} was not found on the package index."
-    return "dep_failed", f"{req} could not be resolved: {output.strip().splitlines()[-1][:300] if output.strip() else 'pip failed'}"
+    return (
+        "dep_failed",
+        f"{req} could not be resolved: {output.strip().splitlines()[-1][:300] if output.strip() else 'pip failed'}",
+    )
 
 
 def resolve(
@@ -311,8 +365,11 @@ def resolve(
     try:
         resolution = _resolve_into(tmp, plan, policy, pip_args)
         resolution.seconds = round(time.monotonic() - started, 2)
-        (tmp / "resolution.json").write_text(json.dumps(
-            {k: getattr(resolution, k) for k in ("resolved", "refused", "download_bytes", "seconds")}, indent=1))
+        (tmp / "resolution.json").write_text(
+            json.dumps(
+                {k: getattr(resolution, k) for k in ("resolved", "refused", "download_bytes", "seconds")}, indent=1
+            )
+        )
         try:
             os.replace(tmp, target)
         except OSError:  # a concurrent grade published the same key first: use theirs
@@ -337,8 +394,11 @@ def _resolve_into(root: Path, plan: Plan, policy: DependenciesSpec, pip_args: tu
         wheels.mkdir()
         (wheels / "requirements.txt").write_text("".join(f"{r}\n" for r in wanted))
         try:
-            _pip([*_download_args(wheels, pip_args, constraints), "-r", str(wheels / "requirements.txt")],
-                 max_bytes=max_bytes, watch=wheels)
+            _pip(
+                [*_download_args(wheels, pip_args, constraints), "-r", str(wheels / "requirements.txt")],
+                max_bytes=max_bytes,
+                watch=wheels,
+            )
             break
         except _PipFailed as whole:
             # Find the culprits one by one, keep the rest.
@@ -346,8 +406,13 @@ def _resolve_into(root: Path, plan: Plan, policy: DependenciesSpec, pip_args: tu
             refused += culprits
             bad = {c["name"] for c in culprits}
             if not bad:  # each resolves alone but not together
-                refused.append({"name": "*", "code": "dep_conflict",
-                                "text": f"{', '.join(map(str, wanted))} cannot be installed together."})
+                refused.append(
+                    {
+                        "name": "*",
+                        "code": "dep_conflict",
+                        "text": f"{', '.join(map(str, wanted))} cannot be installed together.",
+                    }
+                )
                 wanted = []
             else:
                 wanted = [r for r in wanted if canonicalize_name(r.name) not in bad]
@@ -355,8 +420,7 @@ def _resolve_into(root: Path, plan: Plan, policy: DependenciesSpec, pip_args: tu
         shutil.rmtree(wheels, ignore_errors=True)
         wheels.mkdir()
     resolved = sorted(p.name for p in wheels.glob("*.whl"))
-    return Resolution(root=root, resolved=resolved, refused=refused,
-                      download_bytes=_tree_bytes(wheels), seconds=0.0)
+    return Resolution(root=root, resolved=resolved, refused=refused, download_bytes=_tree_bytes(wheels), seconds=0.0)
 
 
 def _culprits(wanted, whole: _PipFailed, root: Path, pip_args, constraints, max_bytes) -> list[dict]:
@@ -368,9 +432,12 @@ def _culprits(wanted, whole: _PipFailed, root: Path, pip_args, constraints, max_
             _pip([*_download_args(probe, pip_args, constraints), str(req)], max_bytes=max_bytes, watch=probe)
         except _PipFailed as exc:
             if exc.code == "dep_too_large":
-                code, text = "dep_too_large", (
-                    f"{req} is too large: its wheels are {exc.text}; this assignment allows "
-                    f"{max_bytes / 1e6:.0f} MB per submission (a bare torch pulls GBs of CUDA libraries)."
+                code, text = (
+                    "dep_too_large",
+                    (
+                        f"{req} is too large: its wheels are {exc.text}; this assignment allows "
+                        f"{max_bytes / 1e6:.0f} MB per submission (a bare torch pulls GBs of CUDA libraries)."
+                    ),
                 )
             else:
                 code, text = _classify(req, exc.text, pip_args)
@@ -378,10 +445,17 @@ def _culprits(wanted, whole: _PipFailed, root: Path, pip_args, constraints, max_
         finally:
             shutil.rmtree(probe, ignore_errors=True)
     if not out and whole.code == "dep_too_large":
-        out.append({"name": "*", "code": "dep_too_large",
-                    "text": f"together the requirements are too large ({whole.text})."})
+        out.append(
+            {"name": "*", "code": "dep_too_large", "text": f"together the requirements are too large ({whole.text})."}
+        )
         for req in wanted:
-            out.append({"name": canonicalize_name(req.name), "code": "dep_too_large", "text": f"{req}: part of a set over the size limit."})
+            out.append(
+                {
+                    "name": canonicalize_name(req.name),
+                    "code": "dep_too_large",
+                    "text": f"{req}: part of a set over the size limit.",
+                }
+            )
     return out
 
 

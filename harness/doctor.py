@@ -38,19 +38,24 @@ def run_doctor(image: str | None = None) -> dict:
     info = client.info()
     version = client.version()
     checks.append(_check("engine", True, f"Docker {version.get('Version')} (API {version.get('ApiVersion')})"))
-    checks.append(_check("cgroup", True, f"cgroup v{info.get('CgroupVersion', '?')}, driver {info.get('CgroupDriver')}"))
+    checks.append(
+        _check("cgroup", True, f"cgroup v{info.get('CgroupVersion', '?')}, driver {info.get('CgroupDriver')}")
+    )
     checks.append(_check("runtime", True, f"default runtime {info.get('DefaultRuntime')}"))
     security = info.get("SecurityOptions") or []
     seccomp = any("seccomp" in s for s in security)
     checks.append(
-        _check("seccomp", seccomp, ", ".join(security) or "none",
-               "This engine applies no seccomp profile; run a Docker build with seccomp support.")
+        _check(
+            "seccomp",
+            seccomp,
+            ", ".join(security) or "none",
+            "This engine applies no seccomp profile; run a Docker build with seccomp support.",
+        )
     )
     tag = image or runtime_tag()
     found = find_image(client, tag)
     checks.append(
-        _check("image", found is not None, f"{tag} {'present' if found else 'missing'}",
-               "Run `grade sandbox build`.")
+        _check("image", found is not None, f"{tag} {'present' if found else 'missing'}", "Run `grade sandbox build`.")
     )
     if found is not None:
         settings = Settings.from_env()
@@ -88,11 +93,20 @@ def probe_protections(client, tag: str, extra_mounts: tuple = ()) -> list[Check]
             try:  # written inside a container: read with the same limits as anything else from there
                 seen = read_json(dirs.logs / "probe.json", max_bytes=1 << 20, max_depth=16)
             except UntrustedDataError as exc:
-                return [_check("probe", False, f"the probe wrote no readable result (verdict {run.verdict}): {exc}",
-                               "Run `grade sandbox build --force`.")]
+                return [
+                    _check(
+                        "probe",
+                        False,
+                        f"the probe wrote no readable result (verdict {run.verdict}): {exc}",
+                        "Run `grade sandbox build --force`.",
+                    )
+                ]
             if not isinstance(seen, dict):
-                return [_check("probe", False, "the probe's result is not a JSON object",
-                               "Run `grade sandbox build --force`.")]
+                return [
+                    _check(
+                        "probe", False, "the probe's result is not a JSON object", "Run `grade sandbox build --force`."
+                    )
+                ]
     finally:
         os.environ.pop(canary, None)
     return interpret_probe(seen, limits)
@@ -107,36 +121,83 @@ def interpret_probe(seen: dict, limits: SandboxSpec) -> list[Check]:
     env_keys = seen.get("env_keys") or []
     leaked = [k for k in env_keys if "CANARY" in k or "PROXY" in k.upper()]
     return [
-        _check("network", str(seen.get("network", "")).startswith("unreachable"),
-               f"tcp: {seen.get('network')}; dns: {seen.get('dns')}", "network_mode=none did not hold."),
-        _check("read-only root", str(seen.get("root_fs", "")).startswith("read-only"), str(seen.get("root_fs")),
-               "read_only=True did not hold."),
-        _check("read-only submission", str(seen.get("submission_mount", "")).startswith("read-only"),
-               str(seen.get("submission_mount")), "The submission mount is writable."),
-        _check("read-only python environment", str(seen.get("python_env", "")).startswith("read-only"),
-               str(seen.get("python_env")), "The sandbox's /opt/venv is writable."),
+        _check(
+            "network",
+            str(seen.get("network", "")).startswith("unreachable"),
+            f"tcp: {seen.get('network')}; dns: {seen.get('dns')}",
+            "network_mode=none did not hold.",
+        ),
+        _check(
+            "read-only root",
+            str(seen.get("root_fs", "")).startswith("read-only"),
+            str(seen.get("root_fs")),
+            "read_only=True did not hold.",
+        ),
+        _check(
+            "read-only submission",
+            str(seen.get("submission_mount", "")).startswith("read-only"),
+            str(seen.get("submission_mount")),
+            "The submission mount is writable.",
+        ),
+        _check(
+            "read-only python environment",
+            str(seen.get("python_env", "")).startswith("read-only"),
+            str(seen.get("python_env")),
+            "The sandbox's /opt/venv is writable.",
+        ),
         _check("non-root user", seen.get("uid") not in (0, None), f"uid {seen.get('uid')}", "user= did not hold."),
-        _check("capabilities", seen.get("cap_eff") == "0000000000000000" and seen.get("cap_prm") == "0000000000000000"
-               and _only_setuid_setgid(seen.get("cap_bnd")),
-               f"CapEff {seen.get('cap_eff')}, CapPrm {seen.get('cap_prm')}, CapBnd {seen.get('cap_bnd')}",
-               "cap_drop=ALL (with only SETUID/SETGID added for the entry) did not hold."),
-        _check("runner apart", _runner_apart(seen),
-               f"runner uid {seen.get('runner_uid')}; trusted folder {seen.get('trusted_dir')}; signal: "
-               f"{seen.get('signal_runner')}; environ {seen.get('runner_environ')}; mem {seen.get('runner_mem')}",
-               "The candidate's uid can reach the runner or its trusted folder: the entry did not drop to the "
-               "runner uid (is the image current? `grade sandbox build`)."),
-        _check("no-new-privileges", seen.get("no_new_privs") == "1", f"NoNewPrivs {seen.get('no_new_privs')}",
-               "security_opt no-new-privileges did not hold."),
-        _check("seccomp filter", seen.get("seccomp") == "2", f"Seccomp mode {seen.get('seccomp')}",
-               "No seccomp filter is applied to the container."),
-        _check("pids limit", pids.isdigit() and int(pids) <= limits.pids, f"pids.max {pids or 'unknown'}",
-               "pids_limit did not hold (is the pids cgroup controller enabled?)."),
-        _check("memory limit", mem_ok, f"limit {int(mem) // 2**20 if mem.isdigit() else mem} MiB",
-               "mem_limit did not hold (is the memory cgroup controller enabled?)."),
-        _check("ulimits", fsize == limits.file_size_mb * 2**20 and seen.get("core") == 0,
-               f"fsize {fsize}, core {seen.get('core')}, nofile {seen.get('nofile')}", "ulimits did not hold."),
-        _check("clean environment", not leaked, f"{len(env_keys)} variables; leaked: {', '.join(leaked) or 'none'}",
-               "Host environment variables reached the container."),
+        _check(
+            "capabilities",
+            seen.get("cap_eff") == "0000000000000000"
+            and seen.get("cap_prm") == "0000000000000000"
+            and _only_setuid_setgid(seen.get("cap_bnd")),
+            f"CapEff {seen.get('cap_eff')}, CapPrm {seen.get('cap_prm')}, CapBnd {seen.get('cap_bnd')}",
+            "cap_drop=ALL (with only SETUID/SETGID added for the entry) did not hold.",
+        ),
+        _check(
+            "runner apart",
+            _runner_apart(seen),
+            f"runner uid {seen.get('runner_uid')}; trusted folder {seen.get('trusted_dir')}; signal: "
+            f"{seen.get('signal_runner')}; environ {seen.get('runner_environ')}; mem {seen.get('runner_mem')}",
+            "The candidate's uid can reach the runner or its trusted folder: the entry did not drop to the "
+            "runner uid (is the image current? `grade sandbox build`).",
+        ),
+        _check(
+            "no-new-privileges",
+            seen.get("no_new_privs") == "1",
+            f"NoNewPrivs {seen.get('no_new_privs')}",
+            "security_opt no-new-privileges did not hold.",
+        ),
+        _check(
+            "seccomp filter",
+            seen.get("seccomp") == "2",
+            f"Seccomp mode {seen.get('seccomp')}",
+            "No seccomp filter is applied to the container.",
+        ),
+        _check(
+            "pids limit",
+            pids.isdigit() and int(pids) <= limits.pids,
+            f"pids.max {pids or 'unknown'}",
+            "pids_limit did not hold (is the pids cgroup controller enabled?).",
+        ),
+        _check(
+            "memory limit",
+            mem_ok,
+            f"limit {int(mem) // 2**20 if mem.isdigit() else mem} MiB",
+            "mem_limit did not hold (is the memory cgroup controller enabled?).",
+        ),
+        _check(
+            "ulimits",
+            fsize == limits.file_size_mb * 2**20 and seen.get("core") == 0,
+            f"fsize {fsize}, core {seen.get('core')}, nofile {seen.get('nofile')}",
+            "ulimits did not hold.",
+        ),
+        _check(
+            "clean environment",
+            not leaked,
+            f"{len(env_keys)} variables; leaked: {', '.join(leaked) or 'none'}",
+            "Host environment variables reached the container.",
+        ),
     ]
 
 
@@ -150,10 +211,12 @@ def _only_setuid_setgid(cap_bnd) -> bool:
 
 def _runner_apart(seen: dict) -> bool:
     """From the candidate's uid: another uid runs the runner, whose folder, signals and memory it cannot reach."""
-    return (seen.get("runner_uid") not in (None, 0, seen.get("uid"))
-            and str(seen.get("trusted_dir", "")).startswith("not writable")
-            and str(seen.get("signal_runner", "")).startswith("refused")
-            and all(str(seen.get(k, "")).startswith("unreadable") for k in ("runner_environ", "runner_mem")))
+    return (
+        seen.get("runner_uid") not in (None, 0, seen.get("uid"))
+        and str(seen.get("trusted_dir", "")).startswith("not writable")
+        and str(seen.get("signal_runner", "")).startswith("refused")
+        and all(str(seen.get(k, "")).startswith("unreadable") for k in ("runner_environ", "runner_mem"))
+    )
 
 
 def render_table(result: dict, console) -> None:

@@ -413,11 +413,7 @@ def _check_kind(raw: _RawEntry) -> bool:
 
 def _is_junk(parts: tuple[str, ...]) -> bool:
     folded = [part.casefold() for part in parts]
-    return (
-        any(part in _JUNK_DIRS for part in folded)
-        or folded[-1] in _JUNK_FILES
-        or folded[-1].endswith(".pyc")
-    )
+    return any(part in _JUNK_DIRS for part in folded) or folded[-1] in _JUNK_FILES or folded[-1].endswith(".pyc")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,11 +436,16 @@ def _unpack_archive(source: Path, dest: Path, limits: IntakeLimits) -> UnpackedS
                 _check_zip_entry_count(raw, size, limits)
                 archive = stack.enter_context(_open_zip(raw))
                 plan = _scan(_zip_entries(archive), _Planner(limits), what)
-                opener: Callable[[_Planned], IO[bytes]] = lambda member: archive.open(member.ref)
+
+                def opener(member: _Planned, archive=archive) -> IO[bytes]:
+                    return archive.open(member.ref)
             else:
                 tar = stack.enter_context(_open_tar(raw, limits))
                 plan = _scan(_tar_entries(tar), _Planner(limits, stream_bytes=size), what)
-                opener = lambda member: _tar_member(tar, member)
+
+                def opener(member: _Planned, tar=tar) -> IO[bytes]:
+                    return _tar_member(tar, member)
+
             writer = _extract(plan, dest, limits, opener, hash_files=False)
     return UnpackedSubmission(writer.root_dir(), digest, kind, writer.files, writer.bytes, plan.skipped)
 
@@ -779,7 +780,7 @@ def _open_source_file(member: _Planned) -> IO[bytes]:
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
         fd = os.open(member.ref, flags)
-    except OSError as err:
+    except OSError:
         if os.path.islink(member.ref):
             raise _rejected("symlink", f"member {member.name!r} is a symbolic link", member.name) from None
         raise
@@ -816,7 +817,9 @@ class _Writer:
                     os.mkdir(path, 0o755)
                 except FileExistsError:
                     if not stat.S_ISDIR(os.lstat(path).st_mode):
-                        raise _rejected("duplicate_name", f"{'/'.join(parts[:depth])!r} is both a file and a folder")
+                        raise _rejected(
+                            "duplicate_name", f"{'/'.join(parts[:depth])!r} is both a file and a folder"
+                        ) from None
                 os.chmod(path, 0o755)
             self._made.add(parts[:depth])
 

@@ -15,8 +15,24 @@ from pathlib import Path
 from harness.report import write_atomic
 from harness.visible import visible
 
-COLUMNS = ("rank", "submission", "score", "status", "verdict", "primary_metric", "value", "ci_low", "ci_high",
-           "duration_s", "sha256", "report", "error", "panel", "final_score", "most_similar")
+COLUMNS = (
+    "rank",
+    "submission",
+    "score",
+    "status",
+    "verdict",
+    "primary_metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "duration_s",
+    "sha256",
+    "report",
+    "error",
+    "panel",
+    "final_score",
+    "most_similar",
+)
 
 
 def rows(result) -> list[dict]:
@@ -27,26 +43,33 @@ def rows(result) -> list[dict]:
         report = item.report
         primary = _primary(report)
         value = report.metrics.get(primary) if report and primary else None
-        out.append({
-            "rank": rank,
-            "submission": item.slug if getattr(item, "blind", False) else item.source.name,
-            "score": None if item.score is None else round(item.score, 2),
-            # the submission's status, also when this run skipped it as already graded
-            "status": report.status if report else (item.state or "not_done"),
-            "verdict": report.sandbox.verdict.value if report and report.sandbox else "",
-            "primary_metric": primary or "",
-            "value": value,
-            "ci_low": report.metrics.get(f"{primary}_ci_low") if report and primary else None,
-            "ci_high": report.metrics.get(f"{primary}_ci_high") if report and primary else None,
-            "duration_s": report.timings.get("total_s") if report else item.duration_s,
-            "sha256": report.submission.sha256[:12] if report else "",
-            # only a report of this submission: a failed regrade leaves an older one in the folder
-            "report": "" if report is None else (f"{item.slug}/report.html" if (result.out_dir / item.slug / "report.html").exists()
-                                                 else f"{item.slug}/report.json"),
-            "error": (item.error or "").splitlines()[0][:200] if item.error else "",
-            **_panel_columns(report),
-            "most_similar": similar.get(item.slug, ""),
-        })
+        out.append(
+            {
+                "rank": rank,
+                "submission": item.slug if getattr(item, "blind", False) else item.source.name,
+                "score": None if item.score is None else round(item.score, 2),
+                # the submission's status, also when this run skipped it as already graded
+                "status": report.status if report else (item.state or "not_done"),
+                "verdict": report.sandbox.verdict.value if report and report.sandbox else "",
+                "primary_metric": primary or "",
+                "value": value,
+                "ci_low": report.metrics.get(f"{primary}_ci_low") if report and primary else None,
+                "ci_high": report.metrics.get(f"{primary}_ci_high") if report and primary else None,
+                "duration_s": report.timings.get("total_s") if report else item.duration_s,
+                "sha256": report.submission.sha256[:12] if report else "",
+                # only a report of this submission: a failed regrade leaves an older one in the folder
+                "report": ""
+                if report is None
+                else (
+                    f"{item.slug}/report.html"
+                    if (result.out_dir / item.slug / "report.html").exists()
+                    else f"{item.slug}/report.json"
+                ),
+                "error": (item.error or "").splitlines()[0][:200] if item.error else "",
+                **_panel_columns(report),
+                "most_similar": similar.get(item.slug, ""),
+            }
+        )
     return out
 
 
@@ -106,8 +129,23 @@ def _fmt(value, digits=3) -> str:
 
 def render_html(table: list[dict], counts: dict[str, int], wall_s: float) -> str:
     esc = html.escape
-    head = "".join(f"<th>{esc(c)}</th>" for c in ("#", "submission", "score", "status", "verdict", "metric", "95% CI", "time",
-                                                  "report", "panel", "final", "similarity"))
+    head = "".join(
+        f"<th>{esc(c)}</th>"
+        for c in (
+            "#",
+            "submission",
+            "score",
+            "status",
+            "verdict",
+            "metric",
+            "95% CI",
+            "time",
+            "report",
+            "panel",
+            "final",
+            "similarity",
+        )
+    )
     body = []
     for r in table:
         ci = f"{_fmt(r['ci_low'])}–{_fmt(r['ci_high'])}" if r["ci_low"] is not None else "–"
@@ -135,7 +173,7 @@ tr.rejected td,tr.error td,tr.infra_error td{{color:#a00}} tr.needs_review td{{c
 <p>score: the harness's automated criteria · panel: reviews recorded per criterion · final: automated and panel
 criteria combined by the rubric's weights · similarity: evidence for a person, never a score change.</p>
 <table><thead><tr>{head}</tr></thead><tbody>
-{''.join(body)}
+{"".join(body)}
 </tbody></table></body></html>
 """
 
@@ -157,10 +195,23 @@ def round_json(result) -> str:
     import json
 
     blind = any(getattr(i, "blind", False) for i in result.items)
-    items = [{"slug": i.slug, "source": None if blind else str(i.source), "state": i.state, "error": i.error,
-              "duration_s": i.duration_s} for i in sorted(result.items, key=lambda i: i.slug)]
-    return json.dumps({"schema_version": "1", "blind": blind, "wall_s": result.wall_s, "counts": result.counts,
-                       "items": items}, indent=2) + "\n"
+    items = [
+        {
+            "slug": i.slug,
+            "source": None if blind else str(i.source),
+            "state": i.state,
+            "error": i.error,
+            "duration_s": i.duration_s,
+        }
+        for i in sorted(result.items, key=lambda i: i.slug)
+    ]
+    return (
+        json.dumps(
+            {"schema_version": "1", "blind": blind, "wall_s": result.wall_s, "counts": result.counts, "items": items},
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def render_batch_junit(result) -> str:
@@ -177,10 +228,23 @@ def render_batch_junit(result) -> str:
             suite = ET.fromstring(render_junit(item.report).split("\n", 1)[1]).find("testsuite")
             suite.set("name", xml_safe(f"{suite.get('name')}.{item.slug}"))
         else:
-            suite = ET.Element("testsuite", {"name": xml_safe(f"holdout.{item.slug}"), "tests": "1", "failures": "0",
-                                             "errors": "1", "skipped": "0", "time": f"{item.duration_s:.3f}"})
+            suite = ET.Element(
+                "testsuite",
+                {
+                    "name": xml_safe(f"holdout.{item.slug}"),
+                    "tests": "1",
+                    "failures": "0",
+                    "errors": "1",
+                    "skipped": "0",
+                    "time": f"{item.duration_s:.3f}",
+                },
+            )
             case = ET.SubElement(suite, "testcase", {"classname": "holdout.batch", "name": xml_safe(item.slug)})
-            error = ET.SubElement(case, "error", {"message": xml_safe(item.state or "not graded"), "type": xml_safe(item.state or "not_done")})
+            error = ET.SubElement(
+                case,
+                "error",
+                {"message": xml_safe(item.state or "not graded"), "type": xml_safe(item.state or "not_done")},
+            )
             error.text = xml_safe(item.error or "interrupted before it was graded")
         for key in totals:
             totals[key] += int(suite.get(key, "0"))

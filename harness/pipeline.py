@@ -16,9 +16,9 @@ import os
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from harness import provision, safeio
 from harness.assignments import find_assignment
@@ -135,7 +135,7 @@ def resolve_assignment(job: Job) -> None:
     if not ref or not isinstance(ref, (str, Path)):
         raise ConfigError(
             "cannot tell which assignment this submission is for",
-            hint=f"Pass --assignment ID, or add {MANIFEST} with `assignment = \"ID\"` to the submission root "
+            hint=f'Pass --assignment ID, or add {MANIFEST} with `assignment = "ID"` to the submission root '
             "(`grade list assignments` shows the ids).",
         )
     job.assignment = find_assignment(ref, job.settings, allow_path=not from_manifest)
@@ -179,8 +179,9 @@ def find_entry_point(job: Job) -> None:
     )
 
 
-def sandbox_request(job: Job, command: list[str], dirs, extra_mounts=(), timeout_s: float | None = None,
-                    *, trusted: bool = False) -> RunRequest:
+def sandbox_request(
+    job: Job, command: list[str], dirs, extra_mounts=(), timeout_s: float | None = None, *, trusted: bool = False
+) -> RunRequest:
     """A run of ``command`` with the submission and public inputs mounted read-only; with
     ``trusted``, a two-uid run of the in-container entry with the runner's trusted folder."""
     assert job.assignment is not None and job.prepared is not None and job.unpacked is not None
@@ -250,7 +251,7 @@ def _warm_up_in_background(job: Job) -> threading.Thread:
         for grader in job.graders:
             try:
                 grader.warm_up()
-            except Exception:  # noqa: S110 - grade() meets the same error and reports it
+            except Exception:
                 pass
         if job.options.artifacts_dir is not None and job.entry is not None and job.entry.kind == "notebook":
             from harness.report_notebook import warm_up
@@ -295,8 +296,10 @@ def run_graders(job: Job) -> None:
         output_read_bytes=spec.sandbox.output_read_mb * 2**20,
         seed=spec.data.seed,
         run_in_sandbox=sandbox_call(job),
-        extras={"cache_dir": job.settings.cache_dir,
-                "judge_gateway": provision.judge_gateway(job)},  # model gateway (issue 14)
+        extras={
+            "cache_dir": job.settings.cache_dir,
+            "judge_gateway": provision.judge_gateway(job),
+        },  # model gateway (issue 14)
     )
     for grader in job.graders:
         started = time.monotonic()
@@ -331,14 +334,18 @@ def run_grader_with_limit(grader, ctx, timeout_s: float) -> GraderResult:
             raise HoldoutError(f"grader {grader.name!r} is past its time limit: no more sandbox runs")
         return call(*args, **kwargs)
 
-    own = replace(ctx, extras=dict(ctx.extras), run_in_sandbox=fenced_call if call is not None else None,
-                  sandbox=ctx.sandbox.model_copy(deep=True) if ctx.sandbox is not None else None)
+    own = replace(
+        ctx,
+        extras=dict(ctx.extras),
+        run_in_sandbox=fenced_call if call is not None else None,
+        sandbox=ctx.sandbox.model_copy(deep=True) if ctx.sandbox is not None else None,
+    )
     box: dict[str, object] = {}
 
     def work() -> None:
         try:
             box["result"] = grader.grade(own)
-        except Exception as exc:  # noqa: BLE001 - reported below, in the waiting thread
+        except Exception as exc:
             box["error"] = exc
 
     thread = threading.Thread(target=work, name=f"holdout-grader-{grader.name}", daemon=True)
@@ -346,12 +353,19 @@ def run_grader_with_limit(grader, ctx, timeout_s: float) -> GraderResult:
     thread.join(timeout_s)
     if thread.is_alive():
         over.set()
-        return GraderResult(grader=grader.name, status=GraderStatus.TIMEOUT, messages=[
-            Message(code="grader_timeout", source=grader.name,
+        return GraderResult(
+            grader=grader.name,
+            status=GraderStatus.TIMEOUT,
+            messages=[
+                Message(
+                    code="grader_timeout",
+                    source=grader.name,
                     text=f"The {grader.name!r} check did not finish within its {timeout_s:g} s limit and was stopped, "
                     "so its measurements are missing. This happens when a submission gives it too much to read "
-                    "(very large or very many files, outputs or notebook cells)."),
-        ])
+                    "(very large or very many files, outputs or notebook cells).",
+                ),
+            ],
+        )
     if "error" in box:  # a grader bug must not become the candidate's zero
         exc = box["error"]
         detail = exc.describe() if isinstance(exc, HoldoutError) else f"{type(exc).__name__}: {exc}"

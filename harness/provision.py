@@ -68,7 +68,14 @@ def install_dependencies(job: Job) -> None:
     job.messages.extend(messages)
     if source is None or not policy.enabled:
         if source is not None:
-            job.messages.append(Message(code="dep_disabled", text=f"{source} was ignored: this assignment installs no extra packages.", level=Level.WARNING, source="dependencies"))
+            job.messages.append(
+                Message(
+                    code="dep_disabled",
+                    text=f"{source} was ignored: this assignment installs no extra packages.",
+                    level=Level.WARNING,
+                    source="dependencies",
+                )
+            )
         return
     plan = deps.apply_policy(reqs, policy, deps.image_pins())
     job.messages.extend(plan.messages)
@@ -78,8 +85,12 @@ def install_dependencies(job: Job) -> None:
     if resolution is None:
         return
     job.messages.extend(resolution.messages())
-    record.update(refused=[r["code"] + ": " + r["name"] for r in resolution.refused], cache="hit" if resolution.cache_hit else "miss",
-                  resolve_s=0.0 if resolution.cache_hit else resolution.seconds, download_mb=round(resolution.download_bytes / 1e6, 1))
+    record.update(
+        refused=[r["code"] + ": " + r["name"] for r in resolution.refused],
+        cache="hit" if resolution.cache_hit else "miss",
+        resolve_s=0.0 if resolution.cache_hit else resolution.seconds,
+        download_mb=round(resolution.download_bytes / 1e6, 1),
+    )
     if not resolution.resolved:
         return
     prefix = resolution.root / "prefix"
@@ -110,21 +121,57 @@ def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: flo
         os.chmod(staging, 0o777)
     dirs = make_job_dirs(job.job_dir / "install")
     limits = job.assignment.spec.sandbox.model_copy(update={"timeout_s": timeout_s})
-    command = ["/opt/venv/bin/python", "-m", "pip", "install", "--no-index", "--find-links", "/wheels",
-               "--prefix", DEPS_MOUNT, "--no-warn-script-location", "--disable-pip-version-check",
-               *(["--ignore-installed"] if ignore_installed else []), "-r", "/wheels/requirements.txt"]
-    run = job.runner(RunRequest(
-        image=job.options.image or "", command=command, limits=limits, workdir="/tmp",
-        mounts=(Mount(resolution.wheels, "/wheels"), Mount(staging, DEPS_MOUNT, read_only=False),
-                Mount(dirs.logs, LOGS_MOUNT, read_only=False)),
-        output_quota_mb=max(1024, int(resolution.download_bytes * 4 / 1e6)),
-        labels={"io.holdout.step": "install"},
-    ))
+    command = [
+        "/opt/venv/bin/python",
+        "-m",
+        "pip",
+        "install",
+        "--no-index",
+        "--find-links",
+        "/wheels",
+        "--prefix",
+        DEPS_MOUNT,
+        "--no-warn-script-location",
+        "--disable-pip-version-check",
+        *(["--ignore-installed"] if ignore_installed else []),
+        "-r",
+        "/wheels/requirements.txt",
+    ]
+    run = job.runner(
+        RunRequest(
+            image=job.options.image or "",
+            command=command,
+            limits=limits,
+            workdir="/tmp",
+            mounts=(
+                Mount(resolution.wheels, "/wheels"),
+                Mount(staging, DEPS_MOUNT, read_only=False),
+                Mount(dirs.logs, LOGS_MOUNT, read_only=False),
+            ),
+            output_quota_mb=max(1024, int(resolution.download_bytes * 4 / 1e6)),
+            labels={"io.holdout.step": "install"},
+        )
+    )
     if run.verdict != Verdict.OK:
         safeio.rmtree(work)
         tail = (run.stdout.text + run.stderr.text).strip()[-1500:]
-        job.messages.append(Message(code="dep_install_failed", text=f"Installing the requirements failed ({run.verdict.value}); the run went ahead without them.", level=Level.WARNING, source="dependencies"))
-        job.messages.append(Message(code="dep_install_log", text=tail, level=Level.INFO, source="dependencies", visibility=Visibility.REVIEWER))
+        job.messages.append(
+            Message(
+                code="dep_install_failed",
+                text=f"Installing the requirements failed ({run.verdict.value}); the run went ahead without them.",
+                level=Level.WARNING,
+                source="dependencies",
+            )
+        )
+        job.messages.append(
+            Message(
+                code="dep_install_log",
+                text=tail,
+                level=Level.INFO,
+                source="dependencies",
+                visibility=Visibility.REVIEWER,
+            )
+        )
         return None
     target = resolution.root / "prefix"
     try:
@@ -138,8 +185,10 @@ def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: flo
 
 def mounts(job: Job) -> tuple[Mount, ...]:
     """The read-only mounts for what this job was provided."""
-    return (*((Mount(job.deps_prefix, DEPS_MOUNT),) if job.deps_prefix else ()),
-            *((Mount(job.resources_dir, RESOURCES_MOUNT),) if job.resources_dir else ()))
+    return (
+        *((Mount(job.deps_prefix, DEPS_MOUNT),) if job.deps_prefix else ()),
+        *((Mount(job.resources_dir, RESOURCES_MOUNT),) if job.resources_dir else ()),
+    )
 
 
 def sandbox_env(job: Job) -> dict[str, str]:
@@ -193,23 +242,44 @@ def finish_gateway(job: Job, gateway) -> None:
         job.options.artifacts_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(gateway.log_path, job.options.artifacts_dir / "gateway-calls.jsonl")
     if summary["budget_exhausted"]:
-        job.messages.append(Message(code="gateway_budget_exhausted", text=f"Model budget exhausted: {budget_line(summary)}",
-                                    level=Level.WARNING, source="gateway"))
+        job.messages.append(
+            Message(
+                code="gateway_budget_exhausted",
+                text=f"Model budget exhausted: {budget_line(summary)}",
+                level=Level.WARNING,
+                source="gateway",
+            )
+        )
     for habit in summary["habits"]:
-        job.messages.append(Message(code=habit["code"], text=habit["text"], level=Level.INFO, source="gateway",
-                                    visibility=Visibility.REVIEWER))
+        job.messages.append(
+            Message(
+                code=habit["code"],
+                text=habit["text"],
+                level=Level.INFO,
+                source="gateway",
+                visibility=Visibility.REVIEWER,
+            )
+        )
     from sandbox.gateway.direct import direct_call_host, message_text
 
     output = job.run.stdout.text + job.run.stderr.text if job.run and gateway.healthy else ""
     host = direct_call_host(output, job.unpacked.root if job.unpacked else None) if output else None
     if host is not None:
-        job.messages.append(Message(code="model_called_directly", text=message_text(host), level=Level.ERROR, source="gateway"))
+        job.messages.append(
+            Message(code="model_called_directly", text=message_text(host), level=Level.ERROR, source="gateway")
+        )
     if not gateway.healthy:
         why = "; ".join(summary["failures"][:3])
-        job.messages.append(Message(code="gateway_failed", level=Level.ERROR, source="gateway",
-                                    text=f"The model gateway failed during the run ({why}). Model calls the submission made may "
-                                    "have failed for that reason, which is not the candidate's fault: a reviewer must look at "
-                                    "this report."))
+        job.messages.append(
+            Message(
+                code="gateway_failed",
+                level=Level.ERROR,
+                source="gateway",
+                text=f"The model gateway failed during the run ({why}). Model calls the submission made may "
+                "have failed for that reason, which is not the candidate's fault: a reviewer must look at "
+                "this report.",
+            )
+        )
 
 
 def judge_gateway(job: Job):
@@ -229,8 +299,9 @@ def judge_gateway(job: Job):
     if config is None or config.backend == "offline" or not config.judge_model:
         return None
     model = config.judge_model
-    judge_config = dc.replace(config, max_tokens=0, max_requests=0, max_cost_usd=0.0,
-                              models={model: config.models.get(model, model)})
+    judge_config = dc.replace(
+        config, max_tokens=0, max_requests=0, max_cost_usd=0.0, models={model: config.models.get(model, model)}
+    )
     recordings = recording_dir(job.settings.cache_dir, job.assignment.id, job.unpacked.sha256) / "judge"
 
     @contextlib.contextmanager

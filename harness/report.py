@@ -17,8 +17,9 @@ from pathlib import Path
 from harness.models import GradeReport, Verdict
 from harness.visible import visible
 
-VOLATILE = frozenset({"duration_s", "timings", "peak_memory_mb", "peak_memory_source", "peak_rss_mb",
-                      "latency_ms"})  # latency_ms: model gateway calls (issue 14)
+VOLATILE = frozenset(
+    {"duration_s", "timings", "peak_memory_mb", "peak_memory_source", "peak_rss_mb", "latency_ms"}
+)  # latency_ms: model gateway calls (issue 14)
 """Fields that change between two gradings of the same submission (time and memory)."""
 
 
@@ -61,8 +62,12 @@ def write_reports(report: GradeReport, out_dir: Path) -> dict[str, Path]:
     from harness.report_junit import render_junit
     from harness.report_notebook import artifact_links
 
-    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md",
-             "html": out_dir / "report.html", "junit": out_dir / "junit.xml"}
+    paths = {
+        "json": out_dir / "report.json",
+        "md": out_dir / "report.md",
+        "html": out_dir / "report.html",
+        "junit": out_dir / "junit.xml",
+    }
     write_atomic(paths["json"], report_json(report))
     write_atomic(paths["md"], render_markdown(report))
     write_atomic(paths["junit"], render_junit(report))
@@ -80,8 +85,10 @@ def _artifact_links(report: GradeReport, out_dir: Path, artifact_links) -> tuple
     if not os.path.lexists(folder):
         return {}, []
     if not artifacts_belong_to(folder, report.submission.sha256):
-        note = (f"the {ARTIFACTS_DIR}/ folder next to this report is not from this submission "
-                f"(sha256 {report.submission.sha256[:12]}); it is not linked")
+        note = (
+            f"the {ARTIFACTS_DIR}/ folder next to this report is not from this submission "
+            f"(sha256 {report.submission.sha256[:12]}); it is not linked"
+        )
         return {}, [note]
     return artifact_links(out_dir, notebook_run=report.provenance.get("entry_kind") == "notebook")
 
@@ -162,8 +169,12 @@ def _details_table(grader: str, table: object) -> list[str]:
         return []
     columns = [md_escape(str(c)) for c in table["columns"]]
     rows = table["rows"]
-    out = [f"## {md_escape(str(table.get('title') or 'Details'))} ({md_escape(grader)})", "",
-           "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    out = [
+        f"## {md_escape(str(table.get('title') or 'Details'))} ({md_escape(grader)})",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
     for row in rows[:TABLE_ROWS]:
         cells = [md_escape("" if c is None else str(c)[:300]) for c in (row if isinstance(row, list) else [row])]
         out.append("| " + " | ".join(cells) + " |")
@@ -193,7 +204,9 @@ def print_summary(report: GradeReport, console) -> None:
         style = "green" if run.verdict == Verdict.OK else "red"
         console.print(
             Text.assemble(
-                "run ", (run.verdict.value, style), f"  exit {run.exit_code}  {run.duration_s:.1f} s",
+                "run ",
+                (run.verdict.value, style),
+                f"  exit {run.exit_code}  {run.duration_s:.1f} s",
                 f"  peak {run.peak_memory_mb:.0f} MB" if run.peak_memory_mb else "",
             )
         )
@@ -214,5 +227,8 @@ def print_summary(report: GradeReport, console) -> None:
 
         console.print(Text("model calls: " + budget_line(report.gateway)))
     for m in report.messages[:8]:
-        console.print(Text.assemble((f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"),
-                                    Text(visible(m.text[:300]))))
+        console.print(
+            Text.assemble(
+                (f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"), Text(visible(m.text[:300]))
+            )
+        )

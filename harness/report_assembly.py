@@ -81,8 +81,10 @@ def clear_artifacts(folder: Path) -> None:
     the folder may be a user's ``--out``), without following links."""
     for name in (ARTIFACTS_STAMP, *ARTIFACTS, RENDERED_NOTEBOOK):
         if not rmtree(folder / name):
-            raise InfrastructureError(f"cannot remove {folder / name} left by an earlier grading",
-                                      hint="Check its permissions, or grade into another --out folder.")
+            raise InfrastructureError(
+                f"cannot remove {folder / name} left by an earlier grading",
+                hint="Check its permissions, or grade into another --out folder.",
+            )
 
 
 def artifacts_belong_to(folder: Path, sha256: str) -> bool:
@@ -151,9 +153,7 @@ def build_report(job: Job) -> GradeReport:
         for name, lines in (r.details.get("evidence") or {}).items():
             evidence[f"{r.grader}.{name}"] = [str(line) for line in lines]
     criteria, score = score_rubric(job.assignment.spec.rubric, measurements, failed_graders=failed, evidence=evidence)
-    messages = list(job.messages) + [
-        m for r in job.results for m in r.messages if m.visibility == Visibility.CANDIDATE
-    ]
+    messages = list(job.messages) + [m for r in job.results for m in r.messages if m.visibility == Visibility.CANDIDATE]
     baselines = {}
     for r in job.results:
         baselines.update(r.details.get("baselines") or {})
@@ -209,4 +209,3 @@ def _provenance(job: Job) -> dict:
     if job.prepared is not None:
         prov["data_sha256"] = assignment_data_digest(job.prepared)
     return prov
-

@@ -26,9 +26,9 @@ from typing import Any
 from harness import svg
 from harness.interview import find_details, interview_questions
 from harness.models import CriterionScore, GradeReport, Level, Verdict, Visibility
+from harness.report_gateway import gateway_html  # model gateway (issue 14)
 from harness.svg import esc
 from harness.visible import visible
-from harness.report_gateway import gateway_html  # model gateway (issue 14)
 
 CANDIDATE_LABEL = "Candidate output — not from holdout"
 CANDIDATE_OUTPUT_CODES = frozenset({"stderr_tail", "tests_output_tail", "test_failed"})
@@ -84,7 +84,6 @@ def candidate_frame(inner: str, what: str = "") -> str:
     return f'<div class="candidate"><div class="candidate-label">{label}</div>{inner}</div>'
 
 
-
 def _status_class(status: str) -> str:
     return {"graded": "ok", "needs_review": "warn", "rejected": "bad", "awaiting_panel": "info"}.get(status, "info")
 
@@ -104,7 +103,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def _levels(c: CriterionScore) -> str:
     if c.level is None:
         label = "for the panel" if c.kind == "human" else "not scored"
-        return f'<span class="levels none" title="{label}">' + "<i></i>" * 5 + f'</span> <span class="muted">{label}</span>'
+        return (
+            f'<span class="levels none" title="{label}">'
+            + "<i></i>" * 5
+            + f'</span> <span class="muted">{label}</span>'
+        )
     state = "pass" if c.passed or (c.passed is None and c.level >= 3) else "fail"
     boxes = "".join(f'<i class="{"on" if n <= c.level else ""}"></i>' for n in range(1, 6))
     title = f"level {c.level} of 5" + (f"; pass level {c.pass_level}" if c.pass_level else "")
@@ -120,7 +123,9 @@ def _header(report: GradeReport, links: dict[str, str]) -> str:
     facts = []
     run = report.sandbox
     if run is not None:
-        pills.append(f'<span class="pill {_verdict_class(run.verdict)}">run: {esc(run.verdict.value.replace("_", " "))}</span>')
+        pills.append(
+            f'<span class="pill {_verdict_class(run.verdict)}">run: {esc(run.verdict.value.replace("_", " "))}</span>'
+        )
         limit = f" of {run.timeout_s:.0f} s" if run.timeout_s else ""
         facts.append(f"run <b>{run.duration_s:.1f} s</b>{limit}")
         if run.peak_memory_mb:
@@ -137,12 +142,17 @@ def _header(report: GradeReport, links: dict[str, str]) -> str:
         passed = sum(1 for c in automated if c.passed)
         facts.append(f"<b>{passed}/{len(automated)}</b> automated criteria pass")
     if human and report.panel is not None:
-        facts.append(f"panel <b>{esc(report.panel.status.replace('_', ' '))}</b> · final "
-                     f"<b>{'–' if report.panel.final_score is None else f'{report.panel.final_score:.1f}'}</b>")
+        facts.append(
+            f"panel <b>{esc(report.panel.status.replace('_', ' '))}</b> · final "
+            f"<b>{'–' if report.panel.final_score is None else f'{report.panel.final_score:.1f}'}</b>"
+        )
     elif human:
         facts.append(f"<b>{len(human)}</b> for the panel")
-    sub = (f"{esc(report.submission.name)} · sha256 {esc(report.submission.sha256[:12])} · "
-           f"{report.submission.files} files" + (f" · entry {esc(report.submission.entry_point)}" if report.submission.entry_point else ""))
+    sub = (
+        f"{esc(report.submission.name)} · sha256 {esc(report.submission.sha256[:12])} · "
+        f"{report.submission.files} files"
+        + (f" · entry {esc(report.submission.entry_point)}" if report.submission.entry_point else "")
+    )
     if "notebook" in links:
         sub += f' · <a href="{esc(links["notebook"])}" style="color:#93c5fd">open the executed notebook</a>'
     return (
@@ -159,11 +169,15 @@ def _banners(report: GradeReport) -> str:
     if report.status == "needs_review":
         failed = [g for g in report.graders if g.status.value == "error"]
         names = ", ".join(esc(g.grader) for g in failed) or "a grader"
-        out.append(f'<div class="banner warn warn"><b>Needs review.</b> {names} failed (a harness problem, not the '
-                   "candidate's): the score is incomplete and the affected criteria are blank.</div>")
+        out.append(
+            f'<div class="banner warn warn"><b>Needs review.</b> {names} failed (a harness problem, not the '
+            "candidate's): the score is incomplete and the affected criteria are blank.</div>"
+        )
     if report.status == "rejected":
-        out.append('<div class="banner bad bad"><b>Rejected.</b> The submission could not be unpacked safely; nothing '
-                   "was run. See the messages below.</div>")
+        out.append(
+            '<div class="banner bad bad"><b>Rejected.</b> The submission could not be unpacked safely; nothing '
+            "was run. See the messages below.</div>"
+        )
     return "".join(out)
 
 
@@ -180,7 +194,7 @@ def _scorecard(report: GradeReport) -> str:
                 f"<li{' style=font-weight:600' if c.level is not None and str(c.level) == k else ''}>{esc(v)}</li>"
                 for k, v in sorted(c.guide.items())
             )
-            guide = f'<details><summary>guide for levels 1–5</summary><ol>{items}</ol></details>'
+            guide = f"<details><summary>guide for levels 1–5</summary><ol>{items}</ol></details>"
         kind = '<span class="pill info">panel</span>' if c.kind == "human" else ""
         rows.append(
             f'<tr class="criterion" id="criterion-{esc(c.id)}"><td><b>{esc(c.title)}</b> {kind}</td><td class="level">{_levels(c)}</td>'
@@ -188,7 +202,9 @@ def _scorecard(report: GradeReport) -> str:
         )
     return (
         '<section id="scorecard"><h2>Scorecard</h2><table><thead><tr><th>Criterion</th><th>Level</th>'
-        '<th class="num">Points</th><th>Evidence</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></section>"
+        '<th class="num">Points</th><th>Evidence</th></tr></thead><tbody>'
+        + "".join(rows)
+        + "</tbody></table></section>"
     )
 
 
@@ -214,8 +230,11 @@ def _metrics(report: GradeReport) -> str:
     primary = details.get("primary_metric")
     baselines: dict[str, dict[str, float]] = details.get("baselines") or report.baselines or {}
     grader = next(g for g in report.graders if "primary_metric" in g.details)
-    names = [n for n in grader.measurements if not n.endswith(_SHOWN_METRICS_SKIP)
-             and n not in ("coverage", "n_expected", "n_scored", "valid")]
+    names = [
+        n
+        for n in grader.measurements
+        if not n.endswith(_SHOWN_METRICS_SKIP) and n not in ("coverage", "n_expected", "n_scored", "valid")
+    ]
     head = "".join(f'<th class="num">{esc(b.replace("_", " "))}</th>' for b in baselines)
     rows = []
     for name in names:
@@ -226,14 +245,24 @@ def _metrics(report: GradeReport) -> str:
             ci = f"{_fmt(low)} – {_fmt(high)}" if low is not None and high is not None else "–"
         base_cells = "".join(f'<td class="num">{_fmt(b.get(name))}</td>' for b in baselines.values())
         weight = "<b>" if name == primary else ""
-        rows.append(f'<tr><td>{weight}{esc(name)}{"</b> (primary)" if weight else ""}</td><td class="num">{weight}{_fmt(value)}'
-                    f'{"</b>" if weight else ""}</td><td class="num">{ci}</td>{base_cells}</tr>')
+        rows.append(
+            f'<tr><td>{weight}{esc(name)}{"</b> (primary)" if weight else ""}</td><td class="num">{weight}{_fmt(value)}'
+            f'{"</b>" if weight else ""}</td><td class="num">{ci}</td>{base_cells}</tr>'
+        )
     coverage = grader.measurements.get("coverage")
-    note = (f'<p class="muted">Scored on {int(grader.measurements.get("n_expected") or 0):,} holdout rows; '
+    note = (
+        (
+            f'<p class="muted">Scored on {int(grader.measurements.get("n_expected") or 0):,} holdout rows; '
             f"coverage {_fmt(coverage, 3)}. Baselines are simple models trained by the assignment author on the "
-            "same data and scored on the same holdout.</p>") if coverage is not None else ""
-    table = (f'<table><thead><tr><th>Metric</th><th class="num">Submission</th><th class="num">95% CI</th>{head}</tr>'
-             f"</thead><tbody>{''.join(rows)}</tbody></table>")
+            "same data and scored on the same holdout.</p>"
+        )
+        if coverage is not None
+        else ""
+    )
+    table = (
+        f'<table><thead><tr><th>Metric</th><th class="num">Submission</th><th class="num">95% CI</th>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+    )
     plots = _plots(report, details, grader.measurements)
     return f'<section id="metrics"><h2>Holdout metrics</h2>{table}{note}<div class="grid">{plots}</div></section>'
 
@@ -248,18 +277,36 @@ def _plots(report: GradeReport, details: dict[str, Any], measured: dict[str, flo
         groups = []
         for m in shown:
             low, high = measured.get(f"{m}_ci_low"), measured.get(f"{m}_ci_high")
-            bars = [svg.Bar("submission", float(measured[m] or 0), svg.SERIES[0],
-                            note=f"[{_fmt(low)}–{_fmt(high)}]" if m == primary and low is not None and high is not None else "",
-                            low=low if m == primary else None, high=high if m == primary else None)]
+            bars = [
+                svg.Bar(
+                    "submission",
+                    float(measured[m] or 0),
+                    svg.SERIES[0],
+                    note=f"[{_fmt(low)}–{_fmt(high)}]" if m == primary and low is not None and high is not None else "",
+                    low=low if m == primary else None,
+                    high=high if m == primary else None,
+                )
+            ]
             for k, (name, values) in enumerate(baselines.items()):
                 if values.get(m) is not None:
                     bars.append(svg.Bar(name.replace("_", " "), float(values[m]), svg.SERIES[1 + (k % 2)]))
             groups.append((m, bars))
-        figures.append(("Submission vs baselines (holdout)", svg.bar_groups(groups, title="metric vs baselines", max_value=1.0)))
+        figures.append(
+            ("Submission vs baselines (holdout)", svg.bar_groups(groups, title="metric vs baselines", max_value=1.0))
+        )
     cm = details.get("confusion_matrix")
     if cm and cm.get("labels") and cm.get("matrix"):
-        figures.append(("Confusion matrix", svg.confusion_matrix(
-            [str(x) for x in cm["labels"]], cm["matrix"], title="confusion matrix", positive=cm.get("positive_label"))))
+        figures.append(
+            (
+                "Confusion matrix",
+                svg.confusion_matrix(
+                    [str(x) for x in cm["labels"]],
+                    cm["matrix"],
+                    title="confusion matrix",
+                    positive=cm.get("positive_label"),
+                ),
+            )
+        )
     pr = details.get("pr_curve")
     if pr and pr.get("precision") and pr.get("recall"):
         points = []
@@ -268,12 +315,26 @@ def _plots(report: GradeReport, details: dict[str, Any], measured: dict[str, flo
         for name, values in baselines.items():
             if values.get("recall") and values.get("precision"):
                 points.append((name.replace("_", " "), float(values["recall"]), float(values["precision"]), "#6b7280"))
-        figures.append(("Precision–recall curve", svg.pr_curve(
-            pr["precision"], pr["recall"], title="precision-recall curve", points=points,
-            area=measured.get("average_precision"))))
+        figures.append(
+            (
+                "Precision–recall curve",
+                svg.pr_curve(
+                    pr["precision"],
+                    pr["recall"],
+                    title="precision-recall curve",
+                    points=points,
+                    area=measured.get("average_precision"),
+                ),
+            )
+        )
     elif cm:
-        figures.append(("Precision–recall curve", '<p class="muted">No probabilities submitted, so there is no curve: '
-                        "only the single operating point in the confusion matrix.</p>"))
+        figures.append(
+            (
+                "Precision–recall curve",
+                '<p class="muted">No probabilities submitted, so there is no curve: '
+                "only the single operating point in the confusion matrix.</p>",
+            )
+        )
     return "".join(f"<figure><figcaption>{esc(caption)}</figcaption>{body}</figure>" for caption, body in figures)
 
 
@@ -286,30 +347,48 @@ def _quality(report: GradeReport) -> str:
     grader = next(g for g in report.graders if "lint" in g.details)
     per_kloc = grader.measurements.get("findings_per_kloc")
     complexity = grader.measurements.get("complexity_max")
-    summary = (f"<p><b>{lint.get('findings', 0)}</b> finding(s) in <b>{lint.get('loc', 0)}</b> lines of code "
-               f"({lint.get('files', 0)} file(s)) → <b>{_fmt(per_kloc, 1)}</b> per kLOC · highest cyclomatic complexity "
-               f"<b>{'–' if complexity is None else f'{complexity:.0f}'}</b>"
-               f" (limit {lint.get('max_complexity', '–')})</p>"
-               f'<p class="muted">ruff {esc(lint.get("ruff_version", ""))} with the harness\'s rules '
-               f'({esc(", ".join(lint.get("select", [])))}); the candidate\'s configuration files and '
-               "<code># noqa</code> comments are ignored.</p>")
+    summary = (
+        f"<p><b>{lint.get('findings', 0)}</b> finding(s) in <b>{lint.get('loc', 0)}</b> lines of code "
+        f"({lint.get('files', 0)} file(s)) → <b>{_fmt(per_kloc, 1)}</b> per kLOC · highest cyclomatic complexity "
+        f"<b>{'–' if complexity is None else f'{complexity:.0f}'}</b>"
+        f" (limit {lint.get('max_complexity', '–')})</p>"
+        f'<p class="muted">ruff {esc(lint.get("ruff_version", ""))} with the harness\'s rules '
+        f"({esc(', '.join(lint.get('select', [])))}); the candidate's configuration files and "
+        "<code># noqa</code> comments are ignored.</p>"
+    )
     parts = [summary]
     by_category = lint.get("by_category") or {}
     figures = []
     if by_category:
-        colours = {"syntax": "#991b1b", "security": "#dc2626", "correctness": "#ea580c", "bug risk": "#f59e0b",
-                   "complexity": "#8b5cf6", "naming": "#60a5fa", "simplification": "#93c5fd", "style": "#9ca3af"}
+        colours = {
+            "syntax": "#991b1b",
+            "security": "#dc2626",
+            "correctness": "#ea580c",
+            "bug risk": "#f59e0b",
+            "complexity": "#8b5cf6",
+            "naming": "#60a5fa",
+            "simplification": "#93c5fd",
+            "style": "#9ca3af",
+        }
         bars = [svg.Bar(name, float(count), colours.get(name, "#9ca3af")) for name, count in by_category.items()]
-        figures.append(("Lint findings by category", svg.bar_groups([("", bars)], title="lint by category", digits=0, width=420)))
+        figures.append(
+            ("Lint findings by category", svg.bar_groups([("", bars)], title="lint by category", digits=0, width=420))
+        )
     if habits:
         items = "".join(
-            f'<li>{YES if h.get("value") else NO} <b>{esc(h.get("title", name))}</b> — '
+            f"<li>{YES if h.get('value') else NO} <b>{esc(h.get('title', name))}</b> — "
             f'<span class="muted">{esc("; ".join(h.get("evidence") or []))}</span></li>'
-            for name, h in habits.items() if name != "deps_declared"
+            for name, h in habits.items()
+            if name != "deps_declared"
         )
         figures.append(("Engineering habits", f'<ul class="habits">{items}</ul>'))
-    parts.append('<div class="grid">' + "".join(
-        f'<figure style="flex:1;min-width:320px"><figcaption>{esc(c)}</figcaption>{b}</figure>' for c, b in figures) + "</div>")
+    parts.append(
+        '<div class="grid">'
+        + "".join(
+            f'<figure style="flex:1;min-width:320px"><figcaption>{esc(c)}</figcaption>{b}</figure>' for c, b in figures
+        )
+        + "</div>"
+    )
     worst = lint.get("worst") or []
     if not worst and lint.get("files"):
         parts.append('<p class="muted">No findings under the harness\'s rules.</p>')
@@ -319,15 +398,16 @@ def _quality(report: GradeReport) -> str:
             where = esc(f.get("file", "")) + (f" cell {f['cell']}" if f.get("cell") else "") + f" line {f.get('line')}"
             code_lines = "".join(
                 f'<span class="{"hit" if line.get("hit") else ""}"><span class="ln">{line.get("line")}</span>'
-                f'{esc(line.get("text", ""))}</span>' + ("" if line.get("hit") else "\n")
+                f"{esc(line.get('text', ''))}</span>" + ("" if line.get("hit") else "\n")
                 for line in f.get("context") or []
             )
             severe = "bad" if f.get("category") in ("syntax", "security", "correctness") else "warn"
             parts.append(
                 f'<div class="finding"><div class="head"><span class="pill {severe}">'
-                f'{esc(f.get("category", ""))}</span><code>{esc(f.get("code", ""))}</code> {esc(f.get("message", ""))} '
+                f"{esc(f.get('category', ''))}</span><code>{esc(f.get('code', ''))}</code> {esc(f.get('message', ''))} "
                 f'<span class="muted">— {where}</span></div>'
-                + (candidate_frame(f"<pre>{code_lines}</pre>", "code") if code_lines else "") + "</div>"
+                + (candidate_frame(f"<pre>{code_lines}</pre>", "code") if code_lines else "")
+                + "</div>"
             )
     for note in lint.get("notes") or []:
         parts.append(f'<p class="muted">{esc(note)}</p>')
@@ -349,16 +429,26 @@ def _run(report: GradeReport, links: dict[str, str]) -> str:
         ("verdict", f'<span class="pill {_verdict_class(run.verdict)}">{esc(run.verdict.value)}</span>'),
         ("exit code", esc(_fmt(run.exit_code))),
         ("wall time", f"{run.duration_s:.1f} s" + (f" of {run.timeout_s:.0f} s allowed" if run.timeout_s else "")),
-        ("peak memory", (f"{run.peak_memory_mb:.0f} MB" + (f" ({esc(run.peak_memory_source)})" if run.peak_memory_source else ""))
-         if run.peak_memory_mb else "–"),
+        (
+            "peak memory",
+            (f"{run.peak_memory_mb:.0f} MB" + (f" ({esc(run.peak_memory_source)})" if run.peak_memory_source else ""))
+            if run.peak_memory_mb
+            else "–",
+        ),
         ("out of memory", "yes" if run.oom_killed else "no"),
         ("command", f"<code>{esc(' '.join(run.command))}</code>" if run.command else "–"),
         ("image", esc(run.image or "–")),
     ]
     cell_errors = run.runner.get("cell_errors") or []
     if isinstance(cell_errors, list) and cell_errors:
-        rows.append(("notebook cell errors", esc(", ".join(
-            f"cell {e.get('cell')}: {e.get('ename')}" for e in cell_errors[:5] if isinstance(e, dict)))))
+        rows.append(
+            (
+                "notebook cell errors",
+                esc(
+                    ", ".join(f"cell {e.get('cell')}: {e.get('ename')}" for e in cell_errors[:5] if isinstance(e, dict))
+                ),
+            )
+        )
     table = '<table class="kv">' + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
     logs = []
     for name, stream in (("stdout", run.stdout), ("stderr", run.stderr)):
@@ -367,14 +457,21 @@ def _run(report: GradeReport, links: dict[str, str]) -> str:
             continue
         size = f"{stream.total_bytes:,} bytes" + (", middle dropped" if stream.truncated else "")
         link = f' · <a href="{esc(links[name])}">full log</a>' if name in links else ""
-        logs.append(f'<div><b>{name}</b> <span class="muted">(last {LOG_TAIL_LINES} lines; {size}{link})</span>'
-                    + candidate_frame(f"<pre>{esc(_tail(stream.text))}</pre>", name) + "</div>")
+        logs.append(
+            f'<div><b>{name}</b> <span class="muted">(last {LOG_TAIL_LINES} lines; {size}{link})</span>'
+            + candidate_frame(f"<pre>{esc(_tail(stream.text))}</pre>", name)
+            + "</div>"
+        )
     return f'<section id="run"><h2>Sandbox run</h2>{table}{"".join(logs)}</section>'
 
 
 def _artifacts(links: dict[str, str], notes: list[str]) -> str:
-    labels = {"notebook": "executed notebook (rendered, sanitised)", "executed.ipynb": "executed notebook (.ipynb)",
-              "stdout": "full stdout", "stderr": "full stderr"}
+    labels = {
+        "notebook": "executed notebook (rendered, sanitised)",
+        "executed.ipynb": "executed notebook (.ipynb)",
+        "stdout": "full stdout",
+        "stderr": "full stderr",
+    }
     items = "".join(f'<li><a href="{esc(href)}">{esc(labels.get(name, name))}</a></li>' for name, href in links.items())
     items += "".join(f'<li class="muted">{esc(n)}</li>' for n in notes)
     if not items:
@@ -384,7 +481,9 @@ def _artifacts(links: dict[str, str], notes: list[str]) -> str:
 
 def _messages(report: GradeReport) -> str:
     seen, rows = set(), []
-    all_messages = list(report.messages) + [m for g in report.graders for m in g.messages if m.visibility == Visibility.REVIEWER]
+    all_messages = list(report.messages) + [
+        m for g in report.graders for m in g.messages if m.visibility == Visibility.REVIEWER
+    ]
     for m in all_messages:
         key = (m.code, m.text)
         if key in seen or m.code == "lint_summary":
@@ -399,12 +498,16 @@ def _messages(report: GradeReport) -> str:
             body = f"<details><summary>{esc(first[:200])}</summary><pre>{esc(m.text)}</pre></details>"
         else:
             body = esc(m.text)
-        rows.append(f'<tr><td><span class="pill {cls}">{m.level.value}</span></td><td><code>{esc(m.code)}</code>{who}</td>'
-                    f"<td>{body}</td></tr>")
+        rows.append(
+            f'<tr><td><span class="pill {cls}">{m.level.value}</span></td><td><code>{esc(m.code)}</code>{who}</td>'
+            f"<td>{body}</td></tr>"
+        )
     for g in report.graders:
         if g.error:
-            rows.append(f'<tr><td><span class="pill bad">error</span></td><td><code>grader {esc(g.grader)}</code>'
-                        f' <span class="pill info">reviewer only</span></td><td><pre>{esc(g.error)}</pre></td></tr>')
+            rows.append(
+                f'<tr><td><span class="pill bad">error</span></td><td><code>grader {esc(g.grader)}</code>'
+                f' <span class="pill info">reviewer only</span></td><td><pre>{esc(g.error)}</pre></td></tr>'
+            )
     if not rows:
         return ""
     return f'<section id="messages"><h2>Messages</h2><table><tbody>{"".join(rows)}</tbody></table></section>'
@@ -423,8 +526,11 @@ def _plain(value: Any) -> str:
 
 
 def _provenance(report: GradeReport) -> str:
-    rows = [("report schema", report.schema_version), ("submission sha256", report.submission.sha256),
-            ("assignment", f"{report.assignment.id} v{report.assignment.version}")]
+    rows = [
+        ("report schema", report.schema_version),
+        ("submission sha256", report.submission.sha256),
+        ("assignment", f"{report.assignment.id} v{report.assignment.version}"),
+    ]
     rows += [(k.replace("_", " "), v) for k, v in report.provenance.items()]
     graders = ", ".join(f"{g.grader} ({g.status.value}, {g.duration_s:.2f} s)" for g in report.graders)
     if graders:
@@ -439,25 +545,27 @@ def render_html(report: GradeReport, *, links: dict[str, str] | None = None, not
     """The whole page. ``links`` maps artifact names (``notebook``, ``stdout`` ...) to relative hrefs."""
     links = dict(links or {})
     title = f"{report.assignment.id}: {'–' if report.score is None else f'{report.score:.1f}'} / {report.max_score:.0f} ({report.status})"
-    body = "".join([
-        _header(report, links),
-        "<main>",
-        _banners(report),
-        _scorecard(report),
-        _panel(report),
-        _questions(report),
-        _metrics(report),
-        _quality(report),
-        _run(report, links),
-        gateway_html(report),  # model gateway (issue 14)
-        _artifacts(links, notes or []),
-        _messages(report),
-        _provenance(report),
-        "<footer>holdout report · everything the candidate wrote is shown as plain text · "
-        "human criteria are left blank for the panel</footer></main>",
-    ])
+    body = "".join(
+        [
+            _header(report, links),
+            "<main>",
+            _banners(report),
+            _scorecard(report),
+            _panel(report),
+            _questions(report),
+            _metrics(report),
+            _quality(report),
+            _run(report, links),
+            gateway_html(report),  # model gateway (issue 14)
+            _artifacts(links, notes or []),
+            _messages(report),
+            _provenance(report),
+            "<footer>holdout report · everything the candidate wrote is shown as plain text · "
+            "human criteria are left blank for the panel</footer></main>",
+        ]
+    )
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n"

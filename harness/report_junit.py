@@ -48,7 +48,13 @@ def _case(suite: ET.Element, classname: str, c: CriterionScore) -> str:
     points = "" if c.score is None else f"; {c.score:.1f}/{c.max_score:.1f} points"
     if c.passed is False:
         need = f" (pass level {c.pass_level})" if c.pass_level else ""
-        _el(case, "failure", evidence, message=f"level {c.level} of 5, below the pass level{need}{points}", type="below_pass_level")
+        _el(
+            case,
+            "failure",
+            evidence,
+            message=f"level {c.level} of 5, below the pass level{need}{points}",
+            type="below_pass_level",
+        )
         return "failure"
     _el(case, "system-out", f"level {c.level} of 5{points}\n{evidence}")
     return "passed"

@@ -52,12 +52,62 @@ MAX_IMAGE_BYTES = 2 * 2**20
 MAX_IMAGES_BYTES = 8 * 2**20
 RENDER_TIMEOUT_S = 60.0
 
-ALLOWED_TAGS = frozenset({
-    "a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "del", "details", "div", "dl", "dt",
-    "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p",
-    "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th",
-    "thead", "tr", "u", "ul", "var",
-})
+ALLOWED_TAGS = frozenset(
+    {
+        "a",
+        "abbr",
+        "b",
+        "blockquote",
+        "br",
+        "caption",
+        "code",
+        "col",
+        "colgroup",
+        "dd",
+        "del",
+        "details",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "figcaption",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "samp",
+        "small",
+        "span",
+        "strong",
+        "sub",
+        "summary",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "u",
+        "ul",
+        "var",
+    }
+)
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpe?g|gif|webp);base64,[A-Za-z0-9+/=\s]*$", re.IGNORECASE)
 
 
@@ -84,8 +134,14 @@ def clean_html(fragment: object) -> str:
     import bleach
 
     text = fragment.decode("utf-8", "replace") if isinstance(fragment, bytes) else str(fragment)
-    return bleach.clean(text, tags=ALLOWED_TAGS, attributes=_allowed_attribute, protocols=["http", "https", "data"],
-                        strip=True, strip_comments=True)
+    return bleach.clean(
+        text,
+        tags=ALLOWED_TAGS,
+        attributes=_allowed_attribute,
+        protocols=["http", "https", "data"],
+        strip=True,
+        strip_comments=True,
+    )
 
 
 PAGE_CSS = """
@@ -105,14 +161,24 @@ pre{margin:0;padding:6px 8px;font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,
 """
 
 
-WARM_UP_NOTEBOOK = json.dumps({
-    "nbformat": 4, "nbformat_minor": 5, "metadata": {},
-    "cells": [
-        {"cell_type": "markdown", "id": "w0", "metadata": {}, "source": "# warm-up\n\n*text* `code`"},
-        {"cell_type": "code", "id": "w1", "metadata": {}, "execution_count": 1, "source": "import os\nprint(1)",
-         "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}]},
-    ],
-})
+WARM_UP_NOTEBOOK = json.dumps(
+    {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {"cell_type": "markdown", "id": "w0", "metadata": {}, "source": "# warm-up\n\n*text* `code`"},
+            {
+                "cell_type": "code",
+                "id": "w1",
+                "metadata": {},
+                "execution_count": 1,
+                "source": "import os\nprint(1)",
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": "1\n"}],
+            },
+        ],
+    }
+)
 """Our own constant notebook, rendered once by :func:`warm_up`."""
 
 
@@ -164,8 +230,13 @@ def trim_notebook(data: Any) -> tuple[dict, int]:
     kept = [_trim_cell(c, budget) for c in cells[:MAX_CELLS]]
     if len(cells) > MAX_CELLS:
         budget.cuts += 1
-        kept.append({"cell_type": "markdown", "metadata": {},
-                     "source": f"*[{len(cells) - MAX_CELLS:,} more cells not shown in this report]*"})
+        kept.append(
+            {
+                "cell_type": "markdown",
+                "metadata": {},
+                "source": f"*[{len(cells) - MAX_CELLS:,} more cells not shown in this report]*",
+            }
+        )
     language = (data.get("metadata") or {}).get("language_info") if isinstance(data.get("metadata"), dict) else None
     name = language.get("name") if isinstance(language, dict) and isinstance(language.get("name"), str) else "python"
     notebook = {"nbformat": 4, "nbformat_minor": 4, "metadata": {"language_info": {"name": name[:40]}}, "cells": kept}
@@ -174,18 +245,28 @@ def trim_notebook(data: Any) -> tuple[dict, int]:
 
 def _trim_cell(cell: dict, budget: _Budget) -> dict:
     kind = cell.get("cell_type") if cell.get("cell_type") in ("code", "markdown", "raw") else "raw"
-    out: dict[str, Any] = {"cell_type": kind, "metadata": {},
-                           "source": budget.text(cell.get("source"), MAX_CELL_SOURCE_CHARS, "source")}
+    out: dict[str, Any] = {
+        "cell_type": kind,
+        "metadata": {},
+        "source": budget.text(cell.get("source"), MAX_CELL_SOURCE_CHARS, "source"),
+    }
     if kind != "code":
         return out
     count = cell.get("execution_count")
     out["execution_count"] = count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else None
-    outputs = [o for o in cell.get("outputs") or [] if isinstance(o, dict)] if isinstance(cell.get("outputs"), list) else []
+    outputs = (
+        [o for o in cell.get("outputs") or [] if isinstance(o, dict)] if isinstance(cell.get("outputs"), list) else []
+    )
     out["outputs"] = [_trim_output(o, budget) for o in outputs[:MAX_OUTPUTS_PER_CELL]]
     if len(outputs) > MAX_OUTPUTS_PER_CELL:
         budget.cuts += 1
-        out["outputs"].append({"output_type": "stream", "name": "stdout",
-                               "text": f"[... {len(outputs) - MAX_OUTPUTS_PER_CELL:,} more outputs not shown ...]\n"})
+        out["outputs"].append(
+            {
+                "output_type": "stream",
+                "name": "stdout",
+                "text": f"[... {len(outputs) - MAX_OUTPUTS_PER_CELL:,} more outputs not shown ...]\n",
+            }
+        )
     return out
 
 
@@ -193,19 +274,38 @@ def _trim_output(output: dict, budget: _Budget) -> dict:
     kind = output.get("output_type")
     if kind == "stream":
         name = output.get("name") if output.get("name") in ("stdout", "stderr") else "stdout"
-        return {"output_type": "stream", "name": name, "text": budget.text(output.get("text"), MAX_OUTPUT_TEXT_CHARS, "output")}
+        return {
+            "output_type": "stream",
+            "name": name,
+            "text": budget.text(output.get("text"), MAX_OUTPUT_TEXT_CHARS, "output"),
+        }
     if kind == "error":
-        traceback = budget.text("\n".join(str(t) for t in output.get("traceback") or [] if isinstance(t, str))
-                                if isinstance(output.get("traceback"), list) else "", MAX_OUTPUT_TEXT_CHARS, "output")
-        return {"output_type": "error", "ename": str(output.get("ename") or "")[:200],
-                "evalue": budget.text(output.get("evalue"), 2000, "output"), "traceback": traceback.split("\n")}
+        traceback = budget.text(
+            "\n".join(str(t) for t in output.get("traceback") or [] if isinstance(t, str))
+            if isinstance(output.get("traceback"), list)
+            else "",
+            MAX_OUTPUT_TEXT_CHARS,
+            "output",
+        )
+        return {
+            "output_type": "error",
+            "ename": str(output.get("ename") or "")[:200],
+            "evalue": budget.text(output.get("evalue"), 2000, "output"),
+            "traceback": traceback.split("\n"),
+        }
     data = output.get("data") if isinstance(output.get("data"), dict) else {}
     shown: dict[str, str] = {}
     for mime, value in list(data.items())[:8]:
         if not isinstance(mime, str):
             continue
         if mime.startswith("image/") and mime != "image/svg+xml":
-            size = len(value) if isinstance(value, str) else sum(len(str(v)) for v in value) if isinstance(value, list) else 0
+            size = (
+                len(value)
+                if isinstance(value, str)
+                else sum(len(str(v)) for v in value)
+                if isinstance(value, list)
+                else 0
+            )
             if size > MAX_IMAGE_BYTES or size > budget.images:
                 budget.cuts += 1
                 shown.setdefault("text/plain", f"[an image of {size:,} bytes, not shown in this report]")
@@ -217,13 +317,16 @@ def _trim_output(output: dict, budget: _Budget) -> dict:
     result: dict[str, Any] = {"output_type": "display_data", "metadata": {}, "data": shown}
     if kind == "execute_result":
         count = output.get("execution_count")
-        result.update(output_type="execute_result",
-                      execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None)
+        result.update(
+            output_type="execute_result",
+            execution_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+        )
     return result
 
 
-def render_notebook(source: Path, target: Path, *, title: str = "executed notebook",
-                    timeout_s: float = RENDER_TIMEOUT_S) -> str | None:
+def render_notebook(
+    source: Path, target: Path, *, title: str = "executed notebook", timeout_s: float = RENDER_TIMEOUT_S
+) -> str | None:
     """Write ``target`` (HTML) from the notebook at ``source``; return an error text instead of raising.
 
     Read within limits, cut to the render caps, rendered under a wall-clock limit; a render that
@@ -242,8 +345,10 @@ def render_notebook(source: Path, target: Path, *, title: str = "executed notebo
         data = read_json(source, max_bytes=MAX_NOTEBOOK_BYTES, max_depth=MAX_NOTEBOOK_DEPTH)
         notebook, cuts = trim_notebook(data)
     except UntrustedDataError as exc:
-        reasons = {"too_large": f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB",
-                   "too_deep": f"the notebook is nested deeper than {MAX_NOTEBOOK_DEPTH} levels"}
+        reasons = {
+            "too_large": f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB",
+            "too_deep": f"the notebook is nested deeper than {MAX_NOTEBOOK_DEPTH} levels",
+        }
         return reasons.get(exc.code, f"could not read the notebook: {exc}")
     except ValueError as exc:
         return f"could not render the notebook: {exc}"
@@ -252,7 +357,7 @@ def render_notebook(source: Path, target: Path, *, title: str = "executed notebo
     def work() -> None:
         try:
             done["body"] = _export(notebook)
-        except Exception as exc:  # noqa: BLE001 - an unreadable notebook is a note in the report, never a crash
+        except Exception as exc:
             done["error"] = f"could not render the notebook: {type(exc).__name__}: {str(exc)[:200]}"
 
     thread = threading.Thread(target=work, name="holdout-notebook-render", daemon=True)
@@ -263,10 +368,13 @@ def render_notebook(source: Path, target: Path, *, title: str = "executed notebo
     if "error" in done:
         return done["error"]
     pygments_css = HtmlFormatter(style="default").get_style_defs(".highlight")
-    cut_note = (f" Shortened for this report ({cuts:,} cut(s), each marked); the full notebook is linked beside it."
-                if cuts else "")
+    cut_note = (
+        f" Shortened for this report ({cuts:,} cut(s), each marked); the full notebook is linked beside it."
+        if cuts
+        else ""
+    )
     page = (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{html.escape(CSP)}">'
         f"<title>{html.escape(title)}</title><style>{PAGE_CSS}{pygments_css}</style></head><body>"
         '<div class="holdout-notice">Rendered from the notebook the candidate\'s code left after the graded run. '

@@ -33,7 +33,12 @@ def score_criterion(
     evidence: list[str] | None = None,
 ) -> CriterionScore:
     row = CriterionScore(
-        id=spec.id, title=spec.title, kind=spec.kind, weight=spec.weight, max_score=max_score, guide=dict(spec.guide),
+        id=spec.id,
+        title=spec.title,
+        kind=spec.kind,
+        weight=spec.weight,
+        max_score=max_score,
+        guide=dict(spec.guide),
         pass_level=spec.pass_level if spec.kind == "automated" else None,
     )
     if spec.kind == "human":

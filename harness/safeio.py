@@ -94,8 +94,9 @@ def read_fd_bounded(fd: int, max_bytes: int) -> tuple[bytes, bool]:
     return data[:max_bytes], len(data) > max_bytes
 
 
-def read_bounded(path: str | os.PathLike[str], max_bytes: int, *, truncate: bool = False,
-                 dir_fd: int | None = None) -> bytes:
+def read_bounded(
+    path: str | os.PathLike[str], max_bytes: int, *, truncate: bool = False, dir_fd: int | None = None
+) -> bytes:
     """The bytes of a regular file (no links followed), at most ``max_bytes``.
 
     A longer file raises ``too_large`` unless ``truncate`` is set, when its head is returned.
@@ -164,8 +165,9 @@ def loads_json(text: str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH, what: s
         raise UntrustedDataError("invalid_json", f"{what} is not valid JSON: {str(exc)[:200]}") from None
 
 
-def read_json(path: str | os.PathLike[str], *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH,
-              dir_fd: int | None = None) -> Any:
+def read_json(
+    path: str | os.PathLike[str], *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH, dir_fd: int | None = None
+) -> Any:
     """A JSON file a container wrote: no links, at most ``max_bytes``, at most ``max_depth``."""
     return loads_json(read_bounded(path, max_bytes, dir_fd=dir_fd), max_depth=max_depth, what=os.fspath(path))
 
@@ -322,9 +324,14 @@ def _quiet(func, *args, **kwargs) -> None:
 # --- modules -------------------------------------------------------------------------------
 
 
-def import_path(path: str | os.PathLike[str], name: str, *, error: type[HoldoutError] = ConfigError,
-                hint: str = "Fix the error in that file; it belongs to the assignment.",
-                keep: bool = True) -> ModuleType:
+def import_path(
+    path: str | os.PathLike[str],
+    name: str,
+    *,
+    error: type[HoldoutError] = ConfigError,
+    hint: str = "Fix the error in that file; it belongs to the assignment.",
+    keep: bool = True,
+) -> ModuleType:
     """Import a trusted ``.py`` file (an assignment's ``prepare.py`` or ``graders.py``) by
     path under ``name``. A failure is an ``error`` (default :class:`~harness.errors.ConfigError`)
     naming the file. ``keep=False`` drops the module from ``sys.modules`` afterwards (it stays

@@ -38,7 +38,7 @@ class Settings:
     engine), ``host`` or ``image`` (``GRADE_SANDBOX_VENV``; see :mod:`sandbox.venv_copy`)."""
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         cache = Path(env.get("GRADE_CACHE_DIR") or platformdirs.user_cache_dir("holdout"))
         data = Path(env.get("GRADE_DATA_DIR") or cache / "data")

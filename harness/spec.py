@@ -112,7 +112,9 @@ class GatewaySpec(_Spec):
 
     enabled: bool = True
     backend: Literal["offline", "openai-compatible", "replay"] = "offline"
-    models: dict[str, str] = Field(default_factory=lambda: {"gpt-4o-mini": "gpt-4o-mini", "text-embedding-3-small": "text-embedding-3-small"})
+    models: dict[str, str] = Field(
+        default_factory=lambda: {"gpt-4o-mini": "gpt-4o-mini", "text-embedding-3-small": "text-embedding-3-small"}
+    )
     """Model names the candidate may call -> the name sent upstream (the allow-list)."""
     base_url: str | None = None
     """``openai-compatible``: the upstream's base URL (``.../v1``)."""
@@ -166,10 +168,12 @@ class CriterionSpec(_Spec):
     """For reviewers: what each level (``"1"``..``"5"``) looks like."""
 
     @model_validator(mode="after")
-    def _check(self) -> "CriterionSpec":
+    def _check(self) -> CriterionSpec:
         bad_keys = sorted(set(self.guide) - {"1", "2", "3", "4", "5"})
         if self.kind == "human" and bad_keys:
-            raise ValueError(f"a panel criterion's guide is keyed by level '1'..'5', not {', '.join(map(repr, bad_keys))}")
+            raise ValueError(
+                f"a panel criterion's guide is keyed by level '1'..'5', not {', '.join(map(repr, bad_keys))}"
+            )
         if self.kind == "human" and (self.measurement or self.thresholds):
             raise ValueError("a human (panel) criterion is scored by reviewers: drop 'measurement' and 'thresholds'")
         if self.kind == "automated":
@@ -187,7 +191,7 @@ class RubricSpec(_Spec):
     criteria: list[CriterionSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique(self) -> "RubricSpec":
+    def _unique(self) -> RubricSpec:
         seen: set[str] = set()
         for c in self.criteria:
             if c.id in seen:
@@ -332,7 +336,10 @@ def load_assignment(path: Path) -> Assignment:
     path = Path(path)
     file = path / SPEC_FILE if path.is_dir() else path
     if not file.is_file():
-        raise SpecError(f"no {SPEC_FILE} at {file}", hint="Point at an assignment folder; `grade list assignments` shows the known ones.")
+        raise SpecError(
+            f"no {SPEC_FILE} at {file}",
+            hint="Point at an assignment folder; `grade list assignments` shows the known ones.",
+        )
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

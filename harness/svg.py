@@ -29,9 +29,7 @@ def _num(value: float, digits: int = 3) -> str:
 def _svg(width: int, height: int, body: list[str], title: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" {FONT} font-size="12"><title>{esc(title)}</title>'
-        + "".join(body)
-        + "</svg>"
+        f'viewBox="0 0 {width} {height}" {FONT} font-size="12"><title>{esc(title)}</title>' + "".join(body) + "</svg>"
     )
 
 
@@ -47,8 +45,14 @@ class Bar:
     """An interval drawn as a whisker over the bar."""
 
 
-def bar_groups(groups: list[tuple[str, list[Bar]]], *, title: str, max_value: float | None = None,
-               width: int = 560, digits: int = 3) -> str:
+def bar_groups(
+    groups: list[tuple[str, list[Bar]]],
+    *,
+    title: str,
+    max_value: float | None = None,
+    width: int = 560,
+    digits: int = 3,
+) -> str:
     """Horizontal bars, grouped (e.g. one group per metric, one bar per model)."""
     label_w, value_w, bar_h, gap, group_gap, top = 130, 160, 14, 3, 12, 8
     values = [b.high if b.high is not None else b.value for _, bars in groups for b in bars]
@@ -94,12 +98,16 @@ def confusion_matrix(labels: list[str], matrix: list[list[int]], *, title: str, 
     ]
     for j, label in enumerate(labels):
         weight = ' font-weight="600"' if label == positive else ""
-        body.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 8}" text-anchor="middle" fill="{INK}"{weight}>{esc(label)}</text>')
+        body.append(
+            f'<text x="{left + j * cell + cell / 2}" y="{top - 8}" text-anchor="middle" fill="{INK}"{weight}>{esc(label)}</text>'
+        )
     for i, label in enumerate(labels):
         row = matrix[i] if i < len(matrix) else []
         total = sum(row) or 1
         weight = ' font-weight="600"' if label == positive else ""
-        body.append(f'<text x="{left - 8}" y="{top + i * cell + cell / 2 + 4}" text-anchor="end" fill="{INK}"{weight}>{esc(label)}</text>')
+        body.append(
+            f'<text x="{left - 8}" y="{top + i * cell + cell / 2 + 4}" text-anchor="end" fill="{INK}"{weight}>{esc(label)}</text>'
+        )
         for j in range(n):
             count = row[j] if j < len(row) else 0
             share = count / total
@@ -113,12 +121,20 @@ def confusion_matrix(labels: list[str], matrix: list[list[int]], *, title: str, 
             centre = f'x="{x + cell / 2 - 1}" text-anchor="middle" fill="{ink}"'
             body.append(f'<text {centre} y="{y + cell / 2}" font-size="16" font-weight="600">{count:,}</text>')
             body.append(f'<text {centre} y="{y + cell / 2 + 16}" font-size="11">{share:.1%} of row</text>')
-    body.append(f'<text x="{left}" y="{height - 8}" fill="{MUTED}" font-size="11">rows: true label · columns: prediction</text>')
+    body.append(
+        f'<text x="{left}" y="{height - 8}" fill="{MUTED}" font-size="11">rows: true label · columns: prediction</text>'
+    )
     return _svg(width, height, body, title)
 
 
-def pr_curve(precision: list[float], recall: list[float], *, title: str,
-             points: list[tuple[str, float, float, str]] = (), area: float | None = None) -> str:
+def pr_curve(
+    precision: list[float],
+    recall: list[float],
+    *,
+    title: str,
+    points: list[tuple[str, float, float, str]] = (),
+    area: float | None = None,
+) -> str:
     """Precision (y) against recall (x), with labelled operating points ``(label, recall, precision, colour)``."""
     width, height, left, bottom, top, right = 420, 320, 44, 36, 12, 12
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -131,21 +147,31 @@ def pr_curve(precision: list[float], recall: list[float], *, title: str,
         x, _ = xy(tick, 0)
         _, y = xy(0, tick)
         body.append(f'<path d="M{x:.1f} {top}V{top + plot_h}M{left} {y:.1f}H{left + plot_w}" stroke="{GRID}"/>')
-        body.append(f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle" fill="{MUTED}" font-size="10">{tick:g}</text>')
-        body.append(f'<text x="{left - 6}" y="{y + 3:.1f}" text-anchor="end" fill="{MUTED}" font-size="10">{tick:g}</text>')
+        body.append(
+            f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle" fill="{MUTED}" font-size="10">{tick:g}</text>'
+        )
+        body.append(
+            f'<text x="{left - 6}" y="{y + 3:.1f}" text-anchor="end" fill="{MUTED}" font-size="10">{tick:g}</text>'
+        )
     body.append(f'<text x="{left + plot_w / 2}" y="{height - 4}" text-anchor="middle" fill="{MUTED}">recall</text>')
     middle = top + plot_h / 2
-    body.append(f'<text x="11" y="{middle}" text-anchor="middle" fill="{MUTED}" transform="rotate(-90 11 {middle})">precision</text>')
+    body.append(
+        f'<text x="11" y="{middle}" text-anchor="middle" fill="{MUTED}" transform="rotate(-90 11 {middle})">precision</text>'
+    )
     pairs = [(r, p) for r, p in zip(recall, precision, strict=False) if math.isfinite(r) and math.isfinite(p)]
     if pairs:
         path = "M" + "L".join(f"{x:.1f} {y:.1f}" for x, y in (xy(r, p) for r, p in pairs))
         body.append(f'<path d="{path}" stroke="{SERIES[0]}" stroke-width="2" fill="none"/>')
     if area is not None:
-        body.append(f'<text x="{left + 8}" y="{top + plot_h - 8}" fill="{SERIES[0]}">average precision {area:.3f}</text>')
+        body.append(
+            f'<text x="{left + 8}" y="{top + plot_h - 8}" fill="{SERIES[0]}">average precision {area:.3f}</text>'
+        )
     for k, (label, r, p, colour) in enumerate(points):
         x, y = xy(r, p)
         body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{esc(colour)}" stroke="#fff" stroke-width="1.5"/>')
         anchor, dx = ("end", -9) if x > left + plot_w * 0.6 else ("start", 9)
         dy = 4 + (18 if k % 2 else -10) if k else 4  # alternate labels below/above so nearby points stay readable
-        body.append(f'<text x="{x + dx:.1f}" y="{y + dy:.1f}" text-anchor="{anchor}" fill="{INK}" font-size="11">{esc(label)}</text>')
+        body.append(
+            f'<text x="{x + dx:.1f}" y="{y + dy:.1f}" text-anchor="{anchor}" fill="{INK}" font-size="11">{esc(label)}</text>'
+        )
     return _svg(width, height, body, title)

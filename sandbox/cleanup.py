@@ -39,7 +39,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-
 def prune(
     client,
     *,

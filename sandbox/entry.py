@@ -115,8 +115,11 @@ def drop_to_runner() -> None:
     os.setresgid(RUNNER_UID, RUNNER_UID, RUNNER_UID)
     os.setresuid(RUNNER_UID, RUNNER_UID, RUNNER_UID)
     status = _proc_status("self")
-    if os.getresuid() != (RUNNER_UID,) * 3 or status.get("CapEff") != "0000000000000000" \
-            or status.get("CapPrm") != "0000000000000000":
+    if (
+        os.getresuid() != (RUNNER_UID,) * 3
+        or status.get("CapEff") != "0000000000000000"
+        or status.get("CapPrm") != "0000000000000000"
+    ):
         raise SystemExit("holdout: could not drop to the runner uid; refusing to run candidate code")
 
 
@@ -151,7 +154,9 @@ def start_as_runner(held: Held) -> None:
     drop_to_runner()
     _runner_streams()
     if os.environ.get("HOLDOUT_GATEWAY_SOCKET"):  # model gateway (issue 14): relay 127.0.0.1 to the host's socket
-        _start_gateway_forwarder(os.environ["HOLDOUT_GATEWAY_SOCKET"], int(os.environ.get("HOLDOUT_GATEWAY_PORT", "8765")))
+        _start_gateway_forwarder(
+            os.environ["HOLDOUT_GATEWAY_SOCKET"], int(os.environ.get("HOLDOUT_GATEWAY_PORT", "8765"))
+        )
     held.release()
 
 
@@ -298,8 +303,12 @@ def _start_kernel(held: Held):
             # this process's own Jupyter/IPython folders, away from the kernel's (which a
             # root-owned folder in /tmp would make unwritable for it)
             os.makedirs(KERNEL_DIR, mode=0o755, exist_ok=True)
-            os.environ.update(JUPYTER_RUNTIME_DIR=f"{KERNEL_DIR}/runtime", IPYTHONDIR=f"{KERNEL_DIR}/ipython",
-                              JUPYTER_DATA_DIR=f"{KERNEL_DIR}/data", JUPYTER_CONFIG_DIR=f"{KERNEL_DIR}/config")
+            os.environ.update(
+                JUPYTER_RUNTIME_DIR=f"{KERNEL_DIR}/runtime",
+                IPYTHONDIR=f"{KERNEL_DIR}/ipython",
+                JUPYTER_DATA_DIR=f"{KERNEL_DIR}/data",
+                JUPYTER_CONFIG_DIR=f"{KERNEL_DIR}/config",
+            )
         km = _kernel_manager_class(held)(kernel_name="python3")
         if two_uids():
             km.connection_file = os.path.join(KERNEL_DIR, "kernel.json")
@@ -307,8 +316,13 @@ def _start_kernel(held: Held):
         km.gate_fd = held.gate()
         try:
             # nbclient's default ipython_hist_file: no SQLite history file in the sandbox
-            run_sync(km.start_kernel)(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=os.getcwd(),
-                                      env=kernel_env, pass_fds=(km.gate_fd,), **candidate_user())
+            run_sync(km.start_kernel)(
+                extra_arguments=["--HistoryManager.hist_file=:memory:"],
+                cwd=os.getcwd(),
+                env=kernel_env,
+                pass_fds=(km.gate_fd,),
+                **candidate_user(),
+            )
         finally:
             os.close(km.gate_fd)
         return km
@@ -349,8 +363,9 @@ def _shut_down(client, *, ran_to_end: bool) -> None:
         return
     if ran_to_end and kc is not None:
         try:
-            run_sync(kc.execute_interactive)(COLLECT_AND_FREEZE, silent=True, store_history=False,
-                                             timeout=10, output_hook=lambda msg: None)
+            run_sync(kc.execute_interactive)(
+                COLLECT_AND_FREEZE, silent=True, store_history=False, timeout=10, output_hook=lambda msg: None
+            )
         except Exception:
             pass  # a wedged kernel: the shutdown below escalates to a kill
     try:
@@ -497,8 +512,12 @@ def _cap_outputs(nb) -> int:
             if size > left:
                 truncated += 1
                 if left > 0:
-                    kept.append(_note(f"[holdout: output of {size:,} bytes dropped: the notebook's outputs exceed "
-                                      f"{NOTEBOOK_OUTPUT_BYTES // 2**20} MB]"))
+                    kept.append(
+                        _note(
+                            f"[holdout: output of {size:,} bytes dropped: the notebook's outputs exceed "
+                            f"{NOTEBOOK_OUTPUT_BYTES // 2**20} MB]"
+                        )
+                    )
                     left = 0
                 continue
             if output.get("output_type") == "stream":
@@ -506,15 +525,18 @@ def _cap_outputs(nb) -> int:
                 text = text if isinstance(text, str) else "".join(text)
                 if len(text) > OUTPUT_TEXT_BYTES:
                     half = OUTPUT_TEXT_BYTES // 2
-                    output["text"] = (text[:half] + f"\n[holdout: {len(text) - 2 * half:,} characters not shown]\n"
-                                      + text[-half:])
+                    output["text"] = (
+                        text[:half] + f"\n[holdout: {len(text) - 2 * half:,} characters not shown]\n" + text[-half:]
+                    )
                     truncated += 1
             elif output.get("output_type") in ("display_data", "execute_result"):
                 data = output.get("data", {})
                 for mime in list(data):
                     if len(json.dumps(data[mime], default=str)) > OUTPUT_DATA_BYTES:
                         del data[mime]
-                        data.setdefault("text/plain", f"[holdout: {mime} output over {OUTPUT_DATA_BYTES // 2**20} MB dropped]")
+                        data.setdefault(
+                            "text/plain", f"[holdout: {mime} output over {OUTPUT_DATA_BYTES // 2**20} MB dropped]"
+                        )
                         truncated += 1
             left -= len(json.dumps(output, default=str))
             kept.append(output)
@@ -584,9 +606,7 @@ def probe(runner_pid: int | None = None) -> int:
         result["python_env"] = f"read-only ({exc.strerror})"
     result["env_keys"] = sorted(os.environ)
     result["pids_max"] = _read_first(["/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"])
-    result["memory_max"] = _read_first(
-        ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
-    )
+    result["memory_max"] = _read_first(["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
     result["nofile"] = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     result["fsize"] = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
     result["core"] = resource.getrlimit(resource.RLIMIT_CORE)[1]
@@ -657,7 +677,9 @@ def _start_gateway_forwarder(socket_path: str, port: int) -> None:  # model gate
     import importlib.util
 
     try:
-        spec = importlib.util.spec_from_file_location("holdout_forwarder", os.path.join(os.path.dirname(socket_path), "forwarder.py"))
+        spec = importlib.util.spec_from_file_location(
+            "holdout_forwarder", os.path.join(os.path.dirname(socket_path), "forwarder.py")
+        )
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         module.start(socket_path, port)

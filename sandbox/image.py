@@ -19,9 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from harness.errors import ConfigError, ImageMissing, InfrastructureError
 from sandbox import LABEL
@@ -182,7 +182,7 @@ def download_wheelhouse(cache_dir: Path, python_tag: str, *, log: Log = lambda l
         "--python-version", f"{version[0]}.{version[1:]}", "--implementation", "cp",
         *_platform_args(), "-r", str(HERE / "requirements.txt"),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise InfrastructureError(
@@ -306,7 +306,7 @@ def _slim(rootfs: Path) -> None:
 
 
 def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise InfrastructureError(
             f"{what} failed (exit {proc.returncode}):\n{(proc.stderr or proc.stdout)[-1500:]}",

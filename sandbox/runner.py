@@ -77,8 +77,11 @@ class JobDirs:
 
     def mounts(self, *, trusted: bool) -> tuple[Mount, ...]:
         """The writable mounts; with ``trusted``, the run is a two-uid run (see the module)."""
-        return (Mount(self.output, "/output", read_only=False), Mount(self.logs, LOGS_MOUNT, read_only=False),
-                *((Mount(self.trusted, TRUSTED_MOUNT, read_only=False),) if trusted else ()))
+        return (
+            Mount(self.output, "/output", read_only=False),
+            Mount(self.logs, LOGS_MOUNT, read_only=False),
+            *((Mount(self.trusted, TRUSTED_MOUNT, read_only=False),) if trusted else ()),
+        )
 
 
 def make_job_dirs(root: Path) -> JobDirs:
@@ -156,8 +159,9 @@ def container_options(request: RunRequest) -> dict:
         # uid 0 with nothing but SETUID/SETGID: the entry starts the candidate as CANDIDATE_UID,
         # then drops to the runner uid (which clears these two as well) before candidate code runs
         user, caps = "0:0", ["SETUID", "SETGID"]
-        env.update(HOLDOUT_RUNNER_UID=str(uid), HOLDOUT_CANDIDATE_UID=str(CANDIDATE_UID),
-                   HOLDOUT_TRUSTED_DIR=TRUSTED_MOUNT)
+        env.update(
+            HOLDOUT_RUNNER_UID=str(uid), HOLDOUT_CANDIDATE_UID=str(CANDIDATE_UID), HOLDOUT_TRUSTED_DIR=TRUSTED_MOUNT
+        )
     options = dict(
         image=request.image,
         command=list(request.command),
@@ -185,14 +189,13 @@ def container_options(request: RunRequest) -> dict:
         use_config_proxy=False,
         hostname="sandbox",
         labels={LABEL: "1", "io.holdout.pid": str(os.getpid()), **request.labels},
-        volumes={
-            str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in request.mounts
-        },
+        volumes={str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in request.mounts},
         detach=True,
         **({"name": request.name} if request.name else {}),
     )
     if request.gateway is not None:  # model gateway (issue 14): socket folder read-only + OPENAI_* env
         from sandbox.gateway import MOUNT, container_env
+
         options["environment"].update(container_env())
         options["volumes"][str(request.gateway)] = {"bind": MOUNT, "mode": "ro"}
     return options
@@ -365,9 +368,11 @@ def _read_runner_json(logs_dir: Path | None) -> dict:
     except UntrustedDataError as exc:
         if exc.code == "missing":
             return {}
-        reasons = {"too_large": f"larger than {RUNNER_JSON_BYTES // 1024} KiB",
-                   "too_deep": f"nested deeper than {RUNNER_JSON_DEPTH} levels",
-                   "invalid_json": "not valid JSON"}
+        reasons = {
+            "too_large": f"larger than {RUNNER_JSON_BYTES // 1024} KiB",
+            "too_deep": f"nested deeper than {RUNNER_JSON_DEPTH} levels",
+            "invalid_json": "not valid JSON",
+        }
         return {"error": f"runner.json was ignored: {reasons.get(exc.code, exc.code.replace('_', ' '))}"}
     return data if isinstance(data, dict) else {"error": "runner.json was ignored: not a JSON object"}
 

@@ -71,8 +71,10 @@ def ensure_copy(client, image, cache_dir: Path) -> Path:
         try:
             _extract(client, image.id, tmp)
             if not (tmp / "venv" / "bin").is_dir():
-                raise ConfigError(f"the image {image.id[:19]} has no {VENV_PATH}",
-                                  hint="Set GRADE_SANDBOX_VENV=image, or rebuild with `grade sandbox build`.")
+                raise ConfigError(
+                    f"the image {image.id[:19]} has no {VENV_PATH}",
+                    hint="Set GRADE_SANDBOX_VENV=image, or rebuild with `grade sandbox build`.",
+                )
             os.chmod(tmp, 0o755)
             os.replace(tmp, target)
         finally:
@@ -83,9 +85,12 @@ def ensure_copy(client, image, cache_dir: Path) -> Path:
 def _extract(client, image_id: str, dest: Path) -> None:
     """Stream ``/opt/venv`` out of a created (never started) container into ``dest``."""
     with docker_errors("copying the sandbox image's Python environment"):
-        container = client.containers.create(image_id, command=["true"], network_mode="none",
-                                              labels={"io.holdout.managed": "1",
-                                                      "io.holdout.pid": str(os.getpid())})
+        container = client.containers.create(
+            image_id,
+            command=["true"],
+            network_mode="none",
+            labels={"io.holdout.managed": "1", "io.holdout.pid": str(os.getpid())},
+        )
         try:
             chunks, _ = container.get_archive(VENV_PATH)
             raw = _ChunkReader(chunks)
@@ -126,7 +131,7 @@ class _ChunkReader(io.RawIOBase):
             if chunk is None:
                 return 0
             self._chunk = memoryview(chunk)
-            self._tail = (self._tail + chunk)[-len(self.END_MARKER):]
+            self._tail = (self._tail + chunk)[-len(self.END_MARKER) :]
         n = min(len(buffer), len(self._chunk))
         buffer[:n] = self._chunk[:n]
         self._chunk = self._chunk[n:]
@@ -149,11 +154,15 @@ def venv_mounts(client, image, cache_dir: Path, mode: str) -> tuple:
         return (Mount(ensure_copy(client, image, cache_dir), VENV_PATH, read_only=True),)
     except OSError as exc:
         if mode == "host":
-            raise ConfigError(f"cannot copy the sandbox's /opt/venv into {cache_dir}: {exc}",
-                              hint="Free space or set GRADE_CACHE_DIR to a writable folder, "
-                                   "or set GRADE_SANDBOX_VENV=image.") from None
-        print(f"holdout: warning: cannot copy the sandbox's /opt/venv into {cache_dir} ({exc}); "
-              "grading with the image's own, which is slower on this engine", file=sys.stderr)
+            raise ConfigError(
+                f"cannot copy the sandbox's /opt/venv into {cache_dir}: {exc}",
+                hint="Free space or set GRADE_CACHE_DIR to a writable folder, or set GRADE_SANDBOX_VENV=image.",
+            ) from None
+        print(
+            f"holdout: warning: cannot copy the sandbox's /opt/venv into {cache_dir} ({exc}); "
+            "grading with the image's own, which is slower on this engine",
+            file=sys.stderr,
+        )
         return ()
 
 

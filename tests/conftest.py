@@ -63,8 +63,14 @@ def session_cache(tmp_path_factory) -> Path:
 @pytest.fixture
 def no_containers_left(docker_client):
     """Asserts the test left no holdout container behind."""
+
     def _ours():
-        return {c.id for c in docker_client.containers.list(all=True, sparse=True, filters={"label": f"io.holdout.pid={os.getpid()}"})}
+        return {
+            c.id
+            for c in docker_client.containers.list(
+                all=True, sparse=True, filters={"label": f"io.holdout.pid={os.getpid()}"}
+            )
+        }
 
     before = _ours()
     yield

@@ -44,8 +44,18 @@ def zip_dir(src: Path, dest: Path) -> Path:
     return dest
 
 
-CANARIES = ["reference", "notebook", "weak", "crashes", "timeout", "wrong_ids", "no_output", "tries_network",
-            "breaks_contract", "hangs_under_test"]
+CANARIES = [
+    "reference",
+    "notebook",
+    "weak",
+    "crashes",
+    "timeout",
+    "wrong_ids",
+    "no_output",
+    "tries_network",
+    "breaks_contract",
+    "hangs_under_test",
+]
 
 
 @pytest.mark.parametrize("name", CANARIES)
@@ -54,8 +64,12 @@ def test_canary_gets_its_declared_outcome(name, assignment, settings, tmp_path, 
     options = GradeOptions(timeout_s=spec.timeout_s, artifacts_dir=tmp_path / "artifacts")
     report = grade(zip_dir(ASSIGNMENT / spec.path, tmp_path / f"{name}.zip"), settings=settings, options=options)
     problems = canary_problems(report, spec)
-    summary = {"score": report.score, "verdict": report.sandbox and report.sandbox.verdict,
-               "messages": [m.code for m in report.messages], "stderr": report.sandbox and report.sandbox.stderr.text[-800:]}
+    summary = {
+        "score": report.score,
+        "verdict": report.sandbox and report.sandbox.verdict,
+        "messages": [m.code for m in report.messages],
+        "stderr": report.sandbox and report.sandbox.stderr.text[-800:],
+    }
     assert not problems, (problems, summary)
     if name == "notebook":
         executed = json.loads((tmp_path / "artifacts" / "executed.ipynb").read_text())
@@ -69,8 +83,10 @@ def test_canary_gets_its_declared_outcome(name, assignment, settings, tmp_path, 
     if name == "breaks_contract":  # the hidden "model" tests fail; exactly their points are lost
         hidden = next(g for g in report.graders if g.grader == "pytest").details["hidden_tests"]["tests"]
         assert {t["nodeid"].split("::")[-1] for t in hidden if t["outcome"] != "passed"} == {
-            "test_build_model_returns_an_unfitted_estimator", "test_model_learns_spam_from_raw_texts",
-            "test_model_handles_awkward_texts"}
+            "test_build_model_returns_an_unfitted_estimator",
+            "test_model_learns_spam_from_raw_texts",
+            "test_model_handles_awkward_texts",
+        }
         assert next(c for c in report.criteria if c.id == "holdout_performance").level == 5
         assert "test_failed" not in {m.code for m in report.messages}, "failure details are for reviewers only"
 
@@ -85,11 +101,19 @@ def test_grading_twice_gives_identical_reports(assignment, settings, tmp_path):
 
 def test_cli_grades_a_zip_and_writes_reports(settings, tmp_path, monkeypatch):
     archive = zip_dir(ASSIGNMENT / "canaries" / "weak", tmp_path / "weak.zip")
-    env = {"GRADE_DATA_DIR": str(settings.data_dir), "GRADE_CACHE_DIR": str(settings.cache_dir),
-           "GRADE_IMAGE": settings.image or "", "PATH": "/usr/bin:/bin"}
+    env = {
+        "GRADE_DATA_DIR": str(settings.data_dir),
+        "GRADE_CACHE_DIR": str(settings.cache_dir),
+        "GRADE_IMAGE": settings.image or "",
+        "PATH": "/usr/bin:/bin",
+    }
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "harness", str(archive), "--out", str(out), "--json",
-                           "--fail-under", "90"], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", str(archive), "--out", str(out), "--json", "--fail-under", "90"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 1, proc.stderr  # graded, below --fail-under
     report = json.loads(proc.stdout)
     assert report["status"] == "graded" and report["assignment"]["id"] == "applied_ml"

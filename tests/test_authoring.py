@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 from harness.api import grade
-from harness.authoring.new import KINDS, new_assignment
 from harness.authoring.check import check_assignment, static_problems
+from harness.authoring.new import KINDS, new_assignment
 from harness.errors import ConfigError, DataError, SpecError
 from harness.models import SandboxRun, Verdict
 from harness.report import report_json
 from harness.settings import Settings
 from harness.spec import load_assignment
 
-SYNTHETIC_TABLE = '''
+SYNTHETIC_TABLE = """
 def load_table(sources):
     import numpy as np
     import pandas as pd
@@ -32,7 +32,7 @@ def load_table(sources):
     return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "target": 3 * x[:, 0] - x[:, 1] + rng.normal(0.1, size=200)})
 
 
-'''
+"""
 
 
 def with_data(root: Path) -> None:
@@ -94,11 +94,19 @@ def fake_sandbox(request) -> SandboxRun:
     submission = mount(request, "/submission")
     kind = (submission / "predict.py").read_text()
     if any(m.target == "/holdout-pytest" for m in request.mounts):  # the hidden tests: all pass, but for the crash
-        tests = ["test_contract.py::test_import_has_no_side_effects", "test_contract.py::test_main_is_defined",
-                 "test_contract.py::test_build_model_fits_the_training_table"]
+        tests = [
+            "test_contract.py::test_import_has_no_side_effects",
+            "test_contract.py::test_main_is_defined",
+            "test_contract.py::test_build_model_fits_the_training_table",
+        ]
         outcome = "failed" if "no_such_column" in kind else "passed"
-        records = [{"event": "collected", "nodeids": tests}, *({"event": "test", "nodeid": n, "outcome": outcome} for n in tests)]
-        (mount(request, "/holdout/trusted") / "holdout-hidden-tests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        records = [
+            {"event": "collected", "nodeids": tests},
+            *({"event": "test", "nodeid": n, "outcome": outcome} for n in tests),
+        ]
+        (mount(request, "/holdout/trusted") / "holdout-hidden-tests.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in records)
+        )
         return SandboxRun(verdict=Verdict.OK, exit_code=0)
     if "no_such_column" in kind:
         return SandboxRun(verdict=Verdict.CRASHED, exit_code=1)
@@ -115,8 +123,12 @@ def scaffold(tmp_path) -> tuple[Path, Settings]:
     root = tmp_path / "assignments" / "synthetic_reg"
     new_assignment(root, "regression")
     with_data(root)
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
-                        assignment_paths=(tmp_path / "assignments",), allow_download=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        assignment_paths=(tmp_path / "assignments",),
+        allow_download=False,
+    )
     return root, settings
 
 
@@ -126,8 +138,15 @@ def test_check_reports_one_row_per_check_and_flags_a_canary_mismatch(scaffold):
     text = spec_file.read_text()
     report = check_assignment(load_assignment(root), settings, runner=fake_sandbox)
     rows = {r.name: r for r in report.rows}
-    assert list(rows) == ["spec, graders, rubric", "data", "starter kit", "canary reference", "canary baseline",
-                          "canary crashes", "rubric measurements"]
+    assert list(rows) == [
+        "spec, graders, rubric",
+        "data",
+        "starter kit",
+        "canary reference",
+        "canary baseline",
+        "canary crashes",
+        "rubric measurements",
+    ]
     assert report.ok, [(r.name, r.problems) for r in report.rows]
     assert "score 100.0" in rows["canary reference"].got and "verdict crashed" in rows["canary crashes"].got
     spec_file.write_text(text.replace("max_score = 40", "max_score = 10"))
@@ -143,7 +162,9 @@ def test_check_fails_on_a_misspelt_measurement_with_a_suggestion(scaffold):
     report = check_assignment(load_assignment(root), settings, runner=fake_sandbox, only=["reference"])
     row = report.rows[-1]
     assert row.name == "rubric measurements" and not row.ok and not report.ok
-    assert row.problems == ["rubric.criteria[2] (hidden_tests): no grader produced 'pytest.scor'; did you mean 'pytest.score'?"]
+    assert row.problems == [
+        "rubric.criteria[2] (hidden_tests): no grader produced 'pytest.scor'; did you mean 'pytest.score'?"
+    ]
 
 
 def test_check_shows_why_a_grader_failed_on_a_canary(scaffold, monkeypatch):
@@ -165,8 +186,11 @@ def test_check_shows_why_a_grader_failed_on_a_canary(scaffold, monkeypatch):
 def test_check_stops_on_static_problems_before_any_container(scaffold):
     root, settings = scaffold
     spec_file = root / "assignment.toml"
-    spec_file.write_text(spec_file.read_text().replace('measurement = "pytest.score"', 'measurement = "tests.score"')
-                         .replace('tests = "hidden_tests"', 'tests = "hiden_tests"'))
+    spec_file.write_text(
+        spec_file.read_text()
+        .replace('measurement = "pytest.score"', 'measurement = "tests.score"')
+        .replace('tests = "hidden_tests"', 'tests = "hiden_tests"')
+    )
     calls = []
     with pytest.raises(SpecError) as err:
         check_assignment(load_assignment(root), settings, runner=calls.append)
@@ -217,11 +241,15 @@ def test_a_custom_grader_in_graders_py_shows_up_in_the_report(scaffold, tmp_path
     root, settings = scaffold
     (root / "graders.py").write_text(CUSTOM_GRADER)
     spec_file = root / "assignment.toml"
-    spec_file.write_text(spec_file.read_text().replace(
-        "# --- rubric ---",
-        '[[graders]]\nuse = "readme_mentions"\n\n[graders.config]\nmust_mention = "python predict.py"\n\n'
-        '[[rubric.criteria]]\nid = "readme"\ntitle = "README says how to run it"\nweight = 10\n'
-        'measurement = "readme_mentions.mentions"\nthresholds = [0.25, 0.5, 0.75, 1.0]\n\n# --- rubric ---', 1))
+    spec_file.write_text(
+        spec_file.read_text().replace(
+            "# --- rubric ---",
+            '[[graders]]\nuse = "readme_mentions"\n\n[graders.config]\nmust_mention = "python predict.py"\n\n'
+            '[[rubric.criteria]]\nid = "readme"\ntitle = "README says how to run it"\nweight = 10\n'
+            'measurement = "readme_mentions.mentions"\nthresholds = [0.25, 0.5, 0.75, 1.0]\n\n# --- rubric ---',
+            1,
+        )
+    )
     submission = tmp_path / "submission"
     submission.mkdir()
     (submission / "predict.py").write_text("from sklearn.linear_model import RidgeCV\n")
@@ -251,7 +279,9 @@ def test_cli_check_exit_code_is_1_on_a_mismatch_and_0_when_all_pass(scaffold, mo
     for env, value in (("GRADE_CACHE_DIR", settings.cache_dir), ("GRADE_DATA_DIR", settings.data_dir)):
         monkeypatch.setenv(env, str(value))
     rows = [CheckRow("canary reference", True, "score ≥ 60", "score 82.5")]
-    monkeypatch.setattr(harness.authoring.check, "check_assignment", lambda *a, **kw: CheckReport("synthetic_reg", list(rows), 1.0))
+    monkeypatch.setattr(
+        harness.authoring.check, "check_assignment", lambda *a, **kw: CheckReport("synthetic_reg", list(rows), 1.0)
+    )
     result = CliRunner().invoke(cli, ["check", str(root)])
     assert result.exit_code == 0 and "all checks pass" in result.output
     rows.append(CheckRow("canary baseline", False, "score ≤ 40", "score 55.0", ["score 55.0, expected <= 40"]))

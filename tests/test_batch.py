@@ -38,8 +38,12 @@ def setup(tmp_path):
     root.mkdir(parents=True)
     (root / "assignment.toml").write_text(SPEC.format(version="1"))
     (root / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
-                        assignment_paths=(tmp_path / "assignments",), allow_download=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        assignment_paths=(tmp_path / "assignments",),
+        allow_download=False,
+    )
     subs = tmp_path / "subs"
     subs.mkdir()
     for name, code in [("alice", "ok"), ("bob", "crash"), ("carol", "ok"), ("dave", "timeout")]:
@@ -73,8 +77,14 @@ def test_one_failure_never_affects_the_others(setup, tmp_path):
     calls = []
     result = grade_batch([subs], tmp_path / "out", settings, jobs=3, runner=runner(calls))
     states = {i.source.name: i.state for i in result.items}
-    assert states == {"alice": "graded", "bob": "graded", "carol": "graded", "dave": "graded",
-                      "mallory.zip": "rejected", "nomanifest": "error"}
+    assert states == {
+        "alice": "graded",
+        "bob": "graded",
+        "carol": "graded",
+        "dave": "graded",
+        "mallory.zip": "rejected",
+        "nomanifest": "error",
+    }
     assert len(calls) == 4
     scores = {i.source.name: i.score for i in result.items}
     assert scores["alice"] == 100.0 and scores["bob"] == 0.0 and scores["mallory.zip"] == 0.0
@@ -152,7 +162,7 @@ def test_discover_and_slugs(tmp_path):
 
 
 def test_csv_cells_cannot_inject_formulas():
-    assert _csv_safe("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert _csv_safe('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert _csv_safe("-1.5") == "-1.5"
 
 
@@ -164,8 +174,9 @@ def _notebook_runner(request):
     if (root / "solution.ipynb").is_file():
         code = (root / "solution.ipynb").read_text()
         cell = {"cell_type": "markdown", "id": "c1", "metadata": {}, "source": code}
-        (logs / "executed.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
-                                                         "cells": [cell]}))
+        (logs / "executed.ipynb").write_text(
+            json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [cell]})
+        )
     return SandboxRun(verdict=Verdict.OK, exit_code=0, timeout_s=10, duration_s=1)
 
 

@@ -82,14 +82,18 @@ def test_batch_killed_halfway_then_resumed(tmp_path, docker_client, sandbox_imag
     before = {name: (out / name / "report.json").read_bytes() for name in finished}
     for path in out.glob("*/report.json"):
         json.loads(path.read_text())  # every report on disk is complete
-    leftover = [p for p in Path(tempfile.gettempdir()).glob("holdout-job-*/owner.pid") if p.read_text() == str(proc.pid)]
+    leftover = [
+        p for p in Path(tempfile.gettempdir()).glob("holdout-job-*/owner.pid") if p.read_text() == str(proc.pid)
+    ]
     assert leftover == [], "an interrupted batch left job directories behind"
 
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     final = statuses(out)
     assert len(final) == 9
-    assert {name: (out / name / "report.json").read_bytes() for name in finished} == before, "a finished report was regraded"
+    assert {name: (out / name / "report.json").read_bytes() for name in finished} == before, (
+        "a finished report was regraded"
+    )
     assert sum(line.startswith("skipped") for line in rerun.stdout.splitlines()) == len(finished), rerun.stdout
     assert len(finished) < len(list(out.glob("*/report.json"))), "the rerun graded what was left"
     assert final["evil.zip"] == "rejected" and "skipped" not in final.values()
@@ -126,7 +130,9 @@ def _submission_zip(path: Path, files: dict[str, str]) -> Path:
     return path
 
 
-def test_a_rerun_with_a_name_that_slugs_the_same_keeps_each_submissions_evidence(tmp_path, docker_client, sandbox_image):
+def test_a_rerun_with_a_name_that_slugs_the_same_keeps_each_submissions_evidence(
+    tmp_path, docker_client, sandbox_image
+):
     """Issue 13, attack 9, in real Docker: alice.zip (a notebook) is graded; the rerun adds
     "alice .zip" (a script), whose name slugs to "alice" too. The newcomer must get its own
     folder, alice's report must stay alice's, and no report may link the other's notebook."""
@@ -137,15 +143,36 @@ def test_a_rerun_with_a_name_that_slugs_the_same_keeps_each_submissions_evidence
     (assignments / "slugdemo").mkdir(parents=True)
     (assignments / "slugdemo" / "assignment.toml").write_text(NOTEBOOK_SPEC)
     (assignments / "slugdemo" / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", assignment_paths=(assignments,),
-                        allow_download=False, image=sandbox_image)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        assignment_paths=(assignments,),
+        allow_download=False,
+        image=sandbox_image,
+    )
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
-    cell = {"cell_type": "code", "id": "c1", "metadata": {}, "execution_count": None, "outputs": [],
-            "source": "print('notebook of ALICE-ONLY')"}
-    _submission_zip(subs / "alice.zip", {"solution.ipynb": json.dumps(
-        {"nbformat": 4, "nbformat_minor": 5, "cells": [cell],
-         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}})})
+    cell = {
+        "cell_type": "code",
+        "id": "c1",
+        "metadata": {},
+        "execution_count": None,
+        "outputs": [],
+        "source": "print('notebook of ALICE-ONLY')",
+    }
+    _submission_zip(
+        subs / "alice.zip",
+        {
+            "solution.ipynb": json.dumps(
+                {
+                    "nbformat": 4,
+                    "nbformat_minor": 5,
+                    "cells": [cell],
+                    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                }
+            )
+        },
+    )
     first = grade_batch([subs], out, settings, image=sandbox_image)
     assert [(i.slug, i.state) for i in first.items] == [("alice", "graded")], [i.error for i in first.items]
     assert "ALICE-ONLY" in (out / "alice" / "artifacts" / "notebook.html").read_text()
@@ -167,9 +194,19 @@ def test_a_rerun_with_a_name_that_slugs_the_same_keeps_each_submissions_evidence
 
     # the newcomer replaces its script by a notebook of its own: regraded in its own folder,
     # and alice's is untouched
-    _submission_zip(subs / "alice .zip", {"solution.ipynb": json.dumps(
-        {"nbformat": 4, "nbformat_minor": 5, "cells": [{**cell, "source": "print('notebook of the NEWCOMER')"}],
-         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}})})
+    _submission_zip(
+        subs / "alice .zip",
+        {
+            "solution.ipynb": json.dumps(
+                {
+                    "nbformat": 4,
+                    "nbformat_minor": 5,
+                    "cells": [{**cell, "source": "print('notebook of the NEWCOMER')"}],
+                    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                }
+            )
+        },
+    )
     third = grade_batch([subs], out, settings, image=sandbox_image)
     assert {i.source.name: i.slug for i in third.items} == slugs
     assert "NEWCOMER" in (newcomer / "artifacts" / "notebook.html").read_text()

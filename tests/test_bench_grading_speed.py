@@ -31,7 +31,9 @@ def files_of(root: Path) -> dict[str, bytes]:
 
 
 def settings_for(setup, cache: Path) -> Settings:
-    return Settings(data_dir=cache / "data", cache_dir=cache, assignment_paths=(setup.assignments,), allow_download=False)
+    return Settings(
+        data_dir=cache / "data", cache_dir=cache, assignment_paths=(setup.assignments,), allow_download=False
+    )
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -56,8 +58,10 @@ def test_variants_differ_where_they_should(tmp_path):
     import synthetic
 
     setup = synthetic.generate(tmp_path, 12)
-    source = {p.name: "".join(c.source for c in nbformat.read(p / synthetic.NOTEBOOK, as_version=4).cells)
-              for p in setup.submissions}
+    source = {
+        p.name: "".join(c.source for c in nbformat.read(p / synthetic.NOTEBOOK, as_version=4).cells)
+        for p in setup.submissions
+    }
     assert "C=10.0" in source["00_reference"] and "C=0.3" in source["01_c_0.3"]
     assert "LogisticRegression(" not in source["08_weak"] and "KEYWORDS" in source["08_weak"]
     assert "'is_spam'" in source["09_crashes"]
@@ -132,8 +136,11 @@ def test_synthetic_reference_grades_high_in_docker(tmp_path, sandbox_image, no_c
 
     setup = synthetic.generate(tmp_path / "gen", 1)
     settings = settings_for(setup, tmp_path / "cache")
-    report = grade(setup.submissions[0], settings=settings,
-                   options=GradeOptions(image=sandbox_image, artifacts_dir=tmp_path / "artifacts"))
+    report = grade(
+        setup.submissions[0],
+        settings=settings,
+        options=GradeOptions(image=sandbox_image, artifacts_dir=tmp_path / "artifacts"),
+    )
     assert report.sandbox.verdict == "ok", report.messages
     assert report.status == "graded" and report.score >= 85
     assert 0.8 < report.metrics["f1"] < 0.97

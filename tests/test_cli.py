@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import click
-from click.testing import CliRunner
 import pytest
+from click.testing import CliRunner
 
 from harness.cli import cli, exit_code_for, main
 from harness.models import AssignmentRef, GradeReport, SubmissionRef
@@ -81,7 +81,9 @@ def test_unknown_assignment_is_exit_2_with_suggestion(tmp_path):
 
 
 def _report(status="graded", score=70.0) -> GradeReport:
-    return GradeReport(status=status, score=score, assignment=AssignmentRef(id="a"), submission=SubmissionRef(name="s", sha256="0"))
+    return GradeReport(
+        status=status, score=score, assignment=AssignmentRef(id="a"), submission=SubmissionRef(name="s", sha256="0")
+    )
 
 
 def test_exit_codes_for_reports():
@@ -117,7 +119,8 @@ def test_a_fail_under_miss_says_so_on_stderr(score, code, said, monkeypatch, tmp
 
     monkeypatch.setattr(harness.api, "grade", lambda *a, **kw: _report("graded", score))
     result = CliRunner().invoke(
-        cli, ["submission", str(tmp_path), "--out", str(tmp_path / "out"), "--fail-under", "60", "--json"])
+        cli, ["submission", str(tmp_path), "--out", str(tmp_path / "out"), "--fail-under", "60", "--json"]
+    )
     assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
     assert json.loads(result.stdout)["score"] == score
     assert result.stderr.strip() == said
@@ -145,11 +148,14 @@ def test_a_second_grade_does_not_replace_a_report_without_force(monkeypatch, tmp
     assert not (out / "artifacts" / "notebook.html").exists()
 
 
-@pytest.mark.parametrize(("args", "code", "kind"), [
-    (["{missing}", "--json"], 3, "SubmissionRejected"),
-    (["{missing}", "--json", "--fail-under", "500"], 2, "usage"),
-    (["batch", "{missing}", "--json"], 2, "usage"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "kind"),
+    [
+        (["{missing}", "--json"], 3, "SubmissionRejected"),
+        (["{missing}", "--json", "--fail-under", "500"], 2, "usage"),
+        (["batch", "{missing}", "--json"], 2, "usage"),
+    ],
+)
 def test_json_mode_prints_an_error_object_on_failure(args, code, kind, tmp_path):
     missing = str(tmp_path / "nope.zip")
     proc = run(*(a.format(missing=missing) for a in args))

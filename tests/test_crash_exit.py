@@ -88,8 +88,9 @@ def test_a_bug_in_one_batch_submission_is_infra_with_a_crash_file(tmp_path, monk
 
 
 def test_a_closed_pipe_is_not_exit_1():
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "list", "metrics"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "list", "metrics"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     proc.stdout.close()  # the reader is gone before anything is written (`grade list | head -0`)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_BROKEN_PIPE, err.decode()[-2000:]

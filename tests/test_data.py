@@ -31,7 +31,7 @@ from harness.errors import DataError
 from harness.settings import Settings
 from harness.spec import Assignment, SourceSpec, load_assignment
 
-PAYLOAD = b"label\ttext\nham\thello there\nspam\tWIN a \"prize\", now\n"
+PAYLOAD = b'label\ttext\nham\thello there\nspam\tWIN a "prize", now\n'
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 SOURCE_NAME = "toy/messages.txt"
 WRONG_SHA = "0" * 64
@@ -109,7 +109,7 @@ def test_non_http_url_is_refused(tmp_path: Path) -> None:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -220,7 +220,7 @@ def test_unreachable_server_is_a_data_error_with_the_hint(tmp_path: Path) -> Non
 # prepare_assignment
 # --------------------------------------------------------------------------------------------
 
-PREPARE_HOOK = '''
+PREPARE_HOOK = """
 from pathlib import Path
 
 CALLS = Path({calls!r})
@@ -235,7 +235,7 @@ def prepare(sources, out, seed):
     (out.inputs / "sub" / "features.txt").write_text("features " + str(seed))
     (out.hidden / "labels.txt").write_text("secret labels")
     (out.kit / "train.txt").write_text(text.upper())
-'''
+"""
 
 SPEC = f'''
 id = "toy"
@@ -433,9 +433,7 @@ def test_hook_without_prepare_function(toy: tuple[Assignment, Settings, Path]) -
 def test_hook_may_not_produce_symlinks(toy: tuple[Assignment, Settings, Path]) -> None:
     assignment, settings, _ = toy
     (assignment.root / "prepare.py").write_text(
-        "import os\n"
-        "def prepare(sources, out, seed):\n"
-        "    os.symlink('/etc/passwd', out.inputs / 'leak')\n"
+        "import os\ndef prepare(sources, out, seed):\n    os.symlink('/etc/passwd', out.inputs / 'leak')\n"
     )
     with pytest.raises(DataError, match="not a regular file"):
         prepare_assignment(assignment, settings)

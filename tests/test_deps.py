@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -20,7 +17,8 @@ PINS = {"numpy": "2.4.6", "scikit-learn": "1.9.1"}
 
 
 def test_requirements_lines_are_checked(tmp_path):
-    (tmp_path / "requirements.txt").write_text(textwrap.dedent("""
+    (tmp_path / "requirements.txt").write_text(
+        textwrap.dedent("""
         # comment
         rank-bm25==0.2.2   # inline comment
         -r other.txt
@@ -29,7 +27,8 @@ def test_requirements_lines_are_checked(tmp_path):
         not a requirement!!
         pywin32; sys_platform == "win32"
         nltk
-    """))
+    """)
+    )
     reqs, messages, source = deps.read_requirements(tmp_path)
     assert source == "requirements.txt"
     assert [str(r) for r in reqs] == ["rank-bm25==0.2.2", "nltk"]
@@ -126,11 +125,15 @@ def settings(tmp_path, sandbox_image, request) -> Settings:
 
 @pytest.mark.docker
 def test_rank_bm25_is_resolved_installed_and_used(tmp_path, assignment, settings, no_containers_left):
-    sub = submission(tmp_path, "rank-bm25==0.2.2\nnumpy\n", """
+    sub = submission(
+        tmp_path,
+        "rank-bm25==0.2.2\nnumpy\n",
+        """
         from rank_bm25 import BM25Okapi
         bm = BM25Okapi([["spam", "free"], ["hello", "mum"]])
         print("bm25 scores", list(bm.get_scores(["free"])))
-    """)
+    """,
+    )
     report = grade(sub, assignment(), settings=settings)
     record = report.provenance["dependencies"]
     assert "rank-bm25==0.2.2" in record["installed"], record
@@ -175,8 +178,13 @@ def build_marker_sdist(where: Path, marker: Path) -> Path:
 def test_sdist_only_package_is_refused_and_never_built(tmp_path, assignment, sandbox_image, no_containers_left):
     marker = tmp_path / "MARKER"
     dist = build_marker_sdist(tmp_path, marker)
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", image=sandbox_image,
-                        allow_download=False, pip_args=("--no-index", "--find-links", str(dist)))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        image=sandbox_image,
+        allow_download=False,
+        pip_args=("--no-index", "--find-links", str(dist)),
+    )
     sub = submission(tmp_path, "holdout-marker-pkg==1.0\n", "print('ran')\n")
     report = grade(sub, assignment(), settings=settings)
     codes = {m.code for m in report.messages}
@@ -206,11 +214,14 @@ def test_old_scikit_learn_follows_the_policy(tmp_path, assignment, settings, no_
     assert "scikit-learn==1.5.2" in repinned.provenance["dependencies"]["installed"]
 
 
-RESOURCE_SPEC = SPEC + """
+RESOURCE_SPEC = (
+    SPEC
+    + """
 [[data.resources]]
 name = "nltk_data/corpora/stopwords/english"
 sha256 = "{sha}"
 """
+)
 
 
 @pytest.mark.docker
@@ -229,12 +240,16 @@ def test_nltk_from_requirements_reads_declared_resources_and_explains_missing_on
     (root / "assignment.toml").write_text(RESOURCE_SPEC.format(max_mb=200, repin="false", sha=sha))
     (root / "prepare.py").write_text(PREPARE)
     settings = Settings(data_dir=data, cache_dir=session_cache, image=sandbox_image, allow_download=False)
-    sub = submission(tmp_path, "nltk==3.9.2\n", """
+    sub = submission(
+        tmp_path,
+        "nltk==3.9.2\n",
+        """
         from nltk.corpus import stopwords
         print("stopwords:", stopwords.words("english"))
         import nltk
         nltk.data.find("tokenizers/punkt_tab")
-    """)
+    """,
+    )
     report = grade(sub, root, settings=settings)
     assert any(d.startswith("nltk==") for d in report.provenance["dependencies"]["installed"])
     assert "stopwords: ['holdout', 'sandbox', 'stopword']" in report.sandbox.stdout.text, report.sandbox.stderr.text

@@ -8,12 +8,26 @@ from harness.spec import SandboxSpec
 
 LIMITS = SandboxSpec(timeout_s=60)
 HOLDING = {
-    "uid": 10001, "cap_eff": "0" * 16, "cap_prm": "0" * 16, "cap_bnd": "00000000000000c0", "no_new_privs": "1",
-    "seccomp": "2", "network": "unreachable (x)", "root_fs": "read-only (x)", "submission_mount": "read-only (x)",
-    "python_env": "read-only (x)", "pids_max": str(LIMITS.pids), "memory_max": str(LIMITS.memory_mb * 2**20),
-    "fsize": LIMITS.file_size_mb * 2**20, "core": 0, "env_keys": ["PATH"], "runner_uid": 10002,
-    "trusted_dir": "not writable (Permission denied)", "signal_runner": "refused (Operation not permitted)",
-    "runner_environ": "unreadable (Permission denied)", "runner_mem": "unreadable (Permission denied)",
+    "uid": 10001,
+    "cap_eff": "0" * 16,
+    "cap_prm": "0" * 16,
+    "cap_bnd": "00000000000000c0",
+    "no_new_privs": "1",
+    "seccomp": "2",
+    "network": "unreachable (x)",
+    "root_fs": "read-only (x)",
+    "submission_mount": "read-only (x)",
+    "python_env": "read-only (x)",
+    "pids_max": str(LIMITS.pids),
+    "memory_max": str(LIMITS.memory_mb * 2**20),
+    "fsize": LIMITS.file_size_mb * 2**20,
+    "core": 0,
+    "env_keys": ["PATH"],
+    "runner_uid": 10002,
+    "trusted_dir": "not writable (Permission denied)",
+    "signal_runner": "refused (Operation not permitted)",
+    "runner_environ": "unreadable (Permission denied)",
+    "runner_mem": "unreadable (Permission denied)",
 }
 
 
@@ -26,9 +40,15 @@ def test_every_protection_holds_when_the_probe_saw_it_hold():
 
 
 def test_a_runner_within_reach_of_the_candidate_fails_the_doctor():
-    for changes in ({"runner_uid": 10001}, {"runner_uid": 0}, {"runner_uid": None},
-                    {"trusted_dir": "writable"}, {"signal_runner": "allowed"},
-                    {"runner_environ": "readable"}, {"runner_mem": "readable"}):
+    for changes in (
+        {"runner_uid": 10001},
+        {"runner_uid": 0},
+        {"runner_uid": None},
+        {"trusted_dir": "writable"},
+        {"signal_runner": "allowed"},
+        {"runner_environ": "readable"},
+        {"runner_mem": "readable"},
+    ):
         assert checks(**changes)["runner apart"] is False, changes
 
 

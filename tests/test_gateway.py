@@ -29,16 +29,22 @@ CANARY = "sk-holdout-canary-0123456789abcdef"
 
 
 def ask(question: str) -> list[dict]:
-    return [{"role": "system", "content": "Answer only from the context."},
-            {"role": "user", "content": f"Context:\n{CONTEXT}\n\nQuestion: {question}"}]
+    return [
+        {"role": "system", "content": "Answer only from the context."},
+        {"role": "user", "content": f"Context:\n{CONTEXT}\n\nQuestion: {question}"},
+    ]
 
 
 # --- codec and backends ------------------------------------------------------------------
 
 
 def test_offline_chat_answers_with_the_best_matching_context_sentence():
-    assert best_sentence(CONTEXT + "\nQuestion: What is the capital of Germany?", "Question: What is the capital of Germany?") \
+    assert (
+        best_sentence(
+            CONTEXT + "\nQuestion: What is the capital of Germany?", "Question: What is the capital of Germany?"
+        )
         == "Berlin is the capital of Germany."
+    )
     assert best_sentence(CONTEXT + "\nWho painted the Mona Lisa?", "Who painted the Mona Lisa?") == NO_ANSWER
 
 
@@ -53,7 +59,10 @@ def test_offline_backend_is_deterministic_and_reports_usage():
 
 def test_embeddings_are_normalised_fixed_size_and_similar_for_similar_text():
     a, b, c = embed("the capital of France", 384), embed("France capital city", 384), embed("bananas are yellow", 384)
-    dot = lambda x, y: sum(p * q for p, q in zip(x, y))
+
+    def dot(x, y):
+        return sum(p * q for p, q in zip(x, y))
+
     assert len(a) == 384 and abs(dot(a, a) - 1) < 1e-5
     assert dot(a, b) > dot(a, c)
     assert embed("", 16) == [0.0] * 16
@@ -65,9 +74,16 @@ def test_request_key_ignores_streaming_and_key_order():
     assert a == b != codec.request_key("/v1/completions", {"messages": [], "model": "m"})
 
 
-@pytest.mark.parametrize("raw, status", [(b"{", 400), (b"[]", 400), (b'{"model": "gpt-5"}', 404),
-                                         (b'{"model": "gpt-4o-mini", "messages": "hi"}', 400),
-                                         (b"[" * 100 + b"]" * 100, 400)])
+@pytest.mark.parametrize(
+    "raw, status",
+    [
+        (b"{", 400),
+        (b"[]", 400),
+        (b'{"model": "gpt-5"}', 404),
+        (b'{"model": "gpt-4o-mini", "messages": "hi"}', 400),
+        (b"[" * 100 + b"]" * 100, 400),
+    ],
+)
 def test_bad_requests_are_refused_with_an_openai_error(raw, status):
     with pytest.raises(codec.RequestError) as info:
         codec.parse_body("/v1/chat/completions", raw, MODELS)
@@ -122,8 +138,14 @@ def test_operator_overrides_and_key_from_env_or_file(tmp_path):
     assert resolve_config(None, {}) is None
     with pytest.raises(ConfigError, match="base URL"):
         resolve_config(spec, {"GRADE_GATEWAY_BACKEND": "openai-compatible"})
-    cfg = resolve_config(spec, {"GRADE_GATEWAY_BACKEND": "openai-compatible", "GRADE_GATEWAY_BASE_URL": "http://x/v1",
-                                "GRADE_GATEWAY_API_KEY": CANARY})
+    cfg = resolve_config(
+        spec,
+        {
+            "GRADE_GATEWAY_BACKEND": "openai-compatible",
+            "GRADE_GATEWAY_BASE_URL": "http://x/v1",
+            "GRADE_GATEWAY_API_KEY": CANARY,
+        },
+    )
     assert cfg.api_key == CANARY and CANARY not in repr(cfg) and CANARY not in json.dumps(cfg.public())
     (tmp_path / "key").write_text(CANARY + "\n")
     spec2 = GatewaySpec(backend="openai-compatible", base_url="http://x/v1", api_key_file=str(tmp_path / "key"))
@@ -166,8 +188,10 @@ def test_chat_streaming_embeddings_models_and_log(gateway):
     vectors = client.embeddings.create(model="text-embedding-3-small", input=["a b", "c"]).data
     assert [len(v.embedding) for v in vectors] == [384, 384]
     assert {m.id for m in client.models.list()} == set(MODELS)
-    assert client.completions.create(model="gpt-4o-mini", prompt=CONTEXT + "\nQ: capital of France?").choices[0].text \
+    assert (
+        client.completions.create(model="gpt-4o-mini", prompt=CONTEXT + "\nQ: capital of France?").choices[0].text
         == "Paris is the capital of France."
+    )
     with pytest.raises(openai.NotFoundError, match="not available"):
         client.chat.completions.create(model="gpt-5", messages=ask("x"))
     summary = gw.finish()
@@ -205,7 +229,9 @@ def test_replay_reproduces_a_recorded_run_and_a_miss_is_an_error(gateway, tmp_pa
     first = client.chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?")).model_dump()
     gw.finish()
     gw2, client2 = gateway(GatewayConfig(models=MODELS, backend="replay"), name="second")
-    assert client2.chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?")).model_dump() == first
+    assert (
+        client2.chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?")).model_dump() == first
+    )
     with pytest.raises(openai.NotFoundError, match="replay"):
         client2.chat.completions.create(model="gpt-4o-mini", messages=ask("never asked"))
     assert gw2.finish()["failures"] == []  # a miss is the request's, not the gateway's
@@ -218,17 +244,23 @@ def test_a_killed_gateway_is_reported_as_ours(gateway):
     client.chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?"))
     gw.server.kill()
     with pytest.raises((openai.APIConnectionError, openai.APIStatusError)):  # its kept-alive connection is cut too
-        client.with_options(max_retries=0).chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?"))
+        client.with_options(max_retries=0).chat.completions.create(
+            model="gpt-4o-mini", messages=ask("capital of France?")
+        )
     with pytest.raises(openai.APIStatusError) as info:
         openai.OpenAI(base_url=client.base_url, api_key="x", max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=ask("capital of France?"))
+            model="gpt-4o-mini", messages=ask("capital of France?")
+        )
     assert info.value.status_code == 502 and "not your code's fault" in info.value.message
     summary = gw.finish()
     assert gw.healthy is False and "stopped answering" in summary["failures"][0]
 
 
 def test_habits_large_prompts_and_retry_loops():
-    calls = [{"endpoint": "/v1/chat/completions", "status": 200, "prompt_tokens": 100, "request_sha256": str(i)} for i in range(9)]
+    calls = [
+        {"endpoint": "/v1/chat/completions", "status": 200, "prompt_tokens": 100, "request_sha256": str(i)}
+        for i in range(9)
+    ]
     calls.append({"endpoint": "/v1/chat/completions", "status": 200, "prompt_tokens": 50_000, "request_sha256": "x"})
     calls += [{"endpoint": "/v1/chat/completions", "status": 500, "request_sha256": "loop"}] * 6
     codes = [h["code"] for h in habits(calls)]
@@ -252,9 +284,22 @@ class _Stub(BaseHTTPRequestHandler):
             data = json.dumps({"error": {"message": f"bad key {self.headers.get('Authorization')}"}}).encode()
             self.send_response(401)
         else:
-            data = json.dumps({"id": "up-1", "object": "chat.completion", "created": 1, "model": body["model"],
-                               "choices": [{"index": 0, "message": {"role": "assistant", "content": "from upstream"}, "finish_reason": "stop"}],
-                               "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}}).encode()
+            data = json.dumps(
+                {
+                    "id": "up-1",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "from upstream"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+                }
+            ).encode()
             self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -272,14 +317,24 @@ def stub():
 
 
 def test_openai_compatible_forwards_with_the_host_key_and_maps_models(gateway, stub):
-    cfg = GatewayConfig(models=MODELS, backend="openai-compatible", base_url=stub, api_key=CANARY,
-                        prices={"gpt-4o-mini": Price(1.0, 2.0)}, max_completion_tokens=50)
+    cfg = GatewayConfig(
+        models=MODELS,
+        backend="openai-compatible",
+        base_url=stub,
+        api_key=CANARY,
+        prices={"gpt-4o-mini": Price(1.0, 2.0)},
+        max_completion_tokens=50,
+    )
     gw, client = gateway(cfg)
-    reply = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True)
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
     assert "".join(c.choices[0].delta.content or "" for c in reply) == "from upstream"
     seen = _Stub.seen[0]
     assert seen["path"] == "/v1/chat/completions" and seen["auth"] == f"Bearer {CANARY}"
-    assert seen["body"]["model"] == "upstream-chat" and "stream" not in seen["body"] and seen["body"]["max_tokens"] == 50
+    assert (
+        seen["body"]["model"] == "upstream-chat" and "stream" not in seen["body"] and seen["body"]["max_tokens"] == 50
+    )
     with pytest.raises(openai.AuthenticationError) as info:
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "leak"}])
     assert CANARY not in str(info.value) and "[redacted]" in str(info.value)
@@ -294,8 +349,10 @@ def test_openai_compatible_forwards_with_the_host_key_and_maps_models(gateway, s
 def test_direct_model_calls_are_named(tmp_path):
     from sandbox.gateway.direct import direct_call_host, message_text
 
-    stderr = ("httpcore.ConnectError: [Errno -3] Temporary failure in name resolution\n\nThe above exception ...\n"
-              "openai.APIConnectionError: Connection error.\n")
+    stderr = (
+        "httpcore.ConnectError: [Errno -3] Temporary failure in name resolution\n\nThe above exception ...\n"
+        "openai.APIConnectionError: Connection error.\n"
+    )
     (tmp_path / "rag.py").write_text('client = OpenAI(base_url="https://api.openai.com/v1", api_key="sk-x")\n')
     assert direct_call_host(stderr, tmp_path) == "api.openai.com"
     assert direct_call_host(stderr, None) == "a model provider"
@@ -315,14 +372,42 @@ def test_reports_show_totals_budget_and_escaped_calls():
     from harness.report_html import render_html
     from sandbox.gateway.usage import summarize
 
-    calls = [{"seq": 1, "endpoint": "/v1/chat/completions", "model": "gpt-4o-mini", "status": 200, "prompt_tokens": 12,
-              "completion_tokens": 3, "latency_ms": 4.2, "request": {"messages": [{"role": "user", "content": "<script>alert(1)</script>"}]},
-              "response": {"text": "</pre><img src=x>"}},
-             {"seq": 2, "endpoint": "/v1/chat/completions", "model": "gpt-4o-mini", "status": 429, "error": "budget exhausted"}]
-    budget = {"requests": 2, "max_requests": 1, "tokens": 15, "max_tokens": 100, "tokens_left": 85, "exhausted": "the request budget is used up (1 requests)"}
+    calls = [
+        {
+            "seq": 1,
+            "endpoint": "/v1/chat/completions",
+            "model": "gpt-4o-mini",
+            "status": 200,
+            "prompt_tokens": 12,
+            "completion_tokens": 3,
+            "latency_ms": 4.2,
+            "request": {"messages": [{"role": "user", "content": "<script>alert(1)</script>"}]},
+            "response": {"text": "</pre><img src=x>"},
+        },
+        {
+            "seq": 2,
+            "endpoint": "/v1/chat/completions",
+            "model": "gpt-4o-mini",
+            "status": 429,
+            "error": "budget exhausted",
+        },
+    ]
+    budget = {
+        "requests": 2,
+        "max_requests": 1,
+        "tokens": 15,
+        "max_tokens": 100,
+        "tokens_left": 85,
+        "exhausted": "the request budget is used up (1 requests)",
+    }
     summary = summarize(calls, budget, {"backend": "offline", "models": ["gpt-4o-mini"]}, [])
-    report = GradeReport(status="graded", score=50, assignment=AssignmentRef(id="a"), submission=SubmissionRef(name="s", sha256="0" * 64),
-                         gateway=summary)
+    report = GradeReport(
+        status="graded",
+        score=50,
+        assignment=AssignmentRef(id="a"),
+        submission=SubmissionRef(name="s", sha256="0" * 64),
+        gateway=summary,
+    )
     html = render_html(report)
     assert '<section id="gateway">' in html and "<details><summary>The calls (2 shown)" in html
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<img src=x>" not in html
@@ -352,6 +437,10 @@ def test_a_job_folder_too_deep_for_an_af_unix_path_still_works(tmp_path):
         assert len(str(gw.server.socket_path)) > 108 and gw.server.alive()
         port = forwarder.start(gw.server.address, 0)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
-        assert client.chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?")).choices[0].message.content
+        assert (
+            client.chat.completions.create(model="gpt-4o-mini", messages=ask("capital of France?"))
+            .choices[0]
+            .message.content
+        )
     finally:
         assert gw.finish()["calls"] == 1

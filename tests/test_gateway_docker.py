@@ -22,11 +22,11 @@ import pytest
 
 pytest.importorskip("ragas")
 
-from harness.api import grade  # noqa: E402
-from harness.batch import grade_batch  # noqa: E402
-from harness.pipeline import GradeOptions  # noqa: E402
-from harness.report import stable_view, write_reports  # noqa: E402
-from harness.settings import Settings  # noqa: E402
+from harness.api import grade
+from harness.batch import grade_batch
+from harness.pipeline import GradeOptions
+from harness.report import stable_view, write_reports
+from harness.settings import Settings
 
 pytestmark = pytest.mark.docker
 ASSIGNMENT = Path(__file__).resolve().parent.parent / "assignments" / "genai_rag"
@@ -34,7 +34,7 @@ RAW = Path("rag_eval") / "cmu_qa_s10" / "question_answer_pairs.txt"
 CANARY = "sk-holdout-canary-5e1f0c2a9b7d4e3f"
 REQUIREMENTS = "openai==1.109.1\n"
 
-PROBE = r'''
+PROBE = r"""
 import json, os, socket, sys, time
 from pathlib import Path
 import openai
@@ -126,7 +126,7 @@ if MODE == "few":
             a = client.chat.completions.create(model="gpt-4o-mini", messages=ask(q["question"])).choices[0].message.content
             fh.write(json.dumps({"id": q["id"], "answer": a, "contexts": [{"doc_id": "set1/a1", "text": str(sum(v.embedding))}]}) + "\n")
 print("PROBE " + json.dumps(out))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +141,14 @@ def settings(data_dir, session_cache, sandbox_image) -> Settings:
 
 @pytest.fixture(autouse=True)
 def _no_judge_no_override(monkeypatch):
-    for name in ("GRADE_JUDGE_BASE_URL", "GRADE_EMBEDDING_MODEL", "GRADE_GATEWAY_BACKEND", "GRADE_GATEWAY_BASE_URL",
-                 "GRADE_GATEWAY", "GRADE_GATEWAY_API_KEY"):
+    for name in (
+        "GRADE_JUDGE_BASE_URL",
+        "GRADE_EMBEDDING_MODEL",
+        "GRADE_GATEWAY_BACKEND",
+        "GRADE_GATEWAY_BASE_URL",
+        "GRADE_GATEWAY",
+        "GRADE_GATEWAY_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -151,7 +157,9 @@ def assignment_with(tmp_path: Path, gateway: str) -> Path:
     target = tmp_path / "genai_rag"
     shutil.copytree(ASSIGNMENT, target, ignore=shutil.ignore_patterns("canaries"))
     spec = target / "assignment.toml"
-    text = re.sub(r"\n\[gateway\]\n.*?(?=\n# --- graders)", "\n" + gateway.strip() + "\n", spec.read_text(), flags=re.DOTALL)
+    text = re.sub(
+        r"\n\[gateway\]\n.*?(?=\n# --- graders)", "\n" + gateway.strip() + "\n", spec.read_text(), flags=re.DOTALL
+    )
     text = text[: text.index("\n[[canaries]]")] + "\n"
     spec.write_text(text)
     return target
@@ -177,7 +185,9 @@ def probe_output(report) -> dict:
 
 def test_an_sdk_submission_grades_end_to_end_with_its_calls_in_the_report(settings, tmp_path, no_containers_left):
     out = tmp_path / "report"
-    report = grade(ASSIGNMENT / "canaries" / "openai_sdk", settings=settings, options=GradeOptions(artifacts_dir=out / "artifacts"))
+    report = grade(
+        ASSIGNMENT / "canaries" / "openai_sdk", settings=settings, options=GradeOptions(artifacts_dir=out / "artifacts")
+    )
     assert report.status == "graded" and report.sandbox.verdict.value == "ok", report.sandbox.stderr.text[-2000:]
     assert report.score >= 40 and report.metrics["context_recall"] > 0.5
     g = report.gateway
@@ -198,25 +208,41 @@ def test_chat_stream_embeddings_budget_and_no_way_out(settings, tmp_path, no_con
     port = listener.getsockname()[1]
     ipam = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]
     bridge = ipam.get("Gateway") or str(ipaddress.ip_network(ipam["Subnet"])[1])
-    targets = [("host_bridge", socket.AF_INET, (bridge, port)), ("host_lo_port", socket.AF_INET, ("127.0.0.1", port)),
-               ("public", socket.AF_INET, ("1.1.1.1", 443)), ("ipv6", socket.AF_INET6, ("2606:4700:4700::1111", 443)),
-               ("ipv6_lo_port", socket.AF_INET6, ("::1", port))]
+    targets = [
+        ("host_bridge", socket.AF_INET, (bridge, port)),
+        ("host_lo_port", socket.AF_INET, ("127.0.0.1", port)),
+        ("public", socket.AF_INET, ("1.1.1.1", 443)),
+        ("ipv6", socket.AF_INET6, ("2606:4700:4700::1111", 443)),
+        ("ipv6_lo_port", socket.AF_INET6, ("::1", port)),
+    ]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as route:  # the host's own address (no packet is sent)
         try:
             route.connect(("192.0.2.123", 9))
             targets.append(("host_ip", socket.AF_INET, (route.getsockname()[0], port)))
         except OSError:
             pass
-    assignment = assignment_with(tmp_path, '[gateway]\nmax_requests = 6\n[gateway.models]\n"gpt-4o-mini" = "x"\n"text-embedding-3-small" = "y"')
+    assignment = assignment_with(
+        tmp_path, '[gateway]\nmax_requests = 6\n[gateway.models]\n"gpt-4o-mini" = "x"\n"text-embedding-3-small" = "y"'
+    )
     try:
-        report = grade(submission(tmp_path, "probe", "probe", targets=targets), assignment=assignment, settings=settings)
+        report = grade(
+            submission(tmp_path, "probe", "probe", targets=targets), assignment=assignment, settings=settings
+        )
     finally:
         listener.close()
     out = probe_output(report)
     assert out["chat"] == "Berlin is the capital of Germany." and out["stream"] == "Bananas are yellow."
     assert out["embeddings"] == [384, 384]
-    assert out["rate_limited_after"] == 3 and out["rate_limit_code"] == "insufficient_quota"  # 3 calls above + 3 here = 6
-    assert set(out["reach"].values()) <= {"OSError", "ConnectionRefusedError", "TimeoutError", "gaierror", "PermissionError"}, out["reach"]
+    assert (
+        out["rate_limited_after"] == 3 and out["rate_limit_code"] == "insufficient_quota"
+    )  # 3 calls above + 3 here = 6
+    assert set(out["reach"].values()) <= {
+        "OSError",
+        "ConnectionRefusedError",
+        "TimeoutError",
+        "gaierror",
+        "PermissionError",
+    }, out["reach"]
     assert out["interfaces"] == ["lo"]
     g = report.gateway
     assert g["calls"] == 7 and g["refused_over_budget"] == 1 and "request budget" in g["budget_exhausted"]
@@ -228,16 +254,28 @@ class _Stub(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         auth = self.headers.get("Authorization", "")
         if body["messages"][-1]["content"] == "leak":
             data, status = json.dumps({"error": {"message": f"invalid key {auth}"}}).encode(), 401
         else:
             text = "upstream says hi" if auth == f"Bearer {CANARY}" else "wrong key"
-            data, status = json.dumps({"id": "u", "object": "chat.completion", "created": 1, "model": body["model"],
-                                       "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                                       "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}}).encode(), 200
+            data, status = (
+                json.dumps(
+                    {
+                        "id": "u",
+                        "object": "chat.completion",
+                        "created": 1,
+                        "model": body["model"],
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                        ],
+                        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+                    }
+                ).encode(),
+                200,
+            )
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -245,17 +283,26 @@ class _Stub(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def test_openai_compatible_upstream_and_the_key_never_reaches_the_sandbox_or_a_report(settings, tmp_path, monkeypatch, no_containers_left):
+def test_openai_compatible_upstream_and_the_key_never_reaches_the_sandbox_or_a_report(
+    settings, tmp_path, monkeypatch, no_containers_left
+):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("GRADE_GATEWAY_API_KEY", CANARY)
     base = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    assignment = assignment_with(tmp_path, f'[gateway]\nbackend = "openai-compatible"\nbase_url = "{base}"\n'
-                                 '[gateway.models]\n"gpt-4o-mini" = "upstream-model"')
+    assignment = assignment_with(
+        tmp_path,
+        f'[gateway]\nbackend = "openai-compatible"\nbase_url = "{base}"\n'
+        '[gateway.models]\n"gpt-4o-mini" = "upstream-model"',
+    )
     out = tmp_path / "report"
     try:
-        report = grade(submission(tmp_path, "secret", "secret"), assignment=assignment, settings=settings,
-                       options=GradeOptions(artifacts_dir=out / "artifacts"))
+        report = grade(
+            submission(tmp_path, "secret", "secret"),
+            assignment=assignment,
+            settings=settings,
+            options=GradeOptions(artifacts_dir=out / "artifacts"),
+        )
     finally:
         server.shutdown()
     probe = probe_output(report)
@@ -317,8 +364,11 @@ def test_one_gateway_per_submission_in_a_batch(settings, tmp_path, no_containers
     calls = {}
     for name in ("three", "seven"):
         data = json.loads((tmp_path / "out" / name / "report.json").read_text())
-        calls[name] = (data["gateway"]["calls"], data["gateway"]["budget"]["requests"],
-                       {c["messages"][0]["content"][-3:] for c in data["gateway"]["calls_shown"]})
+        calls[name] = (
+            data["gateway"]["calls"],
+            data["gateway"]["budget"]["requests"],
+            {c["messages"][0]["content"][-3:] for c in data["gateway"]["calls_shown"]},
+        )
     assert calls["three"][:2] == (3, 3) and calls["seven"][:2] == (7, 7), calls
     assert calls["three"][2] == {"? 0", "? 1", "? 2"}
     assert len(result.items) == 2

@@ -12,12 +12,12 @@ import pytest
 
 pytest.importorskip("ragas")
 
-from test_rag_judge import ANSWERS, QUESTIONS, USAGE, FakeJudge, _handler, jsonl  # noqa: E402
+from test_rag_judge import ANSWERS, QUESTIONS, USAGE, FakeJudge, _handler, jsonl
 
-from graders.base import GradeContext  # noqa: E402
-from graders.rag_judge import RagJudgeGrader  # noqa: E402
-from harness import provision  # noqa: E402
-from harness.spec import AssignmentSpec, GatewaySpec  # noqa: E402
+from graders.base import GradeContext
+from graders.rag_judge import RagJudgeGrader
+from harness import provision
+from harness.spec import AssignmentSpec, GatewaySpec
 
 CANARY = "sk-judge-canary-77aa"
 
@@ -42,28 +42,45 @@ def context(tmp_path) -> GradeContext:
     (inputs / "questions.jsonl").write_text(jsonl({"id": q["id"], "question": q["question"]} for q in QUESTIONS))
     (hidden / "eval.jsonl").write_text(jsonl(QUESTIONS))
     (output / "answers.jsonl").write_text(jsonl(ANSWERS))
-    return GradeContext(spec=AssignmentSpec(id="t", title="t"), assignment_dir=tmp_path, submission_dir=tmp_path,
-                        inputs_dir=inputs, hidden_dir=hidden, output_dir=output, logs_dir=tmp_path,
-                        extras={"cache_dir": tmp_path / "cache"})
+    return GradeContext(
+        spec=AssignmentSpec(id="t", title="t"),
+        assignment_dir=tmp_path,
+        submission_dir=tmp_path,
+        inputs_dir=inputs,
+        hidden_dir=hidden,
+        output_dir=output,
+        logs_dir=tmp_path,
+        extras={"cache_dir": tmp_path / "cache"},
+    )
 
 
 def job_for(tmp_path, spec: GatewaySpec):
     job_dir = tmp_path / "job"
     job_dir.mkdir(exist_ok=True)
-    return SimpleNamespace(assignment=SimpleNamespace(id="t", spec=SimpleNamespace(gateway=spec)),
-                           unpacked=SimpleNamespace(sha256="ab" * 32), settings=SimpleNamespace(cache_dir=tmp_path / "cache"),
-                           job_dir=job_dir)
+    return SimpleNamespace(
+        assignment=SimpleNamespace(id="t", spec=SimpleNamespace(gateway=spec)),
+        unpacked=SimpleNamespace(sha256="ab" * 32),
+        settings=SimpleNamespace(cache_dir=tmp_path / "cache"),
+        job_dir=job_dir,
+    )
 
 
 def test_the_judge_goes_through_the_assignments_gateway_and_replays(tmp_path, upstream, monkeypatch):
-    spec = GatewaySpec(backend="openai-compatible", base_url=upstream.url, judge_model="judge",
-                       models={"judge": "fake-judge"}, max_requests=1)
+    spec = GatewaySpec(
+        backend="openai-compatible",
+        base_url=upstream.url,
+        judge_model="judge",
+        models={"judge": "fake-judge"},
+        max_requests=1,
+    )
     ctx = context(tmp_path)
     ctx.extras["judge_gateway"] = provision.judge_gateway(job_for(tmp_path, spec))
     result = RagJudgeGrader().grade(ctx)
     m = result.measurements
     assert m["faithfulness"] == pytest.approx(0.25) and m["judge_calls"] == 6 == len(upstream.requests)
-    assert m["judge_prompt_tokens"] == 6 * USAGE["prompt_tokens"]  # the judge has no budget (max_requests is the candidate's)
+    assert (
+        m["judge_prompt_tokens"] == 6 * USAGE["prompt_tokens"]
+    )  # the judge has no budget (max_requests is the candidate's)
     assert {r["model"] for r in upstream.requests} == {"fake-judge"}
     log = (tmp_path / "job" / "judge-gateway-log" / "calls.jsonl").read_text()
     assert log.count("\n") == 6 and CANARY not in log
@@ -80,4 +97,7 @@ def test_the_judge_goes_through_the_assignments_gateway_and_replays(tmp_path, up
 
 def test_an_offline_gateway_does_not_judge(tmp_path):
     assert provision.judge_gateway(job_for(tmp_path, GatewaySpec(judge_model="judge"))) is None
-    assert provision.judge_gateway(job_for(tmp_path, GatewaySpec(backend="openai-compatible", base_url="http://x/v1"))) is None
+    assert (
+        provision.judge_gateway(job_for(tmp_path, GatewaySpec(backend="openai-compatible", base_url="http://x/v1")))
+        is None
+    )

@@ -15,12 +15,12 @@ import pytest
 
 pytest.importorskip("ragas")
 
-from harness.api import grade  # noqa: E402
-from harness.assignments import find_assignment  # noqa: E402
-from harness.authoring.check import canary_problems  # noqa: E402
-from harness.pipeline import GradeOptions  # noqa: E402
-from harness.report import render_markdown  # noqa: E402
-from harness.settings import Settings  # noqa: E402
+from harness.api import grade
+from harness.assignments import find_assignment
+from harness.authoring.check import canary_problems
+from harness.pipeline import GradeOptions
+from harness.report import render_markdown
+from harness.settings import Settings
 
 pytestmark = pytest.mark.docker
 ASSIGNMENT = Path(__file__).resolve().parent.parent / "assignments" / "genai_rag"
@@ -65,13 +65,26 @@ def zip_dir(src: Path, dest: Path) -> Path:
 @pytest.mark.parametrize("name", CANARIES)
 def test_canary_gets_its_declared_outcome(name, assignment, settings, tmp_path, no_containers_left):
     spec = next(c for c in assignment.spec.canaries if c.name == name)
-    report = grade(zip_dir(ASSIGNMENT / spec.path, tmp_path / f"{name}.zip"), settings=settings,
-                   options=GradeOptions(timeout_s=spec.timeout_s))
+    report = grade(
+        zip_dir(ASSIGNMENT / spec.path, tmp_path / f"{name}.zip"),
+        settings=settings,
+        options=GradeOptions(timeout_s=spec.timeout_s),
+    )
     problems = canary_problems(report, spec)
-    summary = {"score": report.score, "verdict": report.sandbox and report.sandbox.verdict,
-               "messages": [m.code for m in report.messages], "stderr": report.sandbox and report.sandbox.stderr.text[-800:]}
+    summary = {
+        "score": report.score,
+        "verdict": report.sandbox and report.sandbox.verdict,
+        "messages": [m.code for m in report.messages],
+        "stderr": report.sandbox and report.sandbox.stderr.text[-800:],
+    }
     assert not problems, (problems, summary)
-    RESULTS[name] = {"score": report.score, **{k: report.metrics.get(k) for k in ("context_recall", "context_precision", "answer_f1", "exact_match", "answer_containment")}}
+    RESULTS[name] = {
+        "score": report.score,
+        **{
+            k: report.metrics.get(k)
+            for k in ("context_recall", "context_precision", "answer_f1", "exact_match", "answer_containment")
+        },
+    }
     judge = {g.grader: g for g in report.graders}["rag_judge"]
     assert judge.status.value == "skipped" and report.status == "graded"
     if name == "reference":
@@ -80,7 +93,9 @@ def test_canary_gets_its_declared_outcome(name, assignment, settings, tmp_path, 
         assert "## Per question (rag)" in render_markdown(report)
         json.dumps(report.model_dump(mode="json"), allow_nan=False)  # no NaN anywhere in the report
     if name not in ("reference", "weak"):
-        assert spec.message in {m.code for m in report.messages}, "a broken submission gets a message that names the problem"
+        assert spec.message in {m.code for m in report.messages}, (
+            "a broken submission gets a message that names the problem"
+        )
 
 
 def test_reference_is_clearly_above_weak():

@@ -58,7 +58,9 @@ def test_counts_and_slices(prepared):
 
 
 def test_corpus_has_every_article_with_its_bytes(prepared, raw_data_dir):
-    files = sorted(p.relative_to(prepared.inputs / "corpus").as_posix() for p in (prepared.inputs / "corpus").rglob("*.txt"))
+    files = sorted(
+        p.relative_to(prepared.inputs / "corpus").as_posix() for p in (prepared.inputs / "corpus").rglob("*.txt")
+    )
     assert len(files) == 60 and "set4/a10.txt" in files
     original = raw_data_dir / "rag_eval/cmu_qa_s10/data/set4/a10.txt.clean"
     assert (prepared.inputs / "corpus/set4/a10.txt").read_bytes() == original.read_bytes()
@@ -100,18 +102,23 @@ def test_references_are_grouped_repaired_and_located(prepared):
 
 
 def test_manifest_and_determinism(prepared, raw_data_dir, tmp_path):
-    again = prepare_assignment(load_assignment(ASSIGNMENT), Settings(data_dir=raw_data_dir, cache_dir=tmp_path, allow_download=False))
+    again = prepare_assignment(
+        load_assignment(ASSIGNMENT), Settings(data_dir=raw_data_dir, cache_dir=tmp_path, allow_download=False)
+    )
     assert load_manifest(again)["files"] == load_manifest(prepared)["files"]
 
 
 def test_committed_split_is_reproduced(raw_data_dir):
-    proc = subprocess.run([sys.executable, "make_splits.py", str(raw_data_dir), "--check"], cwd=ASSIGNMENT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "make_splits.py", str(raw_data_dir), "--check"], cwd=ASSIGNMENT, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "committed lists match" in proc.stdout
 
 
 def test_readme_names_no_eval_question(prepared):
-    readme = (ASSIGNMENT / "README.md").read_text(encoding="utf-8") + (ASSIGNMENT / "NOTICE").read_text(encoding="utf-8")
+    readme = (ASSIGNMENT / "README.md").read_text(encoding="utf-8") + (ASSIGNMENT / "NOTICE").read_text(
+        encoding="utf-8"
+    )
     leaked = [h["question"] for h in read_jsonl(prepared.hidden / "eval.jsonl") if h["question"] in readme]
     assert leaked == []

@@ -76,8 +76,13 @@ def stuck(tmp_path):
     (root / "graders.py").write_text(STUCK_GRADER)
     (tmp_path / "data" / "toy").mkdir(parents=True)
     (tmp_path / "data" / "toy" / "raw.tsv").write_text(RAW)
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
-                        assignment_paths=(tmp_path / "assignments",), allow_download=False, grader_timeout_s=0.5)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        assignment_paths=(tmp_path / "assignments",),
+        allow_download=False,
+        grader_timeout_s=0.5,
+    )
     return settings, release, record
 
 

@@ -40,7 +40,7 @@ def prepare(sources, out, seed):
     (out.inputs / "test.csv").write_text("id\\n")
 """
 
-GRADERS = '''
+GRADERS = """
 import threading
 import time
 from pathlib import Path
@@ -64,7 +64,7 @@ class Recorder(Grader):
     def grade(self, ctx):
         done = (SIGNALS / "warm_done").exists()
         return GraderResult(grader=self.name, measurements={{"warm_done_before_grade": float(done)}})
-'''
+"""
 
 
 def setup_assignment(tmp_path: Path, *, fail: bool) -> tuple[Path, Settings, Path]:
@@ -79,8 +79,12 @@ def setup_assignment(tmp_path: Path, *, fail: bool) -> tuple[Path, Settings, Pat
     sub.mkdir()
     (sub / "predict.py").write_text("print('hi')\n")
     (sub / "submission.toml").write_text('assignment = "warm"\n')
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
-                        assignment_paths=(tmp_path / "assignments",), allow_download=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        assignment_paths=(tmp_path / "assignments",),
+        allow_download=False,
+    )
     return sub, settings, signals
 
 
@@ -145,12 +149,17 @@ def test_loading_graders_imports_neither_sklearn_nor_pandas(grader):
     assert out == ["[]", "['pandas', 'scipy', 'sklearn']"]
 
 
-@pytest.mark.parametrize(("entry", "artifacts", "expected"), [
-    ("solution.ipynb", True, True),   # the report will render the executed notebook
-    ("solution.ipynb", False, False),  # library use without reports: nothing to render
-    ("predict.py", True, False),      # a script leaves no notebook to render
-])
-def test_report_renderer_is_warmed_only_when_a_notebook_will_be_rendered(tmp_path, monkeypatch, entry, artifacts, expected):
+@pytest.mark.parametrize(
+    ("entry", "artifacts", "expected"),
+    [
+        ("solution.ipynb", True, True),  # the report will render the executed notebook
+        ("solution.ipynb", False, False),  # library use without reports: nothing to render
+        ("predict.py", True, False),  # a script leaves no notebook to render
+    ],
+)
+def test_report_renderer_is_warmed_only_when_a_notebook_will_be_rendered(
+    tmp_path, monkeypatch, entry, artifacts, expected
+):
     import harness.report_notebook
     from harness.pipeline import GradeOptions
 

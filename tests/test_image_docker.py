@@ -33,8 +33,12 @@ def test_base_image_option_builds_on_an_existing_image(docker_client, sandbox_im
     try:
         info = build_image(docker_client, session_cache, base_image=local_base)
         assert info.tag == tag and tag != sandbox_image
-        out = docker_client.containers.run(tag, ["/opt/venv/bin/python", "-c", "import sklearn, nbclient; print('ok')"],
-                                           network_mode="none", remove=True)
+        out = docker_client.containers.run(
+            tag,
+            ["/opt/venv/bin/python", "-c", "import sklearn, nbclient; print('ok')"],
+            network_mode="none",
+            remove=True,
+        )
         assert out.strip() == b"ok"
     finally:
         for name in (tag, local_base):

@@ -370,9 +370,7 @@ def test_zip_declared_size_that_lies_is_stopped_while_streaming(
     assert MiB < sum(served) <= MiB + intake._CHUNK
 
 
-def test_total_limit_is_enforced_while_streaming(
-    tmp_path: Path, dest: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_total_limit_is_enforced_while_streaming(tmp_path: Path, dest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = make_zip(tmp_path / "s.zip", [("a.bin", os.urandom(3000)), ("b.bin", os.urandom(3000))])
     monkeypatch.setattr(intake._Planner, "_check_size", lambda self, raw: None)  # as if sizes were declared 0
     err = reject(archive, dest, IntakeLimits(total_bytes=5000))
@@ -562,7 +560,11 @@ def test_duplicate_names_in_tar(tmp_path: Path, dest: Path) -> None:
 def test_repeated_directory_entries_are_fine(tmp_path: Path, dest: Path) -> None:
     archive = make_tar(
         tmp_path / "s.tgz",
-        [tar_member("sol", kind=tarfile.DIRTYPE), tar_member("sol/a.py", b"x"), tar_member("sol/", kind=tarfile.DIRTYPE)],
+        [
+            tar_member("sol", kind=tarfile.DIRTYPE),
+            tar_member("sol/a.py", b"x"),
+            tar_member("sol/", kind=tarfile.DIRTYPE),
+        ],
     )
     assert unpack_submission(archive, dest).files == 1
 

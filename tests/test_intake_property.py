@@ -31,8 +31,28 @@ class Member:
 
 
 _TRICKY = [
-    "a", "A", "b", "sol", "..", ".", "", "é", "e\u0301", "C:", "x" * 300, "__MACOSX", "__pycache__",
-    ".DS_Store", "m.pyc", "in.zip", "a\\b", "\x01", "\u202e", " ", "Thumbs.db", "data.tar.gz",
+    "a",
+    "A",
+    "b",
+    "sol",
+    "..",
+    ".",
+    "",
+    "é",
+    "e\u0301",
+    "C:",
+    "x" * 300,
+    "__MACOSX",
+    "__pycache__",
+    ".DS_Store",
+    "m.pyc",
+    "in.zip",
+    "a\\b",
+    "\x01",
+    "\u202e",
+    " ",
+    "Thumbs.db",
+    "data.tar.gz",
 ]
 _component = st.one_of(
     st.sampled_from(_TRICKY),
@@ -168,9 +188,7 @@ def test_any_archive_is_unpacked_safely_or_refused(fmt: str, entries: list[Membe
         assert {path.name for path in Path(tmp).iterdir()} <= {"submission.bin", "job"}  # nothing written outside
 
 
-_sound_members = st.builds(
-    Member, name=_plain_names, kind=st.sampled_from(["file", "file", "dir"]), data=_contents
-)
+_sound_members = st.builds(Member, name=_plain_names, kind=st.sampled_from(["file", "file", "dir"]), data=_contents)
 
 
 @SETTINGS

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from harness.assignments import find_assignment
-from harness.data import prepare_assignment
-from harness.errors import ConfigError
 from harness.authoring.kit import KitLeakError, build_kit, scan_kit
 from harness.authoring.leaks import HiddenFile, find_leaks
+from harness.data import prepare_assignment
+from harness.errors import ConfigError
 from harness.settings import BUILTIN_ASSIGNMENTS, Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,12 +44,12 @@ def test_headers_and_public_lines_are_not_leaks():
 
 
 def test_identical_files_leak_whatever_their_name():
-    blob = b"{\"all_ham\": {\"f1\": 0.0}, \"naive_bayes\": {\"f1\": 0.93}}" * 2
+    blob = b'{"all_ham": {"f1": 0.0}, "naive_bayes": {"f1": 0.93}}' * 2
     (leak,) = find_leaks({"data/extra.bin": blob}, [HiddenFile.of("hidden/baselines.json", blob)])
     assert leak.reason == "identical to a hidden file"
 
 
-REFERENCE = b'''
+REFERENCE = b"""
 import os
 from pathlib import Path
 DATA_DIR = Path(os.environ.get("DATA_DIR", "/data"))
@@ -59,25 +59,28 @@ def build_model():
 def main():
     cv_f1 = cross_val_score(model, train["text"], y, cv=folds, scoring="f1")
     print(f"5-fold CV F1 on train: {cv_f1.mean():.3f}")
-'''
-CRASHES = b'''
+"""
+CRASHES = b"""
 import os
 from pathlib import Path
 DATA_DIR = Path(os.environ.get("DATA_DIR", "/data"))
 def main():
     messages = train["message"]  # bug
-'''
-STARTER = b'''
+"""
+STARTER = b"""
 import os
 from pathlib import Path
 DATA_DIR = Path(os.environ.get("DATA_DIR", "/data"))
 def build_model():
     raise NotImplementedError
-'''
+"""
 
 
 def test_code_is_a_leak_when_most_of_its_own_lines_are_there_but_boilerplate_is_not():
-    hidden = [HiddenFile.of("canaries/reference/predict.py", REFERENCE), HiddenFile.of("canaries/crashes/predict.py", CRASHES)]
+    hidden = [
+        HiddenFile.of("canaries/reference/predict.py", REFERENCE),
+        HiddenFile.of("canaries/crashes/predict.py", CRASHES),
+    ]
     assert find_leaks({"predict.py": STARTER}, hidden) == []
     (leak,) = find_leaks({"predict.py": STARTER + REFERENCE[200:]}, hidden)
     assert leak.hidden == "canaries/reference/predict.py" and "distinctive lines" in leak.reason
@@ -135,7 +138,13 @@ def test_kit_zip_holds_the_public_files_only(toy, tmp_path):
     with zipfile.ZipFile(out) as zf:
         names = zf.namelist()
         texts = {n: zf.read(n) for n in names}
-    assert names == ["toykit/NOTICE", "toykit/README.md", "toykit/data/train.csv", "toykit/predict.py", "toykit/submission.toml"]
+    assert names == [
+        "toykit/NOTICE",
+        "toykit/README.md",
+        "toykit/data/train.csv",
+        "toykit/predict.py",
+        "toykit/submission.toml",
+    ]
     assert texts["toykit/submission.toml"].endswith(b'assignment = "toykit"\n')
     assert b"NotImplementedError" in texts["toykit/predict.py"]  # the generated template entry point
     assert kit.hidden_files == 3  # hidden labels, the hidden test, the reference canary
@@ -172,20 +181,31 @@ def test_cli_kit_refusal_exits_2(toy, tmp_path):
     root, settings = toy
     (root / "README.md").write_text("t2,12.25 is the answer\n")
     env = {**os.environ, "GRADE_CACHE_DIR": str(settings.cache_dir), "GRADE_DATA_DIR": str(settings.data_dir)}
-    proc = subprocess.run([sys.executable, "-m", "harness", "kit", str(root), "-o", str(tmp_path / "k.zip")],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "kit", str(root), "-o", str(tmp_path / "k.zip")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "refusing to build the starter kit" in proc.stderr and "hint:" in proc.stderr
 
 
 def test_cli_kit_warns_about_placeholders_left_in_notice_and_readme(toy, tmp_path):
     root, settings = toy
-    (root / "NOTICE").write_text("Toy\n\nThe data is derived from: <name the dataset, its authors, where it is\n"
-                                 "published and its licence>.\n")
-    (root / "README.md").write_text("# Toy\n\nTODO: say how predictions are scored.\nSee <https://example.org/licence>.\n")
+    (root / "NOTICE").write_text(
+        "Toy\n\nThe data is derived from: <name the dataset, its authors, where it is\npublished and its licence>.\n"
+    )
+    (root / "README.md").write_text(
+        "# Toy\n\nTODO: say how predictions are scored.\nSee <https://example.org/licence>.\n"
+    )
     env = {**os.environ, "GRADE_CACHE_DIR": str(settings.cache_dir), "GRADE_DATA_DIR": str(settings.data_dir)}
-    proc = subprocess.run([sys.executable, "-m", "harness", "kit", str(root), "-o", str(tmp_path / "k.zip")],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "kit", str(root), "-o", str(tmp_path / "k.zip")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "k.zip").is_file()
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
@@ -218,8 +238,13 @@ def kit_texts(assignment, settings, tmp_path) -> dict[str, str]:
 def test_applied_ml_kit_holds_no_hidden_label_reference_or_test(real_settings, tmp_path):
     assignment = find_assignment(BUILTIN_ASSIGNMENTS / "applied_ml", real_settings)
     texts = kit_texts(assignment, real_settings, tmp_path)
-    assert {"applied_ml/README.md", "applied_ml/NOTICE", "applied_ml/data/train.csv", "applied_ml/predict.py",
-            "applied_ml/submission.toml"} == set(texts)
+    assert {
+        "applied_ml/README.md",
+        "applied_ml/NOTICE",
+        "applied_ml/data/train.csv",
+        "applied_ml/predict.py",
+        "applied_ml/submission.toml",
+    } == set(texts)
     everything = "\n".join(texts.values())
     hidden = prepare_assignment(assignment, real_settings).hidden
     with open(hidden / "test_labels.csv", encoding="utf-8", newline="") as fh:
@@ -241,7 +266,9 @@ def test_genai_rag_kit_holds_no_hidden_question_or_reference(real_settings, tmp_
     texts = kit_texts(assignment, real_settings, tmp_path)
     everything = "\n".join(texts.values())
     hidden = prepare_assignment(assignment, real_settings).hidden
-    items = [json.loads(line) for line in (hidden / "eval.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    items = [
+        json.loads(line) for line in (hidden / "eval.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     assert len(items) > 100
     assert not [i for i in items if i["id"] in everything], "no hidden question id is in the kit"
     lines = everything.splitlines()

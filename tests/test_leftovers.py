@@ -22,7 +22,7 @@ from tests.test_safeio import _deep_chain
 class _NoContainers:
     """The engine part of prune, with nothing to remove (only the job dirs are under test)."""
 
-    class containers:  # noqa: N801
+    class containers:
         @staticmethod
         def list(**kwargs):
             return []

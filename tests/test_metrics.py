@@ -25,8 +25,17 @@ from graders.metrics import (
 from harness.errors import ConfigError
 
 CLASSIFICATION = {
-    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "f1_macro", "matthews_corrcoef",
-    "roc_auc", "average_precision", "log_loss", "brier_score",
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "f1_macro",
+    "matthews_corrcoef",
+    "roc_auc",
+    "average_precision",
+    "log_loss",
+    "brier_score",
 }
 REGRESSION = {"r2", "mae", "mse", "rmse", "median_absolute_error", "explained_variance", "mape"}
 
@@ -137,7 +146,9 @@ def test_score_metrics_binarise_string_labels() -> None:
     score = np.array([0.1, 0.8, 0.4, 0.35])
     binary = (y_true == "spam").astype(int)
     assert get_metric("roc_auc")(y_true, score, pos_label="spam") == pytest.approx(skm.roc_auc_score(binary, score))
-    assert get_metric("average_precision")(y_true, score, pos_label="spam") == pytest.approx(skm.average_precision_score(binary, score))
+    assert get_metric("average_precision")(y_true, score, pos_label="spam") == pytest.approx(
+        skm.average_precision_score(binary, score)
+    )
     assert get_metric("log_loss")(y_true, score, pos_label="spam") == pytest.approx(skm.log_loss(binary, score))
     assert get_metric("brier_score")(y_true, score, pos_label="spam") == pytest.approx(np.mean((binary - score) ** 2))
     # flipping the positive class flips the AUC
@@ -183,7 +194,9 @@ def test_evaluate_reports_sklearn_errors_per_metric() -> None:
     assert values["f1"] is None and errors["f1"].startswith("ValueError")  # binary f1 on 3 classes
     assert values["accuracy"] == 1.0
     single = np.array(["ham", "ham"])  # sklearn returns NaN for AUC with one class
-    values, errors = evaluate(["roc_auc"], single, single, np.array([0.1, 0.2]), registry=default_registry(), pos_label="spam")
+    values, errors = evaluate(
+        ["roc_auc"], single, single, np.array([0.1, 0.2]), registry=default_registry(), pos_label="spam"
+    )
     assert values["roc_auc"] is None and "undefined" in errors["roc_auc"]
 
 

@@ -67,8 +67,14 @@ def grade_cli(*args: str, env: dict[str, str], cwd: Path | None = None) -> subpr
 
 def test_a_new_regression_assignment_from_scratch(tmp_path, sandbox_image, no_containers_left):
     assignments = tmp_path / "assignments"
-    env = {**os.environ, "GRADE_CACHE_DIR": str(tmp_path / "cache"), "GRADE_DATA_DIR": str(tmp_path / "data"),
-           "GRADE_IMAGE": sandbox_image, "GRADE_ASSIGNMENTS_PATH": str(assignments), "GRADE_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "GRADE_CACHE_DIR": str(tmp_path / "cache"),
+        "GRADE_DATA_DIR": str(tmp_path / "data"),
+        "GRADE_IMAGE": sandbox_image,
+        "GRADE_ASSIGNMENTS_PATH": str(assignments),
+        "GRADE_OFFLINE": "1",
+    }
     root = assignments / "diabetes_reg"
 
     # 1. scaffold
@@ -77,7 +83,7 @@ def test_a_new_regression_assignment_from_scratch(tmp_path, sandbox_image, no_co
     # 2. the data prepare step: load the data set scikit-learn ships (no raw file to declare)
     prepare = root / "prepare.py"
     text = prepare.read_text()
-    prepare.write_text(text[: text.index("def load_table")] + LOAD_DIABETES + text[text.index("def prepare("):])
+    prepare.write_text(text[: text.index("def load_table")] + LOAD_DIABETES + text[text.index("def prepare(") :])
     # 3. the reference solution
     (root / "canaries" / "reference" / "predict.py").write_text(REFERENCE)
 

@@ -19,16 +19,29 @@ def _nb(cells: list[dict]) -> str:
 
 
 def _code(source: str, outputs: list | None = None, metadata: dict | None = None) -> dict:
-    return {"cell_type": "code", "metadata": metadata or {}, "execution_count": 1, "source": source,
-            "outputs": outputs or []}
+    return {
+        "cell_type": "code",
+        "metadata": metadata or {},
+        "execution_count": 1,
+        "source": source,
+        "outputs": outputs or [],
+    }
 
 
 def test_trim_caps_cells_source_outputs_and_images():
-    image = {"output_type": "display_data", "metadata": {},
-             "data": {"image/png": "A" * (rn.MAX_IMAGE_BYTES + 1), "text/html": "<b>" * 9}}
-    cells = [_code("x = 1\n" * 10_000, [{"output_type": "stream", "name": "stdout", "text": ["y" * 50_000]},
-                                        *([image] if i == 0 else [])], {"junk": "x" * 1000})
-             for i in range(rn.MAX_CELLS + 50)]
+    image = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"image/png": "A" * (rn.MAX_IMAGE_BYTES + 1), "text/html": "<b>" * 9},
+    }
+    cells = [
+        _code(
+            "x = 1\n" * 10_000,
+            [{"output_type": "stream", "name": "stdout", "text": ["y" * 50_000]}, *([image] if i == 0 else [])],
+            {"junk": "x" * 1000},
+        )
+        for i in range(rn.MAX_CELLS + 50)
+    ]
     notebook, cuts = rn.trim_notebook(json.loads(_nb(cells)))
     kept = notebook["cells"]
     assert len(kept) == rn.MAX_CELLS + 1 and "50 more cells not shown" in kept[-1]["source"]
@@ -102,13 +115,26 @@ def test_keep_artifacts_copies_the_notebook_of_a_notebook_run_only(tmp_path):
     from harness.pipeline import EntryPoint, GradeOptions, Job
     from harness.report_assembly import keep_artifacts
 
-    logs = tmp_path / "logs"
+    logs, trusted = tmp_path / "logs", tmp_path / "trusted"
     logs.mkdir()
-    (logs / "executed.ipynb").write_text(_nb([]))
+    trusted.mkdir()
+    (trusted / "executed.ipynb").write_text(_nb([]))
+    (logs / "executed.ipynb").write_text("forged by the candidate's code")
     (logs / "stdout.txt").write_text("out\n")
     for kind, expected in (("script", {"stdout.txt"}), ("notebook", {"stdout.txt", "executed.ipynb"})):
         out = tmp_path / kind
-        job = Job(source=Path("s"), settings=None, options=GradeOptions(artifacts_dir=out), job_dir=tmp_path,
-                  runner=None, logs_dir=logs, entry=EntryPoint(kind, "x"), unpacked=SimpleNamespace(sha256="ab" * 32))
+        job = Job(
+            source=Path("s"),
+            settings=None,
+            options=GradeOptions(artifacts_dir=out),
+            job_dir=tmp_path,
+            runner=None,
+            logs_dir=logs,
+            trusted_dir=trusted,
+            entry=EntryPoint(kind, "x"),
+            unpacked=SimpleNamespace(sha256="ab" * 32),
+        )
         keep_artifacts(job)
         assert {p.name for p in out.iterdir()} - {"submission.sha256"} == expected
+        if kind == "notebook":  # the runner's own copy, never the one in the candidate's logs
+            assert (out / "executed.ipynb").read_text() == _nb([])

@@ -74,8 +74,9 @@ def test_an_aborted_notebook_still_ends_its_kernel(docker_client, sandbox_image,
     assert run.verdict == Verdict.CRASHED and run.duration_s < 60  # aborted: exit 1, reported, not hung
 
 
-def test_the_kernel_runs_as_the_candidate_and_cannot_forge_the_record(docker_client, sandbox_image, tmp_path,
-                                                                     no_containers_left):
+def test_the_kernel_runs_as_the_candidate_and_cannot_forge_the_record(
+    docker_client, sandbox_image, tmp_path, no_containers_left
+):
     forge = """
 import json, os, time
 forged = {"mode": "notebook", "exit_code": 0, "cell_errors": [], "cells": 9}

@@ -125,7 +125,9 @@ def test_output_error_is_a_submission_error(out: Path) -> None:
     assert isinstance(err, SubmissionError) and err.hint
 
 
-@pytest.mark.parametrize("name", ["", "/etc/passwd", "../x.csv", "a/../b.csv", "./x.csv", "a\\b.csv", "a//b.csv", "dir/", "x\x00y"])
+@pytest.mark.parametrize(
+    "name", ["", "/etc/passwd", "../x.csv", "a/../b.csv", "./x.csv", "a\\b.csv", "a//b.csv", "dir/", "x\x00y"]
+)
 def test_bad_names_are_programming_errors(out: Path, name: str) -> None:
     with pytest.raises(ValueError):
         check_output_name(name)

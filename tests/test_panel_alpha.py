@@ -24,8 +24,9 @@ WORKED = [
 ]
 
 
-@pytest.mark.parametrize("level,expected", [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849),
-                                            ("ratio", 0.797)])
+@pytest.mark.parametrize(
+    "level,expected", [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849), ("ratio", 0.797)]
+)
 def test_worked_example_reproduces_to_three_decimals(level, expected):
     assert round(krippendorff_alpha(WORKED, level), 3) == expected
 
@@ -51,17 +52,27 @@ def brute_force_alpha(matrix: list[list[float | None]], level: str) -> float:
         lo, hi = min(c, k), max(c, k)
         return (sum(freq[g] for g in ranks if lo <= g <= hi) - (freq[c] + freq[k]) / 2) ** 2
 
-    observed = sum(
-        delta(vals[i], vals[j]) / (len(vals) - 1)
-        for vals in units for i, j in itertools.permutations(range(len(vals)), 2)
-    ) / n
+    observed = (
+        sum(
+            delta(vals[i], vals[j]) / (len(vals) - 1)
+            for vals in units
+            for i, j in itertools.permutations(range(len(vals)), 2)
+        )
+        / n
+    )
     expected = sum(delta(pooled[i], pooled[j]) for i, j in itertools.permutations(range(n), 2)) / (n * (n - 1))
     return float("nan") if expected == 0 else 1 - observed / expected
 
 
-matrices = st.integers(2, 5).flatmap(lambda coders: st.integers(1, 9).flatmap(lambda units: st.lists(
-    st.lists(st.one_of(st.none(), st.integers(1, 5)), min_size=units, max_size=units),
-    min_size=coders, max_size=coders)))
+matrices = st.integers(2, 5).flatmap(
+    lambda coders: st.integers(1, 9).flatmap(
+        lambda units: st.lists(
+            st.lists(st.one_of(st.none(), st.integers(1, 5)), min_size=units, max_size=units),
+            min_size=coders,
+            max_size=coders,
+        )
+    )
+)
 
 
 @settings(max_examples=150, deadline=None)

@@ -14,7 +14,9 @@ from harness.cli import main
 from harness.settings import Settings
 from tests.test_batch import SPEC, runner
 
-PANEL_SPEC = SPEC + """
+PANEL_SPEC = (
+    SPEC
+    + """
 [[rubric.criteria]]
 id = "approach"
 title = "Approach (reviewer)"
@@ -25,6 +27,7 @@ weight = 1
 reviewers = 1
 target_hours = 1
 """
+)
 
 
 @pytest.fixture
@@ -33,8 +36,12 @@ def round_setup(tmp_path):
     root.mkdir(parents=True)
     (root / "assignment.toml").write_text(PANEL_SPEC.format(version="1"))
     (root / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
-                        assignment_paths=(tmp_path / "assignments",), allow_download=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        assignment_paths=(tmp_path / "assignments",),
+        allow_download=False,
+    )
     subs = tmp_path / "subs"
     for name in ("alice_smith", "bob_jones"):
         (subs / name).mkdir(parents=True)

@@ -28,8 +28,15 @@ def make_round(root: Path, n: int = 6, started_at: float = 1_000_000.0) -> Path:
         report.submission.name = f"cand{i}.zip"
         report.timings = {"started_at": started_at, "total_s": 10.0}
         report.criteria = [c for c in report.criteria if c.kind == "automated"] + [
-            CriterionScore(id=cid, title=cid.title(), kind="human", weight=10,
-                           guide={str(k): f"{cid} level {k}" for k in range(1, 6)}) for cid in CRITERIA]
+            CriterionScore(
+                id=cid,
+                title=cid.title(),
+                kind="human",
+                weight=10,
+                guide={str(k): f"{cid} level {k}" for k in range(1, 6)},
+            )
+            for cid in CRITERIA
+        ]
         slug = f"cand{i}"
         write_reports(report, root / slug)
         items.append(BatchItem(source=Path(f"{slug}.zip"), slug=slug, state="graded", report=report))
@@ -48,8 +55,20 @@ def leaderboard(root: Path) -> dict[str, dict]:
 
 def test_review_cli_records_rerenders_and_updates_the_leaderboard(tmp_path, capsys):
     root = make_round(tmp_path / "round")
-    grade("review", str(root / "cand1"), "--reviewer", "ann", "--level", "approach=4", "--level", "communication=2",
-          "--comment", "approach=solid CV", "--recommendation", "yes")
+    grade(
+        "review",
+        str(root / "cand1"),
+        "--reviewer",
+        "ann",
+        "--level",
+        "approach=4",
+        "--level",
+        "communication=2",
+        "--comment",
+        "approach=solid CV",
+        "--recommendation",
+        "yes",
+    )
     saved = json.loads((root / "cand1" / "report.json").read_text())
     assert saved["status"] == "awaiting_panel" and saved["panel"]["criteria"][0]["levels"] == {"ann": 4}
     assert leaderboard(root)["cand1.zip"]["panel"] == "1/2 reviews"
@@ -70,13 +89,18 @@ def test_missing_levels_without_a_terminal_is_a_clear_error(tmp_path, capsys):
     assert not (root / "cand0" / "reviews").exists()
 
 
-@pytest.mark.parametrize("args,message", [
-    (("--reviewer", "../x", "--level", "approach=3", "--level", "communication=3"), "invalid reviewer name"),
-    (("--reviewer", "ann", "--level", "approach=6", "--level", "communication=3"), "1..5"),
-    (("--reviewer", "ann", "--level", "approach=3", "--level", "communication=3", "--level", "style=3"),
-     "unknown panel criterion 'style'"),
-    (("--reviewer", "ann", "--level", "approach"), "not CRITERION=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("--reviewer", "../x", "--level", "approach=3", "--level", "communication=3"), "invalid reviewer name"),
+        (("--reviewer", "ann", "--level", "approach=6", "--level", "communication=3"), "1..5"),
+        (
+            ("--reviewer", "ann", "--level", "approach=3", "--level", "communication=3", "--level", "style=3"),
+            "unknown panel criterion 'style'",
+        ),
+        (("--reviewer", "ann", "--level", "approach"), "not CRITERION=VALUE"),
+    ],
+)
 def test_bad_reviews_are_refused(tmp_path, capsys, args, message):
     root = make_round(tmp_path / "round", n=1)
     with pytest.raises(SystemExit) as exc:
@@ -136,8 +160,10 @@ def test_import_refuses_unknown_submissions_before_writing(tmp_path, capsys):
 
 def test_alpha_for_a_sheet(tmp_path, capsys):
     sheet = tmp_path / "m.csv"
-    sheet.write_text("reviewer,u1,u2,u3,u4,u5,u6,u7,u8,u9,u10,u11,u12\nA,1,2,3,3,2,1,4,1,2,,,\n"
-                     "B,1,2,3,3,2,2,4,1,2,5,,3\nC,,3,3,3,2,3,4,2,2,5,1,\nD,1,2,3,3,2,4,4,1,2,5,1,\n")
+    sheet.write_text(
+        "reviewer,u1,u2,u3,u4,u5,u6,u7,u8,u9,u10,u11,u12\nA,1,2,3,3,2,1,4,1,2,,,\n"
+        "B,1,2,3,3,2,2,4,1,2,5,,3\nC,,3,3,3,2,3,4,2,2,5,1,\nD,1,2,3,3,2,4,4,1,2,5,1,\n"
+    )
     for level, expected in (("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849), ("ratio", 0.797)):
         grade("panel", "alpha", str(sheet), "--level", level, "--json")
         assert round(json.loads(capsys.readouterr().out)["alpha"], 3) == expected

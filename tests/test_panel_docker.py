@@ -28,10 +28,12 @@ def panel_assignment(dest: Path) -> Path:
     shutil.copytree(REPO / "assignments" / "applied_ml", root)
     toml = (root / "assignment.toml").read_text()
     for cid, weight in WEIGHTS.items():
-        toml, n = re.subn(rf'(id = "{cid}"\ntitle = "[^"]*"\nkind = "human"\n)weight = 0', rf"\g<1>weight = {weight}", toml)
+        toml, n = re.subn(
+            rf'(id = "{cid}"\ntitle = "[^"]*"\nkind = "human"\n)weight = 0', rf"\g<1>weight = {weight}", toml
+        )
         assert n == 1, cid
     toml = toml.replace("[sandbox]\ntimeout_s = 120", "[sandbox]\ntimeout_s = 900")  # a busy CI machine is slow
-    (root / "assignment.toml").write_text(toml + '\n[panel]\nreviewers = 2\ntarget_hours = 48\nmin_candidates = 2\n')
+    (root / "assignment.toml").write_text(toml + "\n[panel]\nreviewers = 2\ntarget_hours = 48\nmin_candidates = 2\n")
     return root
 
 
@@ -40,8 +42,16 @@ def renamed_copy(src: Path, dest: Path) -> Path:
     for name in ("submission.toml", "requirements.txt"):
         shutil.copy(src / name, dest / name)
     code = (src / "predict.py").read_text()
-    for old, new in {"model": "estimator", "train": "train_df", "test": "holdout_df", "probability": "p_spam",
-                     "predictions": "out_frame", "folds": "splitter", "cv_f1": "cv_scores", "features": "union"}.items():
+    for old, new in {
+        "model": "estimator",
+        "train": "train_df",
+        "test": "holdout_df",
+        "probability": "p_spam",
+        "predictions": "out_frame",
+        "folds": "splitter",
+        "cv_f1": "cv_scores",
+        "features": "union",
+    }.items():
         code = re.sub(rf"\b{old}\b(?!\.csv)", new, code)
     code = code.replace("# keep_default_na=False", "# strings stay strings; keep_default_na=False")
     (dest / "predict.py").write_text(code)
@@ -49,8 +59,9 @@ def renamed_copy(src: Path, dest: Path) -> Path:
 
 
 def run(env, *args, check=True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "harness", *args], env=env, capture_output=True, text=True, timeout=900,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", *args], env=env, capture_output=True, text=True, timeout=900, check=False
+    )
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -64,8 +75,13 @@ def test_a_round_gets_its_panel_calibration_and_similarity(tmp_path, data_dir, s
     shutil.copytree(canaries / "reference", subs / "reference")
     shutil.copytree(canaries / "weak", subs / "weak")
     renamed_copy(canaries / "reference", subs / "copycat")
-    env = {**os.environ, "GRADE_ASSIGNMENTS_PATH": str(assignments), "GRADE_DATA_DIR": str(data_dir),
-           "GRADE_CACHE_DIR": str(session_cache), "GRADE_IMAGE": sandbox_image}
+    env = {
+        **os.environ,
+        "GRADE_ASSIGNMENTS_PATH": str(assignments),
+        "GRADE_DATA_DIR": str(data_dir),
+        "GRADE_CACHE_DIR": str(session_cache),
+        "GRADE_IMAGE": sandbox_image,
+    }
     out = tmp_path / "round"
 
     run(env, "batch", str(subs), "-j", "2", "--out", str(out))
@@ -77,9 +93,18 @@ def test_a_round_gets_its_panel_calibration_and_similarity(tmp_path, data_dir, s
 
     # reviewer 1 through the CLI
     for name, levels in {"reference": (5, 4, 4), "weak": (2, 2, 1), "copycat": (4, 4, 3)}.items():
-        run(env, "review", str(out / name), "--reviewer", "ann", *[
-            arg for cid, level in zip(WEIGHTS, levels) for arg in ("--level", f"{cid}={level}")],
-            "--comment", "approach=clear validation", "--recommendation", "yes")
+        run(
+            env,
+            "review",
+            str(out / name),
+            "--reviewer",
+            "ann",
+            *[arg for cid, level in zip(WEIGHTS, levels) for arg in ("--level", f"{cid}={level}")],
+            "--comment",
+            "approach=clear validation",
+            "--recommendation",
+            "yes",
+        )
     assert json.loads((out / "weak" / "report.json").read_text())["status"] == "awaiting_panel"
 
     # reviewer 2 through a spreadsheet

@@ -26,8 +26,13 @@ from tests.sample_reports import HOSTILE, realistic_report
 def panel_report(panel_weight: float = 20):
     report = realistic_report()
     report.criteria = [c for c in report.criteria if c.kind == "automated"] + [
-        CriterionScore(id="approach", title="Approach", kind="human", weight=panel_weight,
-                       guide={str(i): f"approach level {i}" for i in range(1, 6)}),
+        CriterionScore(
+            id="approach",
+            title="Approach",
+            kind="human",
+            weight=panel_weight,
+            guide={str(i): f"approach level {i}" for i in range(1, 6)},
+        ),
         CriterionScore(id="communication", title="Communication", kind="human", weight=panel_weight / 2),
     ]
     return report
@@ -64,8 +69,13 @@ def test_panel_awaits_then_combines_by_weight():
     report = panel_report()
     one = build_panel(report, [Review(reviewer="ann", levels={"approach": 5, "communication": 3})])
     assert one.status == "awaiting_panel" and one.final_score is None
-    two = build_panel(report, [Review(reviewer="ann", levels={"approach": 5, "communication": 3}),
-                               Review(reviewer="bob", levels={"approach": 2, "communication": 3})])
+    two = build_panel(
+        report,
+        [
+            Review(reviewer="ann", levels={"approach": 5, "communication": 3}),
+            Review(reviewer="bob", levels={"approach": 2, "communication": 3}),
+        ],
+    )
     approach = two.criteria[0]
     assert two.status == "complete" and approach.median == 3.5 and approach.spread == 3 and approach.disagreement
     assert not two.criteria[1].disagreement
@@ -99,8 +109,15 @@ def test_needs_review_keeps_its_status_and_gets_no_final_score(tmp_path):
 
 def test_every_view_is_rerendered_with_the_panel_and_escapes_comments(tmp_path):
     write_reports(panel_report(), tmp_path)
-    write_review(tmp_path, Review(reviewer="ann", levels={"approach": 5, "communication": 2},
-                                  comments={"approach": HOSTILE}, recommendation="yes"))
+    write_review(
+        tmp_path,
+        Review(
+            reviewer="ann",
+            levels={"approach": 5, "communication": 2},
+            comments={"approach": HOSTILE},
+            recommendation="yes",
+        ),
+    )
     first = refresh_panel(tmp_path)
     assert first.status == "awaiting_panel"
     write_review(tmp_path, Review(reviewer="bob", levels={"approach": 2, "communication": 2}))
@@ -116,8 +133,18 @@ def test_every_view_is_rerendered_with_the_panel_and_escapes_comments(tmp_path):
 
 def test_csv_round_trip_and_errors_name_the_line():
     criteria = ["approach", "communication"]
-    reviews = [("alice", Review(reviewer="ann", levels={"approach": 4}, comments={"communication": "=HYPERLINK(1)"},
-                                recommendation="strong-yes")), ("bob", None)]
+    reviews = [
+        (
+            "alice",
+            Review(
+                reviewer="ann",
+                levels={"approach": 4},
+                comments={"communication": "=HYPERLINK(1)"},
+                recommendation="strong-yes",
+            ),
+        ),
+        ("bob", None),
+    ]
     text = export_csv(reviews, criteria)
     assert "'=HYPERLINK" in text  # formula injection guarded on the way out
     back = import_csv(text, criteria)
@@ -135,8 +162,21 @@ def test_panel_table_in_the_spec():
     from harness.errors import SpecError
     from harness.spec import parse_spec
 
-    base = {"id": "t", "title": "T", "rubric": {"criteria": [
-        {"id": "approach", "title": "Approach", "kind": "human", "weight": 20, "guide": {"1": "none", "5": "great"}}]}}
+    base = {
+        "id": "t",
+        "title": "T",
+        "rubric": {
+            "criteria": [
+                {
+                    "id": "approach",
+                    "title": "Approach",
+                    "kind": "human",
+                    "weight": 20,
+                    "guide": {"1": "none", "5": "great"},
+                }
+            ]
+        },
+    }
     spec = parse_spec(base)
     assert spec.panel.reviewers == 2 and spec.panel.target_hours == 48 and spec.rubric.criteria[0].weight == 20
     assert parse_spec({**base, "panel": {"reviewers": 3, "target_hours": 24}}).panel.reviewers == 3

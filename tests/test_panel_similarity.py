@@ -44,8 +44,12 @@ def renamed(files: dict[str, str]) -> dict[str, str]:
 
 def test_a_copy_with_renamed_variables_is_the_top_pair():
     starter = code_files(ROOT / "starter")
-    sources = {"reference": canary("reference"), "weak": canary("weak"), "notebook": canary("notebook"),
-               "copy": renamed(canary("reference"))}
+    sources = {
+        "reference": canary("reference"),
+        "weak": canary("weak"),
+        "notebook": canary("notebook"),
+        "copy": renamed(canary("reference")),
+    }
     pairs, _ = similarity(sources, starter)
     top = pairs[0]
     assert {top["a"], top["b"]} == {"reference", "copy"} and top["score"] == 1.0
@@ -70,9 +74,11 @@ def test_starter_code_is_boilerplate():
 
 def test_notebooks_are_reduced_to_their_code_cells(tmp_path):
     code = (ROOT / "canaries" / "reference" / "predict.py").read_text()
-    cells = [{"cell_type": "markdown", "source": ["# My analysis\n", "Lots of prose."]},
-             {"cell_type": "code", "source": ["%matplotlib inline\n", "!pip install foo\n"]},
-             {"cell_type": "code", "source": code.splitlines(keepends=True)}]
+    cells = [
+        {"cell_type": "markdown", "source": ["# My analysis\n", "Lots of prose."]},
+        {"cell_type": "code", "source": ["%matplotlib inline\n", "!pip install foo\n"]},
+        {"cell_type": "code", "source": code.splitlines(keepends=True)},
+    ]
     (tmp_path / "solution.ipynb").write_text(json.dumps({"cells": cells, "nbformat": 4}))
     assert "Lots of prose" not in notebook_code((tmp_path / "solution.ipynb").read_text())
     pairs, _ = similarity({"script": canary("reference"), "nb": code_files(tmp_path)})
@@ -85,21 +91,31 @@ def test_winnowing_guarantee_and_noise_threshold():
         a = rng.integers(1, 50, size=300).astype(np.uint64)
         b = rng.integers(1, 50, size=300).astype(np.uint64)
         start = int(rng.integers(0, 300 - (WINDOW + K - 1)))
-        b[100:100 + WINDOW + K - 1] = a[start:start + WINDOW + K - 1]  # one shared run of the guaranteed length
+        b[100 : 100 + WINDOW + K - 1] = a[start : start + WINDOW + K - 1]  # one shared run of the guaranteed length
         assert set(winnow(kgram_hashes(a))) & set(winnow(kgram_hashes(b)))
     short = np.arange(1, K, dtype=np.uint64)  # shorter than k: no k-gram at all
     assert len(kgram_hashes(short)) == 0
 
 
-@pytest.mark.parametrize("text", [
-    "def f(:\n  return ((((\n", "'''unterminated", "\x00\x01\x02" * 100, "(" * 5000, "x = 1\n\tif y:\n  z\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def f(:\n  return ((((\n",
+        "'''unterminated",
+        "\x00\x01\x02" * 100,
+        "(" * 5000,
+        "x = 1\n\tif y:\n  z\n",
+    ],
+)
 def test_broken_or_hostile_python_never_raises(text):
     tokens = python_tokens(text)
     assert isinstance(tokens, list)
 
 
-@pytest.mark.parametrize("text", ["not json", "[" * 100_000 + "]" * 100_000, '{"cells": 5}', '{"cells": [1, {"cell_type": "code", "source": 7}]}'])
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[" * 100_000 + "]" * 100_000, '{"cells": 5}', '{"cells": [1, {"cell_type": "code", "source": 7}]}'],
+)
 def test_broken_notebooks_are_empty_or_plain(text):
     assert isinstance(notebook_code(text), str)
 
@@ -130,7 +146,11 @@ def test_grade_similarity_on_a_round_writes_json_html_and_the_leaderboard_column
 
     subs, out = tmp_path / "subs", tmp_path / "round"
     items = []
-    for name, files in (("alice", canary("reference")), ("bob", canary("weak")), ("carol", renamed(canary("reference")))):
+    for name, files in (
+        ("alice", canary("reference")),
+        ("bob", canary("weak")),
+        ("carol", renamed(canary("reference"))),
+    ):
         for fname, code in files.items():
             (subs / name).mkdir(parents=True, exist_ok=True)
             (subs / name / fname).write_text(code)
@@ -158,7 +178,9 @@ def test_invisible_characters_in_code_are_shown_on_the_page():
     assert "\u202e" not in page and "⟨U+202E⟩" in page
 
 
-@pytest.mark.parametrize("content", ['{"pairs": 5}', '{"pairs": [1, {"score": "x"}, {"a": "p"}]}', "[" * 10_000, "nope"])
+@pytest.mark.parametrize(
+    "content", ['{"pairs": 5}', '{"pairs": [1, {"score": "x"}, {"a": "p"}]}', "[" * 10_000, "nope"]
+)
 def test_a_broken_similarity_file_is_no_column(tmp_path, content):
     from harness.panel.similarity import most_similar_by_slug
 

@@ -64,7 +64,7 @@ title = "Approach"
 kind = "human"
 """
 
-PREPARE = '''
+PREPARE = """
 import csv
 
 def prepare(sources, out, seed):
@@ -80,9 +80,9 @@ def prepare(sources, out, seed):
             w = csv.writer(fh)
             w.writerow(header)
             w.writerows(data)
-'''
+"""
 
-BROKEN_GRADER = '''
+BROKEN_GRADER = """
 from graders.base import Grader
 
 class Exploding(Grader):
@@ -90,7 +90,7 @@ class Exploding(Grader):
 
     def grade(self, ctx):
         raise RuntimeError("bug in a grader")
-'''
+"""
 
 
 @pytest.fixture
@@ -103,8 +103,12 @@ def toy(tmp_path) -> tuple[Path, Settings]:
     sha = hashlib.sha256(RAW.encode()).hexdigest()
     (root / "assignment.toml").write_text(SPEC.format(sha=sha, extra_grader=""))
     (root / "prepare.py").write_text(PREPARE)
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
-                        assignment_paths=(tmp_path / "assignments",), allow_download=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        assignment_paths=(tmp_path / "assignments",),
+        allow_download=False,
+    )
     return root, settings
 
 

@@ -43,8 +43,14 @@ class Folders:
 
     def ctx(self, **kw: Any) -> GradeContext:
         return GradeContext(
-            spec=AssignmentSpec(id="t", title="t"), assignment_dir=self.root, submission_dir=self.root,
-            inputs_dir=self.inputs, hidden_dir=self.hidden, output_dir=self.output, logs_dir=self.root, **kw,
+            spec=AssignmentSpec(id="t", title="t"),
+            assignment_dir=self.root,
+            submission_dir=self.root,
+            inputs_dir=self.inputs,
+            hidden_dir=self.hidden,
+            output_dir=self.output,
+            logs_dir=self.root,
+            **kw,
         )
 
     def write(self, text: str | bytes, name: str = "predictions.csv") -> None:
@@ -59,8 +65,11 @@ def folders(tmp_path: Path) -> Folders:
 
 def _grader(**overrides: Any) -> PredictionsGrader:
     config = {
-        "labels": ["ham", "spam"], "positive_label": "spam", "probability_column": "spam_probability",
-        "metrics": ["f1", "accuracy", "precision", "recall", "roc_auc", "log_loss"], "bootstrap": 200,
+        "labels": ["ham", "spam"],
+        "positive_label": "spam",
+        "probability_column": "spam_probability",
+        "metrics": ["f1", "accuracy", "precision", "recall", "roc_auc", "log_loss"],
+        "bootstrap": 200,
     }
     config.update(overrides)
     return PredictionsGrader(PredictionsGrader.Config(**config))
@@ -108,15 +117,29 @@ def test_perfect_submission(folders: Folders) -> None:
     assert m["f1_ci_low"] == 1.0 and m["f1_ci_high"] == 1.0
     assert m["coverage"] == 1.0 and m["valid"] == 1.0 and m["n_expected"] == N and m["n_scored"] == N
     assert result.messages == []
-    assert result.details["confusion_matrix"] == {"labels": ["ham", "spam"], "positive_label": "spam", "matrix": [[15, 0], [0, 5]]}
+    assert result.details["confusion_matrix"] == {
+        "labels": ["ham", "spam"],
+        "positive_label": "spam",
+        "matrix": [[15, 0], [0, 5]],
+    }
     assert result.details["primary_metric"] == "f1"
 
 
 def test_measurement_names(folders: Folders) -> None:
     result = _grade(folders, _rows())
     assert set(result.measurements) == {
-        "f1", "accuracy", "precision", "recall", "roc_auc", "log_loss",
-        "f1_ci_low", "f1_ci_high", "coverage", "n_expected", "n_scored", "valid",
+        "f1",
+        "accuracy",
+        "precision",
+        "recall",
+        "roc_auc",
+        "log_loss",
+        "f1_ci_low",
+        "f1_ci_high",
+        "coverage",
+        "n_expected",
+        "n_scored",
+        "valid",
     }
     assert result.measurements["roc_auc"] is None
     assert result.details["metric_errors"] == {"roc_auc": "no probabilities", "log_loss": "no probabilities"}
@@ -147,7 +170,9 @@ def test_pr_curve_is_downsampled(tmp_path: Path) -> None:
     folders = Folders(tmp_path)
     ids = [str(i) for i in range(1, 1001)]
     (folders.inputs / "test.csv").write_text("id\n" + "\n".join(ids) + "\n")
-    (folders.hidden / "test_labels.csv").write_text("id,label\n" + "".join(f"{i},{'spam' if int(i) % 3 == 0 else 'ham'}\n" for i in ids))
+    (folders.hidden / "test_labels.csv").write_text(
+        "id,label\n" + "".join(f"{i},{'spam' if int(i) % 3 == 0 else 'ham'}\n" for i in ids)
+    )
     rng = np.random.default_rng(0)
     folders.write(HEADER + "".join(f"{i},ham,{rng.random():.6f}\n" for i in ids))
     result = _grader(bootstrap=0).grade(folders.ctx())
@@ -352,10 +377,21 @@ def test_malformed_csv_keeps_earlier_rows(folders: Folders) -> None:
 
 
 def test_candidate_messages_never_echo_true_labels(folders: Folders) -> None:
-    (folders.hidden / "test_labels.csv").write_text("id,label\n" + "".join(f"{i},{'omega' if i in SPAM_IDS else 'alpha'}\n" for i in IDS))
+    (folders.hidden / "test_labels.csv").write_text(
+        "id,label\n" + "".join(f"{i},{'omega' if i in SPAM_IDS else 'alpha'}\n" for i in IDS)
+    )
     text = "id,label,p,extra\n1,zeta,2,x\n1,zeta,2,x\n2,,0.5,x\n999,zeta,0.5,x\n4,x\n"
     result = _grade(folders, text, labels=None, positive_label="omega", probability_column="p")
-    assert {"duplicate_ids", "nan_values", "unknown_ids", "invalid_labels", "invalid_probabilities", "ragged_rows", "missing_ids", "extra_columns"} <= _codes(result)
+    assert {
+        "duplicate_ids",
+        "nan_values",
+        "unknown_ids",
+        "invalid_labels",
+        "invalid_probabilities",
+        "ragged_rows",
+        "missing_ids",
+        "extra_columns",
+    } <= _codes(result)
     for message in result.messages:
         assert "alpha" not in message.text and "omega" not in message.text, message
 
@@ -367,8 +403,16 @@ def test_regression_excludes_missing_and_reports_coverage(folders: Folders) -> N
     (folders.hidden / "test_labels.csv").write_text("id,label\n" + "".join(f"{i},{int(i) * 1.5}\n" for i in IDS))
     preds = {i: int(i) * 1.5 + (1.0 if int(i) % 2 else -1.0) for i in IDS}
     body = "id,label\n" + "".join(f"{i},{preds[i]}\n" for i in IDS[:16]) + "17,abc\n18,nan\n"
-    result = _grade(folders, body, task="regression", labels=None, positive_label=None, probability_column=None,
-                    primary_metric="rmse", metrics=["rmse", "mae", "r2"])
+    result = _grade(
+        folders,
+        body,
+        task="regression",
+        labels=None,
+        positive_label=None,
+        probability_column=None,
+        primary_metric="rmse",
+        metrics=["rmse", "mae", "r2"],
+    )
     m = result.measurements
     assert m["rmse"] == pytest.approx(1.0) and m["mae"] == pytest.approx(1.0)
     assert m["coverage"] == pytest.approx(16 / 20) and m["n_scored"] == 16 and m["n_expected"] == N
@@ -379,8 +423,16 @@ def test_regression_excludes_missing_and_reports_coverage(folders: Folders) -> N
 
 def test_regression_unusable_gives_none_for_lower_is_better(folders: Folders) -> None:
     (folders.hidden / "test_labels.csv").write_text("id,label\n" + "".join(f"{i},1.0\n" for i in IDS))
-    result = _grade(folders, None, task="regression", labels=None, positive_label=None, probability_column=None,
-                    primary_metric="rmse", metrics=["rmse", "r2"])
+    result = _grade(
+        folders,
+        None,
+        task="regression",
+        labels=None,
+        positive_label=None,
+        probability_column=None,
+        primary_metric="rmse",
+        metrics=["rmse", "r2"],
+    )
     m = result.measurements
     assert m["rmse"] is None and m["rmse_ci_low"] is None and m["r2"] == 0.0 and m["valid"] == 0.0
 
@@ -420,7 +472,9 @@ def test_missing_positive_label_is_a_grader_error(folders: Folders) -> None:
 
 def test_zero_one_labels_need_no_positive_label(folders: Folders) -> None:
     (folders.hidden / "test_labels.csv").write_text("id,label\n" + "".join(f"{i},{int(i in SPAM_IDS)}\n" for i in IDS))
-    result = _grade(folders, "id,label\n" + "".join(f"{i},{int(i in SPAM_IDS)}\n" for i in IDS), labels=None, positive_label=None)
+    result = _grade(
+        folders, "id,label\n" + "".join(f"{i},{int(i in SPAM_IDS)}\n" for i in IDS), labels=None, positive_label=None
+    )
     assert result.measurements["f1"] == 1.0
 
 
@@ -428,7 +482,10 @@ def test_zero_one_labels_need_no_positive_label(folders: Folders) -> None:
     ("overrides", "needle"),
     [
         ({"metrics": ["f1", "acuracy"]}, "did you mean 'accuracy'"),
-        ({"task": "regression", "labels": None, "positive_label": None, "probability_column": None}, "is for classification"),
+        (
+            {"task": "regression", "labels": None, "positive_label": None, "probability_column": None},
+            "is for classification",
+        ),
         ({"positive_label": "eggs"}, "not one of labels"),
         ({"file": "../predictions.csv"}, "simple relative path"),
         ({"labels": ["ham"], "positive_label": None}, "at least two"),
@@ -461,7 +518,9 @@ def test_parse_predictions_alone() -> None:
 def test_align_predictions_alone() -> None:
     cfg = PredictionsGrader.Config(labels=["ham", "spam"], positive_label="spam", probability_column="p")
     rows = [PredictionRow(2, "a", "spam", "0.8"), PredictionRow(3, "b", "??", "0.3")]
-    aligned = align_predictions(rows, ["a", "b", "c"], {"a": "spam", "b": "ham", "c": "spam"}, cfg, labels=["ham", "spam"], pos_label="spam")
+    aligned = align_predictions(
+        rows, ["a", "b", "c"], {"a": "spam", "b": "ham", "c": "spam"}, cfg, labels=["ham", "spam"], pos_label="spam"
+    )
     assert aligned.y_pred.tolist() == ["spam", "spam", "ham"]  # b and c: the opposite of the truth
     assert aligned.y_score is not None and aligned.y_score.tolist() == [0.8, 0.3, 0.0]
     assert aligned.n_valid == 1

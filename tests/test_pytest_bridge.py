@@ -43,8 +43,9 @@ def roundtrip(value):
 # --- codec ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [None, True, 0, -(2**70), 1.5, "é", [1, [2, "x"]], (1, (2,)), {1: "a", "b": (2,)},
-                                   {1, 2}, b"\x00\xff"])
+@pytest.mark.parametrize(
+    "value", [None, True, 0, -(2**70), 1.5, "é", [1, [2, "x"]], (1, (2,)), {1: "a", "b": (2,)}, {1, 2}, b"\x00\xff"]
+)
 def test_plain_values_cross_unchanged(value):
     out = roundtrip(value)
     assert out == value and type(out) is type(value)
@@ -55,9 +56,18 @@ def test_non_finite_floats_cross():
     assert np.isnan(out[0]) and out[1:] == [float("inf"), float("-inf")]
 
 
-@pytest.mark.parametrize("array", [np.arange(6, dtype="int32").reshape(2, 3), np.array([0.5, np.nan]),
-                                   np.array(["ham", "spam"]), np.array([True, False]), np.asfortranarray(np.ones((2, 3))),
-                                   np.array("2024-01-01", dtype="datetime64[D]"), np.zeros((0, 4))])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.arange(6, dtype="int32").reshape(2, 3),
+        np.array([0.5, np.nan]),
+        np.array(["ham", "spam"]),
+        np.array([True, False]),
+        np.asfortranarray(np.ones((2, 3))),
+        np.array("2024-01-01", dtype="datetime64[D]"),
+        np.zeros((0, 4)),
+    ],
+)
 def test_arrays_cross_as_npy_without_pickle(array):
     out = roundtrip(array)
     assert out.dtype == array.dtype and out.shape == array.shape
@@ -86,21 +96,32 @@ def _npy_header(descr: str, shape: tuple) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
 
 
-@pytest.mark.parametrize("blob, why", [
-    (_npy_header("|O", (2,)) + b"\x80\x04N.", "not allowed"),
-    (_npy_header("<f8", (10**12,)) + b"\x00" * 8, "does not match"),
-    (_npy_header("<f8", (2,)) + b"\x00" * 15, "does not match"),
-    (b"\x93NUMPY\x09\x00", "bad array header|unsupported"),
-    (b"not npy at all", "bad array header"),
-])
+@pytest.mark.parametrize(
+    "blob, why",
+    [
+        (_npy_header("|O", (2,)) + b"\x80\x04N.", "not allowed"),
+        (_npy_header("<f8", (10**12,)) + b"\x00" * 8, "does not match"),
+        (_npy_header("<f8", (2,)) + b"\x00" * 15, "does not match"),
+        (b"\x93NUMPY\x09\x00", "bad array header|unsupported"),
+        (b"not npy at all", "bad array header"),
+    ],
+)
 def test_array_headers_are_checked_against_their_bytes(blob, why):
     with pytest.raises(ProtocolError, match=why):
         codec.load_npy(blob)
 
 
-@pytest.mark.parametrize("doc", [{"$": "nope"}, {"$": "ndarray", "b": 5}, {"$": "dict", "v": [[[1], 2]]},
-                                 {"$": "float", "v": "1e999"}, {"$": "objarray", "shape": [3], "v": [1]},
-                                 {"$": "DataFrame", "columns": [1], "data": [], "index": None}])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"$": "nope"},
+        {"$": "ndarray", "b": 5},
+        {"$": "dict", "v": [[[1], 2]]},
+        {"$": "float", "v": "1e999"},
+        {"$": "objarray", "shape": [3], "v": [1]},
+        {"$": "DataFrame", "columns": [1], "data": [], "index": None},
+    ],
+)
 def test_malformed_values_are_protocol_errors(doc):
     with pytest.raises(ProtocolError):
         Decoder([]).decode(doc)
@@ -125,13 +146,16 @@ def test_frames_round_trip_and_refuse_what_exceeds_the_limits():
         codec.recv_frame(b, deadline=time.monotonic() + 5)
 
 
-@pytest.mark.parametrize("payload, error", [
-    (b"XXXX" + b"\x00" * 8, ProtocolError),                                            # not a frame
-    (codec._HEAD.pack(codec.MAGIC, 5, 0) + b"{nope", ProtocolError),                  # not JSON
-    (codec._HEAD.pack(codec.MAGIC, 20_001, 0) + b"[" * 10_000 + b"]" * 10_001, ProtocolError),  # too deep
-    (codec._HEAD.pack(codec.MAGIC, 0, 1) + codec._BLOB.pack(2**40), ProtocolError),   # a huge blob
-    (codec._HEAD.pack(codec.MAGIC, 10, 0) + b"[1,", PeerGone),                         # cut short
-])
+@pytest.mark.parametrize(
+    "payload, error",
+    [
+        (b"XXXX" + b"\x00" * 8, ProtocolError),  # not a frame
+        (codec._HEAD.pack(codec.MAGIC, 5, 0) + b"{nope", ProtocolError),  # not JSON
+        (codec._HEAD.pack(codec.MAGIC, 20_001, 0) + b"[" * 10_000 + b"]" * 10_001, ProtocolError),  # too deep
+        (codec._HEAD.pack(codec.MAGIC, 0, 1) + codec._BLOB.pack(2**40), ProtocolError),  # a huge blob
+        (codec._HEAD.pack(codec.MAGIC, 10, 0) + b"[1,", PeerGone),  # cut short
+    ],
+)
 def test_hostile_frames_end_as_bridge_errors(payload, error):
     a, b = pair()
     a.sendall(payload)
@@ -151,7 +175,7 @@ def test_a_silent_peer_ends_at_the_deadline():
 
 # --- a real server process ------------------------------------------------------------------
 
-SUBMISSION = '''
+SUBMISSION = """
 import os, time
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.naive_bayes import MultinomialNB
@@ -179,7 +203,7 @@ def hang():
 
 class Thing:
     pass
-'''
+"""
 
 
 @pytest.fixture
@@ -189,8 +213,10 @@ def server(tmp_path):
     (root / "predict.py").write_text(SUBMISSION)
     sock = tmp_path / "bridge" / "server.sock"
     code = f"import sys; sys.path[0] = {str(GRADERS)!r}; from pytest_bridge.server import main; sys.exit(main())"
-    proc = subprocess.Popen([sys.executable, "-c", code, "--socket", str(sock), "--root", str(root),
-                             "--preload", "numpy", "sklearn.base"], cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "--socket", str(sock), "--root", str(root), "--preload", "numpy", "sklearn.base"],
+        cwd=tmp_path,
+    )
     yield str(sock)
     proc.kill()
     proc.wait()
@@ -202,7 +228,9 @@ def test_the_candidates_module_is_reached_as_data_and_handles(server):
     model = predict.build_model()
     facts = candidate.facts(model)
     assert facts["type"] == "sklearn.pipeline.Pipeline" and facts["clone_ok"] and facts["fitted"] is False
-    assert model.fit(["win cash now", "see you at 7", "free prize", "ok mum"], ["spam", "ham", "spam", "ham"]) is not None
+    assert (
+        model.fit(["win cash now", "see you at 7", "free prize", "ok mum"], ["spam", "ham", "spam", "ham"]) is not None
+    )
     assert list(model.predict(["free cash prize"])) == ["spam"]
     assert candidate.facts(model)["fitted"] is True
     args, kwargs = predict.echo(np.arange(3), key=(1, "a"))
@@ -263,14 +291,17 @@ def hostile_server(tmp_path, answer: bytes, *, then_sleep: float = 0.0) -> str:
     return path
 
 
-@pytest.mark.parametrize("answer, error", [
-    (b"garbage!" * 4, ProtocolError),
-    (codec._HEAD.pack(codec.MAGIC, 2, 0) + b"[]", ProtocolError),                       # not a reply
-    (codec._HEAD.pack(codec.MAGIC, 40, 0) + b'{"ok":{"$":1', PeerGone),                 # cut short
-    (codec._HEAD.pack(codec.MAGIC, 35, 0) + b'{"ok":{"$":"ndarray","b":0},"x":1} ', ProtocolError),
-    (codec._HEAD.pack(codec.MAGIC, 25, 0) + b'{"ok":{"$":"ndarray","b":0}}', ProtocolError),
-    (codec._HEAD.pack(codec.MAGIC, 20, 0) + b'{"error":"nonsense"}', CandidateError),
-])
+@pytest.mark.parametrize(
+    "answer, error",
+    [
+        (b"garbage!" * 4, ProtocolError),
+        (codec._HEAD.pack(codec.MAGIC, 2, 0) + b"[]", ProtocolError),  # not a reply
+        (codec._HEAD.pack(codec.MAGIC, 40, 0) + b'{"ok":{"$":1', PeerGone),  # cut short
+        (codec._HEAD.pack(codec.MAGIC, 35, 0) + b'{"ok":{"$":"ndarray","b":0},"x":1} ', ProtocolError),
+        (codec._HEAD.pack(codec.MAGIC, 25, 0) + b'{"ok":{"$":"ndarray","b":0}}', ProtocolError),
+        (codec._HEAD.pack(codec.MAGIC, 20, 0) + b'{"error":"nonsense"}', CandidateError),
+    ],
+)
 def test_a_hostile_server_ends_as_an_exception_of_the_test(tmp_path, answer, error):
     candidate = Candidate(hostile_server(tmp_path, answer, then_sleep=0.2), call_timeout_s=3)
     with pytest.raises(error):
@@ -278,8 +309,9 @@ def test_a_hostile_server_ends_as_an_exception_of_the_test(tmp_path, answer, err
 
 
 def test_a_hostile_server_that_stalls_mid_answer_is_stopped_at_the_deadline(tmp_path):
-    candidate = Candidate(hostile_server(tmp_path, codec._HEAD.pack(codec.MAGIC, 100, 0) + b"{", then_sleep=30),
-                          call_timeout_s=0.5)
+    candidate = Candidate(
+        hostile_server(tmp_path, codec._HEAD.pack(codec.MAGIC, 100, 0) + b"{", then_sleep=30), call_timeout_s=0.5
+    )
     started = time.monotonic()
     with pytest.raises(BridgeTimeout):
         candidate.module("predict")

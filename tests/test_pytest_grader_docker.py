@@ -65,7 +65,7 @@ def prepare(sources, out, seed):
     (out.hidden / "secret.txt").write_text("the hidden answer\\n")
 """
 
-HIDDEN_TESTS = '''
+HIDDEN_TESTS = """
 import os
 import socket
 import sys
@@ -115,9 +115,9 @@ def test_runs_apart_from_the_candidates_code(candidate, solution):
     assert candidate.module("os").getuid() == 10001  # the server of the candidate's code
     with pytest.raises(OSError):
         (Path("/submission") / "x").write_text("x")
-'''
+"""
 
-GOOD = '''
+GOOD = """
 import re
 
 
@@ -131,9 +131,9 @@ def slugify(text):
 
 if __name__ == "__main__":
     print(slugify("Hello World"))
-'''
+"""
 
-OWN_TESTS = '''
+OWN_TESTS = """
 from pathlib import Path
 
 from solution import add
@@ -149,7 +149,7 @@ def test_add_again():
 
 def test_writes_into_the_submission():
     Path(__file__).with_name("scratch.txt").write_text("read-only: this fails")
-'''
+"""
 
 
 def make_assignment(root: Path, *, timeout_s: float = 30, per_test_timeout_s: float = 5) -> Path:
@@ -199,7 +199,11 @@ def test_a_broken_helper_loses_exactly_its_groups_points(tmp_path, settings):
     assignment = make_assignment(tmp_path / "tiny_tests")
     sub = make_submission(tmp_path / "sub", GOOD.replace('"-".join', '"_".join'))
     result = pytest_result(grade(sub, assignment, settings=settings))
-    assert {k for k, v in outcomes(result).items() if v != "passed"} == {"test_slug_simple", "test_slug_reads_public_data", "test_slug_punctuation"}
+    assert {k for k, v in outcomes(result).items() if v != "passed"} == {
+        "test_slug_simple",
+        "test_slug_reads_public_data",
+        "test_slug_punctuation",
+    }
     assert (result.measurements["points"], result.measurements["max_points"]) == (4.0, 7.0)
     summary = [m for m in result.messages if m.code == "hidden_tests_failed"]
     assert summary and all(m.visibility == Visibility.CANDIDATE for m in summary)

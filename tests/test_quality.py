@@ -42,14 +42,14 @@ if __name__ == "__main__":
 '''
 
 # Each block: E401, F401 x3 (F811 on repeats), N802, B006, E711, E701, S307, E722, E741, F841 ...
-DIRTY_BLOCK = '''
+DIRTY_BLOCK = """
 import os, sys, json  # noqa
 def Bad_Name_{i}(l, x = []):  # noqa: N802
     if x == None: return eval("1")  # noqa
     try: unused = 1  # noqa
     except: pass
     return l
-'''
+"""
 HOSTILE_CONFIGS = {
     "ruff.toml": 'exclude = ["*"]\n[lint]\nselect = []\nignore = ["ALL"]\n',
     ".ruff.toml": '[lint]\nignore = ["ALL"]\n',
@@ -62,8 +62,15 @@ HOSTILE_CONFIGS = {
 def make_ctx(root: Path) -> GradeContext:
     spec = AssignmentSpec(id="t", title="t")
     missing = root.parent / "missing"
-    return GradeContext(spec=spec, assignment_dir=root, submission_dir=root, inputs_dir=missing,
-                        hidden_dir=missing, output_dir=missing, logs_dir=missing)
+    return GradeContext(
+        spec=spec,
+        assignment_dir=root,
+        submission_dir=root,
+        inputs_dir=missing,
+        hidden_dir=missing,
+        output_dir=missing,
+        logs_dir=missing,
+    )
 
 
 def grade(root: Path, **config):
@@ -105,8 +112,12 @@ def test_lint_level_separates_clean_code_from_dirty_code_that_disables_every_rul
 
     clean_result, dirty_result = grade(clean), grade(dirty)
     criterion = lint_criterion()
-    clean_level = level_for(clean_result.measurements["findings_per_kloc"], criterion.thresholds, criterion.greater_is_better)
-    dirty_level = level_for(dirty_result.measurements["findings_per_kloc"], criterion.thresholds, criterion.greater_is_better)
+    clean_level = level_for(
+        clean_result.measurements["findings_per_kloc"], criterion.thresholds, criterion.greater_is_better
+    )
+    dirty_level = level_for(
+        dirty_result.measurements["findings_per_kloc"], criterion.thresholds, criterion.greater_is_better
+    )
 
     assert clean_result.measurements["findings"] == 0
     assert dirty_result.measurements["findings"] >= 50, dirty_result.details["lint"]["by_rule"]
@@ -118,9 +129,16 @@ def test_lint_level_separates_clean_code_from_dirty_code_that_disables_every_rul
 
 def test_the_dirty_config_would_silence_ruff_if_it_were_honoured(tmp_path):
     """Guards the test above: without --isolated/--ignore-noqa, the candidate's files hide everything."""
-    dirty = write(tmp_path / "dirty", {"predict.py": "".join(DIRTY_BLOCK.format(i=i) for i in range(6)), **HOSTILE_CONFIGS})
-    proc = subprocess.run([ruff_binary(), "check", "--no-cache", "--output-format", "json", "--exit-zero", "."],
-                          cwd=dirty, capture_output=True, text=True, check=True)
+    dirty = write(
+        tmp_path / "dirty", {"predict.py": "".join(DIRTY_BLOCK.format(i=i) for i in range(6)), **HOSTILE_CONFIGS}
+    )
+    proc = subprocess.run(
+        [ruff_binary(), "check", "--no-cache", "--output-format", "json", "--exit-zero", "."],
+        cwd=dirty,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(proc.stdout or "[]") == []
 
 
@@ -135,11 +153,13 @@ def test_worst_findings_carry_code_context_as_plain_text(tmp_path):
 
 
 def test_notebooks_are_linted_natively_with_cell_positions(tmp_path):
-    nb = notebook([
-        {"cell_type": "markdown", "metadata": {}, "source": "# Title"},
-        code_cell("import os\nimport sys\nprint(sys.argv)\n", 1),
-        code_cell("%matplotlib inline\nx = 1\n", 2),
-    ])
+    nb = notebook(
+        [
+            {"cell_type": "markdown", "metadata": {}, "source": "# Title"},
+            code_cell("import os\nimport sys\nprint(sys.argv)\n", 1),
+            code_cell("%matplotlib inline\nx = 1\n", 2),
+        ]
+    )
     result = grade(write(tmp_path, {"solution.ipynb": nb}))
     assert result.measurements["files_linted"] == 1
     assert result.measurements["loc"] == 5
@@ -182,8 +202,15 @@ def test_symlinks_are_neither_followed_nor_linted(tmp_path):
 
 
 def test_vendored_virtualenvs_and_tool_folders_are_skipped(tmp_path):
-    root = write(tmp_path, {"p.py": CLEAN, "venv/pyvenv.cfg": "home = /usr\n", "venv/lib/x.py": "import os\n",
-                            ".ipynb_checkpoints/p-checkpoint.py": "import os\n"})
+    root = write(
+        tmp_path,
+        {
+            "p.py": CLEAN,
+            "venv/pyvenv.cfg": "home = /usr\n",
+            "venv/lib/x.py": "import os\n",
+            ".ipynb_checkpoints/p-checkpoint.py": "import os\n",
+        },
+    )
     assert grade(root).measurements["files_linted"] == 1
 
 
@@ -191,17 +218,28 @@ def test_vendored_virtualenvs_and_tool_folders_are_skipped(tmp_path):
 
 
 def test_a_well_kept_submission_has_every_habit(tmp_path):
-    root = write(tmp_path, {
-        "predict.py": CLEAN,
-        "README.md": "# Spam\n\nRun it:\n\n```\npip install -r requirements.txt\npython predict.py\n```\n",
-        "requirements.txt": "# pinned\npandas==2.2.2\nscikit-learn==1.5.0  # model\n",
-        "tests/test_predict.py": "def test_lines():\n    assert True\n",
-        "solution.ipynb": notebook([code_cell("x = 1", 1), code_cell("print(x)", 2)]),
-    })
+    root = write(
+        tmp_path,
+        {
+            "predict.py": CLEAN,
+            "README.md": "# Spam\n\nRun it:\n\n```\npip install -r requirements.txt\npython predict.py\n```\n",
+            "requirements.txt": "# pinned\npandas==2.2.2\nscikit-learn==1.5.0  # model\n",
+            "tests/test_predict.py": "def test_lines():\n    assert True\n",
+            "solution.ipynb": notebook([code_cell("x = 1", 1), code_cell("print(x)", 2)]),
+        },
+    )
     result = grade(root)
     m = result.measurements
-    assert (m["has_readme_run_instructions"], m["has_tests"], m["deps_declared"], m["deps_pinned"],
-            m["no_secrets"], m["no_large_files"], m["notebook_hygiene"], m["habits"]) == (1, 1, 1, 1, 1, 1, 1, 1)
+    assert (
+        m["has_readme_run_instructions"],
+        m["has_tests"],
+        m["deps_declared"],
+        m["deps_pinned"],
+        m["no_secrets"],
+        m["no_large_files"],
+        m["notebook_hygiene"],
+        m["habits"],
+    ) == (1, 1, 1, 1, 1, 1, 1, 1)
     assert [msg.code for msg in result.messages] == ["lint_summary"]
 
 
@@ -215,14 +253,17 @@ def test_a_bare_submission_scores_only_the_harmless_defaults(tmp_path):
     assert "does not say how to run" in result.details["habits"]["has_readme_run_instructions"]["evidence"][0]
 
 
-@pytest.mark.parametrize(("files", "pinned"), [
-    ({"requirements.txt": "pandas==2.2\nnumpy>=1.0\n"}, 0.0),
-    ({"requirements.txt": "-r base.txt\npandas==2.2 ; python_version > '3.8'\n"}, 1.0),
-    ({"pyproject.toml": '[project]\nname = "x"\ndependencies = ["pandas==2.2", "numpy"]\n'}, 0.0),
-    ({"pyproject.toml": '[project]\nname = "x"\ndependencies = ["pandas"]\n', "uv.lock": "version = 1\n"}, 1.0),
-    ({"environment.yml": "dependencies:\n  - python=3.11\n  - pandas=2.2\n"}, 1.0),
-    ({"Pipfile": "[packages]\npandas = '*'\n"}, 0.0),
-])
+@pytest.mark.parametrize(
+    ("files", "pinned"),
+    [
+        ({"requirements.txt": "pandas==2.2\nnumpy>=1.0\n"}, 0.0),
+        ({"requirements.txt": "-r base.txt\npandas==2.2 ; python_version > '3.8'\n"}, 1.0),
+        ({"pyproject.toml": '[project]\nname = "x"\ndependencies = ["pandas==2.2", "numpy"]\n'}, 0.0),
+        ({"pyproject.toml": '[project]\nname = "x"\ndependencies = ["pandas"]\n', "uv.lock": "version = 1\n"}, 1.0),
+        ({"environment.yml": "dependencies:\n  - python=3.11\n  - pandas=2.2\n"}, 1.0),
+        ({"Pipfile": "[packages]\npandas = '*'\n"}, 0.0),
+    ],
+)
 def test_dependency_pinning(tmp_path, files, pinned):
     result = grade(write(tmp_path, {"p.py": CLEAN, **files}))
     assert result.measurements["deps_declared"] == 1.0
@@ -232,10 +273,13 @@ def test_dependency_pinning(tmp_path, files, pinned):
 def test_secrets_are_found_but_never_echoed(tmp_path):
     key = "AKIA" + "ABCDEFGHIJKLMNOP"
     token = "sk-" + "a1B2c3D4e5F6g7H8i9J0k1L2"
-    root = write(tmp_path, {
-        "p.py": f'AWS = "{key}"\nclient = make(api_key="{token}")\n',
-        "keys/deploy.pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n",
-    })
+    root = write(
+        tmp_path,
+        {
+            "p.py": f'AWS = "{key}"\nclient = make(api_key="{token}")\n',
+            "keys/deploy.pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n",
+        },
+    )
     result = grade(root)
     assert result.measurements["no_secrets"] == 0.0
     text = json.dumps(result.model_dump(mode="json"))
@@ -245,13 +289,16 @@ def test_secrets_are_found_but_never_echoed(tmp_path):
     assert any("«redacted»" in line for line in shown), shown  # code excerpts hide the secret too
 
 
-@pytest.mark.parametrize("line", [
-    'api_key = os.environ["OPENAI_API_KEY"]',
-    'password = "your-password"',
-    'API_KEY = "<your key here>"',
-    'vectorizer = TfidfVectorizer(token_pattern=r"(?u)\\b\\w\\w+\\b")',
-    "import sklearn  # sk-learn is not a key",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        'api_key = os.environ["OPENAI_API_KEY"]',
+        'password = "your-password"',
+        'API_KEY = "<your key here>"',
+        'vectorizer = TfidfVectorizer(token_pattern=r"(?u)\\b\\w\\w+\\b")',
+        "import sklearn  # sk-learn is not a key",
+    ],
+)
 def test_placeholders_and_ordinary_code_are_not_secrets(line):
     assert find_secrets(line) == []
 
@@ -262,11 +309,24 @@ def test_large_files_are_flagged(tmp_path):
     assert grade(root, large_file_mb=5).measurements["no_large_files"] == 1.0
 
 
-@pytest.mark.parametrize(("cells", "problem"), [
-    ([code_cell("a = 1", 2), code_cell("b = 2", 1)], "out of order"),
-    ([code_cell("1/0", 1, [{"output_type": "error", "ename": "ZeroDivisionError", "evalue": "", "traceback": []}])], "error output"),
-    ([code_cell("print('x' * 10**6)", 1, [{"output_type": "stream", "name": "stdout", "text": "x" * 300_000}])], "outputs take"),
-])
+@pytest.mark.parametrize(
+    ("cells", "problem"),
+    [
+        ([code_cell("a = 1", 2), code_cell("b = 2", 1)], "out of order"),
+        (
+            [
+                code_cell(
+                    "1/0", 1, [{"output_type": "error", "ename": "ZeroDivisionError", "evalue": "", "traceback": []}]
+                )
+            ],
+            "error output",
+        ),
+        (
+            [code_cell("print('x' * 10**6)", 1, [{"output_type": "stream", "name": "stdout", "text": "x" * 300_000}])],
+            "outputs take",
+        ),
+    ],
+)
 def test_notebook_hygiene_problems(tmp_path, cells, problem):
     result = grade(write(tmp_path, {"solution.ipynb": notebook(cells)}), notebook_output_kb=200)
     assert result.measurements["notebook_hygiene"] == 0.0

@@ -59,12 +59,23 @@ def test_containment_is_whole_consecutive_words_times_a_length_penalty():
     assert penalised_containment(["nairobi"], ["kenya"]) == 0.0
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Yes", "yes"), ("yes.", "yes"), ("No", "no"), ("No, it is not.", "no"), ("Yes, it is", "yes"),
-    ("No, there is no record", "no"),  # the same word twice is one polarity
-    ("Yes no", None), ("Yes, there is no record", None), ("yes/no", None),  # both: a hedge
-    ("It is not.", None), ("I know", None), ("", None),  # neither ("know" is not "no"; "not" is not read)
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Yes", "yes"),
+        ("yes.", "yes"),
+        ("No", "no"),
+        ("No, it is not.", "no"),
+        ("Yes, it is", "yes"),
+        ("No, there is no record", "no"),  # the same word twice is one polarity
+        ("Yes no", None),
+        ("Yes, there is no record", None),
+        ("yes/no", None),  # both: a hedge
+        ("It is not.", None),
+        ("I know", None),
+        ("", None),  # neither ("know" is not "no"; "not" is not read)
+    ],
+)
 def test_polarity(text, expected):
     assert polarity(answer_tokens(text)) == expected
 
@@ -80,7 +91,11 @@ def test_reference_polarities_ignore_references_that_state_none():
 
 def test_yes_no_question_is_scored_by_polarity_on_every_answer_metric():
     refs = ["Alessandro Volta was not a professor of chemistry.", "No"]
-    assert score("No, he was a physicist.", refs, yes_no=True).as_dict() == {"exact_match": 1.0, "answer_f1": 1.0, "answer_containment": 1.0}
+    assert score("No, he was a physicist.", refs, yes_no=True).as_dict() == {
+        "exact_match": 1.0,
+        "answer_f1": 1.0,
+        "answer_containment": 1.0,
+    }
     wrong = score("Alessandro Volta was a professor of chemistry.", refs, yes_no=True)  # F1 0.93 against the sentence
     assert wrong.as_dict() == {"exact_match": 0.0, "answer_f1": 0.0, "answer_containment": 0.0}
     assert wrong.by_polarity and wrong.stated == ()
@@ -133,10 +148,16 @@ def mean(answers: list[str], metric: str) -> float:
 
 
 @pytest.mark.parametrize("metric", ["answer_f1", "exact_match", "answer_containment"])
-@pytest.mark.parametrize("trick", [
-    lambda a: "Yes no " + a, lambda a: "yes no", lambda a: a + " yes no", lambda a: "Yes. No. " + a,
-    lambda a: a + " or Alessandro Volta, Kenya, sheep gut, yes, no",  # many candidates pasted into one answer
-])
+@pytest.mark.parametrize(
+    "trick",
+    [
+        lambda a: "Yes no " + a,
+        lambda a: "yes no",
+        lambda a: a + " yes no",
+        lambda a: "Yes. No. " + a,
+        lambda a: a + " or Alessandro Volta, Kenya, sheep gut, yes, no",  # many candidates pasted into one answer
+    ],
+)
 def test_a_trick_never_beats_the_honest_answers(metric, trick):
     honest = mean(HONEST, metric)
     gamed = mean([trick(a) for a in HONEST], metric)
@@ -152,14 +173,22 @@ def test_yes_no_for_every_answer_scores_nothing_and_a_constant_yes_only_the_majo
 
 # --- the same, for any answer (property) ------------------------------------------------------
 
-WORDS = st.sampled_from("koala eucalyptus leaves volta battery kenya nairobi sheep gut the a of in not never yes no".split())
+WORDS = st.sampled_from(
+    "koala eucalyptus leaves volta battery kenya nairobi sheep gut the a of in not never yes no".split()
+)
 PHRASE = st.lists(WORDS, min_size=0, max_size=12).map(" ".join)
 HEDGES = st.sampled_from(["Yes no", "yes, no", "No. Yes.", "yes/no"])
 
 
 @settings(max_examples=300, deadline=None)
-@given(answer=PHRASE, references=st.lists(PHRASE, min_size=1, max_size=3), yes_no=st.booleans(), hedge=HEDGES,
-       at_start=st.booleans(), max_words=st.integers(2, 20))
+@given(
+    answer=PHRASE,
+    references=st.lists(PHRASE, min_size=1, max_size=3),
+    yes_no=st.booleans(),
+    hedge=HEDGES,
+    at_start=st.booleans(),
+    max_words=st.integers(2, 20),
+)
 def test_hedging_never_raises_any_answer_metric(answer, references, yes_no, hedge, at_start, max_words):
     """Adding both "yes" and "no" to an answer never raises its F1, exact match or containment,
     whatever the answer and the references. Out of scope: references that hold "yes" or "no" as

@@ -22,10 +22,10 @@ import pytest
 
 pytest.importorskip("ragas")
 
-from harness.api import grade  # noqa: E402
-from harness.models import GradeReport  # noqa: E402
-from harness.pipeline import GradeOptions  # noqa: E402
-from tests import test_genai_rag_docker as canaries  # noqa: E402
+from harness.api import grade
+from harness.models import GradeReport
+from harness.pipeline import GradeOptions
+from tests import test_genai_rag_docker as canaries
 
 pytestmark = pytest.mark.docker
 ASSIGNMENT, zip_dir = canaries.ASSIGNMENT, canaries.zip_dir
@@ -61,7 +61,10 @@ def graded(name: str, settings, tmp_path_factory) -> GradeReport:
         shutil.copy(ASSIGNMENT / "canaries" / "reference" / "submission.toml", folder / "submission.toml")
         (folder / "rag.py").write_text(textwrap.dedent(WRAPPER).format(rewrite=REWRITES[name]))
         report = grade(zip_dir(folder, folder.parent / f"{name}.zip"), settings=settings, options=GradeOptions())
-        assert report.sandbox is not None and report.sandbox.verdict.value == "ok", (name, report.sandbox and report.sandbox.stderr.text[-800:])
+        assert report.sandbox is not None and report.sandbox.verdict.value == "ok", (
+            name,
+            report.sandbox and report.sandbox.stderr.text[-800:],
+        )
         REPORTS[name] = report
     return REPORTS[name]
 
@@ -73,7 +76,10 @@ def answer_level(report: GradeReport) -> int | None:
 @pytest.mark.parametrize("gaming, twin", [("yes_no_prefix", "honest"), ("constant_yes_no", "constant_yes")])
 def test_gaming_never_beats_its_honest_twin(gaming, twin, settings, assignment, tmp_path_factory, no_containers_left):
     cheat, honest = graded(gaming, settings, tmp_path_factory), graded(twin, settings, tmp_path_factory)
-    summary = {n: (r.score, r.metrics.get("answer_f1"), r.metrics.get("answer_containment")) for n, r in ((gaming, cheat), (twin, honest))}
+    summary = {
+        n: (r.score, r.metrics.get("answer_f1"), r.metrics.get("answer_containment"))
+        for n, r in ((gaming, cheat), (twin, honest))
+    }
     assert cheat.status == honest.status == "graded", summary
     assert cheat.score is not None and honest.score is not None
     assert cheat.score < honest.score, summary
@@ -85,7 +91,9 @@ def test_gaming_never_beats_its_honest_twin(gaming, twin, settings, assignment, 
     assert answer_level(cheat) == 1 and answer_level(cheat) < (answer_level(honest) or 0)
 
 
-def test_the_honest_pipeline_passes_and_a_constant_yes_does_not(settings, assignment, tmp_path_factory, no_containers_left):
+def test_the_honest_pipeline_passes_and_a_constant_yes_does_not(
+    settings, assignment, tmp_path_factory, no_containers_left
+):
     honest, constant = graded("honest", settings, tmp_path_factory), graded("constant_yes", settings, tmp_path_factory)
     rubric = {c.id: c for c in honest.criteria}
     assert rubric["answer_quality"].passed and answer_level(honest) == 5

@@ -17,20 +17,36 @@ import pytest
 
 pytest.importorskip("ragas")
 
-from graders.base import GradeContext  # noqa: E402
-from graders.rag_judge import RagJudgeGrader  # noqa: E402
-from harness.api import grade  # noqa: E402
-from harness.errors import GraderError  # noqa: E402
-from harness.models import GraderStatus, SandboxRun, Verdict  # noqa: E402
-from harness.settings import Settings  # noqa: E402
-from harness.spec import AssignmentSpec  # noqa: E402
+from graders.base import GradeContext
+from graders.rag_judge import RagJudgeGrader
+from harness.api import grade
+from harness.errors import GraderError
+from harness.models import GraderStatus, SandboxRun, Verdict
+from harness.settings import Settings
+from harness.spec import AssignmentSpec
 
 QUESTIONS = [
-    {"id": "q1", "question": "What do koalas eat?", "answers": ["Eucalyptus leaves"], "reference_doc_ids": ["d1"], "yes_no": False},
-    {"id": "q2", "question": "Where is Nairobi?", "answers": ["In Kenya"], "reference_doc_ids": ["d2"], "yes_no": False},
+    {
+        "id": "q1",
+        "question": "What do koalas eat?",
+        "answers": ["Eucalyptus leaves"],
+        "reference_doc_ids": ["d1"],
+        "yes_no": False,
+    },
+    {
+        "id": "q2",
+        "question": "Where is Nairobi?",
+        "answers": ["In Kenya"],
+        "reference_doc_ids": ["d2"],
+        "yes_no": False,
+    },
 ]
 ANSWERS = [
-    {"id": "q1", "answer": "Koalas eat eucalyptus leaves.", "contexts": [{"doc_id": "d1", "text": "Koalas eat eucalyptus leaves."}]},
+    {
+        "id": "q1",
+        "answer": "Koalas eat eucalyptus leaves.",
+        "contexts": [{"doc_id": "d1", "text": "Koalas eat eucalyptus leaves."}],
+    },
     {"id": "q2", "answer": "", "contexts": [{"doc_id": "d2", "text": "Nairobi is in Kenya."}]},
 ]
 USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
@@ -54,10 +70,14 @@ class FakeJudge:
         if "Decompose and break down" in prompt[:200]:
             return json.dumps({"claims": ["Koalas eat leaves.", "Koalas eat meat."]})
         if "judge the faithfulness" in prompt[:200]:
-            return json.dumps({"statements": [
-                {"statement": "Koalas eat leaves.", "reason": "stated", "verdict": 1},
-                {"statement": "Koalas eat meat.", "reason": "not stated", "verdict": 0},
-            ]})
+            return json.dumps(
+                {
+                    "statements": [
+                        {"statement": "Koalas eat leaves.", "reason": "stated", "verdict": 1},
+                        {"statement": "Koalas eat meat.", "reason": "not stated", "verdict": 0},
+                    ]
+                }
+            )
         raise AssertionError(f"unexpected prompt: {prompt[:120]!r}")
 
 
@@ -73,11 +93,19 @@ def _handler(judge: FakeJudge) -> type[BaseHTTPRequestHandler]:
                 self._send(500, {"error": {"message": "judge is down", "type": "server_error"}})
                 return
             content = "this is not JSON" if judge.mode == "garbage" else judge.reply(body["messages"][0]["content"])
-            self._send(200, {
-                "id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-                "usage": USAGE,
-            })
+            self._send(
+                200,
+                {
+                    "id": "c1",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                    ],
+                    "usage": USAGE,
+                },
+            )
 
         def _send(self, status: int, payload: dict) -> None:
             data = json.dumps(payload).encode()
@@ -116,9 +144,16 @@ def ctx(tmp_path) -> GradeContext:
     (inputs / "questions.jsonl").write_text(jsonl({"id": q["id"], "question": q["question"]} for q in QUESTIONS))
     (hidden / "eval.jsonl").write_text(jsonl(QUESTIONS))
     (output / "answers.jsonl").write_text(jsonl(ANSWERS))
-    return GradeContext(spec=AssignmentSpec(id="t", title="t"), assignment_dir=tmp_path, submission_dir=tmp_path,
-                        inputs_dir=inputs, hidden_dir=hidden, output_dir=output, logs_dir=tmp_path,
-                        extras={"cache_dir": tmp_path / "cache"})
+    return GradeContext(
+        spec=AssignmentSpec(id="t", title="t"),
+        assignment_dir=tmp_path,
+        submission_dir=tmp_path,
+        inputs_dir=inputs,
+        hidden_dir=hidden,
+        output_dir=output,
+        logs_dir=tmp_path,
+        extras={"cache_dir": tmp_path / "cache"},
+    )
 
 
 def test_skipped_with_a_message_when_no_judge_is_configured(ctx, monkeypatch):
@@ -136,7 +171,10 @@ def test_judged_scores_counted_calls_and_temperature_zero(ctx, judge):
     assert m["faithfulness"] == pytest.approx(0.25) and m["factual_correctness"] == pytest.approx(0.25)
     # faithfulness: statements + verdicts (2 calls); factual correctness f1: 2 decompositions + 2 verdicts (4 calls)
     assert m["judge_calls"] == 6 == len(judge.requests)
-    assert m["judge_prompt_tokens"] == 6 * USAGE["prompt_tokens"] and m["judge_completion_tokens"] == 6 * USAGE["completion_tokens"]
+    assert (
+        m["judge_prompt_tokens"] == 6 * USAGE["prompt_tokens"]
+        and m["judge_completion_tokens"] == 6 * USAGE["completion_tokens"]
+    )
     assert m["judge_cache_hits"] == 0 and m["judged_questions"] == 2
     assert {r["temperature"] for r in judge.requests} == {0} and {r["model"] for r in judge.requests} == {"fake-judge"}
     assert result.details["per_question"][1] == {"id": "q2", "faithfulness": 0.0, "factual_correctness": 0.0}
@@ -202,7 +240,7 @@ measurement = "rag.answer_f1"
 thresholds = [0.15, 0.4, 0.45, 0.5]
 """
 
-PREPARE = '''
+PREPARE = """
 import json
 
 def prepare(sources, out, seed):
@@ -212,7 +250,7 @@ def prepare(sources, out, seed):
         (out.inputs / "corpus" / f"{doc}.txt").write_text(doc)
     (out.inputs / "questions.jsonl").write_text("".join(json.dumps({"id": i["id"], "question": i["question"]}) + "\\n" for i in items))
     (out.hidden / "eval.jsonl").write_text("".join(json.dumps(i) + "\\n" for i in items))
-'''
+"""
 
 
 def test_pipeline_judge_failure_needs_review_and_keeps_offline_scores(tmp_path, judge):
@@ -229,8 +267,12 @@ def test_pipeline_judge_failure_needs_review_and_keeps_offline_scores(tmp_path, 
     sub.mkdir()
     (sub / "rag.py").write_text("print('hi')\n")
     (sub / "submission.toml").write_text('assignment = "toyrag"\n')
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
-                        assignment_paths=(tmp_path / "assignments",), allow_download=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        assignment_paths=(tmp_path / "assignments",),
+        allow_download=False,
+    )
 
     def runner(request):
         out = next(Path(m.source) for m in request.mounts if m.target == "/output")

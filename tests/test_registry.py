@@ -75,7 +75,10 @@ def test_assignment_graders_py_is_loaded_and_duplicates_name_both(tmp_path):
     (tmp_path / "graders.py").write_text(textwrap.dedent(PLUGIN.format(name="readme_words")))
     assert "readme_words" in default_registry(tmp_path).names()
     (tmp_path / "graders.py").write_text(PLUGIN.format(name="predictions"))
-    with pytest.raises(ConfigError, match=r"two graders are named 'predictions': graders\.predictions\.PredictionsGrader and .*WordCount"):
+    with pytest.raises(
+        ConfigError,
+        match=r"two graders are named 'predictions': graders\.predictions\.PredictionsGrader and .*WordCount",
+    ):
         default_registry(tmp_path)
 
 

@@ -65,8 +65,16 @@ def test_candidate_text_is_escaped_everywhere():
 
 def test_page_shows_what_a_reviewer_needs_in_order():
     page = render_html(realistic_report())
-    sections = ['id="score"', 'id="scorecard"', 'id="questions"', 'id="metrics"', 'id="quality"', 'id="run"',
-                'id="messages"', 'id="provenance"']
+    sections = [
+        'id="score"',
+        'id="scorecard"',
+        'id="questions"',
+        'id="metrics"',
+        'id="quality"',
+        'id="run"',
+        'id="messages"',
+        'id="provenance"',
+    ]
     positions = [page.index(s) for s in sections]
     assert positions == sorted(positions)
     assert ">80.5<" in page or ">80.6<" in page  # the score, at the top
@@ -109,8 +117,12 @@ def test_questions_come_from_the_evidence():
 
 def test_questions_for_a_crash_lead_with_the_crash():
     report = realistic_report()
-    crashed = SandboxRun(verdict=Verdict.CRASHED, exit_code=1, timeout_s=120,
-                         stderr=StreamCapture(text="Traceback (most recent call last):\n  File x\nKeyError: 'label'\n"))
+    crashed = SandboxRun(
+        verdict=Verdict.CRASHED,
+        exit_code=1,
+        timeout_s=120,
+        stderr=StreamCapture(text="Traceback (most recent call last):\n  File x\nKeyError: 'label'\n"),
+    )
     questions = interview_questions(report.model_copy(update={"sandbox": crashed}))
     assert questions[0].startswith("Your code crashed") and "KeyError: 'label'" in questions[0]
     assert 3 <= len(questions) <= 5
@@ -120,12 +132,15 @@ def test_rejected_report_still_gets_three_questions():
     assert len(interview_questions(rejected_report())) == 3
 
 
-@pytest.mark.parametrize(("stdout", "expected"), [
-    ("5-fold CV F1 on train: 0.960 +/- 0.012\n", 0.96),
-    ("validation f1=0.91\n", 0.91),
-    ("epoch 3 loss 0.2\nF1: 0.8\n", None),  # not a validation score
-    ("cv accuracy 0.97\n", None),  # another metric
-])
+@pytest.mark.parametrize(
+    ("stdout", "expected"),
+    [
+        ("5-fold CV F1 on train: 0.960 +/- 0.012\n", 0.96),
+        ("validation f1=0.91\n", 0.91),
+        ("epoch 3 loss 0.2\nF1: 0.8\n", None),  # not a validation score
+        ("cv accuracy 0.97\n", None),  # another metric
+    ],
+)
 def test_self_reported_scores(stdout, expected):
     assert self_reported(stdout, "f1") == expected
 
@@ -136,16 +151,28 @@ def test_self_reported_scores(stdout, expected):
 def hostile_notebook(path: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_markdown_cell("# Title\n<script>alert(1)</script><img src=x onerror=alert(2)>"
-                                      "<meta http-equiv=refresh content='0;url=https://evil.example'>"),
-        nbformat.v4.new_code_cell("print(1)", execution_count=1, outputs=[
-            nbformat.v4.new_output("display_data", data={
-                "text/html": "<div onclick='x()'>ok<iframe src='https://evil.example'></iframe>"
-                             "<a href='javascript:alert(3)'>link</a><script>alert(4)</script></div>",
-                "text/plain": "x"}),
-            nbformat.v4.new_output("display_data", data={"image/svg+xml": "<svg onload='alert(5)'/>", "text/plain": "x"}),
-            nbformat.v4.new_output("error", ename="ValueError", evalue="<bad>", traceback=["ValueError: <bad>"]),
-        ]),
+        nbformat.v4.new_markdown_cell(
+            "# Title\n<script>alert(1)</script><img src=x onerror=alert(2)>"
+            "<meta http-equiv=refresh content='0;url=https://evil.example'>"
+        ),
+        nbformat.v4.new_code_cell(
+            "print(1)",
+            execution_count=1,
+            outputs=[
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={
+                        "text/html": "<div onclick='x()'>ok<iframe src='https://evil.example'></iframe>"
+                        "<a href='javascript:alert(3)'>link</a><script>alert(4)</script></div>",
+                        "text/plain": "x",
+                    },
+                ),
+                nbformat.v4.new_output(
+                    "display_data", data={"image/svg+xml": "<svg onload='alert(5)'/>", "text/plain": "x"}
+                ),
+                nbformat.v4.new_output("error", ename="ValueError", evalue="<bad>", traceback=["ValueError: <bad>"]),
+            ],
+        ),
     ]
     path.write_text(nbformat.writes(nb), encoding="utf-8")
     return path
@@ -185,7 +212,11 @@ def test_write_reports_writes_every_format_and_links_artifacts(tmp_path):
     (artifacts / "stdout.txt").write_text("out\n")
     paths = write_reports(notebook_run_report(), tmp_path)
     assert {k: p.name for k, p in paths.items()} == {
-        "json": "report.json", "md": "report.md", "html": "report.html", "junit": "junit.xml"}
+        "json": "report.json",
+        "md": "report.md",
+        "html": "report.html",
+        "junit": "junit.xml",
+    }
     page = paths["html"].read_text()
     assert 'href="artifacts/notebook.html"' in page and 'href="artifacts/stdout.txt"' in page
     assert (artifacts / "notebook.html").is_file()

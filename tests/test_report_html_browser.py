@@ -40,17 +40,33 @@ def chromium() -> str:
 
 
 def run_chromium(binary: str, url: str, *args: str, profile: Path) -> subprocess.CompletedProcess[str]:
-    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-               "--disable-extensions", "--disable-background-networking", f"--user-data-dir={profile}",
-               "--enable-logging=stderr", "--v=0", f"--window-size={WIDTH},{HEIGHT}", *args, url]
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--window-size={WIDTH},{HEIGHT}",
+        *args,
+        url,
+    ]
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME", "TMPDIR")}
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
 
 
 def console_lines(stderr: str) -> list[str]:
     """Messages the page logged to the console (CSP violations, uncaught errors, console.*)."""
-    return [line for line in stderr.splitlines()
-            if ":CONSOLE" in line or "Uncaught" in line or "Refused to" in line or "violates the following" in line]
+    return [
+        line
+        for line in stderr.splitlines()
+        if ":CONSOLE" in line or "Uncaught" in line or "Refused to" in line or "violates the following" in line
+    ]
 
 
 def decode_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
@@ -59,8 +75,8 @@ def decode_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
     pos, idat = 8, b""
     width = height = channels = 0
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
@@ -74,7 +90,7 @@ def decode_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
     prev = bytearray(stride)
     for y in range(height):
         start = y * (stride + 1)
-        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        kind, line = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             a = line[i - channels] if i >= channels else 0
             b = prev[i]
@@ -99,7 +115,7 @@ def luminance(rows: list[bytes], channels: int, x0: int, x1: int, y0: int, y1: i
     for y in range(y0, y1, step):
         row = rows[y]
         for x in range(x0, x1, step):
-            r, g, b = row[x * channels:x * channels + 3]
+            r, g, b = row[x * channels : x * channels + 3]
             out.append(0.2126 * r + 0.7152 * g + 0.0722 * b)
     return out
 
@@ -118,8 +134,10 @@ def report_dir(tmp_path_factory) -> Path:
 def test_console_check_catches_a_csp_violation(chromium, tmp_path):
     """The console check below is not vacuous: a page that breaks the policy is caught."""
     bad = tmp_path / "bad.html"
-    bad.write_text("<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'\">"
-                   "</head><body><p>x</p><script>console.log(1)</script></body></html>")
+    bad.write_text(
+        '<!DOCTYPE html><html><head><meta http-equiv="Content-Security-Policy" content="default-src \'none\'">'
+        "</head><body><p>x</p><script>console.log(1)</script></body></html>"
+    )
     proc = run_chromium(chromium, bad.as_uri(), "--dump-dom", profile=tmp_path / "profile")
     assert console_lines(proc.stderr), proc.stderr[-2000:]
 

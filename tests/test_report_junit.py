@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from harness.report_junit import render_junit, xml_safe
 from sample_reports import HOSTILE, needs_review_report, realistic_report, rejected_report
+
+from harness.report_junit import render_junit, xml_safe
 
 
 def cases(xml_text: str) -> dict[str, ET.Element]:
@@ -27,7 +28,12 @@ def test_one_case_per_criterion_with_failures_below_the_pass_level():
     assert "level 2 of 5" in failure.get("message") and "pass level 3" in failure.get("message")
     assert HOSTILE in failure.text  # escaped in the file, intact once parsed
     assert found["approach"].find("skipped") is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("5", "1", "0", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (
+        "5",
+        "1",
+        "0",
+        "1",
+    )
     assert suite.get("time") == "43.100"  # the step durations, not the started_at timestamp
     props = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert props["score"] == "80.55" and props["status"] == "graded" and props["verdict"] == "ok"

@@ -10,17 +10,27 @@ def rubric() -> RubricSpec:
     return RubricSpec.model_validate(
         {
             "criteria": [
-                {"id": "perf", "title": "Perf", "weight": 80, "measurement": "predictions.f1", "thresholds": [0.4, 0.65, 0.8, 0.9]},
-                {"id": "clean", "title": "Clean", "weight": 20, "measurement": "run.clean", "thresholds": [0.25, 0.5, 0.75, 1.0]},
+                {
+                    "id": "perf",
+                    "title": "Perf",
+                    "weight": 80,
+                    "measurement": "predictions.f1",
+                    "thresholds": [0.4, 0.65, 0.8, 0.9],
+                },
+                {
+                    "id": "clean",
+                    "title": "Clean",
+                    "weight": 20,
+                    "measurement": "run.clean",
+                    "thresholds": [0.25, 0.5, 0.75, 1.0],
+                },
                 {"id": "approach", "title": "Approach", "kind": "human", "guide": {"5": "excellent"}},
             ]
         }
     )
 
 
-@pytest.mark.parametrize(
-    "value,level", [(0.0, 1), (0.39, 1), (0.4, 2), (0.7, 3), (0.85, 4), (0.9, 5), (1.0, 5)]
-)
+@pytest.mark.parametrize("value,level", [(0.0, 1), (0.39, 1), (0.4, 2), (0.7, 3), (0.85, 4), (0.9, 5), (1.0, 5)])
 def test_level_for_greater_is_better(value, level):
     assert level_for(value, [0.4, 0.65, 0.8, 0.9]) == level
 

@@ -11,8 +11,14 @@ from harness.spec import AssignmentSpec
 def ctx(run: SandboxRun | None) -> GradeContext:
     p = Path("/nonexistent")
     return GradeContext(
-        spec=AssignmentSpec(id="t", title="t"), assignment_dir=p, submission_dir=p, inputs_dir=p,
-        hidden_dir=p, output_dir=p, logs_dir=p, sandbox=run,
+        spec=AssignmentSpec(id="t", title="t"),
+        assignment_dir=p,
+        submission_dir=p,
+        inputs_dir=p,
+        hidden_dir=p,
+        output_dir=p,
+        logs_dir=p,
+        sandbox=run,
     )
 
 
@@ -26,8 +32,12 @@ def test_clean_fast_run_scores_one():
 
 
 def test_failures_score_zero_with_a_named_message():
-    for verdict, code in [(Verdict.TIMEOUT, "timeout"), (Verdict.CRASHED, "crashed"),
-                          (Verdict.OUT_OF_MEMORY, "out_of_memory"), (Verdict.NO_OUTPUT, "no_output")]:
+    for verdict, code in [
+        (Verdict.TIMEOUT, "timeout"),
+        (Verdict.CRASHED, "crashed"),
+        (Verdict.OUT_OF_MEMORY, "out_of_memory"),
+        (Verdict.NO_OUTPUT, "no_output"),
+    ]:
         value, codes = clean(SandboxRun(verdict=verdict, exit_code=1, timeout_s=10))
         assert value == 0.0 and code in codes
 
@@ -35,7 +45,7 @@ def test_failures_score_zero_with_a_named_message():
 def test_crash_keeps_the_stderr_tail_for_reviewers_only():
     run = SandboxRun(verdict=Verdict.CRASHED, exit_code=1, stderr=StreamCapture(text="Traceback: boom"))
     result = RunGrader().grade(ctx(run))
-    tail = [m for m in result.messages if m.code == "stderr_tail"][0]
+    tail = next(m for m in result.messages if m.code == "stderr_tail")
     assert tail.visibility == "reviewer" and "boom" in tail.text
 
 

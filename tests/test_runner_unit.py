@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from harness.models import Verdict
-from harness.spec import SandboxSpec
 import pytest
 
+from harness.models import Verdict
+from harness.spec import SandboxSpec
 from sandbox.runner import (
     CANDIDATE_UID,
     ENTRY,
@@ -108,7 +108,9 @@ def test_a_run_with_a_trusted_folder_starts_as_root_with_only_setuid_and_setgid(
     assert opts["security_opt"] == ["no-new-privileges"] and opts["read_only"] is True
     assert opts["network_mode"] == "none"
     env = opts["environment"]
-    assert env["HOLDOUT_RUNNER_UID"] == str(os.stat(dirs.trusted).st_uid) and env["HOLDOUT_TRUSTED_DIR"] == TRUSTED_MOUNT
+    assert (
+        env["HOLDOUT_RUNNER_UID"] == str(os.stat(dirs.trusted).st_uid) and env["HOLDOUT_TRUSTED_DIR"] == TRUSTED_MOUNT
+    )
     assert opts["volumes"][str(dirs.trusted)] == {"bind": TRUSTED_MOUNT, "mode": "rw"}
     # only the entry (which drops root before any candidate code) may start as root
     with pytest.raises(ValueError, match="in-container entry"):

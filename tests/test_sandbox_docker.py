@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import errno
+import functools
 import json
 import os
 import resource
@@ -66,7 +66,11 @@ def result_json(output: Path) -> dict:
 
 
 def test_network_is_unreachable_tcp_udp_dns_raw(docker_client, sandbox_image, tmp_path, no_containers_left):
-    run, out = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, out = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import json, socket
         r = {}
         def attempt(name, fn):
@@ -80,14 +84,19 @@ def test_network_is_unreachable_tcp_udp_dns_raw(docker_client, sandbox_image, tm
         attempt("raw", lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP))
         attempt("ipv6", lambda: socket.create_connection(("2606:4700:4700::1111", 80), timeout=3))
         json.dump(r, open("/output/result.json", "w"))
-    """)
+    """,
+    )
     assert run.verdict == Verdict.OK, run.stderr.text
     r = result_json(out)
     assert all(v.startswith("blocked") for v in r.values()), r
 
 
 def test_filesystem_is_read_only_outside_output_and_tmp(docker_client, sandbox_image, tmp_path, no_containers_left):
-    run, out = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, out = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import json, sysconfig
         targets = ["/evil", "/submission/evil.py", "/data/train.csv", "/etc/passwd",
                    sysconfig.get_paths()["purelib"] + "/sitecustomize.py", "/opt/venv/bin/python3.11-evil",
@@ -101,7 +110,8 @@ def test_filesystem_is_read_only_outside_output_and_tmp(docker_client, sandbox_i
             except OSError as e:
                 r[t] = f"refused: {e.strerror}"
         json.dump(r, open("/output/result.json", "w"))
-    """)
+    """,
+    )
     assert run.verdict == Verdict.OK, run.stderr.text
     r = result_json(out)
     assert r.pop("/tmp/ok") == "written" and r.pop("/output/ok") == "written"
@@ -111,13 +121,18 @@ def test_filesystem_is_read_only_outside_output_and_tmp(docker_client, sandbox_i
 
 
 def test_runs_as_non_root_without_capabilities(docker_client, sandbox_image, tmp_path, no_containers_left):
-    run, out = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, out = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import json, os
         status = dict(l.split(":", 1) for l in open("/proc/self/status"))
         json.dump({"uid": os.getuid(), "euid": os.geteuid(), "cap": status["CapEff"].strip(),
                    "capbnd": status["CapBnd"].strip(), "nnp": status["NoNewPrivs"].strip(),
                    "seccomp": status["Seccomp"].strip()}, open("/output/result.json", "w"))
-    """)
+    """,
+    )
     r = result_json(out)
     assert r["uid"] == r["euid"] == CANDIDATE_UID
     # no capability at all; the bounding set keeps the container's SETUID/SETGID (0xc0), which
@@ -127,9 +142,14 @@ def test_runs_as_non_root_without_capabilities(docker_client, sandbox_image, tmp
     assert r["seccomp"] == "2"
 
 
-def test_the_candidate_cannot_write_signal_or_read_the_runner(docker_client, sandbox_image, tmp_path,
-                                                             no_containers_left):
-    run, out = run_snippet(docker_client, sandbox_image, tmp_path, """
+def test_the_candidate_cannot_write_signal_or_read_the_runner(
+    docker_client, sandbox_image, tmp_path, no_containers_left
+):
+    run, out = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import json, os, signal
         found, runner = {}, os.getppid()
         status = dict(l.split(":", 1) for l in open("/proc/self/status"))
@@ -150,7 +170,8 @@ def test_the_candidate_cannot_write_signal_or_read_the_runner(docker_client, san
         open("/holdout/logs/runner.json", "w").write('{"cell_errors": [], "exit_code": 0, "peak_rss_mb": 1}')
         json.dump(found, open("/output/result.json", "w"))
         raise SystemExit(3)
-    """)
+    """,
+    )
     r = result_json(out)
     assert r["cap"] == "0000000000000000" and r["nnp"] == "1" and r["runner_uid"] not in (0, CANDIDATE_UID)
     assert r["write_trusted"] == r["new_trusted"] == errno.EACCES
@@ -161,7 +182,11 @@ def test_the_candidate_cannot_write_signal_or_read_the_runner(docker_client, san
 
 
 def test_fork_bomb_stops_at_the_pids_limit(docker_client, sandbox_image, tmp_path, no_containers_left):
-    run, out = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, out = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import json, os, time
         children, error = 0, None
         for _ in range(2000):
@@ -174,7 +199,9 @@ def test_fork_bomb_stops_at_the_pids_limit(docker_client, sandbox_image, tmp_pat
             children += 1
         json.dump({"children": children, "error": error}, open("/output/result.json", "w"))
         os._exit(0)
-    """, pids=64)
+    """,
+        pids=64,
+    )
     r = result_json(out)
     assert r["error"] is not None, r
     assert r["children"] < 64, r
@@ -182,46 +209,69 @@ def test_fork_bomb_stops_at_the_pids_limit(docker_client, sandbox_image, tmp_pat
 
 
 def test_memory_hog_is_killed_as_out_of_memory(docker_client, sandbox_image, tmp_path, no_containers_left):
-    run, _ = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, _ = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         blocks = []
         while True:
             blocks.append(bytearray(16 * 1024 * 1024))
-    """, memory_mb=128)
+    """,
+        memory_mb=128,
+    )
     assert run.verdict == Verdict.OUT_OF_MEMORY, (run.verdict, run.exit_code, run.stderr.text[-500:])
     assert run.oom_killed
 
 
 def test_infinite_loop_times_out_from_outside(docker_client, sandbox_image, tmp_path, no_containers_left):
     started = time.monotonic()
-    run, _ = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, _ = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import signal
         signal.signal(signal.SIGTERM, signal.SIG_IGN)   # ignoring SIGTERM does not help
         while True:
             pass
-    """, timeout_s=3)
+    """,
+        timeout_s=3,
+    )
     elapsed = time.monotonic() - started
     assert run.verdict == Verdict.TIMEOUT
     assert elapsed < 3 + 10, elapsed
 
 
 def test_background_processes_do_not_outlive_the_run(docker_client, sandbox_image, tmp_path, no_containers_left):
-    run, _ = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, _ = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import subprocess
         subprocess.Popen(["sleep", "600"], start_new_session=True)
         print("main done")
-    """, timeout_s=20)
+    """,
+        timeout_s=20,
+    )
     assert run.verdict == Verdict.OK
     assert run.duration_s < 15
 
 
 def test_stdout_flood_is_captured_capped_and_cheap(docker_client, sandbox_image, tmp_path, no_containers_left):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    run, _ = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, _ = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import sys
         line = "x" * 1023 + "\\n"
         for _ in range(100 * 1024):
             sys.stdout.write(line)
-    """)
+    """,
+    )
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert run.verdict == Verdict.OK
     assert run.stdout.total_bytes == 100 * 1024 * 1024
@@ -236,10 +286,15 @@ def test_host_environment_and_proxies_do_not_reach_the_container(
     monkeypatch.setenv("HOLDOUT_HOST_CANARY", "s3cret-token")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
-    run, out = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, out = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import json, os
         json.dump(dict(os.environ), open("/output/result.json", "w"))
-    """)
+    """,
+    )
     env = result_json(out)
     assert "HOLDOUT_HOST_CANARY" not in env
     assert not any("s3cret" in v for v in env.values())
@@ -250,11 +305,16 @@ def test_host_environment_and_proxies_do_not_reach_the_container(
 def test_symlink_in_output_to_a_host_file_is_not_followed(docker_client, sandbox_image, tmp_path, no_containers_left):
     secret = tmp_path / "hidden_labels.csv"
     secret.write_text("id,label\n1,spam\n")
-    run, out = run_snippet(docker_client, sandbox_image, tmp_path, f"""
+    run, out = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        f"""
         import os
         os.symlink({str(secret)!r}, "/output/predictions.csv")
         os.symlink("/etc/shadow", "/output/result.json")
-    """)
+    """,
+    )
     assert run.verdict == Verdict.OK
     assert (out / "predictions.csv").is_symlink()
     assert open_regular(out / "predictions.csv") is None
@@ -264,16 +324,25 @@ def test_symlink_in_output_to_a_host_file_is_not_followed(docker_client, sandbox
 def test_symlinked_log_files_are_not_followed(docker_client, sandbox_image, tmp_path, no_containers_left):
     secret = tmp_path / "secret.txt"
     secret.write_text("HOST-SECRET")
-    run, _ = run_snippet(docker_client, sandbox_image, tmp_path, f"""
+    run, _ = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        f"""
         import os
         os.remove("/holdout/logs/stdout.txt")
         os.symlink({str(secret)!r}, "/holdout/logs/stdout.txt")
-    """)
+    """,
+    )
     assert "HOST-SECRET" not in run.stdout.text
 
 
 def test_output_quota_stops_a_disk_filler(docker_client, sandbox_image, tmp_path, no_containers_left):
-    run, _ = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, _ = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import os, time
         chunk = b"\\0" * (4 * 1024 * 1024)
         i = 0
@@ -282,14 +351,21 @@ def test_output_quota_stops_a_disk_filler(docker_client, sandbox_image, tmp_path
                 fh.write(chunk)
             i += 1
             time.sleep(0.01)
-    """, quota_mb=64, timeout_s=60)
+    """,
+        quota_mb=64,
+        timeout_s=60,
+    )
     assert run.verdict == Verdict.CRASHED
     assert run.runner.get("killed") == "output_quota"
     assert run.duration_s < 30
 
 
 def test_single_file_is_capped_by_fsize(docker_client, sandbox_image, tmp_path, no_containers_left):
-    run, out = run_snippet(docker_client, sandbox_image, tmp_path, """
+    run, out = run_snippet(
+        docker_client,
+        sandbox_image,
+        tmp_path,
+        """
         import json
         try:
             with open("/tmp/big", "wb") as fh:
@@ -298,7 +374,9 @@ def test_single_file_is_capped_by_fsize(docker_client, sandbox_image, tmp_path, 
         except OSError as e:
             r = e.strerror
         json.dump({"r": r}, open("/output/result.json", "w"))
-    """, file_size_mb=1)
+    """,
+        file_size_mb=1,
+    )
     assert "too large" in result_json(out)["r"].lower()
 
 
@@ -309,7 +387,15 @@ def test_doctor_shows_every_protection_holding(docker_client, sandbox_image):
     failing = [c for c in result["checks"] if not c["ok"]]
     assert result["ok"], failing
     names = {c["name"] for c in result["checks"]}
-    assert {"network", "read-only root", "non-root user", "pids limit", "memory limit",
-            "capabilities", "no-new-privileges", "runner apart"} <= names
+    assert {
+        "network",
+        "read-only root",
+        "non-root user",
+        "pids limit",
+        "memory limit",
+        "capabilities",
+        "no-new-privileges",
+        "runner apart",
+    } <= names
     apart = next(c for c in result["checks"] if c["name"] == "runner apart")
     assert "not writable" in apart["detail"] and "refused" in apart["detail"], apart

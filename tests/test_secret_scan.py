@@ -21,8 +21,12 @@ def test_line_numbers_are_those_of_each_match():
         lines[n - 1] = f"aws = '{_key(n)}'"
     lines[2999] = 'password = "hunter2hunter2x9"'
     text = "\n".join(lines)
-    assert find_secrets(text) == [(7, "AWS access key"), (3000, "hard-coded credential"),
-                                  (4000, "AWS access key"), (4999, "AWS access key")]
+    assert find_secrets(text) == [
+        (7, "AWS access key"),
+        (3000, "hard-coded credential"),
+        (4000, "AWS access key"),
+        (4999, "AWS access key"),
+    ]
 
 
 def test_a_flood_of_keys_stops_at_the_limit():

@@ -10,19 +10,23 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from tests.test_server_support import auth, database, make_zip, postgres, seeded_db, server  # noqa: E402,F401
+from tests.test_server_support import auth, database, make_zip, postgres, seeded_db, server  # noqa: F401
 
 
 def _round(client, token, name="Spring", reviewers=("alice",)):
-    r = client.post("/api/rounds", json={"assignment": "applied_ml", "name": name, "reviewers": list(reviewers)},
-                    headers=auth(token))
+    r = client.post(
+        "/api/rounds",
+        json={"assignment": "applied_ml", "name": name, "reviewers": list(reviewers)},
+        headers=auth(token),
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
 
 def _upload(client, token, round_id, data: bytes, name="s.zip"):
-    return client.post(f"/api/rounds/{round_id}/submissions", files={"file": (name, data, "application/zip")},
-                       headers=auth(token))
+    return client.post(
+        f"/api/rounds/{round_id}/submissions", files={"file": (name, data, "application/zip")}, headers=auth(token)
+    )
 
 
 def test_upload_is_queued_graded_and_reported(server):
@@ -70,13 +74,29 @@ def test_uploads_over_the_cap_or_malformed_are_refused_and_leave_nothing(server)
     big = _upload(client, people.admin_token, rid, b"x" * (1024 * 1024 + 10))
     assert big.status_code == 413
     assert _upload(client, people.admin_token, rid, b"").status_code == 400
-    assert client.post(f"/api/rounds/{rid}/submissions", content=b"PK\x03\x04",
-                       headers={**auth(people.admin_token), "Content-Type": "application/zip"}).status_code == 415
-    bad = client.post(f"/api/rounds/{rid}/submissions", content=b"--xx\r\nnonsense",
-                      headers={**auth(people.admin_token), "Content-Type": "multipart/form-data; boundary=xx"})
+    assert (
+        client.post(
+            f"/api/rounds/{rid}/submissions",
+            content=b"PK\x03\x04",
+            headers={**auth(people.admin_token), "Content-Type": "application/zip"},
+        ).status_code
+        == 415
+    )
+    bad = client.post(
+        f"/api/rounds/{rid}/submissions",
+        content=b"--xx\r\nnonsense",
+        headers={**auth(people.admin_token), "Content-Type": "multipart/form-data; boundary=xx"},
+    )
     assert bad.status_code == 400
-    assert client.post(f"/api/rounds/{rid}/submissions", data={"other": "1"}, files={"nofile": ("a", b"a")},
-                       headers=auth(people.admin_token)).status_code == 400
+    assert (
+        client.post(
+            f"/api/rounds/{rid}/submissions",
+            data={"other": "1"},
+            files={"nofile": ("a", b"a")},
+            headers=auth(people.admin_token),
+        ).status_code
+        == 400
+    )
     assert not list((app.state.data.root / "tmp").iterdir()) and not list((app.state.data.root / "uploads").iterdir())
     assert client.get("/healthz").status_code == 200
 
@@ -89,10 +109,14 @@ def test_an_unknown_assignment_is_a_400_with_a_hint(server):
 
 # --- authorization rules, each attacked -------------------------------------------------
 
+
 def test_no_token_a_wrong_token_or_another_scheme_gets_401(server):
     client, _, people = server
     for headers in ({}, auth("hd_not-a-token"), {"Authorization": f"Basic {people.admin_token}"}, auth("")):
-        assert client.post("/api/rounds", json={"assignment": "applied_ml", "name": "x"}, headers=headers).status_code == 401
+        assert (
+            client.post("/api/rounds", json={"assignment": "applied_ml", "name": "x"}, headers=headers).status_code
+            == 401
+        )
         assert client.get("/api/submissions/1", headers=headers).status_code == 401
 
 
@@ -166,10 +190,18 @@ def test_hostile_file_names_and_form_fields_change_nothing_outside_the_data_dir(
 
         assert db.get(Submission, state["id"]).filename == "evil_script_.zip"
     many = {f"f{i}": "x" for i in range(40)}
-    r = client.post(f"/api/rounds/{rid}/submissions", data=many, files={"file": ("a.zip", make_zip("y"), "application/zip")},
-                    headers=auth(people.admin_token))
+    r = client.post(
+        f"/api/rounds/{rid}/submissions",
+        data=many,
+        files={"file": ("a.zip", make_zip("y"), "application/zip")},
+        headers=auth(people.admin_token),
+    )
     assert r.status_code == 400 and "too many form fields" in r.json()["detail"]
-    long_field = client.post(f"/api/rounds/{rid}/submissions", data={"note": "x" * 10_000},
-                             files={"file": ("a.zip", make_zip("z"), "application/zip")}, headers=auth(people.admin_token))
+    long_field = client.post(
+        f"/api/rounds/{rid}/submissions",
+        data={"note": "x" * 10_000},
+        files={"file": ("a.zip", make_zip("z"), "application/zip")},
+        headers=auth(people.admin_token),
+    )
     assert long_field.status_code == 400
     assert not list((app.state.data.root / "tmp").iterdir())

@@ -39,7 +39,7 @@ class Tab:
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
 
-    def login(self, name: str) -> "Tab":
+    def login(self, name: str) -> Tab:
         self.page.goto("/login")
         self.page.fill("#name", name)
         self.page.fill("#password", f"pw-{name}-correct-horse")

@@ -43,21 +43,26 @@ def workspace(tmp_path: Path) -> tuple[Path, dict]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shim = bin_dir / "grade"
-    shim.write_text(f"#!/bin/sh\nexec {sys.executable} -m harness \"$@\"\n")
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m harness "$@"\n')
     shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
     (bin_dir / "python").symlink_to(sys.executable)
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(REPO), SUBMISSION="unset")  # the example sets it
+    env = dict(
+        os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(REPO), SUBMISSION="unset"
+    )  # the example sets it
     return work, env
 
 
 def run_all(job: tuple[list[str], dict[str, str]], work: Path, env: dict) -> subprocess.CompletedProcess:
     lines, variables = job
     script = "set -e\n" + "\n".join(lines)
-    return subprocess.run(["bash", "-c", script], cwd=work, env={**env, **variables}, capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        ["bash", "-c", script], cwd=work, env={**env, **variables}, capture_output=True, text=True, timeout=900
+    )
 
 
-@pytest.mark.parametrize("example,job", [("github-actions.yml", "grade-on-server"), ("gitlab-ci.yml", "grade-on-server")])
+@pytest.mark.parametrize(
+    "example,job", [("github-actions.yml", "grade-on-server"), ("gitlab-ci.yml", "grade-on-server")]
+)
 def test_submitting_to_a_server(example, job, tmp_path, seeded_db):
     import httpx
 
@@ -65,8 +70,11 @@ def test_submitting_to_a_server(example, job, tmp_path, seeded_db):
     shutil.copy(db_path, tmp_path / "server.db")
     work, env = workspace(tmp_path)
     with live_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "data", workers=1) as (base, app):
-        rid = httpx.post(f"{base}/api/rounds", json={"assignment": "applied_ml", "name": "ci", "reviewers": ["alice"]},
-                         headers={"Authorization": f"Bearer {people.admin_token}"}).json()["id"]
+        rid = httpx.post(
+            f"{base}/api/rounds",
+            json={"assignment": "applied_ml", "name": "ci", "reviewers": ["alice"]},
+            headers={"Authorization": f"Bearer {people.admin_token}"},
+        ).json()["id"]
         env.update(GRADE_SERVER_URL=base, GRADE_ROUND=str(rid), GRADE_TOKEN=people.alice_token)
         done = run_all(commands(example, job), work, env)
     assert (work / "report.json").stat().st_size, done.stdout + done.stderr

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from harness.cli import cli  # noqa: E402
-from harness.server.cli import exit_code  # noqa: E402
+from harness.cli import cli
+from harness.server.cli import exit_code
 
 
 def run(args, capsys):
@@ -54,10 +54,16 @@ def test_submit_without_a_server_or_token_says_what_to_do(tmp_path, capsys, monk
     assert code == 4 and "cannot reach the server" in err
 
 
-@pytest.mark.parametrize("state,fail_under,code", [
-    ({"status": "graded", "score": 70.0}, None, 0), ({"status": "graded", "score": 50.0}, 60, 1),
-    ({"status": "graded", "score": 70.0}, 60, 0), ({"status": "rejected", "score": None}, 60, 3),
-    ({"status": "failed", "score": None}, None, 4), ({"status": "needs_review", "score": None}, None, 4),
-])
+@pytest.mark.parametrize(
+    "state,fail_under,code",
+    [
+        ({"status": "graded", "score": 70.0}, None, 0),
+        ({"status": "graded", "score": 50.0}, 60, 1),
+        ({"status": "graded", "score": 70.0}, 60, 0),
+        ({"status": "rejected", "score": None}, 60, 3),
+        ({"status": "failed", "score": None}, None, 4),
+        ({"status": "needs_review", "score": None}, None, 4),
+    ],
+)
 def test_submit_exit_codes_match_grade(state, fail_under, code):
     assert exit_code(state, fail_under) == code

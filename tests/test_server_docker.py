@@ -19,15 +19,22 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from tests.hostile.builders import zip_bytes  # noqa: E402
+from tests.hostile.builders import zip_bytes
 
 pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _grade(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          check=check, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=900,
+    )
 
 
 class Server:
@@ -41,12 +48,28 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         import httpx
 
         log = open(self.data.parent / f"server-{time.time():.0f}.log", "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "harness", "serve", "--data", str(self.data), "--port",
-                                      str(self.port), "--workers", "1"], cwd=REPO, env=self.env, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness",
+                "serve",
+                "--data",
+                str(self.data),
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
@@ -86,7 +109,9 @@ def new_user(tmp_path, sandbox_image):
 def _status(server: Server, token: str, sid: int) -> dict:
     import httpx
 
-    return httpx.get(f"{server.url}/api/submissions/{sid}", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    return httpx.get(
+        f"{server.url}/api/submissions/{sid}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
 
 
 def test_upload_graded_through_the_queue_and_a_hostile_zip_rejected(new_user, tmp_path):
@@ -96,22 +121,43 @@ def test_upload_graded_through_the_queue_and_a_hostile_zip_rejected(new_user, tm
     server = Server(data, env).start()
     try:
         headers = {"Authorization": f"Bearer {token}"}
-        rid = httpx.post(f"{server.url}/api/rounds", json={"assignment": "applied_ml", "name": "ci"}, headers=headers).json()["id"]
+        rid = httpx.post(
+            f"{server.url}/api/rounds", json={"assignment": "applied_ml", "name": "ci"}, headers=headers
+        ).json()["id"]
         archive = _zip_folder(REPO / "assignments/applied_ml/canaries/reference", tmp_path / "reference.zip")
-        done = _grade("submit", server.url, str(archive), "--round", str(rid), "--token", token, "--wait", "--json",
-                      "--timeout", "600", env=env, check=False)
+        done = _grade(
+            "submit",
+            server.url,
+            str(archive),
+            "--round",
+            str(rid),
+            "--token",
+            token,
+            "--wait",
+            "--json",
+            "--timeout",
+            "600",
+            env=env,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         report = json.loads(done.stdout)
         assert report["status"] in ("graded", "awaiting_panel") and report["score"] > 50
         assert (data / "rounds" / str(rid) / "1" / "report.html").is_file()  # the same files as `grade`
         # the same bytes again, by plain HTTP (what curl -F does): the same submission
-        again = httpx.post(f"{server.url}/api/rounds/{rid}/submissions", headers=headers,
-                           files={"file": ("copy.zip", archive.read_bytes(), "application/zip")}).json()
+        again = httpx.post(
+            f"{server.url}/api/rounds/{rid}/submissions",
+            headers=headers,
+            files={"file": ("copy.zip", archive.read_bytes(), "application/zip")},
+        ).json()
         assert again["id"] == 1 and again["duplicate"] is True
         # a hostile archive: rejected as the candidate's, the server carries on
         evil = zip_bytes([("../../escape.py", b"print('out')"), ("submission.toml", b'assignment = "applied_ml"\n')])
-        sid = httpx.post(f"{server.url}/api/rounds/{rid}/submissions", headers=headers,
-                         files={"file": ("evil.zip", evil, "application/zip")}).json()["id"]
+        sid = httpx.post(
+            f"{server.url}/api/rounds/{rid}/submissions",
+            headers=headers,
+            files={"file": ("evil.zip", evil, "application/zip")},
+        ).json()["id"]
         for _ in range(600):
             state = _status(server, token, sid)
             if state["status"] not in ("queued", "running"):
@@ -132,10 +178,15 @@ def test_a_server_killed_mid_grading_regrades_exactly_once_after_restart(new_use
     server = Server(data, env).start()
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        rid = httpx.post(f"{server.url}/api/rounds", json={"assignment": "applied_ml", "name": "restart"}, headers=headers).json()["id"]
+        rid = httpx.post(
+            f"{server.url}/api/rounds", json={"assignment": "applied_ml", "name": "restart"}, headers=headers
+        ).json()["id"]
         archive = _zip_folder(REPO / "assignments/applied_ml/canaries/reference", tmp_path / "reference.zip")
-        sid = httpx.post(f"{server.url}/api/rounds/{rid}/submissions", headers=headers,
-                         files={"file": ("r.zip", archive.read_bytes(), "application/zip")}).json()["id"]
+        sid = httpx.post(
+            f"{server.url}/api/rounds/{rid}/submissions",
+            headers=headers,
+            files={"file": ("r.zip", archive.read_bytes(), "application/zip")},
+        ).json()["id"]
         dead_pid = server.proc.pid
         label = f"io.holdout.pid={dead_pid}"
         deadline = time.monotonic() + 300

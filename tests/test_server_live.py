@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from tests.test_server_support import auth, database, fake_grade, live_server, make_zip, postgres, seeded_db  # noqa: E402,F401
+from tests.test_server_support import auth, database, fake_grade, live_server, make_zip, postgres, seeded_db  # noqa: F401
 
 
 def test_fifty_concurrent_uploads_are_stored_and_graded_exactly_once(database, tmp_path):
@@ -46,12 +46,17 @@ def test_fifty_concurrent_uploads_are_stored_and_graded_exactly_once(database, t
         with httpx.Client(base_url=base, headers=auth(people.admin_token), timeout=120) as client:
             for _ in range(600):
                 if client.get("/healthz").json()["queued"] == 0 and all(
-                        client.get(f"/api/submissions/{next(iter(i))}").json()["status"] == "graded" for i in ids_by_digest.values()):
+                    client.get(f"/api/submissions/{next(iter(i))}").json()["status"] == "graded"
+                    for i in ids_by_digest.values()
+                ):
                     break
                 threading.Event().wait(0.2)
         with app.state.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM submissions")).scalar_one() == 25
-            assert conn.execute(text("SELECT count(*) FROM jobs WHERE status = 'done' AND attempts = 1")).scalar_one() == 25
+            assert (
+                conn.execute(text("SELECT count(*) FROM jobs WHERE status = 'done' AND attempts = 1")).scalar_one()
+                == 25
+            )
         assert len(list((tmp_path / "data" / "uploads").iterdir())) == 25
         assert not list((tmp_path / "data" / "tmp").iterdir())
         assert sorted(calls) == sorted(set(calls)) and len(calls) == 25  # each graded once

@@ -13,13 +13,13 @@ import pytest
 pytest.importorskip("sqlalchemy")
 pytest.importorskip("alembic")
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from harness.server import jobqueue  # noqa: E402
-from harness.server.db import make_engine, migrate, normalize_url  # noqa: E402
-from harness.server.engine import DatabaseQueue, Outcome  # noqa: E402
-from harness.server.storage import DataDir  # noqa: E402
-from tests.test_server_support import database, postgres, seeded_db  # noqa: E402,F401
+from harness.server import jobqueue
+from harness.server.db import make_engine, migrate, normalize_url
+from harness.server.engine import DatabaseQueue, Outcome
+from harness.server.storage import DataDir
+from tests.test_server_support import database, postgres, seeded_db  # noqa: F401
 
 
 @pytest.fixture
@@ -34,11 +34,19 @@ def engine(database):
 def _seed(engine, n: int) -> list[int]:
     ids = []
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO rounds (name, assignment, required_reviewers, target_hours) VALUES ('r', 'applied_ml', 2, 48)"))
+        conn.execute(
+            text(
+                "INSERT INTO rounds (name, assignment, required_reviewers, target_hours) VALUES ('r', 'applied_ml', 2, 48)"
+            )
+        )
         for i in range(n):
-            sid = conn.execute(text(
-                "INSERT INTO submissions (round_id, sha256, size_bytes, filename, label, status, error) "
-                "VALUES (1, :h, 1, 'a.zip', '', 'queued', '') RETURNING id"), {"h": f"{i:064d}"}).scalar_one()
+            sid = conn.execute(
+                text(
+                    "INSERT INTO submissions (round_id, sha256, size_bytes, filename, label, status, error) "
+                    "VALUES (1, :h, 1, 'a.zip', '', 'queued', '') RETURNING id"
+                ),
+                {"h": f"{i:064d}"},
+            ).scalar_one()
             jobqueue.enqueue(conn, sid)
             ids.append(sid)
     return ids

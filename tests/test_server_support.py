@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from harness.server.engine import Outcome  # noqa: E402
+from harness.server.engine import Outcome
 
 
 def fake_grade(archive: Path, assignment: str, out_dir: Path) -> Outcome:
@@ -111,11 +111,17 @@ def postgres(tmp_path_factory):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "holdout", "--no-sync", "-E", "UTF8"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "holdout", "--no-sync", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
     opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run([*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "-t", "60", "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*prefix, pg_ctl, "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "-t", "60", "start"],
+        check=True,
+        capture_output=True,
+    )
     admin_url = f"postgresql://holdout@127.0.0.1:{port}/postgres"
     try:
         _create_database(admin_url, "seed")
@@ -164,7 +170,9 @@ def server(tmp_path, database):
     from harness.server.app import ServerConfig, create_app
 
     db_url, people = database
-    app = create_app(ServerConfig(db_url=db_url, data_dir=tmp_path / "data", workers=0, max_upload_mb=1), grade_fn=fake_grade)
+    app = create_app(
+        ServerConfig(db_url=db_url, data_dir=tmp_path / "data", workers=0, max_upload_mb=1), grade_fn=fake_grade
+    )
     with TestClient(app, base_url="http://testserver") as client:
         yield client, app, people
 
@@ -180,13 +188,18 @@ def live_server(db_url: str, data_dir: Path, *, grade_fn=fake_grade, workers: in
 
     from harness.server.app import ServerConfig, create_app
 
-    app = create_app(ServerConfig(db_url=db_url, data_dir=data_dir, workers=workers, max_upload_mb=max_upload_mb,
-                                  poll_s=0.2), grade_fn=grade_fn)
+    app = create_app(
+        ServerConfig(db_url=db_url, data_dir=data_dir, workers=workers, max_upload_mb=max_upload_mb, poll_s=0.2),
+        grade_fn=grade_fn,
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", limit_concurrency=200, backlog=256,
-                                          timeout_graceful_shutdown=5))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, log_level="warning", lifespan="on", limit_concurrency=200, backlog=256, timeout_graceful_shutdown=5
+        )
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -23,7 +23,10 @@ def test_unknown_key_names_the_toml_path_and_suggests_the_closest():
 
 
 def test_automated_criterion_needs_four_monotonic_thresholds():
-    bad = {**MINIMAL, "rubric": {"criteria": [{"id": "a", "title": "A", "measurement": "p.f1", "thresholds": [0.9, 0.5, 0.6, 0.7]}]}}
+    bad = {
+        **MINIMAL,
+        "rubric": {"criteria": [{"id": "a", "title": "A", "measurement": "p.f1", "thresholds": [0.9, 0.5, 0.6, 0.7]}]},
+    }
     with pytest.raises(SpecError, match="monotonic"):
         parse_spec(bad)
     bad["rubric"]["criteria"][0]["thresholds"] = [0.1, 0.2]

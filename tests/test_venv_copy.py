@@ -31,11 +31,15 @@ IMAGE_ID = "sha256:" + "ab" * 32
 def venv_tar(*, with_bin: bool = True) -> bytes:
     members = [tar_member("venv", kind=tarfile.DIRTYPE, mode=0o755)]
     if with_bin:
-        members += [tar_member("venv/bin", kind=tarfile.DIRTYPE, mode=0o755),
-                    tar_member("venv/bin/python", kind=tarfile.SYMTYPE, linkname="/usr/bin/python3"),
-                    tar_member("venv/bin/tool", b"#!/bin/sh\n", mode=0o4755)]  # setuid: must not survive
-    members += [tar_member("venv/lib", kind=tarfile.DIRTYPE, mode=0o755),
-                tar_member("venv/lib/mod.py", b"x = 1\n" * 5000)]
+        members += [
+            tar_member("venv/bin", kind=tarfile.DIRTYPE, mode=0o755),
+            tar_member("venv/bin/python", kind=tarfile.SYMTYPE, linkname="/usr/bin/python3"),
+            tar_member("venv/bin/tool", b"#!/bin/sh\n", mode=0o4755),
+        ]  # setuid: must not survive
+    members += [
+        tar_member("venv/lib", kind=tarfile.DIRTYPE, mode=0o755),
+        tar_member("venv/lib/mod.py", b"x = 1\n" * 5000),
+    ]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for info, data in members:
@@ -55,7 +59,7 @@ class FakeContainer:
         sizes = (1, 7, 511, 4096, 100_000)  # odd chunk sizes, as a stream would deliver them
         chunks, i, k = [], 0, 0
         while i < len(data):
-            chunks.append(data[i:i + sizes[k % len(sizes)]])
+            chunks.append(data[i : i + sizes[k % len(sizes)]])
             i += sizes[k % len(sizes)]
             k += 1
         return iter(chunks), {}
@@ -91,12 +95,15 @@ class Image:
     id = IMAGE_ID
 
 
-@pytest.mark.parametrize(("driver", "mode", "expected"), [
-    ("fuse-overlayfs", "auto", True),
-    ("overlay2", "auto", False),
-    ("overlay2", "host", True),
-    ("fuse-overlayfs", "image", False),
-])
+@pytest.mark.parametrize(
+    ("driver", "mode", "expected"),
+    [
+        ("fuse-overlayfs", "auto", True),
+        ("overlay2", "auto", False),
+        ("overlay2", "host", True),
+        ("fuse-overlayfs", "image", False),
+    ],
+)
 def test_wanted_follows_the_mode_and_the_storage_driver(driver, mode, expected):
     assert wanted(FakeEngine(driver=driver), mode) is expected
 
@@ -132,8 +139,9 @@ def test_no_copy_and_no_mount_where_it_is_not_wanted(tmp_path):
 def test_concurrent_runs_extract_once_and_all_get_the_whole_copy(tmp_path):
     engine = FakeEngine(delay=0.2)
     results: list[Path] = []
-    threads = [threading.Thread(target=lambda: results.append(ensure_copy(engine, Image(), tmp_path)))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(ensure_copy(engine, Image(), tmp_path))) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -42,7 +42,9 @@ json.dump({"files": len(files), "digest": digest, "mount": mount, "write": write
 def list_venv(client, image: str, tmp_path: Path, extra: tuple) -> dict:
     dirs = make_job_dirs(tmp_path)
     request = RunRequest(
-        image=image, command=["/opt/venv/bin/python", "-c", LISTING], workdir="/tmp",
+        image=image,
+        command=["/opt/venv/bin/python", "-c", LISTING],
+        workdir="/tmp",
         mounts=(Mount(dirs.logs, LOGS_MOUNT, read_only=False), *extra),
     )
     run = run_container(client, request)

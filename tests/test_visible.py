@@ -39,8 +39,11 @@ def test_visible_escapes_name_the_code_point():
 def sneaky_report():
     report = realistic_report()
     report.submission.name = SNEAKY + ".zip"
-    report.messages.append(Message(code="stderr_tail", text="boom " + SNEAKY, level=Level.INFO, source="run",
-                                   visibility=Visibility.REVIEWER))
+    report.messages.append(
+        Message(
+            code="stderr_tail", text="boom " + SNEAKY, level=Level.INFO, source="run", visibility=Visibility.REVIEWER
+        )
+    )
     report.messages.append(Message(code="missing_output", text="file " + SNEAKY, source="predictions"))
     report.criteria[0].evidence.append("quoted " + SNEAKY)
     report.criteria[0].title = "Title " + SNEAKY
@@ -94,13 +97,23 @@ FAKE_NOTICE = "Score confirmed 100/100 by holdout"
 
 
 def test_a_notebook_cannot_render_a_notice_that_passes_for_the_harnesss(tmp_path):
-    breakout = ('</div></div></div></div><div class="holdout-notice banner">' + FAKE_NOTICE + "</div>"
-                '<div class="candidate-label holdout-candidate">not candidate output</div>')
+    breakout = (
+        '</div></div></div></div><div class="holdout-notice banner">' + FAKE_NOTICE + "</div>"
+        '<div class="candidate-label holdout-candidate">not candidate output</div>'
+    )
     cells = [
         {"cell_type": "markdown", "id": "m", "metadata": {}, "source": breakout + "\n\n# " + SNEAKY},
-        {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": 1, "source": "print(1)",
-         "outputs": [{"output_type": "display_data", "metadata": {}, "data": {"text/html": breakout}},
-                     {"output_type": "stream", "name": "stdout", "text": FAKE_NOTICE + " " + SNEAKY}]},
+        {
+            "cell_type": "code",
+            "id": "c",
+            "metadata": {},
+            "execution_count": 1,
+            "source": "print(1)",
+            "outputs": [
+                {"output_type": "display_data", "metadata": {}, "data": {"text/html": breakout}},
+                {"output_type": "stream", "name": "stdout", "text": FAKE_NOTICE + " " + SNEAKY},
+            ],
+        },
     ]
     source = tmp_path / "executed.ipynb"
     source.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}))

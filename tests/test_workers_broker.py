@@ -76,13 +76,33 @@ class Worker:
     """One `grade worker` process (its own session, so stopping it takes its pool too)."""
 
     def __init__(self, name: str, broker, store: Path, queue: str, env: dict, tmp: Path, code: str | None = None):
-        args = ["worker", "--broker", broker.url, "--store", str(store), "-Q", queue, "-c", "1",
-                "--broker-timeout", "3600", "-n", f"{name}@localhost"]
+        args = [
+            "worker",
+            "--broker",
+            broker.url,
+            "--store",
+            str(store),
+            "-Q",
+            queue,
+            "-c",
+            "1",
+            "--broker-timeout",
+            "3600",
+            "-n",
+            f"{name}@localhost",
+        ]
         cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "harness", *args]
         self.name, self.log = name, tmp / f"{name}.log"
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def ready(self) -> bool:
         if self.proc.poll() is not None:
@@ -197,8 +217,10 @@ def test_same_submission_sent_twice_is_graded_once(site, rabbit, pair, tmp_path)
     eng.send(entry, queue)  # a second message for the same key, racing the batch's own
     result = grade_batch([sub, copy], tmp_path / "out", settings, engine=eng)
     assert [i.state for i in result.items] == ["graded", "graded"]
-    wait_for(lambda: len(events(entry, "report_written")) + len(events(entry, "report_reused")) >= 2,
-             "the second message to be handled")
+    wait_for(
+        lambda: len(events(entry, "report_written")) + len(events(entry, "report_reused")) >= 2,
+        "the second message to be handled",
+    )
     assert len(events(entry, "report_written")) == 1 and len(events(entry, "attempt_started")) == 1
     assert entry.attempts() == [1]
     again = grade_batch([copy], tmp_path / "out2", settings, engine=eng)  # a rerun: taken from the store
@@ -211,8 +233,11 @@ def test_broker_restarted_mid_batch_the_batch_completes(site, rabbit, pair, tmp_
     store = Store(root / "store")
     before = set(store.keys())
     box = {}
-    thread = threading.Thread(target=lambda: box.update(result=grade_batch(
-        [tmp_path / "subs"], tmp_path / "out", settings, engine=engine(rabbit, root / "store"))))
+    thread = threading.Thread(
+        target=lambda: box.update(
+            result=grade_batch([tmp_path / "subs"], tmp_path / "out", settings, engine=engine(rabbit, root / "store"))
+        )
+    )
     thread.start()
     wait_for(lambda: any(store.entry(k).has_report() for k in set(store.keys()) - before), "a first report")
     rabbit.stop(remove=False)
@@ -234,14 +259,27 @@ def test_worker_killed_mid_grading_one_report_no_container_left(site, rabbit, tm
             wait_for(w.ready, f"worker {w.name}")
         (sub,) = submissions(tmp_path / "subs", "toyslow", 1, sleep_s=10, tag="kill-")
         box = {}
-        thread = threading.Thread(target=lambda: box.update(result=grade_batch(
-            [sub], tmp_path / "out", settings, engine=engine(rabbit, root / "store"))))
+        thread = threading.Thread(
+            target=lambda: box.update(
+                result=grade_batch([sub], tmp_path / "out", settings, engine=engine(rabbit, root / "store"))
+            )
+        )
         thread.start()
-        key = wait_for(lambda: next((k for k in store.keys() if store.entry(k).meta().get("name") == sub.name), None),
-                       "the submission in the store")
+        key = wait_for(
+            lambda: next((k for k in store.keys() if store.entry(k).meta().get("name") == sub.name), None),
+            "the submission in the store",
+        )
         entry = store.entry(key)
-        wait_for(lambda: entry.attempts() == [1] and any(c.status == "running" for c in
-                 docker_client.containers.list(filters={"label": f"io.holdout.key={key}"})), "grading to start")
+        wait_for(
+            lambda: (
+                entry.attempts() == [1]
+                and any(
+                    c.status == "running"
+                    for c in docker_client.containers.list(filters={"label": f"io.holdout.key={key}"})
+                )
+            ),
+            "grading to start",
+        )
         pool_pid = json.loads((entry.root / "attempts" / "1").read_text())["pid"]
         parent = int(Path(f"/proc/{pool_pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         (victim,) = [w for w in workers if w.proc.pid == parent]
@@ -271,8 +309,15 @@ def _dead(pid: int) -> bool:
 def test_crash_after_report_before_ack_is_not_regraded(site, rabbit, tmp_path):
     root, env, settings = site
     marker = tmp_path / "crashed"
-    worker = Worker("crashy", rabbit, root / "store", "toycrash", {**env, "HOLDOUT_TEST_MARKER": str(marker)},
-                    tmp_path, code=CRASH_AFTER_REPORT)
+    worker = Worker(
+        "crashy",
+        rabbit,
+        root / "store",
+        "toycrash",
+        {**env, "HOLDOUT_TEST_MARKER": str(marker)},
+        tmp_path,
+        code=CRASH_AFTER_REPORT,
+    )
     try:
         wait_for(worker.ready, "the crashing worker")
         (sub,) = submissions(tmp_path / "subs", "toycrash", 1, tag="crash-")

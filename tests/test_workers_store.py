@@ -39,8 +39,12 @@ def toy(tmp_path):
     root.mkdir(parents=True)
     (root / "assignment.toml").write_text(SPEC)
     (root / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
-                        assignment_paths=(tmp_path / "assignments",), allow_download=False)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        assignment_paths=(tmp_path / "assignments",),
+        allow_download=False,
+    )
     sub = tmp_path / "alice"
     sub.mkdir()
     (sub / "predict.py").write_text("print('hi')\n")
@@ -63,8 +67,18 @@ def put(store: Store, sub, sha="a" * 64):
 def test_key_changes_with_each_part():
     base = make_key("a" * 64, "x", "1", "0.1.0")
     assert len(base) == 64 and base == make_key("a" * 64, "x", "1", "0.1.0")
-    assert len({base, make_key("b" * 64, "x", "1", "0.1.0"), make_key("a" * 64, "y", "1", "0.1.0"),
-                make_key("a" * 64, "x", "2", "0.1.0"), make_key("a" * 64, "x", "1", "0.2.0")}) == 5
+    assert (
+        len(
+            {
+                base,
+                make_key("b" * 64, "x", "1", "0.1.0"),
+                make_key("a" * 64, "y", "1", "0.1.0"),
+                make_key("a" * 64, "x", "2", "0.1.0"),
+                make_key("a" * 64, "x", "1", "0.2.0"),
+            }
+        )
+        == 5
+    )
 
 
 def test_put_is_idempotent_and_keys_are_checked(tmp_path, toy):
@@ -142,8 +156,9 @@ def test_a_submission_that_keeps_killing_workers_gets_needs_review(tmp_path, toy
 
 def test_a_harness_error_is_recorded_not_raised(tmp_path, toy):
     settings, sub = toy
-    entry = Store(tmp_path / "store").put(sub, name="alice", sha256="b" * 64, assignment="nosuch",
-                                          assignment_version="1")
+    entry = Store(tmp_path / "store").put(
+        sub, name="alice", sha256="b" * 64, assignment="nosuch", assignment_version="1"
+    )
     out = grade_key(entry, settings, runner=counting_runner([]))
     assert out["outcome"] == "error" and entry.status()["state"] == "error"
     assert "nosuch" in entry.read_error()["error"]
@@ -152,8 +167,9 @@ def test_a_harness_error_is_recorded_not_raised(tmp_path, toy):
 
 
 def test_broker_timeout_shorter_than_the_longest_grading_is_refused():
-    spec = AssignmentSpec.model_validate({"id": "slow", "title": "Slow", "sandbox": {"timeout_s": 1000},
-                                          "dependencies": {"enabled": False}})
+    spec = AssignmentSpec.model_validate(
+        {"id": "slow", "title": "Slow", "sandbox": {"timeout_s": 1000}, "dependencies": {"enabled": False}}
+    )
     assert grading_limit_s(spec) == 1120
     check_broker_timeout("amqp://127.0.0.1:5672//", 1800, {"slow": spec})
     with pytest.raises(ConfigError, match="consumer_timeout.*shorter.*'slow'"):
@@ -173,8 +189,22 @@ def run_cli(args, monkeypatch, tmp_path, capsys, toy_settings=None):
 
 
 def test_worker_refuses_a_broker_timeout_shorter_than_grading(monkeypatch, tmp_path, capsys):
-    code, text = run_cli(["worker", "--broker", "amqp://127.0.0.1:1//", "--store", str(tmp_path / "s"),
-                          "-Q", "applied_ml", "--broker-timeout", "60"], monkeypatch, tmp_path, capsys)
+    code, text = run_cli(
+        [
+            "worker",
+            "--broker",
+            "amqp://127.0.0.1:1//",
+            "--store",
+            str(tmp_path / "s"),
+            "-Q",
+            "applied_ml",
+            "--broker-timeout",
+            "60",
+        ],
+        monkeypatch,
+        tmp_path,
+        capsys,
+    )
     assert code == 2 and "consumer_timeout (60 s) is shorter than" in text and "applied_ml" in text
 
 
@@ -189,13 +219,19 @@ def test_status_reads_the_store(toy, tmp_path, monkeypatch, capsys):
     code, text = run_cli(["status", entry.key[:12], "--store", str(tmp_path / "store")], monkeypatch, tmp_path, capsys)
     assert code == 0 and "queued" in text and "alice" in text
     grade_key(entry, settings, runner=counting_runner([]))
-    code, text = run_cli(["status", entry.key, "--store", str(tmp_path / "store"), "--json"], monkeypatch, tmp_path, capsys)
+    code, text = run_cli(
+        ["status", entry.key, "--store", str(tmp_path / "store"), "--json"], monkeypatch, tmp_path, capsys
+    )
     assert code == 0 and json.loads(text)["state"] == "graded" and json.loads(text)["status"] == "graded"
     code, text = run_cli(["status", "0" * 64, "--store", str(tmp_path / "store")], monkeypatch, tmp_path, capsys)
     assert code == 2 and "not in the store" in text
 
 
 def test_worker_refuses_a_store_that_is_not_there(monkeypatch, tmp_path, capsys):
-    code, text = run_cli(["worker", "--broker", "amqp://127.0.0.1:1//", "--store", str(tmp_path / "not-mounted"),
-                          "-Q", "applied_ml"], monkeypatch, tmp_path, capsys)
+    code, text = run_cli(
+        ["worker", "--broker", "amqp://127.0.0.1:1//", "--store", str(tmp_path / "not-mounted"), "-Q", "applied_ml"],
+        monkeypatch,
+        tmp_path,
+        capsys,
+    )
     assert code == 2 and "not a writable folder" in text and not (tmp_path / "not-mounted").exists()

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
 from prepare import LABELS, POSITIVE, SOURCE, SPLITS_DIR, TEST_IDS, TRAIN_IDS, Message, read_messages
 
 SEED = 20240601

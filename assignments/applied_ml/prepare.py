@@ -97,7 +97,9 @@ def read_id_list(path: Path) -> list[str]:
     return ids
 
 
-def apply_split(messages: Sequence[Message], train_ids: Iterable[str], test_ids: Iterable[str]) -> tuple[list[Message], list[Message]]:
+def apply_split(
+    messages: Sequence[Message], train_ids: Iterable[str], test_ids: Iterable[str]
+) -> tuple[list[Message], list[Message]]:
     """Partition ``messages`` by the committed id lists; every id must be in exactly one list."""
     train, test = set(train_ids), set(test_ids)
     known = {m.id for m in messages}
@@ -110,7 +112,8 @@ def apply_split(messages: Sequence[Message], train_ids: Iterable[str], test_ids:
         problems.append(f"{len(unknown)} listed ids match no message (e.g. {unknown[0]})")
     if problems:
         raise ValueError(
-            "the committed split does not match the data: " + "; ".join(problems)
+            "the committed split does not match the data: "
+            + "; ".join(problems)
             + ". Regenerate splits/ with make_splits.py only if the raw data really changed."
         )
     by_id = sorted(messages, key=lambda m: m.id)

@@ -64,7 +64,7 @@ def split_items(items: Sequence[Item], seed: int = SEED) -> tuple[list[str], lis
         order = rng.permutation(len(members))
         chosen = [members[i].id for i in order]
         dev += chosen[: n_dev[key]]
-        ev += chosen[n_dev[key]: n_dev[key] + n_eval[key]]
+        ev += chosen[n_dev[key] : n_dev[key] + n_eval[key]]
     return sorted(dev), sorted(ev)
 
 

@@ -193,7 +193,9 @@ def build_items(rows: Sequence[dict[str, str]], docs: dict[str, Document]) -> li
         item.yes_no = is_yes_no(item.question, item.answers)
         item.reference_contexts = answer_paragraphs(docs[item.doc_id], item.answers)
     if len(items) != EXPECTED_ITEMS:
-        raise ValueError(f"{QA_SOURCE}: {len(items)} (article, question) pairs with an answer, expected {EXPECTED_ITEMS}")
+        raise ValueError(
+            f"{QA_SOURCE}: {len(items)} (article, question) pairs with an answer, expected {EXPECTED_ITEMS}"
+        )
     return [items[k] for k in sorted(items)]
 
 
@@ -211,7 +213,9 @@ def read_id_list(path: Path) -> list[str]:
     return ids
 
 
-def apply_split(items: Sequence[Item], dev_ids: Iterable[str], eval_ids: Iterable[str]) -> tuple[list[Item], list[Item]]:
+def apply_split(
+    items: Sequence[Item], dev_ids: Iterable[str], eval_ids: Iterable[str]
+) -> tuple[list[Item], list[Item]]:
     """The dev and eval items named by the committed lists (disjoint, all known)."""
     dev, ev = set(dev_ids), set(eval_ids)
     known = {i.id for i in items}
@@ -221,8 +225,11 @@ def apply_split(items: Sequence[Item], dev_ids: Iterable[str], eval_ids: Iterabl
     if unknown := sorted((dev | ev) - known):
         problems.append(f"{len(unknown)} listed ids match no question (e.g. {unknown[0]})")
     if problems:
-        raise ValueError("the committed split does not match the data: " + "; ".join(problems)
-                         + ". Regenerate splits/ with make_splits.py only if the raw data really changed.")
+        raise ValueError(
+            "the committed split does not match the data: "
+            + "; ".join(problems)
+            + ". Regenerate splits/ with make_splits.py only if the raw data really changed."
+        )
     return [i for i in items if i.id in dev], [i for i in items if i.id in ev]
 
 
@@ -235,9 +242,15 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 def public_record(item: Item) -> dict[str, Any]:
     """A dev-set line: the question with its references (what candidates may see)."""
-    return {"id": item.id, "question": item.question, "answers": item.answers,
-            "reference_doc_ids": [item.doc_id], "yes_no": item.yes_no,
-            "difficulty": item.difficulty, "topic": item.topic}
+    return {
+        "id": item.id,
+        "question": item.question,
+        "answers": item.answers,
+        "reference_doc_ids": [item.doc_id],
+        "yes_no": item.yes_no,
+        "difficulty": item.difficulty,
+        "topic": item.topic,
+    }
 
 
 def hidden_record(item: Item) -> dict[str, Any]:
@@ -248,10 +261,14 @@ def hidden_record(item: Item) -> dict[str, Any]:
 
 def stats(dev: Sequence[Item], ev: Sequence[Item], items: Sequence[Item]) -> dict[str, Any]:
     def part(xs: Sequence[Item]) -> dict[str, Any]:
-        return {"questions": len(xs), "yes_no": sum(i.yes_no for i in xs), "open": sum(not i.yes_no for i in xs),
-                "with_reference_passage": sum(bool(i.reference_contexts) for i in xs),
-                "by_topic": dict(sorted(Counter(i.topic for i in xs).items())),
-                "by_difficulty": dict(sorted(Counter(i.difficulty for i in xs).items()))}
+        return {
+            "questions": len(xs),
+            "yes_no": sum(i.yes_no for i in xs),
+            "open": sum(not i.yes_no for i in xs),
+            "with_reference_passage": sum(bool(i.reference_contexts) for i in xs),
+            "by_topic": dict(sorted(Counter(i.topic for i in xs).items())),
+            "by_difficulty": dict(sorted(Counter(i.difficulty for i in xs).items())),
+        }
 
     return {"all": part(items), "dev": part(dev), "eval": part(ev)}
 
@@ -275,5 +292,3 @@ def prepare(sources: dict[str, Path], out: PreparedPaths, seed: int) -> None:
     write_jsonl(out.hidden / "eval.jsonl", (hidden_record(i) for i in ev))
     text = json.dumps(stats(dev, ev, items), indent=2, sort_keys=True) + "\n"
     (out.hidden / "stats.json").write_text(text, encoding="utf-8")
-
-

@@ -104,7 +104,9 @@ def generate(seed: int) -> list[tuple[str, str, str]]:
     return rows
 
 
-def split(rows: Sequence[tuple[str, str, str]], seed: int) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+def split(
+    rows: Sequence[tuple[str, str, str]], seed: int
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """A stratified split; both parts sorted by id (row order reveals nothing)."""
     rng = np.random.default_rng(seed + 1)
     train, test = [], []

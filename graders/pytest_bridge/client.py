@@ -44,9 +44,14 @@ class CandidateError(Exception):
         self.type_name, self.message, self.remote_traceback = type_name, message, remote_traceback
 
 
-_AS_BUILTIN = {"builtins.AttributeError": AttributeError, "builtins.ImportError": ImportError,
-               "builtins.TypeError": TypeError, "builtins.ValueError": ValueError,
-               "builtins.KeyError": KeyError, "builtins.NotImplementedError": NotImplementedError}
+_AS_BUILTIN = {
+    "builtins.AttributeError": AttributeError,
+    "builtins.ImportError": ImportError,
+    "builtins.TypeError": TypeError,
+    "builtins.ValueError": ValueError,
+    "builtins.KeyError": KeyError,
+    "builtins.NotImplementedError": NotImplementedError,
+}
 _error_classes: dict[type, type] = {}
 
 
@@ -114,8 +119,9 @@ class RemoteCallable(RemoteObject):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._refresh()
-        return self._session._request({"op": "call", "target": self._ref(), "args": list(args), "kwargs": dict(kwargs)},
-                                      self._generation)
+        return self._session._request(
+            {"op": "call", "target": self._ref(), "args": list(args), "kwargs": dict(kwargs)}, self._generation
+        )
 
 
 class Candidate:
@@ -124,8 +130,15 @@ class Candidate:
     ``call_timeout_s`` bounds each call; ``max_bytes`` each message.
     """
 
-    def __init__(self, socket_path: str, *, call_timeout_s: float = 30.0, connect_timeout_s: float = 60.0,
-                 max_bytes: int = DEFAULT_MAX_BYTES, peer_uid: int | None = None) -> None:
+    def __init__(
+        self,
+        socket_path: str,
+        *,
+        call_timeout_s: float = 30.0,
+        connect_timeout_s: float = 60.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        peer_uid: int | None = None,
+    ) -> None:
         self.socket_path = socket_path
         self.call_timeout_s = call_timeout_s
         self.connect_timeout_s = connect_timeout_s

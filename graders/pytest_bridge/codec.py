@@ -61,7 +61,9 @@ def send_frame(sock: socket.socket, doc: Any, blobs: list[bytes], *, max_bytes: 
     sock.sendall(b"".join(parts))
 
 
-def recv_frame(sock: socket.socket, *, deadline: float | None, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Any, list[bytes]]:
+def recv_frame(
+    sock: socket.socket, *, deadline: float | None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[Any, list[bytes]]:
     """One frame, within ``max_bytes`` and before ``deadline`` (``time.monotonic()``; None: wait)."""
     magic, json_len, count = _HEAD.unpack(_recv_exact(sock, _HEAD.size, deadline))
     if magic != MAGIC:
@@ -138,8 +140,10 @@ class Encoder:
             return tagged
         if self.fallback is not None:
             return self.fallback(value)
-        raise TypeError(f"cannot send a {type(value).__module__}.{type(value).__qualname__} across the bridge "
-                        "(data only: JSON types, tuples, dicts, sets, bytes, numpy arrays, pandas objects)")
+        raise TypeError(
+            f"cannot send a {type(value).__module__}.{type(value).__qualname__} across the bridge "
+            "(data only: JSON types, tuples, dicts, sets, bytes, numpy arrays, pandas objects)"
+        )
 
     def _blob(self, data: bytes) -> int:
         self.blobs.append(data)
@@ -159,12 +163,19 @@ class Encoder:
             import pandas as pd
 
             if isinstance(value, pd.DataFrame):
-                return {"$": "DataFrame", "columns": [self.encode(c) for c in value.columns],
-                        "data": [self._array(value.iloc[:, i].to_numpy()) for i in range(value.shape[1])],
-                        "index": self._array(value.index.to_numpy())}
+                return {
+                    "$": "DataFrame",
+                    "columns": [self.encode(c) for c in value.columns],
+                    "data": [self._array(value.iloc[:, i].to_numpy()) for i in range(value.shape[1])],
+                    "index": self._array(value.index.to_numpy()),
+                }
             if isinstance(value, pd.Series):
-                return {"$": "Series", "name": self.encode(value.name), "values": self._array(value.to_numpy()),
-                        "index": self._array(value.index.to_numpy())}
+                return {
+                    "$": "Series",
+                    "name": self.encode(value.name),
+                    "values": self._array(value.to_numpy()),
+                    "index": self._array(value.index.to_numpy()),
+                }
             if isinstance(value, pd.Index):
                 return {"$": "Index", "values": self._array(value.to_numpy()), "name": self.encode(value.name)}
         return None
@@ -174,7 +185,9 @@ class Encoder:
 
         if array.dtype.kind in ARRAY_KINDS and array.dtype.fields is None and array.dtype.subdtype is None:
             buf = io.BytesIO()
-            np.save(buf, array if array.flags.c_contiguous or array.flags.f_contiguous else array.copy(), allow_pickle=False)
+            np.save(
+                buf, array if array.flags.c_contiguous or array.flags.f_contiguous else array.copy(), allow_pickle=False
+            )
             return {"$": "ndarray", "b": self._blob(buf.getvalue())}
         if array.dtype.kind == "O":
             return {"$": "objarray", "shape": list(array.shape), "v": [self.encode(v) for v in array.ravel().tolist()]}
@@ -249,8 +262,13 @@ class Decoder:
         import numpy as np
 
         shape, items = doc.get("shape"), doc.get("v")
-        if not (isinstance(shape, list) and len(shape) <= MAX_NDIM and all(isinstance(n, int) and n >= 0 for n in shape)
-                and isinstance(items, list) and math.prod(shape) == len(items)):
+        if not (
+            isinstance(shape, list)
+            and len(shape) <= MAX_NDIM
+            and all(isinstance(n, int) and n >= 0 for n in shape)
+            and isinstance(items, list)
+            and math.prod(shape) == len(items)
+        ):
             raise ProtocolError("bad object array")
         out = np.empty(len(items), dtype=object)
         for i, item in enumerate(items):
@@ -309,7 +327,7 @@ def load_npy(data: bytes):
     if len(shape) > MAX_NDIM:
         raise ProtocolError("array has too many dimensions")
     count = math.prod(shape)
-    body = data[buf.tell():]
+    body = data[buf.tell() :]
     if count * dtype.itemsize != len(body):
         raise ProtocolError("array header does not match its data")
     array = np.frombuffer(body, dtype=dtype, count=count).reshape(shape, order="F" if fortran else "C")

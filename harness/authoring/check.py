@@ -98,15 +98,23 @@ def describe_outcome(report: GradeReport, canary: CanarySpec) -> str:
 def grader_errors(report: GradeReport) -> list[str]:
     """Each grader that failed (the harness's or the author's bug), with its reason: what the
     author needs to see when a canary comes out ``needs_review``."""
-    return [f"grader {g.grader} failed: {(g.error or 'no reason recorded').strip()[:300]}"
-            for g in report.graders if g.status == GraderStatus.ERROR]
+    return [
+        f"grader {g.grader} failed: {(g.error or 'no reason recorded').strip()[:300]}"
+        for g in report.graders
+        if g.status == GraderStatus.ERROR
+    ]
 
 
 def unmeasured_criteria(spec: AssignmentSpec, reports: list[GradeReport]) -> list[str]:
     """Automated criteria whose measurement no graded canary produced (a misspelt name gives
     every submission level 1, "not measured"), each with the closest produced name."""
-    produced = {f"{g.grader}.{name}" for r in reports for g in r.graders if g.status == GraderStatus.OK
-                for name in g.measurements}
+    produced = {
+        f"{g.grader}.{name}"
+        for r in reports
+        for g in r.graders
+        if g.status == GraderStatus.OK
+        for name in g.measurements
+    }
     if not produced:
         return []  # no grader ran cleanly: the canary rows already say why
     problems = []
@@ -173,8 +181,8 @@ def check_assignment(
     data that cannot be verified or prepared (exit 2); canary mismatches are rows (exit 1).
     """
     from harness.api import docker_runner, grade
-    from harness.data import prepare_assignment, verify_prepared
     from harness.authoring.kit import scan_kit
+    from harness.data import prepare_assignment, verify_prepared
     from harness.pipeline import GradeOptions
 
     started = time.monotonic()
@@ -186,34 +194,58 @@ def check_assignment(
 
     names = [c.name for c in assignment.spec.canaries]
     if only is not None and (unknown := sorted(set(only) - set(names))):
-        raise SpecError(f"no canary named {', '.join(map(repr, unknown))}",
-                        hint=f"Canaries of {assignment.id}: {', '.join(names)}.")
+        raise SpecError(
+            f"no canary named {', '.join(map(repr, unknown))}", hint=f"Canaries of {assignment.id}: {', '.join(names)}."
+        )
     t = time.monotonic()
     problems = static_problems(assignment)
     if problems:
-        raise SpecError("\n  ".join(["the assignment does not pass its static checks:", *problems]),
-                        path=str(assignment.root / "assignment.toml"), hint="Fix these and run `grade check` again.")
+        raise SpecError(
+            "\n  ".join(["the assignment does not pass its static checks:", *problems]),
+            path=str(assignment.root / "assignment.toml"),
+            hint="Fix these and run `grade check` again.",
+        )
     spec = assignment.spec
-    add(CheckRow("spec, graders, rubric", True, got=f"{len(spec.graders)} graders, {len(spec.rubric.criteria)} criteria, "
-                 f"{len(spec.canaries)} canaries", duration_s=round(time.monotonic() - t, 2)))
+    add(
+        CheckRow(
+            "spec, graders, rubric",
+            True,
+            got=f"{len(spec.graders)} graders, {len(spec.rubric.criteria)} criteria, {len(spec.canaries)} canaries",
+            duration_s=round(time.monotonic() - t, 2),
+        )
+    )
 
     t = time.monotonic()
     prepared = prepare_assignment(assignment, settings)
     broken = verify_prepared(prepared)
-    add(CheckRow("data", not broken, expected="sources match their sha256; prepared files intact",
-                 got=(f"{len(spec.data.sources)} source(s) verified" if spec.data.sources else "no sources declared")
-                 + f", prepared {prepared.root.name}" + (f"; altered: {', '.join(broken)}" if broken else ""),
-                 problems=[f"prepared file altered: {b} (run `grade data prepare --force`)" for b in broken],
-                 duration_s=round(time.monotonic() - t, 2)))
+    add(
+        CheckRow(
+            "data",
+            not broken,
+            expected="sources match their sha256; prepared files intact",
+            got=(f"{len(spec.data.sources)} source(s) verified" if spec.data.sources else "no sources declared")
+            + f", prepared {prepared.root.name}"
+            + (f"; altered: {', '.join(broken)}" if broken else ""),
+            problems=[f"prepared file altered: {b} (run `grade data prepare --force`)" for b in broken],
+            duration_s=round(time.monotonic() - t, 2),
+        )
+    )
 
     t = time.monotonic()
     kit = scan_kit(assignment, settings, prepared)
     scanned = f"{len(kit.files)} files scanned against {kit.hidden_files} hidden"
     if kit.warnings:
         scanned += f"; {len(kit.warnings)} placeholder(s) left: " + "; ".join(kit.warnings[:3])
-    add(CheckRow("starter kit", kit.ok, expected="no hidden content",
-                 got=scanned if kit.ok else f"{len(kit.leaks)} leak(s)",
-                 problems=[str(leak) for leak in kit.leaks], duration_s=round(time.monotonic() - t, 2)))
+    add(
+        CheckRow(
+            "starter kit",
+            kit.ok,
+            expected="no hidden content",
+            got=scanned if kit.ok else f"{len(kit.leaks)} leak(s)",
+            problems=[str(leak) for leak in kit.leaks],
+            duration_s=round(time.monotonic() - t, 2),
+        )
+    )
 
     canaries = [c for c in spec.canaries if only is None or c.name in only]
     if canaries and runner is None:
@@ -227,14 +259,29 @@ def check_assignment(
         problems = canary_problems(graded, canary)
         if problems:
             problems += grader_errors(graded)
-        add(CheckRow(f"canary {canary.name}", not problems, expected=describe_expectation(canary),
-                     got=describe_outcome(graded, canary), problems=problems,
-                     duration_s=round(time.monotonic() - t, 2)))
+        add(
+            CheckRow(
+                f"canary {canary.name}",
+                not problems,
+                expected=describe_expectation(canary),
+                got=describe_outcome(graded, canary),
+                problems=problems,
+                duration_s=round(time.monotonic() - t, 2),
+            )
+        )
     if reports:
         unmeasured = unmeasured_criteria(spec, reports)
-        add(CheckRow("rubric measurements", not unmeasured, expected="every automated criterion measured",
-                     got=f"{sum(c.kind == 'automated' for c in spec.rubric.criteria)} criteria measured by the canaries"
-                     if not unmeasured else f"{len(unmeasured)} never measured", problems=unmeasured))
+        add(
+            CheckRow(
+                "rubric measurements",
+                not unmeasured,
+                expected="every automated criterion measured",
+                got=f"{sum(c.kind == 'automated' for c in spec.rubric.criteria)} criteria measured by the canaries"
+                if not unmeasured
+                else f"{len(unmeasured)} never measured",
+                problems=unmeasured,
+            )
+        )
     report.duration_s = round(time.monotonic() - started, 2)
     return report
 
@@ -252,7 +299,9 @@ def render_check(report: CheckReport, console) -> None:
         table.add_row(Text(row.name), Text(row.expected), Text(row.got), f"{row.duration_s:.1f} s", result)
     console.print(table)
     failed = [r for r in report.rows if not r.ok]
-    verdict = Text("all checks pass", "bold green") if not failed else Text(f"{len(failed)} check(s) failed", "bold red")
+    verdict = (
+        Text("all checks pass", "bold green") if not failed else Text(f"{len(failed)} check(s) failed", "bold red")
+    )
     console.print(Text.assemble(verdict, f"  ({len(report.rows)} checks in {report.duration_s:.1f} s)"))
 
 
@@ -264,4 +313,3 @@ def check_as_dict(report: CheckReport) -> dict:
         "duration_s": report.duration_s,
         "checks": [row.__dict__ for row in report.rows],
     }
-

@@ -24,9 +24,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.authoring.leaks import HiddenFile, Leak, find_leaks
 from harness.data import PreparedPaths, prepare_assignment
 from harness.errors import ConfigError
-from harness.authoring.leaks import HiddenFile, Leak, find_leaks
 from harness.settings import Settings
 from harness.spec import Assignment
 
@@ -83,8 +83,10 @@ def _regular_files(root: Path) -> list[Path]:
             path = here / name
             mode = os.lstat(path).st_mode
             if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                raise ConfigError(f"{path} is a link or special file; a kit may hold only regular files",
-                                  hint="Replace it with a real file or remove it.")
+                raise ConfigError(
+                    f"{path} is a link or special file; a kit may hold only regular files",
+                    hint="Replace it with a real file or remove it.",
+                )
             if stat.S_ISREG(mode) and name not in SKIP_NAMES and not name.endswith(".pyc"):
                 out.append(path)
     return out
@@ -120,7 +122,7 @@ def assemble_kit(assignment: Assignment, prepared: PreparedPaths) -> dict[str, b
         text = TEMPLATE.read_text(encoding="utf-8").replace("__TITLE__", spec.title).replace("__SCRIPT__", script)
         files[script] = text.encode()
     files[MANIFEST] = (
-        f'# Keep this file at the root of your submission: it tells the grader which assignment it is for.\n'
+        f"# Keep this file at the root of your submission: it tells the grader which assignment it is for.\n"
         f'assignment = "{spec.id}"\n'
     ).encode()
     return files
@@ -179,8 +181,9 @@ def scan_kit(assignment: Assignment, settings: Settings, prepared: PreparedPaths
     files = assemble_kit(assignment, prepared)
     hidden = hidden_material(assignment, prepared)
     leaks = find_leaks(files, hidden, public_material(prepared))
-    return Kit(assignment=assignment.id, files=files, hidden_files=len(hidden), leaks=leaks,
-               warnings=placeholders(files))
+    return Kit(
+        assignment=assignment.id, files=files, hidden_files=len(hidden), leaks=leaks, warnings=placeholders(files)
+    )
 
 
 def build_kit(assignment: Assignment, settings: Settings, out: Path) -> Kit:

@@ -45,7 +45,7 @@ class HiddenFile:
     kind: Literal["data", "code"] = "data"
 
     @classmethod
-    def of(cls, label: str, data: bytes) -> "HiddenFile":
+    def of(cls, label: str, data: bytes) -> HiddenFile:
         suffix = "." + label.rsplit(".", 1)[-1].lower() if "." in label.rsplit("/", 1)[-1] else ""
         return cls(label, data, "code" if suffix in CODE_SUFFIXES else "data")
 
@@ -96,7 +96,9 @@ def find_leaks(kit: Mapping[str, bytes], hidden: Iterable[HiddenFile], public: I
     public_lines = {line for blob in public for line in _lines(blob) if line}
     public_digests = {hashlib.sha256(blob).hexdigest() for blob in public}
     kit_lines = {path: _lines(data) for path, data in kit.items()}
-    kit_digests = {hashlib.sha256(data).hexdigest(): path for path, data in kit.items() if len(data) >= MIN_IDENTICAL_BYTES}
+    kit_digests = {
+        hashlib.sha256(data).hexdigest(): path for path, data in kit.items() if len(data) >= MIN_IDENTICAL_BYTES
+    }
     leaks: list[Leak] = []
     for item in hidden:
         digest = hashlib.sha256(item.data).hexdigest()

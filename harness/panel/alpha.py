@@ -113,12 +113,19 @@ class AlphaEstimate:
         def clean(x):
             return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
-        return {"alpha": clean(self.alpha), "ci_low": clean(self.ci_low), "ci_high": clean(self.ci_high),
-                "units": self.units, "coders": self.coders, "level": self.level}
+        return {
+            "alpha": clean(self.alpha),
+            "ci_low": clean(self.ci_low),
+            "ci_high": clean(self.ci_high),
+            "units": self.units,
+            "coders": self.coders,
+            "level": self.level,
+        }
 
 
-def bootstrap_alpha(data, level: str = "ordinal", *, samples: int = 1000, confidence: float = 0.95,
-                    seed: int = 0) -> AlphaEstimate:
+def bootstrap_alpha(
+    data, level: str = "ordinal", *, samples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> AlphaEstimate:
     """Alpha with a percentile bootstrap interval over units (resampled with replacement, seeded).
 
     Resamples whose alpha is undefined (no variation) are dropped; no interval when fewer than
@@ -169,7 +176,9 @@ def matrix_from_csv(text: str, level: str) -> tuple[list[str], list[str], np.nda
                 values.append(float(cell))
             except ValueError:
                 if level != "nominal":
-                    raise ValueError(f"line {line}: {cell!r} is not a number (only nominal data may use labels)") from None
+                    raise ValueError(
+                        f"line {line}: {cell!r} is not a number (only nominal data may use labels)"
+                    ) from None
                 values.append(float(codes.setdefault(cell, len(codes))))
         matrix.append(values)
     return reviewers, units, np.array(matrix, dtype=float)

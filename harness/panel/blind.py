@@ -91,8 +91,10 @@ def unblind(round_dir: Path, map_path: Path | None = None) -> int:
     round_dir = Path(round_dir)
     entries = read_blind_map(map_path or round_dir)
     if not entries:
-        raise ConfigError(f"no blind map for {round_dir}",
-                          hint=f"`grade batch --blind` writes {BLIND_MAP} into the round; pass --map if you moved it.")
+        raise ConfigError(
+            f"no blind map for {round_dir}",
+            hint=f"`grade batch --blind` writes {BLIND_MAP} into the round; pass --map if you moved it.",
+        )
     done = 0
     for cid, entry in entries.items():
         folder = round_dir / cid
@@ -112,4 +114,3 @@ def unblind(round_dir: Path, map_path: Path | None = None) -> int:
         write_atomic(round_dir / ROUND_FILE, json.dumps(meta, indent=2) + "\n")
     rebuild_leaderboard(round_dir)
     return done
-

@@ -68,8 +68,15 @@ def _min_candidates_from(reports) -> int:
     return DEFAULT_MIN_CANDIDATES
 
 
-def calibrate_round(round_dir: Path, *, min_candidates: int | None = None, target_hours: float | None = None,
-                    now: float | None = None, samples: int = 1000, seed: int = 0) -> dict:
+def calibrate_round(
+    round_dir: Path,
+    *,
+    min_candidates: int | None = None,
+    target_hours: float | None = None,
+    now: float | None = None,
+    samples: int = 1000,
+    seed: int = 0,
+) -> dict:
     """Everything ``grade panel`` shows, as plain data."""
     from harness.panel.scorecard import panel_criteria, refresh_panel
 
@@ -93,38 +100,59 @@ def calibrate_round(round_dir: Path, *, min_candidates: int | None = None, targe
         matrix = np.full((len(reviewers), len(slugs)), np.nan)
         for j, (_, _, report) in enumerate(reports):
             row = next((c for c in report.panel.criteria if c.id == cid), None)
-            for reviewer, level in (row.levels.items() if row else ()):
+            for reviewer, level in row.levels.items() if row else ():
                 matrix[reviewers.index(reviewer), j] = level
         est = bootstrap_alpha(matrix, "ordinal", samples=samples, seed=seed) if len(slugs) else None
         n = est.units if est else 0
         enough = n >= min_candidates
         alpha = _clean(est.alpha) if est else None
-        per_criterion.append({
-            "id": cid, "title": title, "candidates": n, "enough_data": enough,
-            "alpha": alpha, "ci_low": _clean(est.ci_low) if est else None, "ci_high": _clean(est.ci_high) if est else None,
-            "verdict": verdict_for(alpha) if enough else f"not enough data yet ({n} of {min_candidates} candidates "
-                                                          "with two or more reviews)",
-        })
+        per_criterion.append(
+            {
+                "id": cid,
+                "title": title,
+                "candidates": n,
+                "enough_data": enough,
+                "alpha": alpha,
+                "ci_low": _clean(est.ci_low) if est else None,
+                "ci_high": _clean(est.ci_high) if est else None,
+                "verdict": verdict_for(alpha)
+                if enough
+                else f"not enough data yet ({n} of {min_candidates} candidates with two or more reviews)",
+            }
+        )
 
     ratings = [(slug, c.id, c.levels) for slug, _, report in reports for c in report.panel.criteria]
     leniency = {}
     for reviewer in reviewers:
-        offsets = [levels[reviewer] - np.mean([v for r, v in levels.items() if r != reviewer])
-                   for _, _, levels in ratings if reviewer in levels and len(levels) >= 2]
+        offsets = [
+            levels[reviewer] - np.mean([v for r, v in levels.items() if r != reviewer])
+            for _, _, levels in ratings
+            if reviewer in levels and len(levels) >= 2
+        ]
         leniency[reviewer] = {"offset": _clean(np.mean(offsets)) if offsets else None, "ratings": len(offsets)}
     pairs = []
     for a, b in itertools.combinations(reviewers, 2):
         shared = [(levels[a], levels[b]) for _, _, levels in ratings if a in levels and b in levels]
-        pairs.append({
-            "a": a, "b": b, "shared": len(shared),
-            "exact": _clean(np.mean([x == y for x, y in shared])) if shared else None,
-            "within_one": _clean(np.mean([abs(x - y) <= 1 for x, y in shared])) if shared else None,
-        })
+        pairs.append(
+            {
+                "a": a,
+                "b": b,
+                "shared": len(shared),
+                "exact": _clean(np.mean([x == y for x, y in shared])) if shared else None,
+                "within_one": _clean(np.mean([abs(x - y) <= 1 for x, y in shared])) if shared else None,
+            }
+        )
 
-    complete = [(report.score, report.panel.panel_score if report.panel.panel_score is not None
-                 else float(np.mean([c.median for c in report.panel.criteria])))
-                for _, _, report in reports
-                if report.panel.status == "complete" and report.score is not None]
+    complete = [
+        (
+            report.score,
+            report.panel.panel_score
+            if report.panel.panel_score is not None
+            else float(np.mean([c.median for c in report.panel.criteria])),
+        )
+        for _, _, report in reports
+        if report.panel.status == "complete" and report.score is not None
+    ]
     rho = spearman([a for a, _ in complete], [p for _, p in complete])
 
     turnaround, waiting = [], []
@@ -132,26 +160,43 @@ def calibrate_round(round_dir: Path, *, min_candidates: int | None = None, targe
         start = graded_at(report)
         target = target_hours or report.panel.target_hours or DEFAULT_TARGET_HOURS
         entry = {
-            "submission": slug, "status": report.status,
+            "submission": slug,
+            "status": report.status,
             "graded_at": None if start is None else datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds"),
             "reviews_h": {r: hours_between(start, at) for r, at in report.panel.reviewed_at.items()},
             "decision_h": hours_between(start, report.panel.decided_at) if report.panel.status == "complete" else None,
-            "waiting_h": None, "target_h": target,
+            "waiting_h": None,
+            "target_h": target,
         }
         if report.panel.status != "complete" and start is not None:
             entry["waiting_h"] = round((now - start) / 3600.0, 2)
             if entry["waiting_h"] > target:
-                waiting.append({"submission": slug, "waiting_h": entry["waiting_h"], "target_h": target,
-                                "reviews": len(report.panel.reviewers)})
+                waiting.append(
+                    {
+                        "submission": slug,
+                        "waiting_h": entry["waiting_h"],
+                        "target_h": target,
+                        "reviews": len(report.panel.reviewers),
+                    }
+                )
         turnaround.append(entry)
     waiting.sort(key=lambda w: -w["waiting_h"])
 
     return {
-        "round": str(round_dir), "candidates": len(reports), "reviewers": reviewers, "min_candidates": min_candidates,
-        "criteria": per_criterion, "leniency": leniency, "pairs": pairs,
-        "automated_vs_panel": {"spearman": rho, "candidates": len(complete),
-                               "enough_data": len(complete) >= min_candidates},
-        "turnaround": turnaround, "waiting": waiting,
+        "round": str(round_dir),
+        "candidates": len(reports),
+        "reviewers": reviewers,
+        "min_candidates": min_candidates,
+        "criteria": per_criterion,
+        "leniency": leniency,
+        "pairs": pairs,
+        "automated_vs_panel": {
+            "spearman": rho,
+            "candidates": len(complete),
+            "enough_data": len(complete) >= min_candidates,
+        },
+        "turnaround": turnaround,
+        "waiting": waiting,
     }
 
 
@@ -165,22 +210,35 @@ def render_calibration_html(data: dict) -> str:
     crit = "".join(
         f"<tr><td>{esc(c['title'])}</td><td class='num'>{c['candidates']}</td><td class='num'>{num(c['alpha'])}</td>"
         f"<td class='num'>{num(c['ci_low'])}–{num(c['ci_high'])}</td><td>{esc(c['verdict'])}</td></tr>"
-        for c in data["criteria"])
-    len_rows = "".join(f"<tr><td>{esc(r)}</td><td class='num'>{num(v['offset'], 2)}</td><td class='num'>{v['ratings']}</td></tr>"
-                       for r, v in data["leniency"].items())
+        for c in data["criteria"]
+    )
+    len_rows = "".join(
+        f"<tr><td>{esc(r)}</td><td class='num'>{num(v['offset'], 2)}</td><td class='num'>{v['ratings']}</td></tr>"
+        for r, v in data["leniency"].items()
+    )
     pair_rows = "".join(
         f"<tr><td>{esc(p['a'])} – {esc(p['b'])}</td><td class='num'>{p['shared']}</td><td class='num'>{num(p['exact'], 2)}</td>"
-        f"<td class='num'>{num(p['within_one'], 2)}</td></tr>" for p in data["pairs"])
+        f"<td class='num'>{num(p['within_one'], 2)}</td></tr>"
+        for p in data["pairs"]
+    )
     avp = data["automated_vs_panel"]
-    avp_text = (f"Spearman {num(avp['spearman'])} over {avp['candidates']} candidates"
-                + ("" if avp["enough_data"] else f" (not enough data yet: fewer than {data['min_candidates']})"))
+    avp_text = f"Spearman {num(avp['spearman'])} over {avp['candidates']} candidates" + (
+        "" if avp["enough_data"] else f" (not enough data yet: fewer than {data['min_candidates']})"
+    )
     turn_rows = "".join(
         f"<tr><td>{esc(t['submission'])}</td><td>{esc(t['status'])}</td>"
         f"<td>{esc(', '.join(f'{r} {num(h, 1)} h' for r, h in t['reviews_h'].items()) or '–')}</td>"
         f"<td class='num'>{num(t['decision_h'], 1)}</td><td class='num'>{num(t['waiting_h'], 1)}</td></tr>"
-        for t in data["turnaround"])
-    late = "".join(f"<li>{esc(w['submission'])}: waiting {w['waiting_h']:.1f} h (target {w['target_h']:g} h, "
-                   f"{w['reviews']} reviews)</li>" for w in data["waiting"]) or "<li>nobody</li>"
+        for t in data["turnaround"]
+    )
+    late = (
+        "".join(
+            f"<li>{esc(w['submission'])}: waiting {w['waiting_h']:.1f} h (target {w['target_h']:g} h, "
+            f"{w['reviews']} reviews)</li>"
+            for w in data["waiting"]
+        )
+        or "<li>nobody</li>"
+    )
     body = (
         f"<main><h1>Panel calibration</h1><p>{data['candidates']} candidates, reviewers: "
         f"{esc(', '.join(data['reviewers']) or 'none yet')}.</p>"
@@ -199,6 +257,8 @@ def render_calibration_html(data: dict) -> str:
     )
     from harness.visible import visible
 
-    return visible("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                   f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
-                   f"<title>holdout panel calibration</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+    return visible(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+        f"<title>holdout panel calibration</title><style>{CSS}</style></head><body>{body}</body></html>\n"
+    )

@@ -58,10 +58,12 @@ def review() -> None:
 @click.option("--reviewer", required=True, help="Your name (letters, digits, . _ -): the review file's name.")
 @click.option("--level", "levels", multiple=True, metavar="CRITERION=N", help="A level 1-5 (repeatable).")
 @click.option("--comment", "comments", multiple=True, metavar="CRITERION=TEXT", help="A comment (repeatable).")
-@click.option("--recommendation", type=click.Choice(["strong-no", "no", "yes", "strong-yes"]),
-              help="Your hiring recommendation.")
-def review_record(report_dir: Path, reviewer: str, levels: tuple[str, ...], comments: tuple[str, ...],
-                  recommendation: str | None) -> None:
+@click.option(
+    "--recommendation", type=click.Choice(["strong-no", "no", "yes", "strong-yes"]), help="Your hiring recommendation."
+)
+def review_record(
+    report_dir: Path, reviewer: str, levels: tuple[str, ...], comments: tuple[str, ...], recommendation: str | None
+) -> None:
     """Record REVIEWER's review of the report in REPORT_DIR (replaces their earlier one)."""
     from harness.panel.reviews import Review, check_review, check_reviewer, write_review
     from harness.panel.scorecard import panel_criteria, read_report
@@ -70,8 +72,10 @@ def review_record(report_dir: Path, reviewer: str, levels: tuple[str, ...], comm
     report = read_report(report_dir)
     criteria = panel_criteria(report)
     if not criteria:
-        raise ConfigError(f"{report.assignment.id}'s rubric has no panel criteria (kind = \"human\")",
-                          hint="Nothing to review here: the report is entirely automated.")
+        raise ConfigError(
+            f'{report.assignment.id}\'s rubric has no panel criteria (kind = "human")',
+            hint="Nothing to review here: the report is entirely automated.",
+        )
     given, notes = {}, _pairs(comments, "comment")
     for key, value in _pairs(levels, "level").items():
         try:
@@ -84,11 +88,17 @@ def review_record(report_dir: Path, reviewer: str, levels: tuple[str, ...], comm
             raise ConfigError(
                 f"no level for {', '.join(missing)}",
                 hint="Pass --level CRITERION=N for every panel criterion "
-                     f"({' '.join(f'--level {c}=N' for c in criteria)}), or run in a terminal to be asked.")
+                f"({' '.join(f'--level {c}=N' for c in criteria)}), or run in a terminal to be asked.",
+            )
         given, notes, recommendation = _ask(report, missing, given, notes, recommendation)
     try:
-        entry = Review(reviewer=reviewer, levels=given, comments=notes, recommendation=recommendation,
-                       submission_sha256=report.submission.sha256)
+        entry = Review(
+            reviewer=reviewer,
+            levels=given,
+            comments=notes,
+            recommendation=recommendation,
+            submission_sha256=report.submission.sha256,
+        )
     except ValueError as exc:
         raise ConfigError(f"invalid review: {exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}") from None
     check_review(entry, criteria)
@@ -116,8 +126,13 @@ def _ask(report, missing, given, notes, recommendation):
         if note:
             notes[c.id] = note
     if recommendation is None:
-        answer = Prompt.ask("recommendation", choices=["strong-no", "no", "yes", "strong-yes", ""], default="",
-                            show_default=False, console=console)
+        answer = Prompt.ask(
+            "recommendation",
+            choices=["strong-no", "no", "yes", "strong-yes", ""],
+            default="",
+            show_default=False,
+            console=console,
+        )
         recommendation = answer or None
     return given, notes, recommendation
 
@@ -143,15 +158,20 @@ def _round_criteria(round_dir: Path):
     for _, _, report in reports:
         criteria.update(panel_criteria(report))
     if not criteria:
-        raise ConfigError(f"no panel criteria in the reports under {round_dir}",
-                          hint="Their rubric has no kind = \"human\" criteria.")
+        raise ConfigError(
+            f"no panel criteria in the reports under {round_dir}", hint='Their rubric has no kind = "human" criteria.'
+        )
     return reports, list(criteria)
 
 
 @review.command("import")
 @click.argument("sheet", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--round", "round_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="The round's folder (default: the sheet's folder).")
+@click.option(
+    "--round",
+    "round_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The round's folder (default: the sheet's folder).",
+)
 def review_import(sheet: Path, round_dir: Path | None) -> None:
     """Import reviews from SHEET (the `grade review export` columns; one row per submission and reviewer)."""
     from harness.panel.reviews import check_review, import_csv, write_review
@@ -164,8 +184,10 @@ def review_import(sheet: Path, round_dir: Path | None) -> None:
     entries = import_csv(text, criteria)
     for submission, entry in entries:  # check every row before writing any
         if submission not in by_slug:
-            raise ConfigError(f"{sheet.name}: no submission {submission!r} in {round_dir}",
-                              hint=f"The submission column holds report folder names: {', '.join(list(by_slug)[:5])} ...")
+            raise ConfigError(
+                f"{sheet.name}: no submission {submission!r} in {round_dir}",
+                hint=f"The submission column holds report folder names: {', '.join(list(by_slug)[:5])} ...",
+            )
         check_review(entry, criteria)
     from harness.panel.scorecard import refresh_panel
 
@@ -210,10 +232,16 @@ def panel() -> None:
 @panel.command("show")
 @click.argument("round_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration as JSON.")
-@click.option("--min-candidates", type=click.IntRange(2), help="Below this many candidates: not enough data yet "
-              "(default: the assignment's [panel] min_candidates, 5).")
-@click.option("--target-hours", type=click.FloatRange(min=0, min_open=True),
-              help="Decision target (default: the assignment's [panel] target_hours, 48).")
+@click.option(
+    "--min-candidates",
+    type=click.IntRange(2),
+    help="Below this many candidates: not enough data yet (default: the assignment's [panel] min_candidates, 5).",
+)
+@click.option(
+    "--target-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Decision target (default: the assignment's [panel] target_hours, 48).",
+)
 def panel_show(round_dir: Path, as_json: bool, min_candidates: int | None, target_hours: float | None) -> None:
     """Agreement (Krippendorff's alpha), leniency, automated-vs-panel and turnaround for ROUND_DIR;
     also writes ROUND_DIR/panel.html."""
@@ -241,25 +269,43 @@ def _print_calibration(data: dict, console) -> None:
     for col in ("criterion", "candidates", "alpha", "95% CI", "verdict"):
         table.add_column(col)
     for c in data["criteria"]:
-        table.add_row(Text(c["title"]), str(c["candidates"]), num(c["alpha"]), f"{num(c['ci_low'])}–{num(c['ci_high'])}",
-                      Text(c["verdict"]))
+        table.add_row(
+            Text(c["title"]),
+            str(c["candidates"]),
+            num(c["alpha"]),
+            f"{num(c['ci_low'])}–{num(c['ci_high'])}",
+            Text(c["verdict"]),
+        )
     console.print(table)
     for reviewer, v in data["leniency"].items():
         console.print(Text(f"leniency {reviewer}: {num(v['offset'], 2)} over {v['ratings']} ratings"))
     for p in data["pairs"]:
-        console.print(Text(f"agreement {p['a']}–{p['b']}: exact {num(p['exact'], 2)}, within one "
-                           f"{num(p['within_one'], 2)} over {p['shared']} shared ratings"))
+        console.print(
+            Text(
+                f"agreement {p['a']}–{p['b']}: exact {num(p['exact'], 2)}, within one "
+                f"{num(p['within_one'], 2)} over {p['shared']} shared ratings"
+            )
+        )
     avp = data["automated_vs_panel"]
-    console.print(Text(f"automated vs panel: Spearman {num(avp['spearman'])} over {avp['candidates']} candidates"
-                       + ("" if avp["enough_data"] else " (not enough data yet)")))
+    console.print(
+        Text(
+            f"automated vs panel: Spearman {num(avp['spearman'])} over {avp['candidates']} candidates"
+            + ("" if avp["enough_data"] else " (not enough data yet)")
+        )
+    )
     for w in data["waiting"]:
         console.print(Text(f"waiting: {w['submission']} {w['waiting_h']:.1f} h (target {w['target_h']:g} h)"))
 
 
 @panel.command("alpha")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
-@click.option("--level", type=click.Choice(["nominal", "ordinal", "interval", "ratio"]), default="ordinal",
-              show_default=True, help="Level of measurement.")
+@click.option(
+    "--level",
+    type=click.Choice(["nominal", "ordinal", "interval", "ratio"]),
+    default="ordinal",
+    show_default=True,
+    help="Level of measurement.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"alpha": ...} as JSON.')
 def panel_alpha(file: Path, level: str, as_json: bool) -> None:
     """Krippendorff's alpha for FILE.csv: a header row of candidate ids, then one row per
@@ -269,8 +315,10 @@ def panel_alpha(file: Path, level: str, as_json: bool) -> None:
     try:
         reviewers, units, matrix = matrix_from_csv(file.read_bytes()[: 16 * 2**20].decode("utf-8-sig"), level)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: {exc}", hint="Header row: a label, then the candidate ids; then "
-                                                  "one row per reviewer: the name, then the levels.") from None
+        raise ConfigError(
+            f"{file}: {exc}",
+            hint="Header row: a label, then the candidate ids; then one row per reviewer: the name, then the levels.",
+        ) from None
     est = bootstrap_alpha(matrix, level)
     if as_json:
         click.echo(json.dumps(est.as_dict()))
@@ -285,8 +333,12 @@ def panel_alpha(file: Path, level: str, as_json: bool) -> None:
 @click.argument("round_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True, help='Print {"pairs": [{"a", "b", "score", "spans"}]} as JSON.')
 @click.option("--top", type=click.IntRange(1), default=200, show_default=True, help="Keep this many pairs.")
-@click.option("-o", "--out", type=click.Path(path_type=Path, file_okay=False),
-              help="Where to write similarity.json/.html (default: ROUND_DIR when it is a batch round).")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write similarity.json/.html (default: ROUND_DIR when it is a batch round).",
+)
 def similarity_cmd(round_dir: Path, as_json: bool, top: int, out: Path | None) -> None:
     """Rank pairs of submissions in ROUND_DIR by shared code (winnowing fingerprints; renamed
     variables still match, the starter code is ignored). Evidence for a person: no score changes."""
@@ -312,8 +364,12 @@ def similarity_cmd(round_dir: Path, as_json: bool, top: int, out: Path | None) -
     console = _console()
     from rich.text import Text
 
-    console.print(Text(f"{data['submissions']} submissions, {len(data['pairs'])} pairs share code"
-                       + (f"; sources not found: {', '.join(data['missing'])}" if data["missing"] else "")))
+    console.print(
+        Text(
+            f"{data['submissions']} submissions, {len(data['pairs'])} pairs share code"
+            + (f"; sources not found: {', '.join(data['missing'])}" if data["missing"] else "")
+        )
+    )
     for p in data["pairs"][:20]:
         console.print(Text(f"{p['score']:.2f}  {p['a']} ↔ {p['b']}  ({len(p['spans'])} spans)"))
     if target is not None:
@@ -322,8 +378,12 @@ def similarity_cmd(round_dir: Path, as_json: bool, top: int, out: Path | None) -
 
 @click.command("unblind")
 @click.argument("round_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@click.option("--map", "map_path", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="The blind map, if it was moved out of ROUND_DIR.")
+@click.option(
+    "--map",
+    "map_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="The blind map, if it was moved out of ROUND_DIR.",
+)
 def unblind_cmd(round_dir: Path, map_path: Path | None) -> None:
     """Put candidates' names back into a blind round's reports and leaderboard (after the panel scored)."""
     from harness.panel.blind import unblind

@@ -15,12 +15,16 @@ def whose(panel: PanelBlock, automated: float | None) -> str:
     auto = f"automated {_num(automated)} (the harness, weight {panel.automated_weight:g})"
     if panel.status != "complete":
         done = min((len(c.levels) for c in panel.criteria), default=0)
-        return (f"{auto}; panel awaiting reviews ({done}/{panel.required_reviewers} per criterion, weight "
-                f"{panel.panel_weight:g}); no final score yet")
+        return (
+            f"{auto}; panel awaiting reviews ({done}/{panel.required_reviewers} per criterion, weight "
+            f"{panel.panel_weight:g}); no final score yet"
+        )
     if panel.panel_weight == 0:
         return f"{auto}; panel complete (weight 0: informs, does not change the score); final {_num(panel.final_score)}"
-    return (f"{auto}; panel {_num(panel.panel_score)} (reviewers' medians, weight {panel.panel_weight:g}); "
-            f"final {_num(panel.final_score)}")
+    return (
+        f"{auto}; panel {_num(panel.panel_score)} (reviewers' medians, weight {panel.panel_weight:g}); "
+        f"final {_num(panel.final_score)}"
+    )
 
 
 def panel_html(report: GradeReport) -> str:
@@ -51,7 +55,8 @@ def panel_html(report: GradeReport) -> str:
         f'<table><thead><tr><th>Panel criterion</th>{head}<th class="num">median</th><th class="num">spread</th>'
         f'<th class="num">weight</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
         f'<p class="muted">Recommendations: {recs}. {panel.required_reviewers} reviewers needed per criterion.</p>'
-        + (f'<ul class="muted">{notes}</ul>' if notes else "") + "</section>"
+        + (f'<ul class="muted">{notes}</ul>' if notes else "")
+        + "</section>"
     )
 
 
@@ -63,20 +68,29 @@ def panel_markdown(report: GradeReport) -> list[str]:
         return []
     lines = ["## Panel", "", md_escape(whose(panel, report.score)) + ".", ""]
     reviewers = panel.reviewers
-    lines += ["| Panel criterion | " + " | ".join(md_escape(r) for r in reviewers) + (" | " if reviewers else "")
-              + "Median | Spread |",
-              "|---|" + "---|" * len(reviewers) + "---|---|"]
+    lines += [
+        "| Panel criterion | "
+        + " | ".join(md_escape(r) for r in reviewers)
+        + (" | " if reviewers else "")
+        + "Median | Spread |",
+        "|---|" + "---|" * len(reviewers) + "---|---|",
+    ]
     for c in panel.criteria:
         title = md_escape(c.title) + (" **(disagree by 2+ levels)**" if c.disagreement else "")
         levels = " | ".join(str(c.levels.get(r, "–")) for r in reviewers)
-        lines.append(f"| {title} | {levels}{' | ' if reviewers else ''}{_num(c.median)} | "
-                     f"{'–' if c.spread is None else c.spread} |")
+        lines.append(
+            f"| {title} | {levels}{' | ' if reviewers else ''}{_num(c.median)} | "
+            f"{'–' if c.spread is None else c.spread} |"
+        )
     lines.append("")
     for c in panel.criteria:
         for r, text in c.comments.items():
             lines.append(f"- {md_escape(c.title)}, {md_escape(r)}: {md_escape(text)}")
     if panel.recommendations:
-        lines.append("- Recommendations: " + ", ".join(f"{md_escape(r)} {md_escape(v)}" for r, v in panel.recommendations.items()))
+        lines.append(
+            "- Recommendations: "
+            + ", ".join(f"{md_escape(r)} {md_escape(v)}" for r, v in panel.recommendations.items())
+        )
     return [*lines, ""]
 
 

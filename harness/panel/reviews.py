@@ -127,10 +127,14 @@ def read_review(path: Path) -> Review:
         review = Review.model_validate_json(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(f"review {path} is invalid: {'.'.join(map(str, first['loc']))}: {first['msg']}",
-                          hint="Record it again with `grade review`.") from None
+        raise ConfigError(
+            f"review {path} is invalid: {'.'.join(map(str, first['loc']))}: {first['msg']}",
+            hint="Record it again with `grade review`.",
+        ) from None
     if review.schema_version != REVIEW_SCHEMA_VERSION:
-        raise ConfigError(f"review {path} has schema version {review.schema_version!r}; expected {REVIEW_SCHEMA_VERSION!r}")
+        raise ConfigError(
+            f"review {path} has schema version {review.schema_version!r}; expected {REVIEW_SCHEMA_VERSION!r}"
+        )
     if path.stem != review.reviewer:
         raise ConfigError(f"review {path} names reviewer {review.reviewer!r}, not {path.stem!r}")
     return review
@@ -174,11 +178,18 @@ def export_csv(rows: list[tuple[str, Review | None]], criteria: list[str]) -> st
         if review is None:
             writer.writerow([_csv_safe(submission)] + [""] * (len(csv_columns(criteria)) - 1))
             continue
-        writer.writerow([_csv_safe(v) for v in (
-            submission, review.reviewer, review.recommendation or "",
-            *(review.levels.get(c, "") for c in criteria),
-            *(review.comments.get(c, "") for c in criteria),
-        )])
+        writer.writerow(
+            [
+                _csv_safe(v)
+                for v in (
+                    submission,
+                    review.reviewer,
+                    review.recommendation or "",
+                    *(review.levels.get(c, "") for c in criteria),
+                    *(review.comments.get(c, "") for c in criteria),
+                )
+            ]
+        )
     return buf.getvalue()
 
 
@@ -197,12 +208,15 @@ def import_csv(text: str, criteria: list[str]) -> list[tuple[str, Review]]:
     header = reader.fieldnames or []
     missing = [c for c in ("submission", "reviewer") if c not in header]
     if missing:
-        raise ConfigError(f"the sheet has no {' or '.join(missing)} column",
-                          hint=f"Start from `grade review export`; columns: {', '.join(csv_columns(criteria))}.")
+        raise ConfigError(
+            f"the sheet has no {' or '.join(missing)} column",
+            hint=f"Start from `grade review export`; columns: {', '.join(csv_columns(criteria))}.",
+        )
     unknown = [c for c in header if c not in csv_columns(criteria) and c]
     if unknown:
-        raise ConfigError(f"unknown column(s) {', '.join(map(repr, unknown))}",
-                          hint=f"The panel criteria are: {', '.join(criteria)}.")
+        raise ConfigError(
+            f"unknown column(s) {', '.join(map(repr, unknown))}", hint=f"The panel criteria are: {', '.join(criteria)}."
+        )
     out = []
     for line, row in enumerate(reader, start=2):
         reviewer = _unquote(row.get("reviewer") or "")
@@ -224,10 +238,13 @@ def import_csv(text: str, criteria: list[str]) -> list[tuple[str, Review]]:
                 comments[c] = comment
         recommendation = _unquote(row.get("recommendation") or "") or None
         if recommendation is not None and recommendation not in RECOMMENDATIONS:
-            raise ConfigError(f"line {line}: recommendation {recommendation!r} is not one of {', '.join(RECOMMENDATIONS)}")
+            raise ConfigError(
+                f"line {line}: recommendation {recommendation!r} is not one of {', '.join(RECOMMENDATIONS)}"
+            )
         try:
-            review = Review(reviewer=check_reviewer(reviewer), levels=levels, comments=comments,
-                            recommendation=recommendation)
+            review = Review(
+                reviewer=check_reviewer(reviewer), levels=levels, comments=comments, recommendation=recommendation
+            )
         except ConfigError as exc:
             raise ConfigError(f"line {line}: {exc.message}", hint=exc.hint) from None
         out.append((submission, review))

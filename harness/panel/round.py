@@ -19,8 +19,9 @@ def report_dirs(round_dir: Path) -> list[Path]:
         raise ConfigError(f"{round_dir} is not a folder", hint="Point at the output folder of `grade batch`.")
     if (round_dir / "report.json").is_file():
         return [round_dir]
-    found = [d for d in sorted(round_dir.iterdir())
-             if d.is_dir() and not d.is_symlink() and (d / "report.json").is_file()]
+    found = [
+        d for d in sorted(round_dir.iterdir()) if d.is_dir() and not d.is_symlink() and (d / "report.json").is_file()
+    ]
     if not found:
         raise ConfigError(f"no reports in {round_dir}", hint="Point at the output folder of `grade batch`.")
     return found
@@ -69,19 +70,25 @@ def rebuild_leaderboard(round_dir: Path) -> bool:
         if not slug or "/" in slug or slug in (".", ".."):
             continue
         seen.add(slug)
-        item = BatchItem(source=Path(str(entry.get("source") or slug)), slug=slug, state=entry.get("state"),
-                         error=entry.get("error"), duration_s=float(entry.get("duration_s") or 0.0))
+        item = BatchItem(
+            source=Path(str(entry.get("source") or slug)),
+            slug=slug,
+            state=entry.get("state"),
+            error=entry.get("error"),
+            duration_s=float(entry.get("duration_s") or 0.0),
+        )
         try:
             item.report = read_report(round_dir / slug)
         except ConfigError:
             pass
         items.append(item)
-    for slug, _folder, report in ([] if listed else load_reports(round_dir)):
+    for slug, _folder, report in [] if listed else load_reports(round_dir):
         items.append(BatchItem(source=Path(report.submission.name), slug=slug, state=report.status, report=report))
     if not items:
         return False
-    result = BatchResult(items=items, out_dir=round_dir, wall_s=float(meta.get("wall_s") or 0.0),
-                         counts=dict(meta.get("counts") or {}))
+    result = BatchResult(
+        items=items, out_dir=round_dir, wall_s=float(meta.get("wall_s") or 0.0), counts=dict(meta.get("counts") or {})
+    )
     write_leaderboard(result)
     return True
 

@@ -55,16 +55,24 @@ def graded_at(report: GradeReport) -> float | None:
     return None if start is None else start + report.timings.get("total_s", 0.0)
 
 
-def build_panel(report: GradeReport, reviews: list[Review], *, required_reviewers: int = 2,
-                target_hours: float = 48.0, notes: list[str] | None = None) -> PanelBlock:
+def build_panel(
+    report: GradeReport,
+    reviews: list[Review],
+    *,
+    required_reviewers: int = 2,
+    target_hours: float = 48.0,
+    notes: list[str] | None = None,
+) -> PanelBlock:
     """The panel block for ``report`` from ``reviews`` (pure: no files)."""
     criteria = [c for c in report.criteria if c.kind == "human"]
     notes = list(notes or [])
     usable = []
     for review in reviews:
         if review.submission_sha256 and review.submission_sha256 != report.submission.sha256:
-            notes.append(f"review by {review.reviewer} was for other submission bytes "
-                         f"({review.submission_sha256[:12]}); not counted")
+            notes.append(
+                f"review by {review.reviewer} was for other submission bytes "
+                f"({review.submission_sha256[:12]}); not counted"
+            )
             continue
         usable.append(review)
     rows = []
@@ -73,8 +81,18 @@ def build_panel(report: GradeReport, reviews: list[Review], *, required_reviewer
         comments = {r.reviewer: r.comments[c.id] for r in usable if c.id in r.comments}
         median = float(statistics.median(levels.values())) if levels else None
         spread = max(levels.values()) - min(levels.values()) if levels else None
-        rows.append(PanelCriterion(id=c.id, title=c.title, weight=c.weight, levels=levels, comments=comments,
-                                   median=median, spread=spread, disagreement=bool(spread is not None and spread >= 2)))
+        rows.append(
+            PanelCriterion(
+                id=c.id,
+                title=c.title,
+                weight=c.weight,
+                levels=levels,
+                comments=comments,
+                median=median,
+                spread=spread,
+                disagreement=bool(spread is not None and spread >= 2),
+            )
+        )
     complete = bool(rows) and all(len(r.levels) >= required_reviewers for r in rows)
     automated_weight = sum(c.weight for c in report.criteria if c.kind == "automated")
     panel_weight = sum(r.weight for r in rows)
@@ -95,12 +113,19 @@ def build_panel(report: GradeReport, reviews: list[Review], *, required_reviewer
         decided_at = stamps[-1] if stamps else None
     return PanelBlock(
         status="complete" if complete else "awaiting_panel",
-        required_reviewers=required_reviewers, target_hours=target_hours,
+        required_reviewers=required_reviewers,
+        target_hours=target_hours,
         reviewers=[r.reviewer for r in usable],
         recommendations={r.reviewer: r.recommendation for r in usable if r.recommendation},
         reviewed_at={r.reviewer: r.recorded_at for r in usable},
-        criteria=rows, automated_weight=automated_weight, panel_weight=panel_weight,
-        automated_score=report.score, panel_score=panel_score, final_score=final, decided_at=decided_at, notes=notes,
+        criteria=rows,
+        automated_weight=automated_weight,
+        panel_weight=panel_weight,
+        automated_score=report.score,
+        panel_score=panel_score,
+        final_score=final,
+        decided_at=decided_at,
+        notes=notes,
     )
 
 
@@ -129,8 +154,9 @@ def panel_settings(report: GradeReport, settings=None, assignment=None) -> tuple
     return spec.reviewers, spec.target_hours
 
 
-def refresh_panel(report_dir: Path, report: GradeReport | None = None, *, settings=None, assignment=None,
-                  write: bool = True) -> GradeReport:
+def refresh_panel(
+    report_dir: Path, report: GradeReport | None = None, *, settings=None, assignment=None, write: bool = True
+) -> GradeReport:
     """Recompute the panel block of the report in ``report_dir`` from its reviews, and re-render
     report.json/md/html/junit (``write``). A report without panel criteria is returned as is."""
     from harness.report import write_reports
@@ -140,8 +166,9 @@ def refresh_panel(report_dir: Path, report: GradeReport | None = None, *, settin
         return report
     required, target = panel_settings(report, settings, assignment)
     reviews, problems = load_reviews(report_dir)
-    updated = apply_panel(report, build_panel(report, reviews, required_reviewers=required, target_hours=target,
-                                              notes=problems))
+    updated = apply_panel(
+        report, build_panel(report, reviews, required_reviewers=required, target_hours=target, notes=problems)
+    )
     if write:
         write_reports(updated, Path(report_dir))
     return updated

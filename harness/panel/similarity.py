@@ -40,8 +40,15 @@ MAX_FILES = 200
 SIMILARITY_FILE = "similarity.json"
 _KEEP = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | {"self", "cls"}
 _FALLBACK = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|#[^\n]*|\S")
-_SKIP_TYPES = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-               tokenize.ENCODING, tokenize.ENDMARKER}
+_SKIP_TYPES = {
+    tokenize.COMMENT,
+    tokenize.NL,
+    tokenize.NEWLINE,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.ENCODING,
+    tokenize.ENDMARKER,
+}
 
 
 def _normal_name(prev: str, name: str) -> str:
@@ -73,8 +80,9 @@ def python_tokens(source: str) -> list[tuple[str, int]]:
         return _fallback_tokens(source)
 
 
-_FSTRING_TYPES = frozenset(getattr(tokenize, name) for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END")
-                           if hasattr(tokenize, name))  # Python 3.12+ tokenises f-strings in parts
+_FSTRING_TYPES = frozenset(
+    getattr(tokenize, name) for name in ("FSTRING_START", "FSTRING_MIDDLE", "FSTRING_END") if hasattr(tokenize, name)
+)  # Python 3.12+ tokenises f-strings in parts
 
 
 def _fallback_tokens(source: str) -> list[tuple[str, int]]:
@@ -184,7 +192,7 @@ def kgram_hashes(codes: np.ndarray, k: int = K) -> np.ndarray:
     h = np.zeros(len(codes) - k + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for i in range(k):
-            h = h * base + codes[i: len(codes) - k + 1 + i]
+            h = h * base + codes[i : len(codes) - k + 1 + i]
     return h
 
 
@@ -263,14 +271,23 @@ def compare(documents: list[Document], boilerplate: set[int] | None = None, *, t
     out = []
     for score, i, j, shared in pairs[:top] if top else pairs:  # spans only for the pairs kept
         a, b = documents[i], documents[j]
-        out.append({"a": a.name, "b": b.name, "score": round(score, 4), "shared": len(shared),
-                    "a_in_b": round(len(shared) / len(kept[i]), 4), "b_in_a": round(len(shared) / len(kept[j]), 4),
-                    "spans": _spans(a, b, shared)})
+        out.append(
+            {
+                "a": a.name,
+                "b": b.name,
+                "score": round(score, 4),
+                "shared": len(shared),
+                "a_in_b": round(len(shared) / len(kept[i]), 4),
+                "b_in_a": round(len(shared) / len(kept[j]), 4),
+                "spans": _spans(a, b, shared),
+            }
+        )
     return out
 
 
-def similarity(sources: dict[str, dict[str, str]], starter: dict[str, str] | None = None,
-               *, top: int | None = None) -> tuple[list[dict], dict[str, Document]]:
+def similarity(
+    sources: dict[str, dict[str, str]], starter: dict[str, str] | None = None, *, top: int | None = None
+) -> tuple[list[dict], dict[str, Document]]:
     """Rank every pair of ``sources`` (name -> {file: code}); ``starter`` code is boilerplate."""
     vocab = _Vocabulary()
     docs = {name: make_document(name, files, vocab) for name, files in sources.items()}
@@ -303,8 +320,15 @@ def similarity_round(round_dir: Path, *, top: int = 200) -> tuple[dict, dict[str
     sources, missing, assignment_id = round_sources(round_dir)
     codes = {slug: load_code(path) for slug, path in sources.items()}
     pairs, docs = similarity(codes, starter_code(assignment_id), top=top)
-    data = {"schema_version": "1", "k": K, "window": WINDOW, "submissions": len(codes),
-            "boilerplate": "starter" if assignment_id else None, "missing": missing, "pairs": pairs}
+    data = {
+        "schema_version": "1",
+        "k": K,
+        "window": WINDOW,
+        "submissions": len(codes),
+        "boilerplate": "starter" if assignment_id else None,
+        "missing": missing,
+        "pairs": pairs,
+    }
     return data, docs
 
 
@@ -341,16 +365,24 @@ def render_similarity_html(data: dict, docs: dict[str, Document], *, pairs: int 
         body = "".join(f'<span class="ln">{n}</span>{esc(src[n - 1])}\n' for n in range(lo, hi + 1))
         return f"<figcaption>{esc(fname)} lines {lines[0]}–{lines[1]}</figcaption><pre>{body}</pre>"
 
-    rows = "".join(f"<tr><td class='num'>{i}</td><td>{esc(p['a'])}</td><td>{esc(p['b'])}</td>"
-                   f"<td class='num'>{p['score']:.2f}</td><td class='num'>{len(p['spans'])}</td></tr>"
-                   for i, p in enumerate(data["pairs"], 1))
+    rows = "".join(
+        f"<tr><td class='num'>{i}</td><td>{esc(p['a'])}</td><td>{esc(p['b'])}</td>"
+        f"<td class='num'>{p['score']:.2f}</td><td class='num'>{len(p['spans'])}</td></tr>"
+        for i, p in enumerate(data["pairs"], 1)
+    )
     sections = []
     for i, p in enumerate(data["pairs"][:pairs], 1):
         spans = "".join(
-            '<div class="grid"><figure style="flex:1;min-width:0">' + block(docs.get(p["a"]), s["a_file"], s["a_lines"])
-            + '</figure><figure style="flex:1;min-width:0">' + block(docs.get(p["b"]), s["b_file"], s["b_lines"])
-            + "</figure></div>" for s in p["spans"][:20])
-        sections.append(f'<section id="pair-{i}"><h2>{i}. {esc(p["a"])} ↔ {esc(p["b"])}: {p["score"]:.2f}</h2>{spans}</section>')
+            '<div class="grid"><figure style="flex:1;min-width:0">'
+            + block(docs.get(p["a"]), s["a_file"], s["a_lines"])
+            + '</figure><figure style="flex:1;min-width:0">'
+            + block(docs.get(p["b"]), s["b_file"], s["b_lines"])
+            + "</figure></div>"
+            for s in p["spans"][:20]
+        )
+        sections.append(
+            f'<section id="pair-{i}"><h2>{i}. {esc(p["a"])} ↔ {esc(p["b"])}: {p["score"]:.2f}</h2>{spans}</section>'
+        )
     missing = "".join(f"<li>{esc(m)}</li>" for m in data.get("missing", []))
     body = (
         "<main><h1>Similarity across the round</h1>"
@@ -363,6 +395,8 @@ def render_similarity_html(data: dict, docs: dict[str, Document], *, pairs: int 
     )
     from harness.visible import visible
 
-    return visible("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                   f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
-                   f"<title>holdout similarity</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+    return visible(
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+        f"<title>holdout similarity</title><style>{CSS}</style></head><body>{body}</body></html>\n"
+    )

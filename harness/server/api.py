@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -29,8 +29,11 @@ def api_user(request: Request, db: Session = Depends(db_session)) -> User:
     scheme, _, token = auth.partition(" ")
     user = service.user_for_token(db, token.strip()) if scheme.lower() == "bearer" else None
     if user is None:
-        raise HTTPException(401, "a valid API token is required (Authorization: Bearer TOKEN; grade admin create-token)",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "a valid API token is required (Authorization: Bearer TOKEN; grade admin create-token)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return user
 
 
@@ -79,7 +82,9 @@ async def upload(round_id: int, request: Request) -> JSONResponse:
     if declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise HTTPException(413, f"upload larger than {state.config.max_upload_mb} MB")
     try:
-        received = await receive_upload(request.headers.get("content-type", ""), request.stream(), state.data, max_bytes=limit)
+        received = await receive_upload(
+            request.headers.get("content-type", ""), request.stream(), state.data, max_bytes=limit
+        )
     except UploadError as exc:
         raise HTTPException(exc.status_code, str(exc)) from None
 
@@ -92,8 +97,10 @@ async def upload(round_id: int, request: Request) -> JSONResponse:
     sub, duplicate = await run_in_threadpool(store)
     if not duplicate:
         state.queue.notify()
-    return JSONResponse({"id": sub.id, "status_url": f"/api/submissions/{sub.id}", "sha256": sub.sha256,
-                         "duplicate": duplicate}, status_code=202)
+    return JSONResponse(
+        {"id": sub.id, "status_url": f"/api/submissions/{sub.id}", "sha256": sub.sha256, "duplicate": duplicate},
+        status_code=202,
+    )
 
 
 def _submission(db: Session, user: User, submission_id: int) -> Submission:
@@ -105,10 +112,18 @@ def _submission(db: Session, user: User, submission_id: int) -> Submission:
 
 def submission_view(sub: Submission) -> dict:
     done = sub.status in ("graded", "rejected", "needs_review")
-    return {"id": sub.id, "round": sub.round_id, "status": sub.status, "score": sub.score, "sha256": sub.sha256,
-            "size_bytes": sub.size_bytes, "created_at": sub.created_at.isoformat() if sub.created_at else None,
-            "graded_at": sub.graded_at.isoformat() if sub.graded_at else None, "error": sub.error or None,
-            "report_url": f"/api/submissions/{sub.id}/report.json" if done else None}
+    return {
+        "id": sub.id,
+        "round": sub.round_id,
+        "status": sub.status,
+        "score": sub.score,
+        "sha256": sub.sha256,
+        "size_bytes": sub.size_bytes,
+        "created_at": sub.created_at.isoformat() if sub.created_at else None,
+        "graded_at": sub.graded_at.isoformat() if sub.graded_at else None,
+        "error": sub.error or None,
+        "report_url": f"/api/submissions/{sub.id}/report.json" if done else None,
+    }
 
 
 @router.get("/api/submissions/{submission_id}")

@@ -18,8 +18,10 @@ from harness.server.storage import DEFAULT_MAX_UPLOAD_MB, DataDir
 
 log = logging.getLogger("harness.server")
 HERE = Path(__file__).parent
-PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-src 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'")
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 @dataclass
@@ -36,7 +38,9 @@ class ServerConfig:
     extra: dict = field(default_factory=dict)
 
 
-def create_app(config: ServerConfig, *, grade_fn: GradeFn = grade_submission, job_engine: JobEngine | None = None) -> FastAPI:
+def create_app(
+    config: ServerConfig, *, grade_fn: GradeFn = grade_submission, job_engine: JobEngine | None = None
+) -> FastAPI:
     """The app; ``grade_fn`` is the grading step (tests pass a fake), ``job_engine`` another
     engine than the in-process database queue (``--engine celery``)."""
     data = DataDir(config.data_dir).prepare()
@@ -49,7 +53,9 @@ def create_app(config: ServerConfig, *, grade_fn: GradeFn = grade_submission, jo
 
             send_graded(config.webhook_url, config.webhook_secret, engine, submission_id)
 
-    queue = job_engine or DatabaseQueue(engine, data, grade_fn, workers=config.workers, poll_s=config.poll_s, on_done=on_done)
+    queue = job_engine or DatabaseQueue(
+        engine, data, grade_fn, workers=config.workers, poll_s=config.poll_s, on_done=on_done
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

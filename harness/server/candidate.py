@@ -39,10 +39,20 @@ def _page(request: Request, token: str, status_code: int = 200, error: str = "")
         rnd = db.get(Round, link.round_id)
         subs = list(db.scalars(select(Submission).where(Submission.upload_link_id == link.id).order_by(Submission.id)))
         receipt = request.query_params.get("receipt", "")
-        return render(request, "candidate.html", status_code, gone=False, link=link, round_name=rnd.name, subs=subs,
-                      statuses=CANDIDATE_STATUS, csrf=request.app.state.sessions.form_token(f"upload:{token_hash(token)}"),
-                      receipt=int(receipt) if receipt.isdigit() else None, error=error,
-                      max_mb=request.app.state.config.max_upload_mb)
+        return render(
+            request,
+            "candidate.html",
+            status_code,
+            gone=False,
+            link=link,
+            round_name=rnd.name,
+            subs=subs,
+            statuses=CANDIDATE_STATUS,
+            csrf=request.app.state.sessions.form_token(f"upload:{token_hash(token)}"),
+            receipt=int(receipt) if receipt.isdigit() else None,
+            error=error,
+            max_mb=request.app.state.config.max_upload_mb,
+        )
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
@@ -65,7 +75,9 @@ async def upload(token: str, request: Request):
         return await run_in_threadpool(_page, request, token, 409, "This link has been used: ask for a new one.")
     limit = state.config.max_upload_mb * 1024 * 1024
     try:
-        received = await receive_upload(request.headers.get("content-type", ""), request.stream(), state.data, max_bytes=limit)
+        received = await receive_upload(
+            request.headers.get("content-type", ""), request.stream(), state.data, max_bytes=limit
+        )
     except UploadError as exc:
         return await run_in_threadpool(_page, request, token, exc.status_code, str(exc))
     if not same_token(state.sessions.form_token(f"upload:{token_hash(token)}"), received.fields.get("csrf")):

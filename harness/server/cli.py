@@ -26,14 +26,23 @@ def _need_extra() -> None:
     except ImportError as exc:
         from harness.errors import ConfigError
 
-        raise ConfigError(f"the server needs the [server] extra ({exc.name} is missing)",
-                          hint="pip install 'holdout[server]'") from None
+        raise ConfigError(
+            f"the server needs the [server] extra ({exc.name} is missing)", hint="pip install 'holdout[server]'"
+        ) from None
 
 
-db_option = click.option("--db", help="Database URL: sqlite:///FILE (default: DATA/grade.db) or postgresql://USER@HOST/DB. "
-                                      "Env: GRADE_SERVER_DB.")
-data_option = click.option("--data", "data", type=click.Path(path_type=Path), default=DEFAULT_DATA, show_default=True,
-                           help="Data directory: uploads, reports, the session key.")
+db_option = click.option(
+    "--db",
+    help="Database URL: sqlite:///FILE (default: DATA/grade.db) or postgresql://USER@HOST/DB. Env: GRADE_SERVER_DB.",
+)
+data_option = click.option(
+    "--data",
+    "data",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="Data directory: uploads, reports, the session key.",
+)
 
 
 @click.command()
@@ -41,14 +50,34 @@ data_option = click.option("--data", "data", type=click.Path(path_type=Path), de
 @data_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="Port to listen on.")
-@click.option("--workers", type=click.IntRange(0, 64), default=1, show_default=True,
-              help="Submissions graded at once (grading threads; 0: accept uploads, grade nothing).")
-@click.option("--max-upload-mb", type=click.IntRange(1, 4096), default=50, show_default=True,
-              help="Largest upload accepted (the body is refused past it while it streams).")
-@click.option("--webhook", help="POST a JSON event here when a submission is graded (signed with GRADE_WEBHOOK_SECRET).")
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=1,
+    show_default=True,
+    help="Submissions graded at once (grading threads; 0: accept uploads, grade nothing).",
+)
+@click.option(
+    "--max-upload-mb",
+    type=click.IntRange(1, 4096),
+    default=50,
+    show_default=True,
+    help="Largest upload accepted (the body is refused past it while it streams).",
+)
+@click.option(
+    "--webhook", help="POST a JSON event here when a submission is graded (signed with GRADE_WEBHOOK_SECRET)."
+)
 @click.option("--secure-cookies", is_flag=True, help="Mark cookies Secure (behind an HTTPS proxy).")
-def serve(db: str | None, data: Path, host: str, port: int, workers: int, max_upload_mb: int, webhook: str | None,
-          secure_cookies: bool) -> None:
+def serve(
+    db: str | None,
+    data: Path,
+    host: str,
+    port: int,
+    workers: int,
+    max_upload_mb: int,
+    webhook: str | None,
+    secure_cookies: bool,
+) -> None:
     """Serve the upload API, the reviewers' pages and a grading queue (one process)."""
     _need_extra()
     import uvicorn
@@ -56,11 +85,19 @@ def serve(db: str | None, data: Path, host: str, port: int, workers: int, max_up
     from harness.server.app import ServerConfig, create_app
 
     data.mkdir(parents=True, exist_ok=True)
-    config = ServerConfig(db_url=_db_url(db, data), data_dir=data.absolute(), workers=workers, max_upload_mb=max_upload_mb,
-                          webhook_url=webhook, webhook_secret=os.environ.get("GRADE_WEBHOOK_SECRET"),
-                          secure_cookies=secure_cookies)
+    config = ServerConfig(
+        db_url=_db_url(db, data),
+        data_dir=data.absolute(),
+        workers=workers,
+        max_upload_mb=max_upload_mb,
+        webhook_url=webhook,
+        webhook_secret=os.environ.get("GRADE_WEBHOOK_SECRET"),
+        secure_cookies=secure_cookies,
+    )
     app = create_app(config)
-    click.echo(f"holdout server on http://{host}:{port}/  (database {config.db_url.split('@')[-1]}, data {data})", err=True)
+    click.echo(
+        f"holdout server on http://{host}:{port}/  (database {config.db_url.split('@')[-1]}, data {data})", err=True
+    )
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 
@@ -80,8 +117,12 @@ def _session(db: str | None, data: Path):
 
 @admin.command("create-user")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["admin", "reviewer"]), required=True,
-              help="admin: every round, creates rounds and links; reviewer: scores the rounds they are on.")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "reviewer"]),
+    required=True,
+    help="admin: every round, creates rounds and links; reviewer: scores the rounds they are on.",
+)
 @click.option("--password", help="Default: a generated one, printed once.")
 @db_option
 @data_option
@@ -121,17 +162,28 @@ def create_token(user_name: str, db: str | None, data: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON (the report's, with --wait).")
 @click.option("--fail-under", type=float, help="With --wait: exit 1 below this score.")
 @click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True, help="Seconds to wait.")
-def submit(url: str, archive: Path, round_id: int, token: str | None, wait: bool, as_json: bool,
-           fail_under: float | None, timeout_s: float) -> None:
+def submit(
+    url: str,
+    archive: Path,
+    round_id: int,
+    token: str | None,
+    wait: bool,
+    as_json: bool,
+    fail_under: float | None,
+    timeout_s: float,
+) -> None:
     """Upload ARCHIVE to the server at URL for grading."""
     from harness.server.client import Client
 
     client = Client(url, token or "")
     receipt = client.submit(round_id, archive)
     if not wait:
-        click.echo(json.dumps(receipt) if as_json else
-                   f"submission {receipt['id']} {'already received' if receipt.get('duplicate') else 'queued'} "
-                   f"(sha256 {receipt['sha256'][:12]}): {url.rstrip('/')}{receipt['status_url']}")
+        click.echo(
+            json.dumps(receipt)
+            if as_json
+            else f"submission {receipt['id']} {'already received' if receipt.get('duplicate') else 'queued'} "
+            f"(sha256 {receipt['sha256'][:12]}): {url.rstrip('/')}{receipt['status_url']}"
+        )
         return
     state = client.wait(receipt["id"], timeout_s=timeout_s)
     if as_json:

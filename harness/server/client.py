@@ -15,9 +15,12 @@ class Client:
         import httpx
 
         if not token:
-            raise ConfigError("no API token", hint="Pass --token or set GRADE_TOKEN (grade admin create-token --user NAME).")
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"},
-                                  timeout=timeout_s)
+            raise ConfigError(
+                "no API token", hint="Pass --token or set GRADE_TOKEN (grade admin create-token --user NAME)."
+            )
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s
+        )
 
     def _call(self, method: str, path: str, **kw) -> dict:
         import httpx
@@ -25,8 +28,9 @@ class Client:
         try:
             response = self._http.request(method, path, **kw)
         except httpx.HTTPError as exc:
-            raise InfrastructureError(f"cannot reach the server: {exc}",
-                                      hint="Check the URL and that `grade serve` runs.") from None
+            raise InfrastructureError(
+                f"cannot reach the server: {exc}", hint="Check the URL and that `grade serve` runs."
+            ) from None
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail", response.text)
@@ -40,8 +44,11 @@ class Client:
         if not archive.is_file():
             raise ConfigError(f"{archive} is not a file", hint="Pass the submission's .zip or .tar.gz.")
         with archive.open("rb") as fh:
-            return self._call("POST", f"/api/rounds/{int(round_id)}/submissions",
-                              files={"file": (archive.name, fh, "application/octet-stream")})
+            return self._call(
+                "POST",
+                f"/api/rounds/{int(round_id)}/submissions",
+                files={"file": (archive.name, fh, "application/octet-stream")},
+            )
 
     def status(self, submission_id: int) -> dict:
         return self._call("GET", f"/api/submissions/{int(submission_id)}")

@@ -23,8 +23,9 @@ def normalize_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except Exception as exc:
-        raise ConfigError(f"cannot parse database URL: {exc}",
-                          hint="e.g. sqlite:///grade.db or postgresql://user@localhost/grade") from None
+        raise ConfigError(
+            f"cannot parse database URL: {exc}", hint="e.g. sqlite:///grade.db or postgresql://user@localhost/grade"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+pg8000")
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
@@ -35,7 +36,9 @@ def normalize_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):

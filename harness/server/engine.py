@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
@@ -64,8 +65,16 @@ def grade_submission(archive: Path, assignment: str, out_dir: Path) -> Outcome:
 class DatabaseQueue:
     """Grading threads that claim jobs from the database until stopped."""
 
-    def __init__(self, engine: Engine, data: DataDir, grade_fn: GradeFn = grade_submission, *,
-                 workers: int = 1, poll_s: float = 1.0, on_done: Callable[[int, Outcome], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        data: DataDir,
+        grade_fn: GradeFn = grade_submission,
+        *,
+        workers: int = 1,
+        poll_s: float = 1.0,
+        on_done: Callable[[int, Outcome], None] | None = None,
+    ) -> None:
         self.engine, self.data, self.grade_fn = engine, data, grade_fn
         self.workers, self.poll_s, self.on_done = max(0, workers), poll_s, on_done
         self._wake = threading.Event()
@@ -108,10 +117,13 @@ class DatabaseQueue:
         from sqlalchemy import text
 
         with self.engine.connect() as conn:
-            row = conn.execute(text(
-                "SELECT s.sha256, s.filename, s.round_id, r.assignment FROM submissions s "
-                "JOIN rounds r ON r.id = s.round_id WHERE s.id = :s"
-            ), {"s": claim.submission_id}).one()
+            row = conn.execute(
+                text(
+                    "SELECT s.sha256, s.filename, s.round_id, r.assignment FROM submissions s "
+                    "JOIN rounds r ON r.id = s.round_id WHERE s.id = :s"
+                ),
+                {"s": claim.submission_id},
+            ).one()
         archive = self.data.upload_path(row.sha256, row.filename)
         try:
             return self.grade_fn(archive, row.assignment, self.data.report_dir(row.round_id, claim.submission_id))

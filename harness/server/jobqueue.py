@@ -44,8 +44,10 @@ def worker_id() -> str:
 
 def enqueue(conn, submission_id: int) -> None:
     """Queue a submission's job in the caller's transaction (one job per submission)."""
-    conn.execute(text("INSERT INTO jobs (submission_id, status, attempts, claimed_by) VALUES (:s, 'queued', 0, '')"),
-                 {"s": submission_id})
+    conn.execute(
+        text("INSERT INTO jobs (submission_id, status, attempts, claimed_by) VALUES (:s, 'queued', 0, '')"),
+        {"s": submission_id},
+    )
 
 
 def claim(engine: Engine, worker: str | None = None) -> Claim | None:
@@ -63,7 +65,9 @@ def finish(engine: Engine, claim_: Claim, status: str, score: float | None, erro
     """Record the outcome; False (and nothing written) when the claim was lost meanwhile."""
     with engine.begin() as conn:
         done = conn.execute(
-            text("UPDATE jobs SET status = 'done', finished_at = :now WHERE id = :j AND status = 'running' AND claimed_by = :w"),
+            text(
+                "UPDATE jobs SET status = 'done', finished_at = :now WHERE id = :j AND status = 'running' AND claimed_by = :w"
+            ),
             {"now": utcnow(), "j": claim_.job_id, "w": claim_.worker},
         ).rowcount
         if done != 1:
@@ -78,11 +82,15 @@ def finish(engine: Engine, claim_: Claim, status: str, score: float | None, erro
 def requeue(engine: Engine, submission_id: int) -> bool:
     """Grade a submission again (an admin's regrade after a failure): only when not running."""
     with engine.begin() as conn:
-        n = conn.execute(text("UPDATE jobs SET status = 'queued', claimed_by = '' WHERE submission_id = :s AND status = 'done'"),
-                         {"s": submission_id}).rowcount
+        n = conn.execute(
+            text("UPDATE jobs SET status = 'queued', claimed_by = '' WHERE submission_id = :s AND status = 'done'"),
+            {"s": submission_id},
+        ).rowcount
         if n:
-            conn.execute(text("UPDATE submissions SET status = 'queued', score = NULL, error = '' WHERE id = :s"),
-                         {"s": submission_id})
+            conn.execute(
+                text("UPDATE submissions SET status = 'queued', score = NULL, error = '' WHERE id = :s"),
+                {"s": submission_id},
+            )
     return bool(n)
 
 
@@ -105,7 +113,9 @@ def recover(engine: Engine) -> list[int]:
         rows = conn.execute(text("SELECT id, submission_id, claimed_by FROM jobs WHERE status = 'running'")).all()
         dead = [r for r in rows if not _holder_alive(r.claimed_by, host)]
         for r in dead:
-            conn.execute(text("UPDATE jobs SET status = 'queued', claimed_by = '' WHERE id = :j AND status = 'running'"),
-                         {"j": r.id})
+            conn.execute(
+                text("UPDATE jobs SET status = 'queued', claimed_by = '' WHERE id = :j AND status = 'running'"),
+                {"j": r.id},
+            )
             conn.execute(text("UPDATE submissions SET status = 'queued' WHERE id = :s"), {"s": r.submission_id})
     return [r.submission_id for r in dead]

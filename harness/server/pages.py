@@ -11,8 +11,8 @@ import csv
 import io
 import json
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Iterator
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -59,6 +59,7 @@ def _submission(db: Session, user: User, submission_id: int) -> tuple[Submission
 
 # --- sign in / out -----------------------------------------------------------------------
 
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/"):
     return render(request, "login.html", csrf=request.app.state.sessions.form_token("login"), next=_safe_next(next))
@@ -69,15 +70,27 @@ def _safe_next(target: str) -> str:
 
 
 @router.post("/login")
-def login(request: Request, name: str = Form(""), password: str = Form(""), csrf: str = Form(""), next: str = Form("/"),
-          db: Session = Depends(db_session)):
+def login(
+    request: Request,
+    name: str = Form(""),
+    password: str = Form(""),
+    csrf: str = Form(""),
+    next: str = Form("/"),
+    db: Session = Depends(db_session),
+):
     state = request.app.state
     if csrf != state.sessions.form_token("login"):
         raise HTTPException(403, "the form's CSRF token is missing or wrong: reload the page and try again")
     keys = (f"user:{name[:64]}", f"ip:{request.client.host if request.client else '-'}")
     if state.throttle.blocked(*keys):
-        return render(request, "login.html", 429, csrf=csrf, next=_safe_next(next),
-                      error="Too many failed sign-ins: wait 15 minutes and try again.")
+        return render(
+            request,
+            "login.html",
+            429,
+            csrf=csrf,
+            next=_safe_next(next),
+            error="Too many failed sign-ins: wait 15 minutes and try again.",
+        )
     user = db.scalar(select(User).where(User.name == name)) if name else None
     ok = verify_password(user.password_hash, password) if user else (burn_verify(password) or False)
     if not ok:
@@ -102,6 +115,7 @@ def logout(request: Request, csrf: str = Form(""), db: Session = Depends(db_sess
 
 # --- rounds --------------------------------------------------------------------------------
 
+
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, db: Session = Depends(db_session)):
     user, session = _user(request, db)
@@ -109,8 +123,11 @@ def dashboard(request: Request, db: Session = Depends(db_session)):
     ids = [r.id for r in rounds]
     counts: dict[int, dict[str, int]] = {i: {} for i in ids}
     if ids:
-        for rid, status, n in db.execute(select(Submission.round_id, Submission.status, func.count())
-                                         .where(Submission.round_id.in_(ids)).group_by(Submission.round_id, Submission.status)):
+        for rid, status, n in db.execute(
+            select(Submission.round_id, Submission.status, func.count())
+            .where(Submission.round_id.in_(ids))
+            .group_by(Submission.round_id, Submission.status)
+        ):
             counts[rid][status] = n
     assignments = []
     if user.role == "admin":
@@ -118,13 +135,19 @@ def dashboard(request: Request, db: Session = Depends(db_session)):
         from harness.settings import Settings
 
         assignments = sorted(list_assignments(Settings.from_env()))
-    return render(request, "dashboard.html", user=user, csrf=session.csrf, rounds=rounds, counts=counts,
-                  assignments=assignments)
+    return render(
+        request, "dashboard.html", user=user, csrf=session.csrf, rounds=rounds, counts=counts, assignments=assignments
+    )
 
 
 @router.post("/rounds")
-def create_round(request: Request, name: str = Form(""), assignment: str = Form(""), csrf: str = Form(""),
-                 db: Session = Depends(db_session)):
+def create_round(
+    request: Request,
+    name: str = Form(""),
+    assignment: str = Form(""),
+    csrf: str = Form(""),
+    db: Session = Depends(db_session),
+):
     user, session = _user(request, db)
     check_csrf(session, csrf)
     require_admin(user)
@@ -142,24 +165,57 @@ PAGE_ROWS = 100
 
 def leaderboard(db: Session, rnd: Round, user: User) -> list[dict]:
     """One row per submission: status, score, panel progress, overdue (two queries)."""
-    reviews = dict(db.execute(select(Review.submission_id, func.count()).join(Submission, Submission.id == Review.submission_id)
-                              .where(Submission.round_id == rnd.id).group_by(Review.submission_id)).all())
-    mine = set(db.scalars(select(Review.submission_id).join(Submission, Submission.id == Review.submission_id)
-                          .where(Submission.round_id == rnd.id, Review.reviewer_id == user.id)))
+    reviews = dict(
+        db.execute(
+            select(Review.submission_id, func.count())
+            .join(Submission, Submission.id == Review.submission_id)
+            .where(Submission.round_id == rnd.id)
+            .group_by(Review.submission_id)
+        ).all()
+    )
+    mine = set(
+        db.scalars(
+            select(Review.submission_id)
+            .join(Submission, Submission.id == Review.submission_id)
+            .where(Submission.round_id == rnd.id, Review.reviewer_id == user.id)
+        )
+    )
     now, target = utcnow(), timedelta(hours=rnd.target_hours)
     rows = []
-    columns = (Submission.id, Submission.status, Submission.score, Submission.final_score, Submission.graded_at,
-               Submission.sha256, Submission.created_at)
+    columns = (
+        Submission.id,
+        Submission.status,
+        Submission.score,
+        Submission.final_score,
+        Submission.graded_at,
+        Submission.sha256,
+        Submission.created_at,
+    )
     for sub in db.execute(select(*columns).where(Submission.round_id == rnd.id)):  # plain rows: no ORM identity map
         done = reviews.get(sub.id, 0)
-        overdue = bool(sub.status == "graded" and done < rnd.required_reviewers and sub.graded_at
-                       and aware(sub.graded_at) + target < now)
-        rows.append({"sub": sub, "reviews": done, "mine": sub.id in mine, "overdue": overdue,
-                     "score": "–" if sub.score is None else f"{sub.score:.1f}",
-                     "final": "–" if sub.final_score is None else f"{sub.final_score:.1f}"})
-    rows.sort(key=lambda r: (r["sub"].final_score is None and r["sub"].score is None,
-                             -(r["sub"].final_score if r["sub"].final_score is not None else r["sub"].score or 0),
-                             r["sub"].id))
+        overdue = bool(
+            sub.status == "graded"
+            and done < rnd.required_reviewers
+            and sub.graded_at
+            and aware(sub.graded_at) + target < now
+        )
+        rows.append(
+            {
+                "sub": sub,
+                "reviews": done,
+                "mine": sub.id in mine,
+                "overdue": overdue,
+                "score": "–" if sub.score is None else f"{sub.score:.1f}",
+                "final": "–" if sub.final_score is None else f"{sub.final_score:.1f}",
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            r["sub"].final_score is None and r["sub"].score is None,
+            -(r["sub"].final_score if r["sub"].final_score is not None else r["sub"].score or 0),
+            r["sub"].id,
+        )
+    )
     return rows
 
 
@@ -178,18 +234,34 @@ def round_page(round_id: int, request: Request, db: Session = Depends(db_session
     show_all = page_arg == "all"
     pages_n = max(1, -(-len(rows) // PAGE_ROWS))
     page = 1 if show_all or not page_arg.isdigit() else min(max(1, int(page_arg)), pages_n)
-    shown = rows if show_all else rows[(page - 1) * PAGE_ROWS: page * PAGE_ROWS]
-    return render(request, "round.html", user=user, csrf=session.csrf, rnd=rnd, rows=shown, total=len(rows),
-                  page=page, pages_n=pages_n, page_rows=PAGE_ROWS, show_all=show_all,
-                  first_rank=1 if show_all else (page - 1) * PAGE_ROWS + 1,
-                  similar=similarity_flags(request.app.state.data, rnd),
-                  members=service.members(db, rnd.id), links=links, candidates=candidates, now=utcnow(), aware=aware,
-                  new_link=new_link if new_link.startswith(str(request.base_url)) else "")
+    shown = rows if show_all else rows[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]
+    return render(
+        request,
+        "round.html",
+        user=user,
+        csrf=session.csrf,
+        rnd=rnd,
+        rows=shown,
+        total=len(rows),
+        page=page,
+        pages_n=pages_n,
+        page_rows=PAGE_ROWS,
+        show_all=show_all,
+        first_rank=1 if show_all else (page - 1) * PAGE_ROWS + 1,
+        similar=similarity_flags(request.app.state.data, rnd),
+        members=service.members(db, rnd.id),
+        links=links,
+        candidates=candidates,
+        now=utcnow(),
+        aware=aware,
+        new_link=new_link if new_link.startswith(str(request.base_url)) else "",
+    )
 
 
 @router.post("/rounds/{round_id}/members")
-def add_member(round_id: int, request: Request, name: str = Form(""), csrf: str = Form(""),
-               db: Session = Depends(db_session)):
+def add_member(
+    round_id: int, request: Request, name: str = Form(""), csrf: str = Form(""), db: Session = Depends(db_session)
+):
     user, session = _user(request, db)
     check_csrf(session, csrf)
     require_admin(user)
@@ -202,8 +274,15 @@ def add_member(round_id: int, request: Request, name: str = Form(""), csrf: str 
 
 
 @router.post("/rounds/{round_id}/links")
-def create_link(round_id: int, request: Request, label: str = Form(""), uses: int = Form(1), days: float = Form(7),
-                csrf: str = Form(""), db: Session = Depends(db_session)):
+def create_link(
+    round_id: int,
+    request: Request,
+    label: str = Form(""),
+    uses: int = Form(1),
+    days: float = Form(7),
+    csrf: str = Form(""),
+    db: Session = Depends(db_session),
+):
     user, session = _user(request, db)
     check_csrf(session, csrf)
     require_admin(user)
@@ -221,14 +300,41 @@ def export_csv(round_id: int, request: Request, db: Session = Depends(db_session
     rnd = _round(db, user, round_id)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["submission", "status", "score", "final_score", "reviews", "reviews_required", "overdue",
-                     "sha256", "received_at", "graded_at"])
+    writer.writerow(
+        [
+            "submission",
+            "status",
+            "score",
+            "final_score",
+            "reviews",
+            "reviews_required",
+            "overdue",
+            "sha256",
+            "received_at",
+            "graded_at",
+        ]
+    )
     for row in leaderboard(db, rnd, user):
         sub = row["sub"]
-        writer.writerow([sub.id, sub.status, _num(sub.score), _num(sub.final_score), row["reviews"], rnd.required_reviewers,
-                         "yes" if row["overdue"] else "", sub.sha256, _iso(sub.created_at), _iso(sub.graded_at)])
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="round-{rnd.id}.csv"'})
+        writer.writerow(
+            [
+                sub.id,
+                sub.status,
+                _num(sub.score),
+                _num(sub.final_score),
+                row["reviews"],
+                rnd.required_reviewers,
+                "yes" if row["overdue"] else "",
+                sub.sha256,
+                _iso(sub.created_at),
+                _iso(sub.graded_at),
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="round-{rnd.id}.csv"'},
+    )
 
 
 def _num(value: float | None) -> str:
@@ -250,20 +356,35 @@ def calibration(round_id: int, request: Request, db: Session = Depends(db_sessio
         data = calibrate_round(request.app.state.data.round_dir(rnd.id), samples=500)
     except ConfigError as exc:
         problem = exc.message
-    return render(request, "calibration.html", user=user, csrf=session.csrf, rnd=rnd, data=data, problem=problem,
-                  disagreements=_disagreements(db, rnd))
+    return render(
+        request,
+        "calibration.html",
+        user=user,
+        csrf=session.csrf,
+        rnd=rnd,
+        data=data,
+        problem=problem,
+        disagreements=_disagreements(db, rnd),
+    )
 
 
 def _disagreements(db: Session, rnd: Round) -> list[dict]:
     """Submissions where two reviewers are two or more levels apart on a criterion."""
     found: dict[tuple[int, str], dict[str, int]] = {}
-    rows = db.execute(select(Review.submission_id, User.name, Review.levels).join(User, User.id == Review.reviewer_id)
-                      .join(Submission, Submission.id == Review.submission_id).where(Submission.round_id == rnd.id))
+    rows = db.execute(
+        select(Review.submission_id, User.name, Review.levels)
+        .join(User, User.id == Review.reviewer_id)
+        .join(Submission, Submission.id == Review.submission_id)
+        .where(Submission.round_id == rnd.id)
+    )
     for sid, name, levels in rows:
         for cid, level in (levels or {}).items():
             found.setdefault((sid, cid), {})[name] = level
-    return [{"submission": sid, "criterion": cid, "levels": levels} for (sid, cid), levels in sorted(found.items())
-            if len(levels) >= 2 and max(levels.values()) - min(levels.values()) >= 2]
+    return [
+        {"submission": sid, "criterion": cid, "levels": levels}
+        for (sid, cid), levels in sorted(found.items())
+        if len(levels) >= 2 and max(levels.values()) - min(levels.values()) >= 2
+    ]
 
 
 SIMILAR_FLAG = 0.5
@@ -277,8 +398,11 @@ def round_similarity(data, db: Session, rnd: Round) -> list[dict]:
     from harness.report import write_atomic
     from harness.safeio import UntrustedDataError, read_json
 
-    rows = db.execute(select(Submission.id, Submission.sha256, Submission.filename)
-                      .where(Submission.round_id == rnd.id, Submission.status != "rejected").order_by(Submission.id)).all()
+    rows = db.execute(
+        select(Submission.id, Submission.sha256, Submission.filename)
+        .where(Submission.round_id == rnd.id, Submission.status != "rejected")
+        .order_by(Submission.id)
+    ).all()
     ids = [r.id for r in rows]
     path = data.round_dir(rnd.id) / sim.SIMILARITY_FILE
     try:
@@ -291,9 +415,21 @@ def round_similarity(data, db: Session, rnd: Round) -> list[dict]:
     starter = sim.starter_code(rnd.assignment)
     pairs, _ = sim.similarity(sources, starter, top=200)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps({"schema_version": "1", "k": sim.K, "window": sim.WINDOW, "submissions": len(ids),
-                                   "boilerplate": "starter" if starter else None, "missing": [], "pairs": pairs,
-                                   "submission_ids": ids}))
+    write_atomic(
+        path,
+        json.dumps(
+            {
+                "schema_version": "1",
+                "k": sim.K,
+                "window": sim.WINDOW,
+                "submissions": len(ids),
+                "boilerplate": "starter" if starter else None,
+                "missing": [],
+                "pairs": pairs,
+                "submission_ids": ids,
+            }
+        ),
+    )
     return pairs
 
 
@@ -317,11 +453,13 @@ def similarity(round_id: int, request: Request, db: Session = Depends(db_session
     user, session = _user(request, db)
     rnd = _round(db, user, round_id)
     pairs = round_similarity(request.app.state.data, db, rnd)
-    return render(request, "similarity.html", user=user, csrf=session.csrf, rnd=rnd, pairs=pairs, problem="",
-                  flag=SIMILAR_FLAG)
+    return render(
+        request, "similarity.html", user=user, csrf=session.csrf, rnd=rnd, pairs=pairs, problem="", flag=SIMILAR_FLAG
+    )
 
 
 # --- a submission --------------------------------------------------------------------------
+
 
 def _report(request: Request, sub: Submission):
     from harness.panel.scorecard import read_report
@@ -338,19 +476,38 @@ def submission_page(submission_id: int, request: Request, db: Session = Depends(
     sub, rnd = _submission(db, user, submission_id)
     report = _report(request, sub)
     criteria = [c for c in report.criteria if c.kind == "human"] if report else []
-    reviews = list(db.execute(select(Review, User.name).join(User, User.id == Review.reviewer_id)
-                              .where(Review.submission_id == sub.id).order_by(User.name)))
+    reviews = list(
+        db.execute(
+            select(Review, User.name)
+            .join(User, User.id == Review.reviewer_id)
+            .where(Review.submission_id == sub.id)
+            .order_by(User.name)
+        )
+    )
     mine = next((r for r, name in reviews if r.reviewer_id == user.id), None)
     show_others = mine is not None or user.role == "admin"
     unblind = user.role == "admin" and request.query_params.get("unblind") == "1"
-    return render(request, "submission.html", user=user, csrf=session.csrf, sub=sub, rnd=rnd, report=report,
-                  criteria=criteria, mine=mine, reviews=reviews if show_others else [],
-                  hidden=0 if show_others else len(reviews),
-                  unblind=unblind, saved=request.query_params.get("saved") == "1")
+    return render(
+        request,
+        "submission.html",
+        user=user,
+        csrf=session.csrf,
+        sub=sub,
+        rnd=rnd,
+        report=report,
+        criteria=criteria,
+        mine=mine,
+        reviews=reviews if show_others else [],
+        hidden=0 if show_others else len(reviews),
+        unblind=unblind,
+        saved=request.query_params.get("saved") == "1",
+    )
 
 
-REPORT_FRAME_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
-                    "frame-ancestors 'self'; sandbox")
+REPORT_FRAME_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'self'; sandbox"
+)
 
 
 @router.get("/submissions/{submission_id}/report.html")
@@ -365,7 +522,13 @@ def report_html(submission_id: int, request: Request, db: Session = Depends(db_s
         return PlainTextResponse(f"no report yet (status: {sub.status})", status_code=404, headers=headers)
     scored = db.scalar(select(Review.id).where(Review.submission_id == sub.id, Review.reviewer_id == user.id))
     report = _report(request, sub)
-    if user.role != "admin" and not scored and report is not None and report.panel is not None and report.panel.reviewers:
+    if (
+        user.role != "admin"
+        and not scored
+        and report is not None
+        and report.panel is not None
+        and report.panel.reviewers
+    ):
         from harness.report_html import render_html
 
         return HTMLResponse(render_html(report.model_copy(update={"panel": None})), headers=headers)
@@ -413,8 +576,16 @@ def _record_review(submission_id: int, request: Request, form: dict) -> Response
         row.levels, row.comments, row.recommendation, row.updated_at = levels, comments, recommendation or "", utcnow()
         folder = request.app.state.data.report_dir(sub.round_id, sub.id)
         with _REVIEW_LOCK:  # the files are the panel library's; the database mirrors them for the pages
-            write_review(folder, PanelReview(reviewer=user.name, levels=levels, comments=comments,
-                                             recommendation=recommendation, submission_sha256=sub.sha256))
+            write_review(
+                folder,
+                PanelReview(
+                    reviewer=user.name,
+                    levels=levels,
+                    comments=comments,
+                    recommendation=recommendation,
+                    submission_sha256=sub.sha256,
+                ),
+            )
             updated = refresh_panel(folder, assignment=rnd.assignment)
         sub.final_score = updated.panel.final_score if updated.panel else None
         db.commit()

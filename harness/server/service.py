@@ -82,8 +82,14 @@ def add_member(db: Session, rnd: Round, user_name: str) -> None:
 
 
 def members(db: Session, round_id: int) -> list[User]:
-    return list(db.scalars(select(User).join(RoundMember, RoundMember.user_id == User.id)
-                           .where(RoundMember.round_id == round_id).order_by(User.name)))
+    return list(
+        db.scalars(
+            select(User)
+            .join(RoundMember, RoundMember.user_id == User.id)
+            .where(RoundMember.round_id == round_id)
+            .order_by(User.name)
+        )
+    )
 
 
 def visible_rounds(db: Session, user: User) -> list[Round]:
@@ -98,7 +104,8 @@ def get_round(db: Session, user: User, round_id: int) -> Round:
     if rnd is None:
         raise NotFound()
     if user.role != "admin" and not db.scalar(
-            select(RoundMember).where(RoundMember.round_id == round_id, RoundMember.user_id == user.id)):
+        select(RoundMember).where(RoundMember.round_id == round_id, RoundMember.user_id == user.id)
+    ):
         raise NotFound()
     return rnd
 
@@ -114,8 +121,15 @@ def create_upload_link(db: Session, user: User, rnd: Round, label: str, uses: in
     if user.role != "admin":
         raise Forbidden("only an admin creates upload links")
     token = new_secret(24)
-    db.add(UploadLink(round_id=rnd.id, token_hash=token_hash(token), label=label.strip()[:200],
-                      uses_left=max(1, min(int(uses), 100)), expires_at=utcnow() + timedelta(days=max(0.01, min(days, 90)))))
+    db.add(
+        UploadLink(
+            round_id=rnd.id,
+            token_hash=token_hash(token),
+            label=label.strip()[:200],
+            uses_left=max(1, min(int(uses), 100)),
+            expires_at=utcnow() + timedelta(days=max(0.01, min(days, 90))),
+        )
+    )
     return token
 
 
@@ -129,8 +143,9 @@ def link_for_token(db: Session, token: str) -> UploadLink | None:
     return link
 
 
-def store_submission(db: Session, data: DataDir, round_id: int, upload: Upload, *,
-                     link: UploadLink | None = None) -> tuple[Submission, bool]:
+def store_submission(
+    db: Session, data: DataDir, round_id: int, upload: Upload, *, link: UploadLink | None = None
+) -> tuple[Submission, bool]:
     """One submission per (round, sha256): a repeat returns the first and queues nothing.
     Through an upload link, a new submission spends one use (refused when none is left)."""
     existing = db.scalar(select(Submission).where(Submission.round_id == round_id, Submission.sha256 == upload.sha256))
@@ -138,20 +153,33 @@ def store_submission(db: Session, data: DataDir, round_id: int, upload: Upload, 
         _discard(upload)
         return existing, True
     if link is not None:
-        spent = db.query(UploadLink).filter(UploadLink.id == link.id, UploadLink.uses_left > 0).update(
-            {UploadLink.uses_left: UploadLink.uses_left - 1})
+        spent = (
+            db.query(UploadLink)
+            .filter(UploadLink.id == link.id, UploadLink.uses_left > 0)
+            .update({UploadLink.uses_left: UploadLink.uses_left - 1})
+        )
         if not spent:
             _discard(upload)
             raise Forbidden("this upload link has been used")
-    sub = Submission(round_id=round_id, sha256=upload.sha256, size_bytes=upload.size_bytes, filename=upload.filename,
-                     label=link.label if link else "", upload_link_id=link.id if link else None, status="queued", error="")
+    sub = Submission(
+        round_id=round_id,
+        sha256=upload.sha256,
+        size_bytes=upload.size_bytes,
+        filename=upload.filename,
+        label=link.label if link else "",
+        upload_link_id=link.id if link else None,
+        status="queued",
+        error="",
+    )
     db.add(sub)
     try:
         db.flush()
     except IntegrityError:  # the same bytes arrived concurrently (PostgreSQL): the first one wins
         db.rollback()
         _discard(upload)
-        return db.scalar(select(Submission).where(Submission.round_id == round_id, Submission.sha256 == upload.sha256)), True
+        return db.scalar(
+            select(Submission).where(Submission.round_id == round_id, Submission.sha256 == upload.sha256)
+        ), True
     data.keep(upload)
     jobqueue.enqueue(db.connection(), sub.id)
     return sub, False

@@ -15,9 +15,9 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -48,7 +48,7 @@ class Upload:
 class DataDir:
     root: Path
 
-    def prepare(self) -> "DataDir":
+    def prepare(self) -> DataDir:
         for sub in ("uploads", "rounds", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
@@ -76,8 +76,15 @@ def safe_filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._ -]+", "_", base)[:200]
 
 
-async def receive_upload(content_type: str, body: AsyncIterator[bytes], data: DataDir, *,
-                         max_bytes: int, field: str = "file", max_fields: int = 16) -> Upload:
+async def receive_upload(
+    content_type: str,
+    body: AsyncIterator[bytes],
+    data: DataDir,
+    *,
+    max_bytes: int,
+    field: str = "file",
+    max_fields: int = 16,
+) -> Upload:
     """Parse a ``multipart/form-data`` body as it arrives: the ``field`` part goes to a temp file
     in the data dir (hashed while written, refused past ``max_bytes``), small text fields are
     kept (at most ``max_fields`` of 4 KiB). Nothing is buffered whole in memory."""
@@ -88,8 +95,17 @@ async def receive_upload(content_type: str, body: AsyncIterator[bytes], data: Da
     fd, tmp_name = tempfile.mkstemp(dir=data.root / "tmp", prefix="upload-")
     out = os.fdopen(fd, "wb")
     digest = hashlib.sha256()
-    state = {"headers": {}, "field": b"", "name": None, "filename": "", "size": 0, "found": False,
-             "text": bytearray(), "fields": {}, "too_big": False}
+    state = {
+        "headers": {},
+        "field": b"",
+        "name": None,
+        "filename": "",
+        "size": 0,
+        "found": False,
+        "text": bytearray(),
+        "fields": {},
+        "too_big": False,
+    }
 
     def on_part_begin():
         state["headers"], state["name"], state["text"] = {}, None, bytearray()
@@ -129,10 +145,17 @@ async def receive_upload(content_type: str, body: AsyncIterator[bytes], data: Da
                 raise UploadError("too many form fields")
             state["fields"][state["name"]] = state["text"].decode("utf-8", "replace")
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data, "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     try:
         async for chunk in body:
             parser.write(chunk)

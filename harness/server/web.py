@@ -41,8 +41,15 @@ def render(request: Request, template: str, status_code: int = 200, **context) -
 
 
 def set_session(response: Response, request: Request, value: str) -> None:
-    response.set_cookie(SESSION_COOKIE, value, max_age=SESSION_MAX_AGE_S, httponly=True, samesite="lax",
-                        secure=request.app.state.config.secure_cookies, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=SESSION_MAX_AGE_S,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.config.secure_cookies,
+        path="/",
+    )
 
 
 def redirect(url: str) -> RedirectResponse:

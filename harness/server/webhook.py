@@ -24,10 +24,20 @@ def send_graded(url: str, secret: str | None, engine, submission_id: int, *, tim
     import httpx
 
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT id, round_id, status, score, sha256 FROM submissions WHERE id = :s"),
-                           {"s": submission_id}).one()
-    body = json.dumps({"event": "submission.graded", "id": row.id, "round": row.round_id, "status": row.status,
-                       "score": row.score, "sha256": row.sha256}, sort_keys=True).encode()
+        row = conn.execute(
+            text("SELECT id, round_id, status, score, sha256 FROM submissions WHERE id = :s"), {"s": submission_id}
+        ).one()
+    body = json.dumps(
+        {
+            "event": "submission.graded",
+            "id": row.id,
+            "round": row.round_id,
+            "status": row.status,
+            "score": row.score,
+            "sha256": row.sha256,
+        },
+        sort_keys=True,
+    ).encode()
     headers = {"Content-Type": "application/json"}
     if secret:
         headers["X-Holdout-Signature"] = signature(secret, body)

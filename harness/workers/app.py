@@ -33,8 +33,9 @@ def broker_kind(url: str) -> str:
         return "rabbitmq"
     if scheme in ("redis", "rediss"):
         return "redis"
-    raise ConfigError(f"unsupported broker URL {url!r}",
-                      hint="Use amqp://HOST:5672// (RabbitMQ, the default) or redis://HOST:6379/0.")
+    raise ConfigError(
+        f"unsupported broker URL {url!r}", hint="Use amqp://HOST:5672// (RabbitMQ, the default) or redis://HOST:6379/0."
+    )
 
 
 def default_broker_timeout_s(url: str) -> float:
@@ -63,8 +64,10 @@ def check_broker_timeout(url: str, timeout_s: float, specs: dict[str, Assignment
         return
     if broker_kind(url) == "rabbitmq":
         what = "RabbitMQ's consumer_timeout"
-        fix = (f"Set `consumer_timeout = {int(longest * 1000) * 2}` (milliseconds) in rabbitmq.conf, restart "
-               f"RabbitMQ, and pass --broker-timeout {int(longest) * 2}.")
+        fix = (
+            f"Set `consumer_timeout = {int(longest * 1000) * 2}` (milliseconds) in rabbitmq.conf, restart "
+            f"RabbitMQ, and pass --broker-timeout {int(longest) * 2}."
+        )
     else:
         what = "the Redis visibility_timeout"
         fix = f"Pass --broker-timeout {int(longest) * 2} (it sets the visibility timeout)."
@@ -81,8 +84,9 @@ def make_app(broker: str, *, broker_timeout_s: float | None = None, **holdout_co
     try:
         from celery import Celery
     except ImportError:
-        raise ConfigError("Celery is not installed",
-                          hint="Install the distributed extra: pip install 'holdout[distributed]'.") from None
+        raise ConfigError(
+            "Celery is not installed", hint="Install the distributed extra: pip install 'holdout[distributed]'."
+        ) from None
     from harness.workers.tasks import register
 
     kind = broker_kind(broker)
@@ -103,7 +107,9 @@ def make_app(broker: str, *, broker_timeout_s: float | None = None, **holdout_co
         holdout=holdout_conf,
     )
     if kind == "redis":
-        app.conf.broker_transport_options = {"visibility_timeout": broker_timeout_s or REDIS_DEFAULT_VISIBILITY_TIMEOUT_S}
+        app.conf.broker_transport_options = {
+            "visibility_timeout": broker_timeout_s or REDIS_DEFAULT_VISIBILITY_TIMEOUT_S
+        }
     register(app)
     return app
 

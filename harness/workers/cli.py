@@ -16,25 +16,63 @@ from harness.settings import Settings
 
 
 @click.command("worker")
-@click.option("--broker", required=True, envvar="GRADE_BROKER", show_envvar=True,
-              help="Broker URL: amqp://HOST:5672// (RabbitMQ) or redis://HOST:6379/0.")
-@click.option("--store", required=True, type=click.Path(path_type=Path), envvar="GRADE_STORE", show_envvar=True,
-              help="The shared store (the same folder the batch submits to, mounted here).")
-@click.option("-c", "--concurrency", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Sandbox slots: submissions this machine grades at once.")
-@click.option("-Q", "--queues", multiple=True,
-              help="Take jobs only for these assignments (ids, repeatable or comma-separated; default: all known).")
-@click.option("--broker-timeout", type=float,
-              help="Seconds the broker waits for an ack before giving a task to another worker: RabbitMQ's "
-                   "consumer_timeout as configured (default 1800), or the Redis visibility timeout to set "
-                   "(default 3600). Must exceed the longest assignment's grading limit.")
-@click.option("--max-attempts", type=click.IntRange(1, 100), default=3, show_default=True,
-              help="Lost attempts (worker killed while grading) after which a submission gets needs_review.")
+@click.option(
+    "--broker",
+    required=True,
+    envvar="GRADE_BROKER",
+    show_envvar=True,
+    help="Broker URL: amqp://HOST:5672// (RabbitMQ) or redis://HOST:6379/0.",
+)
+@click.option(
+    "--store",
+    required=True,
+    type=click.Path(path_type=Path),
+    envvar="GRADE_STORE",
+    show_envvar=True,
+    help="The shared store (the same folder the batch submits to, mounted here).",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Sandbox slots: submissions this machine grades at once.",
+)
+@click.option(
+    "-Q",
+    "--queues",
+    multiple=True,
+    help="Take jobs only for these assignments (ids, repeatable or comma-separated; default: all known).",
+)
+@click.option(
+    "--broker-timeout",
+    type=float,
+    help="Seconds the broker waits for an ack before giving a task to another worker: RabbitMQ's "
+    "consumer_timeout as configured (default 1800), or the Redis visibility timeout to set "
+    "(default 3600). Must exceed the longest assignment's grading limit.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 100),
+    default=3,
+    show_default=True,
+    help="Lost attempts (worker killed while grading) after which a submission gets needs_review.",
+)
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
 @click.option("-n", "--hostname", help="Celery node name (default: holdout-<host>-<pid>@<host>).")
 @click.option("--loglevel", default="INFO", show_default=True, help="Celery log level (DEBUG, INFO, WARNING).")
-def worker_cmd(broker: str, store: Path, concurrency: int, queues: tuple[str, ...], broker_timeout: float | None,
-               max_attempts: int, image: str | None, hostname: str | None, loglevel: str) -> None:
+def worker_cmd(
+    broker: str,
+    store: Path,
+    concurrency: int,
+    queues: tuple[str, ...],
+    broker_timeout: float | None,
+    max_attempts: int,
+    image: str | None,
+    hostname: str | None,
+    loglevel: str,
+) -> None:
     """Grade submissions sent by `grade batch --engine celery`, CONCURRENCY at a time."""
     from harness.workers.app import (
         check_broker_timeout,
@@ -50,13 +88,24 @@ def worker_cmd(broker: str, store: Path, concurrency: int, queues: tuple[str, ..
     check_broker_timeout(broker, timeout, specs)
     root = Store(store).root
     if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
-        raise ConfigError(f"the store {root} is not a writable folder on this machine",
-                          hint="Mount the shared store here (the batch writes into the same one), or create it.")
+        raise ConfigError(
+            f"the store {root} is not a writable folder on this machine",
+            hint="Mount the shared store here (the batch writes into the same one), or create it.",
+        )
     _require_sandbox(image or settings.image, settings)
     app = make_app(broker, broker_timeout_s=timeout, store=str(root), image=image, max_attempts=max_attempts)
     host = socket.gethostname()
-    argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", "-Q", ",".join(names),
-            "-n", hostname or f"holdout-{host}-{os.getpid()}@{host}", "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        f"--loglevel={loglevel}",
+        f"--concurrency={concurrency}",
+        "-Q",
+        ",".join(names),
+        "-n",
+        hostname or f"holdout-{host}-{os.getpid()}@{host}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     click.echo(f"holdout worker: {concurrency} slot(s), queues {', '.join(names)}, store {root}", err=True)
     app.worker_main(argv)
 
@@ -71,8 +120,14 @@ def _require_sandbox(image: str | None, settings: Settings) -> None:
 
 @click.command("status")
 @click.argument("key")
-@click.option("--store", required=True, type=click.Path(path_type=Path), envvar="GRADE_STORE", show_envvar=True,
-              help="The shared store.")
+@click.option(
+    "--store",
+    required=True,
+    type=click.Path(path_type=Path),
+    envvar="GRADE_STORE",
+    show_envvar=True,
+    help="The shared store.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status_cmd(key: str, store: Path, as_json: bool) -> None:
     """Where the submission KEY stands in the store: graded, grading, queued or error."""

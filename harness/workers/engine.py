@@ -43,8 +43,17 @@ class CeleryEngine:
         self.store = Store(store)
         self.app = app or make_app(broker)
 
-    def grade_items(self, items: list[BatchItem], out_dir: Path, settings: Settings, *,
-                    assignment: str | Path | None, force: bool, image: str | None, on_event: Event) -> None:
+    def grade_items(
+        self,
+        items: list[BatchItem],
+        out_dir: Path,
+        settings: Settings,
+        *,
+        assignment: str | Path | None,
+        force: bool,
+        image: str | None,
+        on_event: Event,
+    ) -> None:
         self.store.ensure()
         following: dict[str, list[BatchItem]] = {}
         sent_at: dict[str, float] = {}
@@ -111,8 +120,10 @@ class CeleryEngine:
                 if ref is None:
                     ref = read_manifest(unpacked.root).get("assignment")
                 if not ref or not isinstance(ref, (str, Path)):
-                    raise ConfigError("cannot tell which assignment this submission is for",
-                                      hint="Pass --assignment ID, or add submission.toml with `assignment = \"ID\"`.")
+                    raise ConfigError(
+                        "cannot tell which assignment this submission is for",
+                        hint='Pass --assignment ID, or add submission.toml with `assignment = "ID"`.',
+                    )
             chosen = find_assignment(ref, settings, allow_path=assignment is not None) if ref else None
             aid, version = (chosen.id, chosen.spec.version) if chosen else (None, None)
             entry = self.store.put(files, name=source.name, sha256=sha, assignment=aid, assignment_version=version)
@@ -122,12 +133,18 @@ class CeleryEngine:
 
     def send(self, entry: Entry, queue: str) -> None:
         try:
-            self.app.send_task(TASK_NAME, args=[entry.key, str(self.store.root)], queue=queue,
-                               retry=True, retry_policy={"max_retries": 5, "interval_start": 0.5,
-                                                         "interval_step": 1.0, "interval_max": 5.0})
+            self.app.send_task(
+                TASK_NAME,
+                args=[entry.key, str(self.store.root)],
+                queue=queue,
+                retry=True,
+                retry_policy={"max_retries": 5, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 5.0},
+            )
         except Exception as exc:  # kombu's OperationalError and socket errors: the broker is unreachable
-            raise InfrastructureError(f"cannot send the job to the broker at {self.broker}: {exc}",
-                                      hint="Start it (`make broker` for a local one) or check --broker.") from None
+            raise InfrastructureError(
+                f"cannot send the job to the broker at {self.broker}: {exc}",
+                hint="Start it (`make broker` for a local one) or check --broker.",
+            ) from None
         entry.log("sent", queue=queue)
 
 
@@ -149,6 +166,8 @@ def engine_for(name: str, broker: str | None, store: Path | None):
             raise ConfigError("--broker and --store are for --engine celery")
         return None
     if not broker or store is None:
-        raise ConfigError("--engine celery needs --broker URL and --store DIR",
-                          hint="e.g. --broker amqp://127.0.0.1:5672// --store /mnt/holdout-store (`make broker` starts a local one).")
+        raise ConfigError(
+            "--engine celery needs --broker URL and --store DIR",
+            hint="e.g. --broker amqp://127.0.0.1:5672// --store /mnt/holdout-store (`make broker` starts a local one).",
+        )
     return CeleryEngine(broker, store)

@@ -70,13 +70,24 @@ def keyed_runner(runner: Runner, key: str) -> Runner:
 
 
 def summary(entry: Entry, report: GradeReport | None, outcome: str) -> dict:
-    return {"key": entry.key, "outcome": outcome, "status": report.status if report else None,
-            "score": report.score if report else None}
+    return {
+        "key": entry.key,
+        "outcome": outcome,
+        "status": report.status if report else None,
+        "score": report.score if report else None,
+    }
 
 
-def grade_key(entry: Entry, settings: Settings, *, image: str | None = None, runner: Runner | None = None,
-              max_attempts: int = DEFAULT_MAX_ATTEMPTS, lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
-              docker_client=None) -> dict:
+def grade_key(
+    entry: Entry,
+    settings: Settings,
+    *,
+    image: str | None = None,
+    runner: Runner | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+    docker_client=None,
+) -> dict:
     """Grade the submission under ``entry`` once, whatever the number of deliveries."""
     while True:
         if entry.has_report():
@@ -147,11 +158,15 @@ def gave_up_report(entry: Entry, lost: int) -> GradeReport:
     """``needs_review``: grading this submission killed its worker ``lost`` times. Not the
     candidate's score: a reviewer looks at it (and at the workers' logs)."""
     meta = entry.meta()
-    text = (f"grading was not attempted again: {lost} earlier attempts ended with their worker lost "
-            "(killed, out of memory, or the machine went down) before a report was written")
+    text = (
+        f"grading was not attempted again: {lost} earlier attempts ended with their worker lost "
+        "(killed, out of memory, or the machine went down) before a report was written"
+    )
     return GradeReport(
         status="needs_review",
-        assignment=AssignmentRef(id=str(meta.get("assignment") or ""), version=str(meta.get("assignment_version") or "")),
+        assignment=AssignmentRef(
+            id=str(meta.get("assignment") or ""), version=str(meta.get("assignment_version") or "")
+        ),
         submission=SubmissionRef(name=str(meta.get("name", "")), sha256=str(meta.get("sha256", ""))),
         messages=[Message(code="worker_lost", text=text, source="workers", visibility=Visibility.REVIEWER)],
         provenance={"store_key": entry.key, "lost_attempts": lost},

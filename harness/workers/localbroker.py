@@ -60,16 +60,29 @@ class LocalBroker:
 
     @property
     def url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}//" if self.kind == "rabbitmq" else f"redis://127.0.0.1:{self.port}/0"
+        return (
+            f"amqp://guest:guest@127.0.0.1:{self.port}//"
+            if self.kind == "rabbitmq"
+            else f"redis://127.0.0.1:{self.port}/0"
+        )
 
     def start(self, *, timeout_s: float = 180) -> LocalBroker:
         if _listening(self.port):
-            raise InfrastructureError(f"127.0.0.1:{self.port} is already in use",
-                                      hint="Stop what listens there (`make broker-stop`) or pick another port.")
+            raise InfrastructureError(
+                f"127.0.0.1:{self.port} is already in use",
+                hint="Stop what listens there (`make broker-stop`) or pick another port.",
+            )
         command, env = self._rabbitmq() if self.kind == "rabbitmq" else self._redis()
         log = open(self.root / "broker.log", "ab")
-        proc = subprocess.Popen(command, env=env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         self.pid = proc.pid
         deadline = time.monotonic() + timeout_s
@@ -112,8 +125,21 @@ class LocalBroker:
         server = shutil.which("redis-server")
         if server is None:
             raise InfrastructureError("redis-server is not installed", hint="apt-get install redis-server")
-        return [server, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.root), "--save", "",
-                "--appendonly", "no", "--protected-mode", "yes"], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        return [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.root),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
     def stop(self, *, remove: bool = True, timeout_s: float = 60) -> None:
         """SIGTERM the broker's process group and wait; ``remove`` its data too."""

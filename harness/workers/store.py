@@ -50,8 +50,9 @@ MAX_META_BYTES = 64 * 1024
 DEFAULT_LEASE_TTL_S = 60.0
 
 
-def make_key(sha256: str, assignment_id: str | None, assignment_version: str | None,
-             harness_version: str = __version__) -> str:
+def make_key(
+    sha256: str, assignment_id: str | None, assignment_version: str | None, harness_version: str = __version__
+) -> str:
     """The key of one grading: sha256 over submission sha256, assignment id/version, harness version."""
     text = "\n".join(["holdout-key-v1", sha256, assignment_id or "", assignment_version or "", harness_version])
     return hashlib.sha256(text.encode()).hexdigest()
@@ -59,8 +60,6 @@ def make_key(sha256: str, assignment_id: str | None, assignment_version: str | N
 
 def host_id() -> str:
     return socket.gethostname()
-
-
 
 
 class Store:
@@ -73,8 +72,10 @@ class Store:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"the store {self.root} cannot be created: {exc.strerror}",
-                              hint="Pass --store DIR on a file system every worker mounts.") from None
+            raise ConfigError(
+                f"the store {self.root} cannot be created: {exc.strerror}",
+                hint="Pass --store DIR on a file system every worker mounts.",
+            ) from None
         return self
 
     def entry(self, key: str) -> Entry:
@@ -93,15 +94,20 @@ class Store:
         if KEY_RE.match(key_or_prefix or ""):
             return self.entry(key_or_prefix)
         if not re.fullmatch(r"[0-9a-f]{8,63}", key_or_prefix or ""):
-            raise ConfigError(f"{key_or_prefix!r} is not a submission key", hint="A key is 64 hex digits (8 or more will do).")
+            raise ConfigError(
+                f"{key_or_prefix!r} is not a submission key", hint="A key is 64 hex digits (8 or more will do)."
+            )
         found = [k for k in self.keys() if k.startswith(key_or_prefix)]
         if len(found) != 1:
-            raise ConfigError(f"{len(found)} keys in {self.root} start with {key_or_prefix}",
-                              hint="Give more digits of the key." if found else "Check the key and --store.")
+            raise ConfigError(
+                f"{len(found)} keys in {self.root} start with {key_or_prefix}",
+                hint="Give more digits of the key." if found else "Check the key and --store.",
+            )
         return self.entry(found[0])
 
-    def put(self, files: Path, *, name: str, sha256: str, assignment: str | None,
-            assignment_version: str | None) -> Entry:
+    def put(
+        self, files: Path, *, name: str, sha256: str, assignment: str | None, assignment_version: str | None
+    ) -> Entry:
         """Place a submission (an archive file or a folder already copied safely) under its key.
 
         Idempotent: a key already in the store is left as it is. The folder appears whole or
@@ -120,8 +126,15 @@ class Store:
                 shutil.copytree(files, target, symlinks=True)
             else:
                 shutil.copyfile(files, target)
-            meta = {"key": key, "sha256": sha256, "assignment": assignment, "assignment_version": assignment_version,
-                    "harness_version": __version__, "name": name, "created_at": round(time.time(), 3)}
+            meta = {
+                "key": key,
+                "sha256": sha256,
+                "assignment": assignment,
+                "assignment_version": assignment_version,
+                "harness_version": __version__,
+                "name": name,
+                "created_at": round(time.time(), 3),
+            }
             write_atomic(tmp / "meta.json", json.dumps(meta, indent=2) + "\n")
             try:
                 os.rename(tmp, entry.root)
@@ -154,15 +167,19 @@ class Entry:
         try:
             data = loads_json(read_bounded(self.root / "meta.json", MAX_META_BYTES), what="meta.json")
         except UntrustedDataError as exc:
-            raise ConfigError(f"key {self.key} is not in the store {self.root.parent} ({exc.code})",
-                              hint="Submit it again with `grade batch --engine celery`.") from None
+            raise ConfigError(
+                f"key {self.key} is not in the store {self.root.parent} ({exc.code})",
+                hint="Submit it again with `grade batch --engine celery`.",
+            ) from None
         return data if isinstance(data, dict) else {}
 
     def submission_path(self) -> Path:
         name = str(self.meta().get("name", ""))
         if name in ("", ".", "..") or "/" in name or "\0" in name:
-            raise ConfigError(f"key {self.key} names no submission file ({name!r})",
-                              hint="Submit it again with `grade batch --engine celery`.")
+            raise ConfigError(
+                f"key {self.key} names no submission file ({name!r})",
+                hint="Submit it again with `grade batch --engine celery`.",
+            )
         return self.root / "submission" / name
 
     def has_report(self) -> bool:
@@ -209,12 +226,19 @@ class Entry:
         """Where this key stands: ``graded`` (the report's status and score), ``error``,
         ``grading`` (a live attempt), ``queued`` (sent, no live attempt), or ``unknown``."""
         if not self.exists():
-            raise ConfigError(f"key {self.key} is not in the store {self.root.parent}",
-                              hint="Check --store, or submit it with `grade batch --engine celery`.")
+            raise ConfigError(
+                f"key {self.key} is not in the store {self.root.parent}",
+                hint="Check --store, or submit it with `grade batch --engine celery`.",
+            )
         meta, attempts = self.meta(), self.attempts()
-        info = {"key": self.key, "name": meta.get("name"), "assignment": meta.get("assignment"),
-                "assignment_version": meta.get("assignment_version"), "attempts": len(attempts),
-                "lost_attempts": self.lost_attempts()}
+        info = {
+            "key": self.key,
+            "name": meta.get("name"),
+            "assignment": meta.get("assignment"),
+            "assignment_version": meta.get("assignment_version"),
+            "attempts": len(attempts),
+            "lost_attempts": self.lost_attempts(),
+        }
         report = self.read_report() if self.has_report() else None
         error = None if report else self.read_error()
         if report is not None:

@@ -18,8 +18,14 @@ def register(app) -> None:
         conf = app.conf.holdout or {}
         entry = Store(conf.get("store") or store).entry(key)
         if not entry.exists():  # nothing can be recorded: say it in the worker's log
-            raise ConfigError(f"key {key} is not in the store {entry.root.parent} on this worker",
-                              hint="Every worker must mount the store the batch submits to.")
-        return grade_key(entry, Settings.from_env(), image=conf.get("image"),
-                         max_attempts=conf.get("max_attempts") or DEFAULT_MAX_ATTEMPTS,
-                         lease_ttl_s=conf.get("lease_ttl_s") or DEFAULT_LEASE_TTL_S)
+            raise ConfigError(
+                f"key {key} is not in the store {entry.root.parent} on this worker",
+                hint="Every worker must mount the store the batch submits to.",
+            )
+        return grade_key(
+            entry,
+            Settings.from_env(),
+            image=conf.get("image"),
+            max_attempts=conf.get("max_attempts") or DEFAULT_MAX_ATTEMPTS,
+            lease_ttl_s=conf.get("lease_ttl_s") or DEFAULT_LEASE_TTL_S,
+        )

@@ -33,7 +33,114 @@ MAX_RESPONSE_BYTES = 16 * 2**20
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOP = frozenset(
-    ["a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "and", "or", "but", "is", "are", "was", "were", "be", "been", "being", "do", "does", "did", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "that", "this", "these", "those", "it", "its", "as", "than", "then", "there", "their", "they", "them", "he", "she", "his", "her", "him", "i", "you", "your", "we", "our", "us", "me", "my", "not", "no", "yes", "if", "so", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "has", "have", "had", "about", "into", "over", "under", "after", "before", "also", "only", "just", "any", "some", "all", "each", "other", "such", "more", "most", "many", "much", "very", "answer", "question", "context", "use", "using", "based", "following", "given", "provided"]
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "and",
+        "or",
+        "but",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "as",
+        "than",
+        "then",
+        "there",
+        "their",
+        "they",
+        "them",
+        "he",
+        "she",
+        "his",
+        "her",
+        "him",
+        "i",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
+        "me",
+        "my",
+        "not",
+        "no",
+        "yes",
+        "if",
+        "so",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "has",
+        "have",
+        "had",
+        "about",
+        "into",
+        "over",
+        "under",
+        "after",
+        "before",
+        "also",
+        "only",
+        "just",
+        "any",
+        "some",
+        "all",
+        "each",
+        "other",
+        "such",
+        "more",
+        "most",
+        "many",
+        "much",
+        "very",
+        "answer",
+        "question",
+        "context",
+        "use",
+        "using",
+        "based",
+        "following",
+        "given",
+        "provided",
+    ]
 )
 
 
@@ -58,23 +165,41 @@ class OfflineBackend:
         if path == "/v1/embeddings":
             texts = codec.embedding_inputs(body)
             as_base64 = body.get("encoding_format") == "base64"  # what the openai SDK asks for by default
-            data = [{"object": "embedding", "index": i, "embedding": _encode(embed(t, self.embedding_dim), as_base64)}
-                    for i, t in enumerate(texts)]
+            data = [
+                {"object": "embedding", "index": i, "embedding": _encode(embed(t, self.embedding_dim), as_base64)}
+                for i, t in enumerate(texts)
+            ]
             tokens = sum(codec.count_tokens(t) for t in texts)
-            return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+            return {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
         prompt = codec.prompt_text(path, body)
         if path == "/v1/chat/completions":
             users = [codec.message_text(m.get("content")) for m in body["messages"] if m.get("role") == "user"]
             answer = best_sentence(prompt, users[-1] if users else prompt)
-            choice = {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop", "logprobs": None}
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
             obj, prefix = "chat.completion", "chatcmpl-"
         else:
             answer = best_sentence(prompt, prompt)
             choice = {"index": 0, "text": answer, "finish_reason": "stop", "logprobs": None}
             obj, prefix = "text_completion", "cmpl-"
         p, c = codec.count_tokens(prompt), codec.count_tokens(answer)
-        return {"id": prefix + ident, "object": obj, "created": codec.CREATED, "model": model, "choices": [choice],
-                "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}
+        return {
+            "id": prefix + ident,
+            "object": obj,
+            "created": codec.CREATED,
+            "model": model,
+            "choices": [choice],
+            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c},
+        }
 
 
 def _words(text: str) -> set[str]:
@@ -168,10 +293,16 @@ class OpenAICompatibleBackend:
                 message = detail[:500] or exc.reason
             # 4xx: the request (the candidate's); 5xx and 429: the provider's.
             ours = exc.code >= 500 or exc.code in (401, 403, 429)
-            raise BackendError(exc.code if exc.code < 500 else 502, f"upstream said: {self.redact(str(message))}",
-                               "upstream_error", ours=ours) from None
+            raise BackendError(
+                exc.code if exc.code < 500 else 502,
+                f"upstream said: {self.redact(str(message))}",
+                "upstream_error",
+                ours=ours,
+            ) from None
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            raise BackendError(502, f"the upstream model server is unreachable: {self.redact(str(exc))}", "upstream_unreachable") from None
+            raise BackendError(
+                502, f"the upstream model server is unreachable: {self.redact(str(exc))}", "upstream_unreachable"
+            ) from None
         if len(raw) > MAX_RESPONSE_BYTES:
             raise BackendError(502, "the upstream reply is too large", "upstream_error")
         try:
@@ -209,7 +340,7 @@ class Recording:
 
             try:
                 data = read_json(self._path(key), max_bytes=64 * 2**20)
-            except Exception:  # noqa: BLE001 - a missing or damaged entry is a miss
+            except Exception:
                 data = []
             ok = isinstance(data, list) and all(isinstance(r, dict) and isinstance(r.get("from"), int) for r in data)
             self._runs[key] = data if ok else []
@@ -244,6 +375,10 @@ class ReplayBackend:
         response = self.recording.response(key, occurrence)
         if response is None:
             raise BackendError(
-                404, "replay: this request was not made when the submission was first graded, so there is no recorded "
-                "answer for it (the replay backend never calls a model)", "replay_miss", ours=False)
+                404,
+                "replay: this request was not made when the submission was first graded, so there is no recorded "
+                "answer for it (the replay backend never calls a model)",
+                "replay_miss",
+                ours=False,
+            )
         return response

@@ -38,8 +38,14 @@ class Price:
 class Budget:
     """Thread-safe counters against the limits (0 means no limit)."""
 
-    def __init__(self, *, max_tokens: int = 0, max_requests: int = 0, max_cost_usd: float = 0.0,
-                 prices: dict[str, Price] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_tokens: int = 0,
+        max_requests: int = 0,
+        max_cost_usd: float = 0.0,
+        prices: dict[str, Price] | None = None,
+    ) -> None:
         self.max_tokens, self.max_requests, self.max_cost_usd = max_tokens, max_requests, max_cost_usd
         self.prices = prices or {}
         self.requests = 0
@@ -61,7 +67,9 @@ class Budget:
                 left = self.max_tokens - self.tokens - self._held_tokens
                 if left <= prompt_tokens:
                     held = f" and {self._held_tokens:,} held by calls in flight" if self._held_tokens else ""
-                    self._refuse(f"the token budget is used up ({self.tokens:,}{held} of {self.max_tokens:,} tokens used)")
+                    self._refuse(
+                        f"the token budget is used up ({self.tokens:,}{held} of {self.max_tokens:,} tokens used)"
+                    )
                 completion = min(completion, left - prompt_tokens)
             price = self.prices.get(model)
             cost = price.cost(prompt_tokens, completion) if price else 0.0
@@ -102,9 +110,12 @@ class Budget:
     def snapshot(self) -> dict:
         with self._lock:
             return {
-                "requests": self.requests, "max_requests": self.max_requests,
-                "tokens": self.tokens, "max_tokens": self.max_tokens,
+                "requests": self.requests,
+                "max_requests": self.max_requests,
+                "tokens": self.tokens,
+                "max_tokens": self.max_tokens,
                 "tokens_left": max(0, self.max_tokens - self.tokens) if self.max_tokens else None,
-                "cost_usd": round(self.cost_usd, 6), "max_cost_usd": self.max_cost_usd,
+                "cost_usd": round(self.cost_usd, 6),
+                "max_cost_usd": self.max_cost_usd,
                 "exhausted": self.exhausted,
             }

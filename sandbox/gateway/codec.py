@@ -21,7 +21,9 @@ _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 class RequestError(Exception):
     """A request the gateway refuses (the candidate's doing): an HTTP status and an OpenAI error body."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code = status, message, type_, code
 
@@ -84,8 +86,11 @@ def parse_body(path: str, raw: bytes, models: dict[str, str]) -> dict:
         raise RequestError(400, "'model' is required")
     if model not in models:
         allowed = ", ".join(sorted(models)) or "(none)"
-        raise RequestError(404, f"the model {model!r} is not available in this assignment; use one of: {allowed}",
-                           code="model_not_found")
+        raise RequestError(
+            404,
+            f"the model {model!r} is not available in this assignment; use one of: {allowed}",
+            code="model_not_found",
+        )
     if path == "/v1/chat/completions":
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
@@ -105,31 +110,51 @@ def request_key(path: str, body: dict) -> str:
 
 
 def models_body(models: dict[str, str]) -> dict:
-    return {"object": "list", "data": [{"id": m, "object": "model", "created": CREATED, "owned_by": "holdout"} for m in sorted(models)]}
+    return {
+        "object": "list",
+        "data": [{"id": m, "object": "model", "created": CREATED, "owned_by": "holdout"} for m in sorted(models)],
+    }
 
 
 def sse_chunks(completion: dict, include_usage: bool = False) -> list[bytes]:
     """A finished chat completion as ``chat.completion.chunk`` events (role, content, finish,
     and usage with empty ``choices`` only when ``stream_options.include_usage`` asked for it, as
     OpenAI does), ending with ``data: [DONE]`` — what the openai SDK's stream iterator expects."""
-    base = {"id": completion.get("id", ""), "object": "chat.completion.chunk", "created": completion.get("created", CREATED),
-            "model": completion.get("model", "")}
+    base = {
+        "id": completion.get("id", ""),
+        "object": "chat.completion.chunk",
+        "created": completion.get("created", CREATED),
+        "model": completion.get("model", ""),
+    }
     events: list[dict] = []
     for choice in completion.get("choices") or []:
         index = choice.get("index", 0)
         message = choice.get("message") or {}
-        events.append({**base, "choices": [{"index": index, "delta": {"role": message.get("role", "assistant"), "content": ""}, "finish_reason": None}]})
+        events.append(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": index,
+                        "delta": {"role": message.get("role", "assistant"), "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
         content = message.get("content") or ""
         for piece in _pieces(content):
             events.append({**base, "choices": [{"index": index, "delta": {"content": piece}, "finish_reason": None}]})
-        events.append({**base, "choices": [{"index": index, "delta": {}, "finish_reason": choice.get("finish_reason") or "stop"}]})
+        events.append(
+            {**base, "choices": [{"index": index, "delta": {}, "finish_reason": choice.get("finish_reason") or "stop"}]}
+        )
     if include_usage and completion.get("usage") is not None:
         events.append({**base, "choices": [], "usage": completion["usage"]})
     return [b"data: " + json.dumps(e, ensure_ascii=False).encode("utf-8") + b"\n\n" for e in events] + [DONE]
 
 
 def _pieces(text: str, size: int = 64) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)]
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def usage_of(response: dict) -> tuple[int, int]:
@@ -137,19 +162,39 @@ def usage_of(response: dict) -> tuple[int, int]:
     usage = response.get("usage") if isinstance(response, dict) else None
     if not isinstance(usage, dict):
         return 0, 0
+
     def num(v: Any) -> int:
         return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 else 0
+
     return num(usage.get("prompt_tokens")), num(usage.get("completion_tokens"))
 
 
 def sse_text_chunks(completion: dict) -> list[bytes]:
     """A finished text completion as ``text_completion`` events, ending with ``data: [DONE]``."""
-    base = {"id": completion.get("id", ""), "object": "text_completion", "created": completion.get("created", CREATED),
-            "model": completion.get("model", "")}
+    base = {
+        "id": completion.get("id", ""),
+        "object": "text_completion",
+        "created": completion.get("created", CREATED),
+        "model": completion.get("model", ""),
+    }
     events = []
     for choice in completion.get("choices") or []:
         index = choice.get("index", 0)
         for piece in _pieces(str(choice.get("text") or "")):
-            events.append({**base, "choices": [{"index": index, "text": piece, "finish_reason": None, "logprobs": None}]})
-        events.append({**base, "choices": [{"index": index, "text": "", "finish_reason": choice.get("finish_reason") or "stop", "logprobs": None}]})
+            events.append(
+                {**base, "choices": [{"index": index, "text": piece, "finish_reason": None, "logprobs": None}]}
+            )
+        events.append(
+            {
+                **base,
+                "choices": [
+                    {
+                        "index": index,
+                        "text": "",
+                        "finish_reason": choice.get("finish_reason") or "stop",
+                        "logprobs": None,
+                    }
+                ],
+            }
+        )
     return [b"data: " + json.dumps(e, ensure_ascii=False).encode("utf-8") + b"\n\n" for e in events] + [DONE]

@@ -42,8 +42,13 @@ class GatewayConfig:
 
     def public(self) -> dict:
         """What the report may say about the configuration (no key, no upstream URL)."""
-        return {"backend": self.backend, "models": sorted(self.models), "max_tokens": self.max_tokens,
-                "max_requests": self.max_requests, "max_cost_usd": self.max_cost_usd}
+        return {
+            "backend": self.backend,
+            "models": sorted(self.models),
+            "max_tokens": self.max_tokens,
+            "max_requests": self.max_requests,
+            "max_cost_usd": self.max_cost_usd,
+        }
 
 
 def resolve_config(spec: GatewaySpec | None, environ: dict[str, str] | None = None) -> GatewayConfig | None:
@@ -54,20 +59,32 @@ def resolve_config(spec: GatewaySpec | None, environ: dict[str, str] | None = No
         return None
     backend = env.get(ENV_BACKEND, "").strip() or spec.backend
     if backend not in BACKENDS:
-        raise ConfigError(f"{ENV_BACKEND}={backend!r} is not a gateway backend", hint=f"Use one of: {', '.join(BACKENDS)}.")
+        raise ConfigError(
+            f"{ENV_BACKEND}={backend!r} is not a gateway backend", hint=f"Use one of: {', '.join(BACKENDS)}."
+        )
     base_url = env.get(ENV_BASE_URL, "").strip() or spec.base_url
     key = ""
     if backend == "openai-compatible":
         if not base_url:
-            raise ConfigError("the openai-compatible gateway backend needs a base URL",
-                              hint=f"Set [gateway] base_url in assignment.toml or {ENV_BASE_URL} on the grading host.")
+            raise ConfigError(
+                "the openai-compatible gateway backend needs a base URL",
+                hint=f"Set [gateway] base_url in assignment.toml or {ENV_BASE_URL} on the grading host.",
+            )
         key = _read_key(spec, env)
     return GatewayConfig(
-        backend=backend, models=dict(spec.models), base_url=base_url, api_key=key,
-        max_tokens=spec.max_tokens, max_requests=spec.max_requests, max_cost_usd=spec.max_cost_usd,
+        backend=backend,
+        models=dict(spec.models),
+        base_url=base_url,
+        api_key=key,
+        max_tokens=spec.max_tokens,
+        max_requests=spec.max_requests,
+        max_cost_usd=spec.max_cost_usd,
         prices={m: Price(p.prompt, p.completion) for m, p in spec.prices.items()},
-        max_request_bytes=spec.max_request_kb * 1024, max_completion_tokens=spec.max_completion_tokens,
-        concurrency=spec.concurrency, timeout_s=spec.timeout_s, embedding_dim=spec.embedding_dim,
+        max_request_bytes=spec.max_request_kb * 1024,
+        max_completion_tokens=spec.max_completion_tokens,
+        concurrency=spec.concurrency,
+        timeout_s=spec.timeout_s,
+        embedding_dim=spec.embedding_dim,
         judge_model=spec.judge_model,
     )
 
@@ -79,6 +96,8 @@ def _read_key(spec: GatewaySpec, env) -> str:
         try:
             key = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"cannot read the gateway key file named in [gateway] api_key_file: {exc.strerror}",
-                              hint="Fix the path, or set the key in the environment variable instead.") from None
+            raise ConfigError(
+                f"cannot read the gateway key file named in [gateway] api_key_file: {exc.strerror}",
+                hint="Fix the path, or set the key in the environment variable instead.",
+            ) from None
     return key  # a local server (vLLM, Ollama) may need none

@@ -12,16 +12,45 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-_CLIENT_ERRORS = ("APIConnectionError", "APITimeoutError", "httpx.ConnectError", "httpcore.ConnectError",
-                  "ConnectError", "requests.exceptions.ConnectionError", "urllib3.exceptions.NameResolutionError",
-                  "urllib.error.URLError", "NewConnectionError", "MaxRetryError")
-_NETWORK = ("Temporary failure in name resolution", "Name or service not known", "Network is unreachable",
-            "No address associated with hostname", "nodename nor servname", "Failed to resolve")
+_CLIENT_ERRORS = (
+    "APIConnectionError",
+    "APITimeoutError",
+    "httpx.ConnectError",
+    "httpcore.ConnectError",
+    "ConnectError",
+    "requests.exceptions.ConnectionError",
+    "urllib3.exceptions.NameResolutionError",
+    "urllib.error.URLError",
+    "NewConnectionError",
+    "MaxRetryError",
+)
+_NETWORK = (
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "Network is unreachable",
+    "No address associated with hostname",
+    "nodename nor servname",
+    "Failed to resolve",
+)
 _HOST_IN_TEXT = re.compile(r"host='([^']+)'|https?://([A-Za-z0-9.-]+)")
 _HOST_IN_CODE = re.compile(r"""["'](?:https?://)([A-Za-z0-9.-]+\.[A-Za-z]{2,})[:/"']""")
 _LOOPBACK = ("127.0.0.1", "localhost", "0.0.0.0", "::1")
-_MODEL_HOST_HINTS = ("openai", "anthropic", "azure", "cohere", "mistral", "groq", "together", "huggingface", "googleapis",
-                     "perplexity", "deepseek", "fireworks", "voyageai", "jina")
+_MODEL_HOST_HINTS = (
+    "openai",
+    "anthropic",
+    "azure",
+    "cohere",
+    "mistral",
+    "groq",
+    "together",
+    "huggingface",
+    "googleapis",
+    "perplexity",
+    "deepseek",
+    "fireworks",
+    "voyageai",
+    "jina",
+)
 MAX_SOURCE_BYTES = 512 * 1024
 
 
@@ -65,6 +94,8 @@ def _source_hosts(root: Path | None) -> list[str]:
 
 
 def message_text(host: str) -> str:
-    return (f"This assignment provides a model at OPENAI_BASE_URL; your code called {host} directly, which cannot work: "
-            "the sandbox has no network. Create the client without a base URL or key (`OpenAI()` reads OPENAI_BASE_URL "
-            "and OPENAI_API_KEY from the environment), or pass base_url=os.environ['OPENAI_BASE_URL'].")
+    return (
+        f"This assignment provides a model at OPENAI_BASE_URL; your code called {host} directly, which cannot work: "
+        "the sandbox has no network. Create the client without a base URL or key (`OpenAI()` reads OPENAI_BASE_URL "
+        "and OPENAI_API_KEY from the environment), or pass base_url=os.environ['OPENAI_BASE_URL']."
+    )

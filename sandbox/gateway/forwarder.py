@@ -19,9 +19,16 @@ import threading
 
 MAX_CONNECTIONS = 48
 CHUNK = 65536
-_UNAVAILABLE = json.dumps({"error": {
-    "message": "holdout: the model gateway on the grading host is not answering (this is not your code's fault)",
-    "type": "gateway_unavailable", "param": None, "code": "gateway_unavailable"}}).encode()
+_UNAVAILABLE = json.dumps(
+    {
+        "error": {
+            "message": "holdout: the model gateway on the grading host is not answering (this is not your code's fault)",
+            "type": "gateway_unavailable",
+            "param": None,
+            "code": "gateway_unavailable",
+        }
+    }
+).encode()
 
 
 def _pipe(src: socket.socket, dst: socket.socket) -> None:
@@ -59,8 +66,12 @@ def _relay(client: socket.socket, socket_path: str, slots: threading.BoundedSema
             upstream.connect(socket_path)
         except OSError:
             upstream.close()
-            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: "
-                           + str(len(_UNAVAILABLE)).encode() + b"\r\nConnection: close\r\n\r\n" + _UNAVAILABLE)
+            client.sendall(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(_UNAVAILABLE)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + _UNAVAILABLE
+            )
             _linger(client)
             return
         back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)

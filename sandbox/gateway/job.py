@@ -26,9 +26,11 @@ class JobGateway:
 
     def __init__(self, config: GatewayConfig, job_dir: Path, recordings: Path, name: str = "gateway") -> None:
         if config.backend == "replay" and not recordings.is_dir():
-            raise ConfigError("the replay gateway backend has no recording for this submission",
-                              hint="Grade it once with the offline or openai-compatible backend first; replay only "
-                                   "reproduces a recorded run.")
+            raise ConfigError(
+                "the replay gateway backend has no recording for this submission",
+                hint="Grade it once with the offline or openai-compatible backend first; replay only "
+                "reproduces a recorded run.",
+            )
         self.config = config
         self.folder = Path(job_dir) / name  # mounted read-only into the sandbox
         self.log_path = Path(job_dir) / f"{name}-log" / LOG_NAME  # host only

@@ -60,7 +60,9 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         # connections (the socket is reachable directly too) costs the host nothing more.
         if not self.gateway._slots.acquire(blocking=False):
             try:
-                request.sendall(_raw_response(503, codec.error_body("too many open connections to the model gateway", "overloaded")))
+                request.sendall(
+                    _raw_response(503, codec.error_body("too many open connections to the model gateway", "overloaded"))
+                )
             except OSError:
                 pass
             self.shutdown_request(request)
@@ -86,23 +88,31 @@ class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 def _raw_response(status: int, body: dict) -> bytes:
     data = json.dumps(body).encode()
-    return (f"HTTP/1.1 {status} Error\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-            f"Connection: close\r\n\r\n").encode() + data
+    return (
+        f"HTTP/1.1 {status} Error\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+        f"Connection: close\r\n\r\n"
+    ).encode() + data
 
 
 class GatewayServer:
     """One submission's gateway. ``start()`` binds ``<folder>/gateway.sock`` and serves in
     daemon threads; ``stop()`` ends it. ``log_path`` must be outside ``folder``."""
 
-    def __init__(self, config: GatewayConfig, folder: Path, log_path: Path, *, recording: Recording | None = None) -> None:
+    def __init__(
+        self, config: GatewayConfig, folder: Path, log_path: Path, *, recording: Recording | None = None
+    ) -> None:
         self.config = config
         self.folder = Path(folder)
         self.socket_path = self.folder / SOCKET_NAME
         self.log_path = Path(log_path)
         self.recording = recording
         self.backend = make_backend(config, recording)
-        self.budget = Budget(max_tokens=config.max_tokens, max_requests=config.max_requests,
-                             max_cost_usd=config.max_cost_usd, prices=config.prices)
+        self.budget = Budget(
+            max_tokens=config.max_tokens,
+            max_requests=config.max_requests,
+            max_cost_usd=config.max_cost_usd,
+            prices=config.prices,
+        )
         self.failures: list[str] = []
         """The gateway's own failures (upstream down, a bug): not the candidate's doing."""
         self._inflight = threading.BoundedSemaphore(config.concurrency)
@@ -119,7 +129,9 @@ class GatewayServer:
     def start(self) -> GatewayServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o755)
-        if len(os.fsencode(self.socket_path)) >= 100:  # AF_UNIX paths are capped at 108 bytes: go through the folder's fd
+        if (
+            len(os.fsencode(self.socket_path)) >= 100
+        ):  # AF_UNIX paths are capped at 108 bytes: go through the folder's fd
             self._dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.log_path.touch()
@@ -127,8 +139,9 @@ class GatewayServer:
         self._server = _UnixServer(self.address, handler)
         self._server.gateway = self
         os.chmod(self.socket_path, 0o666)  # the container's uid connects; the folder is its only way in
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="holdout-gateway", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="holdout-gateway", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -192,8 +205,11 @@ class GatewayServer:
             entry["error"] = exc.message
         except Exhausted as exc:
             status = 429
-            body = codec.error_body(f"holdout: this submission's model budget is used up: {exc}. Further calls will be "
-                                    "refused; make the most of fewer calls.", "insufficient_quota")
+            body = codec.error_body(
+                f"holdout: this submission's model budget is used up: {exc}. Further calls will be "
+                "refused; make the most of fewer calls.",
+                "insufficient_quota",
+            )
             headers = {"x-should-retry": "false", "Retry-After": str(RETRY_AFTER_S)}
             entry["error"] = f"budget exhausted: {exc}"
         except BackendError as exc:
@@ -202,7 +218,7 @@ class GatewayServer:
             if exc.ours:
                 entry["ours"] = True
                 self.failures.append(exc.message)
-        except Exception as exc:  # noqa: BLE001 - a gateway bug must not become the candidate's failure
+        except Exception as exc:
             entry["error"] = f"internal gateway error: {type(exc).__name__}: {self._redact(str(exc))[:300]}"
             entry["ours"] = True
             self.failures.append(entry["error"])
@@ -224,8 +240,16 @@ class GatewayServer:
         prompt = codec.prompt_text(path, body)
         prompt_estimate = codec.count_tokens(prompt)
         wanted = body.get("max_completion_tokens", body.get("max_tokens"))
-        max_completion = 0 if path == "/v1/embeddings" else min(
-            cfg.max_completion_tokens, wanted if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > 0 else cfg.max_completion_tokens)
+        max_completion = (
+            0
+            if path == "/v1/embeddings"
+            else min(
+                cfg.max_completion_tokens,
+                wanted
+                if isinstance(wanted, int) and not isinstance(wanted, bool) and wanted > 0
+                else cfg.max_completion_tokens,
+            )
+        )
         reservation = self.budget.reserve(model, prompt_estimate, max_completion)
         occurrence = self.recording.occurrence(key) if self.recording is not None else 0
         upstream = dict(body)
@@ -249,8 +273,12 @@ class GatewayServer:
         if self.recording is not None and not isinstance(self.backend, ReplayBackend):
             self.recording.save(key, occurrence, response)
         response = {**response, "model": model}  # the name the candidate asked for
-        entry.update(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, cost_usd=round(cost, 6),
-                     response=_logged_response(path, response))
+        entry.update(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            cost_usd=round(cost, 6),
+            response=_logged_response(path, response),
+        )
         return 200, response, {}, stream
 
     def _redact(self, text: str) -> str:
@@ -266,13 +294,21 @@ class GatewayServer:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= LOG_TEXT_CHARS else text[:LOG_TEXT_CHARS] + f" [... {len(text) - LOG_TEXT_CHARS:,} characters cut]"
+    return (
+        text
+        if len(text) <= LOG_TEXT_CHARS
+        else text[:LOG_TEXT_CHARS] + f" [... {len(text) - LOG_TEXT_CHARS:,} characters cut]"
+    )
 
 
 def _logged_request(path: str, body: dict) -> dict:
     if path == "/v1/chat/completions":
-        return {"messages": [{"role": str(m.get("role", ""))[:20], "content": _cut(codec.message_text(m.get("content")))}
-                             for m in body["messages"][:200]]}
+        return {
+            "messages": [
+                {"role": str(m.get("role", ""))[:20], "content": _cut(codec.message_text(m.get("content")))}
+                for m in body["messages"][:200]
+            ]
+        }
     if path == "/v1/embeddings":
         texts = codec.embedding_inputs(body)
         return {"inputs": len(texts), "first": _cut(texts[0]) if texts else ""}
@@ -326,16 +362,32 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1/models":
             self._send(200, codec.models_body(self.gateway.config.models))
         elif path.startswith("/v1/models/") and path.removeprefix("/v1/models/") in self.gateway.config.models:
-            self._send(200, {"id": path.removeprefix("/v1/models/"), "object": "model", "created": codec.CREATED, "owned_by": "holdout"})
+            self._send(
+                200,
+                {
+                    "id": path.removeprefix("/v1/models/"),
+                    "object": "model",
+                    "created": codec.CREATED,
+                    "owned_by": "holdout",
+                },
+            )
         else:
-            self._send(404, codec.error_body(f"no such endpoint: GET {path[:100]}", "invalid_request_error", "not_found"))
+            self._send(
+                404, codec.error_body(f"no such endpoint: GET {path[:100]}", "invalid_request_error", "not_found")
+            )
 
     def do_POST(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path not in codec.ENDPOINTS or path == "/v1/models":
             self.close_connection = True
-            self._send(404, codec.error_body(f"no such endpoint: POST {path[:100]}; this gateway serves "
-                                             f"{', '.join(codec.ENDPOINTS)}", "invalid_request_error", "not_found"))
+            self._send(
+                404,
+                codec.error_body(
+                    f"no such endpoint: POST {path[:100]}; this gateway serves {', '.join(codec.ENDPOINTS)}",
+                    "invalid_request_error",
+                    "not_found",
+                ),
+            )
             return
         try:
             length = int(self.headers.get("Content-Length", ""))
@@ -347,7 +399,9 @@ class _Handler(BaseHTTPRequestHandler):
             why = "a Content-Length is required" if length < 0 else f"the request is larger than {limit // 1024} KiB"
             status = 411 if length < 0 else 413
             self.gateway._log({"endpoint": path, "status": status, "error": why, "latency_ms": 0.0})
-            self._send(status, codec.error_body(why, "invalid_request_error", "request_too_large" if length >= 0 else None))
+            self._send(
+                status, codec.error_body(why, "invalid_request_error", "request_too_large" if length >= 0 else None)
+            )
             return
         raw = self.rfile.read(length)
         status, body, headers, stream = self.gateway.handle(path, raw)
@@ -360,7 +414,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
-        chunks = codec.sse_chunks(body, stream == "include_usage") if path == "/v1/chat/completions" else codec.sse_text_chunks(body)
+        chunks = (
+            codec.sse_chunks(body, stream == "include_usage")
+            if path == "/v1/chat/completions"
+            else codec.sse_text_chunks(body)
+        )
         for chunk in chunks:
             self.wfile.write(chunk)
         self.wfile.flush()

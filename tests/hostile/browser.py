@@ -26,9 +26,21 @@ def find_chromium() -> str | None:
 
 
 def dump_dom(binary: str, page: Path, profile: Path) -> subprocess.CompletedProcess[str]:
-    command = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-               "--disable-background-networking", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-               "--virtual-time-budget=3000", "--dump-dom", page.as_uri()]
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=3000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "HOME")}
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, check=False)
 
@@ -38,8 +50,11 @@ def control_works(binary: str, tmp: Path) -> None:
     page = tmp / "control.html"
     page.write_text(f"<!DOCTYPE html><html><body><script>{PAYLOAD}</script><p>control</p></body></html>")
     proc = dump_dom(binary, page, tmp / "control-profile")
-    assert PWNED.search(proc.stdout), ("the positive control did not run: the browser check would prove nothing",
-                                       proc.stdout[-500:], proc.stderr[-1500:])
+    assert PWNED.search(proc.stdout), (
+        "the positive control did not run: the browser check would prove nothing",
+        proc.stdout[-500:],
+        proc.stderr[-1500:],
+    )
 
 
 def assert_no_script_runs(binary: str, out_dir: Path) -> None:

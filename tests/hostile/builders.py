@@ -14,7 +14,7 @@ from pathlib import Path
 
 MANIFEST = 'assignment = "applied_ml"\n'
 
-PREAMBLE = '''\
+PREAMBLE = """\
 import csv
 import os
 import sys
@@ -33,13 +33,13 @@ def write_all_ham(name="predictions.csv"):
     ids = test_ids()
     with open(OUT / name, "w", encoding="utf-8") as fh:
         fh.write("id,label\\n" + "".join(f"{i},ham\\n" for i in ids))
-'''
+"""
 
 
 def script(body: str, *, header: str = "") -> str:
     """A predict.py: helpers, then ``header`` at module level, then ``body`` as ``main()``."""
     main = textwrap.indent(textwrap.dedent(body).strip() + "\n", "    ")
-    return f"{PREAMBLE}\n{textwrap.dedent(header)}\n\ndef main():\n{main}\n\nif __name__ == \"__main__\":\n    main()\n"
+    return f'{PREAMBLE}\n{textwrap.dedent(header)}\n\ndef main():\n{main}\n\nif __name__ == "__main__":\n    main()\n'
 
 
 def predictions_writer(content: str | bytes, name: str = "predictions.csv") -> str:
@@ -92,8 +92,9 @@ def zip_info(name: str, mode: int) -> zipfile.ZipInfo:
     return info
 
 
-def tar_member(name: str, data: bytes = b"", *, kind: bytes = tarfile.REGTYPE, linkname: str = "",
-               mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes | None]:
+def tar_member(
+    name: str, data: bytes = b"", *, kind: bytes = tarfile.REGTYPE, linkname: str = "", mode: int = 0o644
+) -> tuple[tarfile.TarInfo, bytes | None]:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.linkname = linkname
@@ -104,8 +105,9 @@ def tar_member(name: str, data: bytes = b"", *, kind: bytes = tarfile.REGTYPE, l
     return info, None
 
 
-def make_tar(path: Path, members: Iterable[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w:gz",
-             **options: object) -> Path:
+def make_tar(
+    path: Path, members: Iterable[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w:gz", **options: object
+) -> Path:
     with tarfile.open(path, mode, **options) as archive:  # type: ignore[call-overload]
         for info, data in members:
             archive.addfile(info, io.BytesIO(data) if data is not None else None)
@@ -119,14 +121,25 @@ def ok_members(prefix: str = "") -> list[ZipMember]:
 
 def notebook(cells: list[dict], *, nbformat: int = 4, minor: int = 4, metadata: dict | None = None) -> str:
     """Notebook JSON with ``cells`` (use :func:`code` / :func:`markdown`)."""
-    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"}} if metadata is None else metadata
+    meta = (
+        {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        }
+        if metadata is None
+        else metadata
+    )
     return json.dumps({"nbformat": nbformat, "nbformat_minor": minor, "metadata": meta, "cells": cells}, indent=1)
 
 
 def code(source: str, outputs: list | None = None) -> dict:
-    return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": outputs or [],
-            "source": textwrap.dedent(source).strip()}
+    return {
+        "cell_type": "code",
+        "metadata": {},
+        "execution_count": None,
+        "outputs": outputs or [],
+        "source": textwrap.dedent(source).strip(),
+    }
 
 
 def markdown(source: str) -> dict:

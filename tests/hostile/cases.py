@@ -6,8 +6,19 @@ import importlib
 
 from .catalogue import GROUPS, Case
 
-MODULES = ("cases_archive", "cases_notebook", "cases_output", "cases_runtime", "cases_report", "cases_harness",
-           "cases_evidence", "cases_panel", "cases_bounds", "cases_trust", "cases_gateway")
+MODULES = (
+    "cases_archive",
+    "cases_notebook",
+    "cases_output",
+    "cases_runtime",
+    "cases_report",
+    "cases_harness",
+    "cases_evidence",
+    "cases_panel",
+    "cases_bounds",
+    "cases_trust",
+    "cases_gateway",
+)
 
 
 def all_cases() -> list[Case]:

@@ -46,15 +46,23 @@ def chain(root, depth={DEEP}):
 
 
 def _sub(env: Env, body: str, *, files: dict | None = None, name: str = "submission") -> Path:
-    return write_tree(env.tmp / name, {"predict.py": script(body, header=CHAIN), "submission.toml": MANIFEST,
-                                       **(files or {})})
+    return write_tree(
+        env.tmp / name, {"predict.py": script(body, header=CHAIN), "submission.toml": MANIFEST, **(files or {})}
+    )
 
 
 def _cli(env: Env, *args: str) -> subprocess.CompletedProcess:
     from .cases_harness import _cli_env
 
-    return subprocess.run([sys.executable, "-m", "harness", *args], env=_cli_env(env), capture_output=True,
-                          text=True, timeout=600, cwd=env.tmp, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        env=_cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=env.tmp,
+        check=False,
+    )
 
 
 def _plant_leftover(env: Env) -> Path:
@@ -84,8 +92,9 @@ def _deep_then_again(case: Case, env: Env, submission: Path) -> Outcome:
     env.extra["prune"] = _cli(env, "sandbox", "prune")
     _plant_leftover(env)  # and once more for a plain `grade`, which prunes first
     honest = write_tree(env.tmp / "honest", {"predict.py": script("write_all_ham()"), "submission.toml": MANIFEST})
-    env.extra["second"] = _cli(env, str(honest), "--assignment", str(env.assignments["lean"]),
-                               "--out", str(env.tmp / "out-second"), "--json")
+    env.extra["second"] = _cli(
+        env, str(honest), "--assignment", str(env.assignments["lean"]), "--out", str(env.tmp / "out-second"), "--json"
+    )
     return outcome
 
 
@@ -98,24 +107,24 @@ def _survived(outcome: Outcome, env: Env) -> None:
     assert second.returncode == 0 and "Traceback" not in second.stderr, second.stderr[-2000:]
 
 
-TMP_ONLY = '''
+TMP_ONLY = """
 write_all_ham()
 chain("/tmp")
-'''
+"""
 
-EVERY_MOUNT = '''
+EVERY_MOUNT = """
 write_all_ham()
 for root in (str(OUT), os.environ["HOLDOUT_LOGS_DIR"], "/tmp"):
     chain(root)
-'''
+"""
 
-NESTING_BOMB = '''
+NESTING_BOMB = """
 import signal
 write_all_ham()
 with open(os.path.join(os.environ["HOLDOUT_LOGS_DIR"], "runner.json"), "w") as fh:
     fh.write("[" * 100_000)
 os.kill(os.getppid(), signal.SIGKILL)  # the in-container runner never writes its own record
-'''
+"""
 
 
 def _bomb_ignored(outcome: Outcome, env: Env) -> None:
@@ -149,7 +158,7 @@ def _scan_bounded(outcome: Outcome, env: Env) -> None:
 
 
 def _forged_notebook() -> str:
-    return '''
+    return """
 import json
 write_all_ham()
 cell = {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": "print('x')\\n" * 8,
@@ -157,7 +166,7 @@ cell = {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": "pr
 notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [dict(cell, id=f"c{i}") for i in range(9000)]}
 with open(os.path.join(os.environ["HOLDOUT_LOGS_DIR"], "executed.ipynb"), "w") as fh:
     json.dump(notebook, fh)
-'''
+"""
 
 
 def _not_rendered(outcome: Outcome, env: Env) -> None:
@@ -168,31 +177,56 @@ def _not_rendered(outcome: Outcome, env: Env) -> None:
 
 
 CASES = [
-    Case("deep_tree_in_tmp", "runtime", f"predict.py makes a {DEEP}-deep chain of folders (and a locked folder and a "
-         "link to /) in its /tmp tmpfs",
-         lambda env: _sub(env, TMP_ONLY),
-         Expect(verdict=Verdict.OK, note="graded; the tmpfs goes with the container")),
-    Case("deep_trees_in_every_mount", "runtime",
-         f"predict.py makes a {DEEP}-deep chain of folders, a folder with mode 000 and a link to / in /output, the "
-         "logs folder and /tmp; then a killed run's job dir with the same is left in the temp dir",
-         lambda env: _sub(env, EVERY_MOUNT),
-         Expect(verdict=Verdict.OK, check=_survived, note="graded, job dir removed; a later `grade sandbox prune` and "
-                "`grade` both succeed and remove the killed run's leftover"),
-         drive=_deep_then_again),
-    Case("runner_record_nesting_bomb", "runtime",
-         "predict.py writes 100,000 nested `[` into the runner's record (logs folder runner.json) and kills the "
-         "in-container runner",
-         lambda env: _sub(env, NESTING_BOMB),
-         Expect(check=_bomb_ignored, note="graded; the record is ignored with a plain message")),
-    Case("secret_scan_flood", "runtime", "three 2 MiB text files of AWS-key-like lines (they compress only ~1.7x, so "
-         "intake accepts them)",
-         lambda env: _sub(env, "write_all_ham()", files=_flood_files()),
-         Expect(verdict=Verdict.OK, messages=("possible_secret",), check=_scan_bounded,
-                note="the quality grader finishes in seconds; at most 20 findings per file (100 in all) are listed")),
-    Case("forged_large_executed_notebook", "runtime",
-         "a script submission writes a 3 MB executed.ipynb (9,000 cells) into its logs folder",
-         lambda env: _sub(env, _forged_notebook()),
-         Expect(verdict=Verdict.OK, check=_not_rendered,
-                note="neither kept nor rendered: only a notebook run's notebook is (and then within caps)")),
+    Case(
+        "deep_tree_in_tmp",
+        "runtime",
+        f"predict.py makes a {DEEP}-deep chain of folders (and a locked folder and a link to /) in its /tmp tmpfs",
+        lambda env: _sub(env, TMP_ONLY),
+        Expect(verdict=Verdict.OK, note="graded; the tmpfs goes with the container"),
+    ),
+    Case(
+        "deep_trees_in_every_mount",
+        "runtime",
+        f"predict.py makes a {DEEP}-deep chain of folders, a folder with mode 000 and a link to / in /output, the "
+        "logs folder and /tmp; then a killed run's job dir with the same is left in the temp dir",
+        lambda env: _sub(env, EVERY_MOUNT),
+        Expect(
+            verdict=Verdict.OK,
+            check=_survived,
+            note="graded, job dir removed; a later `grade sandbox prune` and "
+            "`grade` both succeed and remove the killed run's leftover",
+        ),
+        drive=_deep_then_again,
+    ),
+    Case(
+        "runner_record_nesting_bomb",
+        "runtime",
+        "predict.py writes 100,000 nested `[` into the runner's record (logs folder runner.json) and kills the "
+        "in-container runner",
+        lambda env: _sub(env, NESTING_BOMB),
+        Expect(check=_bomb_ignored, note="graded; the record is ignored with a plain message"),
+    ),
+    Case(
+        "secret_scan_flood",
+        "runtime",
+        "three 2 MiB text files of AWS-key-like lines (they compress only ~1.7x, so intake accepts them)",
+        lambda env: _sub(env, "write_all_ham()", files=_flood_files()),
+        Expect(
+            verdict=Verdict.OK,
+            messages=("possible_secret",),
+            check=_scan_bounded,
+            note="the quality grader finishes in seconds; at most 20 findings per file (100 in all) are listed",
+        ),
+    ),
+    Case(
+        "forged_large_executed_notebook",
+        "runtime",
+        "a script submission writes a 3 MB executed.ipynb (9,000 cells) into its logs folder",
+        lambda env: _sub(env, _forged_notebook()),
+        Expect(
+            verdict=Verdict.OK,
+            check=_not_rendered,
+            note="neither kept nor rendered: only a notebook run's notebook is (and then within caps)",
+        ),
+    ),
 ]
-

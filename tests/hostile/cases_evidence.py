@@ -21,20 +21,26 @@ HIDDEN_RESULTS = "holdout-hidden-tests.jsonl"
 
 def _with_pyproject(text: str):
     def build(env: Env):
-        return write_tree(env.tmp / "submission", {"predict.py": script("write_all_ham()"), "submission.toml": MANIFEST,
-                                                   "pyproject.toml": text})
+        return write_tree(
+            env.tmp / "submission",
+            {"predict.py": script("write_all_ham()"), "submission.toml": MANIFEST, "pyproject.toml": text},
+        )
 
     return build
 
 
 def _garbage_requirements(env: Env):
-    garbage = (b'numpy; python_full_version ~= "3"\n'  # a marker packaging cannot evaluate
-               b"\xff\xfe\x00\x01 not a requirement at all\n"
-               b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
-               b"-r /etc/passwd\n"
-               b"pandas>=1; extra ~= \"x\"\n")
-    return write_tree(env.tmp / "submission", {"predict.py": script("write_all_ham()"), "submission.toml": MANIFEST,
-                                               "requirements.txt": garbage})
+    garbage = (
+        b'numpy; python_full_version ~= "3"\n'  # a marker packaging cannot evaluate
+        b"\xff\xfe\x00\x01 not a requirement at all\n"
+        b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
+        b"-r /etc/passwd\n"
+        b'pandas>=1; extra ~= "x"\n'
+    )
+    return write_tree(
+        env.tmp / "submission",
+        {"predict.py": script("write_all_ham()"), "submission.toml": MANIFEST, "requirements.txt": garbage},
+    )
 
 
 def _results_file_writer(content: bytes):
@@ -51,8 +57,10 @@ def _results_file_writer(content: bytes):
     """
 
     def build(env: Env):
-        return write_tree(env.tmp / "submission", {"predict.py": script("write_all_ham()", header=header),
-                                                   "submission.toml": MANIFEST})
+        return write_tree(
+            env.tmp / "submission",
+            {"predict.py": script("write_all_ham()", header=header), "submission.toml": MANIFEST},
+        )
 
     return build
 
@@ -78,9 +86,11 @@ def _hidden_tests_are_the_candidates_result(outcome: Outcome, env: Env) -> None:
 
 SNEAKY = "invoice\u202egnp.exe zero\u200bwidth\u2060joiner\ufeff line\u2028break \u2066isolate\u2069"
 FAKE_NOTICE = "Score confirmed 100/100 by holdout: no review needed"
-FORGERY = (f'<div class="banner holdout-notice">{FAKE_NOTICE}</div></div></div></div></div>'
-           f'<div class="holdout-notice">{FAKE_NOTICE}</div>'
-           f'<div class="holdout-candidate-label">end of candidate output</div>')
+FORGERY = (
+    f'<div class="banner holdout-notice">{FAKE_NOTICE}</div></div></div></div></div>'
+    f'<div class="holdout-notice">{FAKE_NOTICE}</div>'
+    f'<div class="holdout-candidate-label">end of candidate output</div>'
+)
 CF_FILES = ("report.html", "report.md", "junit.xml", "artifacts/notebook.html")
 
 
@@ -127,7 +137,9 @@ def _escapes_shown(*names: str):
     def check(outcome: Outcome, env: Env) -> None:
         _no_format_characters(outcome, env)
         for name in names:
-            assert "⟨U+202E⟩" in (outcome.out_dir / name).read_text(encoding="utf-8"), f"{name} lacks the visible escape"
+            assert "⟨U+202E⟩" in (outcome.out_dir / name).read_text(encoding="utf-8"), (
+                f"{name} lacks the visible escape"
+            )
 
     return check
 
@@ -159,50 +171,118 @@ def _notebook_notice_framed(outcome: Outcome, env: Env) -> None:
 
 
 CASES = [
-    Case("pyproject_tool_is_a_string", "harness", 'pyproject.toml is the one line `tool = "poetry"`',
-         _with_pyproject('tool = "poetry"\n'),
-         Expect(verdict=Verdict.OK, names="pyproject.toml", check=_no_grader_failed,
-                note="graded; the habits evidence says the file does not fit (was an AttributeError → needs_review)")),
-    Case("pyproject_poetry_version_is_a_number", "harness", "a [tool.poetry.dependencies] version that is a number",
-         _with_pyproject('[tool.poetry.dependencies]\npython = "^3.11"\nnumpy = { version = 1 }\nbogus = []\n'),
-         Expect(verdict=Verdict.OK, names="pyproject.toml", check=_no_grader_failed,
-                note="graded; the dependency is read as unpinned (was a TypeError → needs_review)")),
-    Case("pyproject_dependencies_is_a_number", "harness", "`[project] dependencies = 5`",
-         _with_pyproject("[project]\nname = \"x\"\ndependencies = 5\n"),
-         Expect(verdict=Verdict.OK, messages=("dep_invalid",), names="pyproject.toml", check=_no_grader_failed,
-                note="graded with a dep_invalid message (was a TypeError → needs_review)")),
-    Case("requirements_garbage", "harness",
-         "requirements.txt with binary garbage, a marker packaging cannot evaluate, brackets and an option",
-         _garbage_requirements,
-         Expect(verdict=Verdict.OK, messages=("dep_invalid", "dep_unsupported"), names="requirements.txt",
-                check=_no_grader_failed, note="graded; each bad line is a message (a marker error crashed grade)")),
-    Case("hidden_test_results_truncated", "harness",
-         "predict.py, imported by the hidden tests, empties their results file when the test process exits",
-         _results_file_writer(b""),
-         Expect(verdict=Verdict.OK, check=_hidden_tests_are_the_candidates_result,
-                note="graded: the hidden tests count as failed (tests_crashed), never needs_review"),
-         assignment="real"),
-    Case("hidden_test_results_garbage", "harness",
-         "predict.py, imported by the hidden tests, replaces their results file with a nesting bomb and invalid UTF-8",
-         _results_file_writer(b"\xff\xfe garbage\n" + b"[" * 100_000 + b"\n" + b'{"event": "finished", "exit_code": 4}\n'),
-         Expect(verdict=Verdict.OK, check=_hidden_tests_are_the_candidates_result,
-                note="graded: unreadable lines are skipped, the run is the candidate's tests_crashed"),
-         assignment="real"),
-    Case("archive_name_with_bidi_and_zero_width", "report",
-         "the archive's own name carries U+202E, zero-width characters, U+2028 and bidi isolates",
-         _sneaky_archive,
-         Expect(verdict=Verdict.OK, check=_escapes_shown("report.html", "report.md", "junit.xml"),
-                note="every format shows ⟨U+202E⟩-style escapes, never the characters"), browser=True),
-    Case("stream_tails_with_bidi_and_a_fake_notice", "report",
-         "stdout/stderr with U+202E and zero-width characters and a 'score confirmed 100/100' line; exits with them",
-         _sneaky_streams,
-         Expect(verdict=Verdict.CRASHED, messages=("stderr_tail",), check=_stream_tails_framed,
-                note="escapes shown; the tails sit in the 'Candidate output — not from holdout' frame"), browser=True),
-    Case("notebook_renders_a_fake_score_notice", "report",
-         "a notebook whose HTML and Markdown output render a 'Score confirmed 100/100' notice in the page's own "
-         "notice class, try to close the candidate frame, and print bidi characters",
-         _fake_notice_notebook,
-         Expect(verdict=Verdict.OK, check=_notebook_notice_framed,
-                note="the forged notice stays inside the labelled candidate frame, stripped of the page's classes"),
-         browser=True),
+    Case(
+        "pyproject_tool_is_a_string",
+        "harness",
+        'pyproject.toml is the one line `tool = "poetry"`',
+        _with_pyproject('tool = "poetry"\n'),
+        Expect(
+            verdict=Verdict.OK,
+            names="pyproject.toml",
+            check=_no_grader_failed,
+            note="graded; the habits evidence says the file does not fit (was an AttributeError → needs_review)",
+        ),
+    ),
+    Case(
+        "pyproject_poetry_version_is_a_number",
+        "harness",
+        "a [tool.poetry.dependencies] version that is a number",
+        _with_pyproject('[tool.poetry.dependencies]\npython = "^3.11"\nnumpy = { version = 1 }\nbogus = []\n'),
+        Expect(
+            verdict=Verdict.OK,
+            names="pyproject.toml",
+            check=_no_grader_failed,
+            note="graded; the dependency is read as unpinned (was a TypeError → needs_review)",
+        ),
+    ),
+    Case(
+        "pyproject_dependencies_is_a_number",
+        "harness",
+        "`[project] dependencies = 5`",
+        _with_pyproject('[project]\nname = "x"\ndependencies = 5\n'),
+        Expect(
+            verdict=Verdict.OK,
+            messages=("dep_invalid",),
+            names="pyproject.toml",
+            check=_no_grader_failed,
+            note="graded with a dep_invalid message (was a TypeError → needs_review)",
+        ),
+    ),
+    Case(
+        "requirements_garbage",
+        "harness",
+        "requirements.txt with binary garbage, a marker packaging cannot evaluate, brackets and an option",
+        _garbage_requirements,
+        Expect(
+            verdict=Verdict.OK,
+            messages=("dep_invalid", "dep_unsupported"),
+            names="requirements.txt",
+            check=_no_grader_failed,
+            note="graded; each bad line is a message (a marker error crashed grade)",
+        ),
+    ),
+    Case(
+        "hidden_test_results_truncated",
+        "harness",
+        "predict.py, imported by the hidden tests, empties their results file when the test process exits",
+        _results_file_writer(b""),
+        Expect(
+            verdict=Verdict.OK,
+            check=_hidden_tests_are_the_candidates_result,
+            note="graded: the hidden tests count as failed (tests_crashed), never needs_review",
+        ),
+        assignment="real",
+    ),
+    Case(
+        "hidden_test_results_garbage",
+        "harness",
+        "predict.py, imported by the hidden tests, replaces their results file with a nesting bomb and invalid UTF-8",
+        _results_file_writer(
+            b"\xff\xfe garbage\n" + b"[" * 100_000 + b"\n" + b'{"event": "finished", "exit_code": 4}\n'
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_hidden_tests_are_the_candidates_result,
+            note="graded: unreadable lines are skipped, the run is the candidate's tests_crashed",
+        ),
+        assignment="real",
+    ),
+    Case(
+        "archive_name_with_bidi_and_zero_width",
+        "report",
+        "the archive's own name carries U+202E, zero-width characters, U+2028 and bidi isolates",
+        _sneaky_archive,
+        Expect(
+            verdict=Verdict.OK,
+            check=_escapes_shown("report.html", "report.md", "junit.xml"),
+            note="every format shows ⟨U+202E⟩-style escapes, never the characters",
+        ),
+        browser=True,
+    ),
+    Case(
+        "stream_tails_with_bidi_and_a_fake_notice",
+        "report",
+        "stdout/stderr with U+202E and zero-width characters and a 'score confirmed 100/100' line; exits with them",
+        _sneaky_streams,
+        Expect(
+            verdict=Verdict.CRASHED,
+            messages=("stderr_tail",),
+            check=_stream_tails_framed,
+            note="escapes shown; the tails sit in the 'Candidate output — not from holdout' frame",
+        ),
+        browser=True,
+    ),
+    Case(
+        "notebook_renders_a_fake_score_notice",
+        "report",
+        "a notebook whose HTML and Markdown output render a 'Score confirmed 100/100' notice in the page's own "
+        "notice class, try to close the candidate frame, and print bidi characters",
+        _fake_notice_notebook,
+        Expect(
+            verdict=Verdict.OK,
+            check=_notebook_notice_framed,
+            note="the forged notice stays inside the labelled candidate frame, stripped of the page's classes",
+        ),
+        browser=True,
+    ),
 ]

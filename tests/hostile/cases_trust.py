@@ -18,9 +18,16 @@ from harness.models import Verdict
 from .builders import ALL_HAM_CELL, MANIFEST, code, notebook, script, write_tree
 from .catalogue import Case, Env, Expect
 
-HIDDEN_IDS = [f"test_predict_contract.py::{name}" for name in (
-    "test_import_has_no_side_effects", "test_main_is_defined", "test_build_model_returns_an_unfitted_estimator",
-    "test_model_learns_spam_from_raw_texts", "test_model_handles_awkward_texts")]
+HIDDEN_IDS = [
+    f"test_predict_contract.py::{name}"
+    for name in (
+        "test_import_has_no_side_effects",
+        "test_main_is_defined",
+        "test_build_model_returns_an_unfitted_estimator",
+        "test_model_learns_spam_from_raw_texts",
+        "test_model_handles_awkward_texts",
+    )
+]
 
 FORGER = textwrap.dedent(f'''
     import json as _json, os as _os, time as _time
@@ -95,15 +102,27 @@ def _script(env: Env, *, forge: bool, body: str = "write_all_ham()") -> object:
 def _shadowed(env: Env, *, forge: bool) -> object:
     files = {"solution.ipynb": notebook([ALL_HAM_CELL]), "submission.toml": MANIFEST}
     if forge:
-        files.update({"pandas.py": SHADOW, "pytest.py": SHADOW, "sklearn/__init__.py": SHADOW, "numpy.py": SHADOW,
-                      "_pytest/__init__.py": SHADOW, "conftest.py": SHADOW, "pytest_bridge/__init__.py": SHADOW})
+        files.update(
+            {
+                "pandas.py": SHADOW,
+                "pytest.py": SHADOW,
+                "sklearn/__init__.py": SHADOW,
+                "numpy.py": SHADOW,
+                "_pytest/__init__.py": SHADOW,
+                "conftest.py": SHADOW,
+                "pytest_bridge/__init__.py": SHADOW,
+            }
+        )
     return write_tree(env.tmp / "submission", files)
 
 
 def _background_script(env: Env, *, forge: bool) -> object:
     """Writes its predictions, then exits 3; a detached process rewrites the records after."""
-    body = ("write_all_ham()\nforge_in_background()\nraise SystemExit(3)" if forge
-            else "write_all_ham()\nraise SystemExit(3)")
+    body = (
+        "write_all_ham()\nforge_in_background()\nraise SystemExit(3)"
+        if forge
+        else "write_all_ham()\nraise SystemExit(3)"
+    )
     header = FORGER if forge else ""
     return write_tree(env.tmp / "submission", {"predict.py": script(body, header=header), "submission.toml": MANIFEST})
 
@@ -146,7 +165,9 @@ def _cell_error_stays(outcome, env: Env) -> None:
     assert [e.get("ename") for e in errors] == ["ZeroDivisionError"], run.runner
     assert outcome.report.metrics.get("run.clean") == 0.5
     executed = outcome.out_dir / "artifacts" / "executed.ipynb"
-    assert executed.is_file() and "ZeroDivisionError" in executed.read_text(), "the reviewer's notebook is not the runner's"
+    assert executed.is_file() and "ZeroDivisionError" in executed.read_text(), (
+        "the reviewer's notebook is not the runner's"
+    )
 
 
 TWINS = {
@@ -158,31 +179,56 @@ TWINS = {
 """Case id → its honest twin's builder (the same submission without the trick)."""
 
 CASES = [
-    Case("trust_forges_results_on_import", "runtime",
-         "predict.py without build_model(): on import (by the hidden tests) it appends a \"passed\" line per test id "
-         "to every results file it can reach and keeps doing so from a detached process",
-         lambda env: _script(env, forge=True),
-         Expect(verdict=Verdict.OK, check=_no_model_points,
-                note="the hidden tests' results are written by another uid into a folder it cannot write: "
-                     "no point for the missing build_model()"),
-         assignment="real"),
-    Case("trust_shadowed_modules", "runtime",
-         "a notebook-only submission with pandas.py, numpy.py, pytest.py, sklearn/, _pytest/, conftest.py and "
-         "pytest_bridge/ at its root, each forging the results when imported",
-         lambda env: _shadowed(env, forge=True),
-         Expect(verdict=Verdict.OK, check=_nothing_importable,
-                note="the hidden tests' pytest has no submission folder on sys.path: none of them is imported there"),
-         assignment="real"),
-    Case("trust_background_rewrites_records", "runtime",
-         "writes its predictions, exits 3, and leaves a double-forked process that rewrites runner.json, the results "
-         "files and the executed notebook after the runner wrote them",
-         lambda env: _background_script(env, forge=True),
-         Expect(verdict=Verdict.CRASHED, check=_crash_stays_a_crash,
-                note="the exit code comes from the engine and the record from the runner's folder")),
-    Case("trust_notebook_forges_runner_record", "runtime",
-         "a notebook with a cell error whose last cell rewrites runner.json (cell_errors: []) and the executed notebook, "
-         "directly and from a detached process",
-         lambda env: _notebook_forges(env, forge=True),
-         Expect(verdict=Verdict.OK, messages=("cell_errors",), check=_cell_error_stays,
-                note="\"runs cleanly\" stays at level 3: the cell errors come from the runner's record")),
+    Case(
+        "trust_forges_results_on_import",
+        "runtime",
+        'predict.py without build_model(): on import (by the hidden tests) it appends a "passed" line per test id '
+        "to every results file it can reach and keeps doing so from a detached process",
+        lambda env: _script(env, forge=True),
+        Expect(
+            verdict=Verdict.OK,
+            check=_no_model_points,
+            note="the hidden tests' results are written by another uid into a folder it cannot write: "
+            "no point for the missing build_model()",
+        ),
+        assignment="real",
+    ),
+    Case(
+        "trust_shadowed_modules",
+        "runtime",
+        "a notebook-only submission with pandas.py, numpy.py, pytest.py, sklearn/, _pytest/, conftest.py and "
+        "pytest_bridge/ at its root, each forging the results when imported",
+        lambda env: _shadowed(env, forge=True),
+        Expect(
+            verdict=Verdict.OK,
+            check=_nothing_importable,
+            note="the hidden tests' pytest has no submission folder on sys.path: none of them is imported there",
+        ),
+        assignment="real",
+    ),
+    Case(
+        "trust_background_rewrites_records",
+        "runtime",
+        "writes its predictions, exits 3, and leaves a double-forked process that rewrites runner.json, the results "
+        "files and the executed notebook after the runner wrote them",
+        lambda env: _background_script(env, forge=True),
+        Expect(
+            verdict=Verdict.CRASHED,
+            check=_crash_stays_a_crash,
+            note="the exit code comes from the engine and the record from the runner's folder",
+        ),
+    ),
+    Case(
+        "trust_notebook_forges_runner_record",
+        "runtime",
+        "a notebook with a cell error whose last cell rewrites runner.json (cell_errors: []) and the executed notebook, "
+        "directly and from a detached process",
+        lambda env: _notebook_forges(env, forge=True),
+        Expect(
+            verdict=Verdict.OK,
+            messages=("cell_errors",),
+            check=_cell_error_stays,
+            note='"runs cleanly" stays at level 3: the cell errors come from the runner\'s record',
+        ),
+    ),
 ]

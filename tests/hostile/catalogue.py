@@ -34,8 +34,14 @@ from harness.settings import Settings
 GROUPS = ("archive", "notebook", "output", "runtime", "report", "harness")
 TEST_ID = "tests/hostile/test_catalogue.py::test_case[{id}]"
 REPORT_FILES = {"report.json", "report.md", "report.html", "junit.xml"}
-ARTIFACT_FILES = {"executed.ipynb", "notebook.html", "stdout.txt", "stderr.txt", "submission.sha256",
-                  "gateway-calls.jsonl"}  # + the model gateway's call log (issue 14)
+ARTIFACT_FILES = {
+    "executed.ipynb",
+    "notebook.html",
+    "stdout.txt",
+    "stderr.txt",
+    "submission.sha256",
+    "gateway-calls.jsonl",
+}  # + the model gateway's call log (issue 14)
 LEAK_F1 = 0.99
 """No hostile submission trains a model: an F1 this high could only come from the labels."""
 
@@ -208,8 +214,16 @@ def drive_api(case: Case, env: Env, submission: Path) -> Outcome:
     duration = time.monotonic() - started
     if report is not None:
         write_reports(report, out_dir)
-    return Outcome(report=report, out_dir=out_dir, error=error, runs=runs, owner_pids=(os.getpid(),),
-                   duration_s=duration, rss_growth_mb=_maxrss_mb() - before, docker=bool(runs))
+    return Outcome(
+        report=report,
+        out_dir=out_dir,
+        error=error,
+        runs=runs,
+        owner_pids=(os.getpid(),),
+        duration_s=duration,
+        rss_growth_mb=_maxrss_mb() - before,
+        docker=bool(runs),
+    )
 
 
 # --- the expected outcome -------------------------------------------------------------------
@@ -239,7 +253,10 @@ def check_expected(case: Case, outcome: Outcome, env: Env) -> None:
     if exp.min_score is not None:
         assert report is not None and report.score is not None and report.score >= exp.min_score, summary
     if exp.runs is not None:
-        assert len(outcome.runs) == exp.runs, (f"expected {exp.runs} container run(s), got {len(outcome.runs)}", summary)
+        assert len(outcome.runs) == exp.runs, (
+            f"expected {exp.runs} container run(s), got {len(outcome.runs)}",
+            summary,
+        )
     if exp.check is not None:
         exp.check(outcome, env)
 
@@ -250,10 +267,14 @@ def _summary(outcome: Outcome) -> dict:
         return {"error": repr(outcome.error), "exit": outcome.exit_code, "stderr": outcome.stderr[-1500:]}
     run = report.sandbox
     return {
-        "status": report.status, "score": report.score, "verdict": run and run.verdict.value,
-        "exit_code": run and run.exit_code, "codes": sorted(outcome.codes),
+        "status": report.status,
+        "score": report.score,
+        "verdict": run and run.verdict.value,
+        "exit_code": run and run.exit_code,
+        "codes": sorted(outcome.codes),
         "messages": [m.text[:200] for m in report.messages][:12],
-        "stderr": run and run.stderr.text[-800:], "runner": run and run.runner,
+        "stderr": run and run.stderr.text[-800:],
+        "runner": run and run.runner,
         "grader_errors": [g.error for g in report.graders if g.error],
     }
 
@@ -293,8 +314,12 @@ class Watch:
 
     @classmethod
     def take(cls, env: Env, submission: Path) -> Watch:
-        return cls(submission=submission, host_target=snapshot(env.host_target), prepared=snapshot(env.prepared),
-                   source=snapshot(submission))
+        return cls(
+            submission=submission,
+            host_target=snapshot(env.host_target),
+            prepared=snapshot(env.prepared),
+            source=snapshot(submission),
+        )
 
 
 def label_windows(hidden_labels: Path, count: int = 8, size: int = 4) -> list[str]:
@@ -303,7 +328,7 @@ def label_windows(hidden_labels: Path, count: int = 8, size: int = 4) -> list[st
     rows = hidden_labels.read_text(encoding="utf-8").splitlines()[1:]
     windows = []
     for start in range(0, len(rows) - size, size):
-        chunk = rows[start:start + size]
+        chunk = rows[start : start + size]
         if len({row.rsplit(",", 1)[-1] for row in chunk}) > 1:
             windows.append("\n".join(chunk))
         if len(windows) >= count:
@@ -326,7 +351,9 @@ class ActiveContent(html.parser.HTMLParser):
     attributes, ``javascript:``/``vbscript:``/``data:text/html`` URLs, meta refresh."""
 
     ELEMENTS = frozenset({"script", "iframe", "frame", "object", "embed", "applet", "base", "form", "link", "portal"})
-    URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href", "data", "poster", "srcdoc", "background"})
+    URL_ATTRS = frozenset(
+        {"href", "src", "action", "formaction", "xlink:href", "data", "poster", "srcdoc", "background"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -347,7 +374,9 @@ class ActiveContent(html.parser.HTMLParser):
             attr = {k: (v or "") for k, v in attrs}
             if attr.get("http-equiv", "").lower() == "refresh":
                 self.found.append("<meta refresh>")
-            if attr.get("http-equiv", "").lower() == "content-security-policy" and "default-src 'none'" in attr.get("content", ""):
+            if attr.get("http-equiv", "").lower() == "content-security-policy" and "default-src 'none'" in attr.get(
+                "content", ""
+            ):
                 self.csp = True
 
     handle_startendtag = handle_starttag
@@ -391,8 +420,10 @@ def check_reports(out_dir: Path) -> None:
 def holdout_containers(client, pids: tuple[int, ...]) -> list[str]:
     found = []
     for pid in pids:
-        found += [c.short_id for c in client.containers.list(all=True, filters={"label": f"io.holdout.pid={pid}"},
-                                                             sparse=True)]
+        found += [
+            c.short_id
+            for c in client.containers.list(all=True, filters={"label": f"io.holdout.pid={pid}"}, sparse=True)
+        ]
     return found
 
 
@@ -405,7 +436,9 @@ def check_invariants(case: Case, outcome: Outcome, env: Env, watch: Watch, clien
     assert snapshot(env.prepared) == watch.prepared, "the prepared data (inputs or hidden labels) changed"
     assert snapshot(watch.submission) == watch.source, "the submission itself changed"
     texts = _read_all(outcome.out_dir)
-    texts["<error>"] = str(outcome.error or "") + (outcome.error.hint if isinstance(outcome.error, HoldoutError) else "")
+    texts["<error>"] = str(outcome.error or "") + (
+        outcome.error.hint if isinstance(outcome.error, HoldoutError) else ""
+    )
     texts["<cli stdout>"], texts["<cli stderr>"] = outcome.stdout, outcome.stderr
     windows = label_windows(env.hidden_labels)
     for name, text in texts.items():

@@ -24,15 +24,22 @@ def variants_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("assignments")
     make_variant(root / "lean")
     make_variant(root / "short_cells", entry={"cell_timeout_s": 4})
-    make_variant(root / "small_intake", intake={"member_bytes": 64 * 1024, "total_bytes": 256 * 1024,
-                                                "archive_bytes": 512 * 1024})
+    make_variant(
+        root / "small_intake",
+        intake={"member_bytes": 64 * 1024, "total_bytes": 256 * 1024, "archive_bytes": 512 * 1024},
+    )
     return root
 
 
 @pytest.fixture(scope="session")
 def hostile_settings(data_dir, session_cache, sandbox_image, variants_root) -> Settings:
-    return Settings(data_dir=data_dir, cache_dir=session_cache, image=sandbox_image, allow_download=False,
-                    assignment_paths=(variants_root,))
+    return Settings(
+        data_dir=data_dir,
+        cache_dir=session_cache,
+        image=sandbox_image,
+        allow_download=False,
+        assignment_paths=(variants_root,),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -57,8 +64,16 @@ def env(tmp_path, hostile_settings, variants_root, prepared_dir, monkeypatch) ->
     case_dir.mkdir()
     assignments = {p.name: p for p in variants_root.iterdir()}
     assignments["real"] = APPLIED_ML
-    return Env(tmp=case_dir, tmp_root=tmp_root, host_target=target, hidden_labels=prepared_dir / "hidden" / "test_labels.csv",
-               secret=secret, settings=hostile_settings, assignments=assignments, prepared=prepared_dir)
+    return Env(
+        tmp=case_dir,
+        tmp_root=tmp_root,
+        host_target=target,
+        hidden_labels=prepared_dir / "hidden" / "test_labels.csv",
+        secret=secret,
+        settings=hostile_settings,
+        assignments=assignments,
+        prepared=prepared_dir,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +109,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         mine = [r for r in rows if r[1] == group]
         if mine:
             docker = sum(r[2] for r in mine if r[3])
-            terminalreporter.write_line(f"{group:<9} {len(mine):>3} cases  {sum(r[2] for r in mine):6.1f} s "
-                                        f"({docker:.1f} s with containers)")
+            terminalreporter.write_line(
+                f"{group:<9} {len(mine):>3} cases  {sum(r[2] for r in mine):6.1f} s ({docker:.1f} s with containers)"
+            )
     terminalreporter.write_line(f"{'total':<9} {len(rows):>3} cases  {sum(r[2] for r in rows):6.1f} s")

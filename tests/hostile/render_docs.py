@@ -37,8 +37,12 @@ def _variant(case: Case) -> str:
         return "`grade` CLI"
     if case.assignment is None:
         return "its manifest's"
-    return {"lean": "applied_ml (lean)", "real": "applied_ml + hidden tests", "short_cells": "cell limit 4 s",
-            "small_intake": "small `[intake]` limits"}.get(case.assignment, case.assignment)
+    return {
+        "lean": "applied_ml (lean)",
+        "real": "applied_ml + hidden tests",
+        "short_cells": "cell limit 4 s",
+        "small_intake": "small `[intake]` limits",
+    }.get(case.assignment, case.assignment)
 
 
 def catalogue_section(cases: list[Case]) -> str:
@@ -46,12 +50,18 @@ def catalogue_section(cases: list[Case]) -> str:
     lines = [START, "", f"{len(cases)} cases: " + ", ".join(f"{g} {counts[g]}" for g in GROUPS) + ".", ""]
     for group in GROUPS:
         mine = [c for c in cases if c.group == group]
-        lines += [f"### {GROUP_TITLES[group]} ({len(mine)})", "",
-                  "| Case | Attack | Expected outcome | Graded with | Test |", "|---|---|---|---|---|"]
+        lines += [
+            f"### {GROUP_TITLES[group]} ({len(mine)})",
+            "",
+            "| Case | Attack | Expected outcome | Graded with | Test |",
+            "|---|---|---|---|---|",
+        ]
         for case in mine:
             test = TEST_ID.format(id=case.id).rsplit("::", 1)[1]
-            lines.append(f"| `{case.id}` | {_cell(case.attack)} | {_cell(case.expect.describe())} | "
-                         f"{_variant(case)} | `{test}` |")
+            lines.append(
+                f"| `{case.id}` | {_cell(case.attack)} | {_cell(case.expect.describe())} | "
+                f"{_variant(case)} | `{test}` |"
+            )
         lines.append("")
     lines.append(END)
     return "\n".join(lines)

@@ -30,6 +30,7 @@ def test_every_case_says_what_it_attacks_and_expects() -> None:
 def test_security_doc_lists_every_case_with_its_test() -> None:
     text = DOC.read_text(encoding="utf-8")
     assert current_section(text) == catalogue_section(all_cases()), (
-        "docs/security.md is out of date with tests/hostile: run `python -m tests.hostile.render_docs`")
+        "docs/security.md is out of date with tests/hostile: run `python -m tests.hostile.render_docs`"
+    )
     for case in all_cases():
         assert f"`test_case[{case.id}]`" in text, case.id

@@ -21,9 +21,12 @@ def _facts(outcome) -> dict:
     report = outcome.report
     assert report is not None, outcome.error
     pytest_result = next((g for g in report.graders if g.grader == "pytest"), None)
-    return {"score": report.score, "clean": report.metrics.get("run.clean"),
-            "hidden_points": pytest_result.measurements.get("points") if pytest_result else None,
-            "cell_errors": len(report.sandbox.runner.get("cell_errors") or [])}
+    return {
+        "score": report.score,
+        "clean": report.metrics.get("run.clean"),
+        "hidden_points": pytest_result.measurements.get("points") if pytest_result else None,
+        "cell_errors": len(report.sandbox.runner.get("cell_errors") or []),
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -38,8 +38,14 @@ def dump_toml(data: dict[str, Any]) -> str:
     return "".join(f"{json.dumps(key)} = {toml_value(value)}\n" for key, value in data.items())
 
 
-def make_variant(dest: Path, *, hidden_tests: bool = False, entry: dict | None = None,
-                 sandbox: dict | None = None, intake: dict | None = None) -> Path:
+def make_variant(
+    dest: Path,
+    *,
+    hidden_tests: bool = False,
+    entry: dict | None = None,
+    sandbox: dict | None = None,
+    intake: dict | None = None,
+) -> Path:
     """Copy applied_ml to ``dest`` (a new folder) with the given changes; return ``dest``."""
     shutil.copytree(APPLIED_ML, dest, ignore=shutil.ignore_patterns("canaries", "starter", "__pycache__"))
     spec = tomllib.loads((APPLIED_ML / "assignment.toml").read_text(encoding="utf-8"))
