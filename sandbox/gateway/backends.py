@@ -316,8 +316,9 @@ class OpenAICompatibleBackend:
 
 class Recording:
     """Responses of one submission by request key and occurrence: the n-th identical request
-    gets the answer recorded for the n-th (runs of equal answers are stored once). One JSON file
-    per key, written atomically; the first recording of an occurrence is kept."""
+    gets the answer recorded for the n-th (or, for a recording that stored only the first of a
+    run of equal answers, the latest before it). One JSON file per key, written atomically; the
+    first recording of an occurrence is kept."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -348,16 +349,19 @@ class Recording:
 
     def response(self, key: str, occurrence: int) -> dict | None:
         with self._lock:
-            runs = [r for r in self._load(key) if r["from"] <= occurrence]
+            runs = sorted((r for r in self._load(key) if r["from"] <= occurrence), key=lambda r: r["from"])
         return runs[-1]["response"] if runs else None
 
     def save(self, key: str, occurrence: int, response: dict) -> None:
+        """Record the answer to the ``occurrence``-th identical request. Concurrent identical
+        requests (a judge scoring two samples at once) may finish in any order, so each
+        occurrence is stored under its own number, never folded into a neighbour's run."""
         with self._lock:
             runs = self._load(key)
-            current = [r for r in runs if r["from"] <= occurrence]
-            if (current and current[-1]["response"] == response) or any(r["from"] >= occurrence for r in runs):
+            if any(r["from"] == occurrence for r in runs):
                 return
             runs.append({"from": occurrence, "response": response})
+            runs.sort(key=lambda r: r["from"])
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".rec-")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
