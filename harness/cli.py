@@ -97,7 +97,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout instead of the summary.")
 @click.option("--fail-under", type=click.FloatRange(0, 100), help="Exit 1 when the score is below this (0-100).")
 @click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
-@click.option("--force", is_flag=True, help="Replace a report already in --out (and its artifacts).")
+@click.option("--force", is_flag=True, help="Replace a report already in --out.")
 def submission_cmd(
     submission: Path,
     assignment: str | None,
@@ -139,19 +139,16 @@ def submission_cmd(
 
 
 def _claim_out_dir(out_dir: Path, force: bool) -> None:
-    """A second ``grade`` must not silently replace the first one's report (nor mix its
-    artifacts with the new run's): refuse, unless ``--force``, which clears the old ones."""
-    from harness import safeio
+    """A second ``grade`` must not silently replace the first one's report: refuse, unless
+    ``--force``. (Old artifacts need no care here: the run clears them, and a report links only
+    artifacts stamped with its own submission's sha256.)"""
     from harness.errors import ConfigError
 
-    if not (out_dir / "report.json").exists():
-        return
-    if not force:
+    if (out_dir / "report.json").exists() and not force:
         raise ConfigError(
             f"{out_dir} already holds a report",
             hint="Pass --force to replace it, or --out to write the new one elsewhere.",
         )
-    safeio.rmtree(out_dir / "artifacts")
 
 
 def exit_code_for(report, fail_under: float | None) -> int:

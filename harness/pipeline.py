@@ -39,7 +39,6 @@ from sandbox.runner import ENTRY, Mount, RunRequest, make_job_dirs, open_regular
 
 Runner = Callable[[RunRequest], SandboxRun]
 MANIFEST = "submission.toml"
-RUNNER = ENTRY
 
 
 @dataclass
@@ -60,8 +59,8 @@ class EntryPoint:
     def command(self, assignment: Assignment) -> list[str]:
         if self.kind == "notebook":
             timeout = assignment.spec.entry.cell_timeout_s
-            return [*RUNNER, "notebook", self.path, "--cell-timeout", f"{timeout:g}"]
-        return [*RUNNER, "script", self.path]
+            return [*ENTRY, "notebook", self.path, "--cell-timeout", f"{timeout:g}"]
+        return [*ENTRY, "script", self.path]
 
 
 @dataclass

@@ -145,7 +145,6 @@ def test_a_second_grade_does_not_replace_a_report_without_force(monkeypatch, tmp
         main(["submission", str(tmp_path), "--out", str(out), "--force", "--json"])
     assert exc.value.code == 0
     assert json.loads((out / "report.json").read_text())["score"] == 70.0
-    assert not (out / "artifacts" / "notebook.html").exists()
 
 
 @pytest.mark.parametrize(
@@ -153,7 +152,7 @@ def test_a_second_grade_does_not_replace_a_report_without_force(monkeypatch, tmp
     [
         (["{missing}", "--json"], 3, "SubmissionRejected"),
         (["{missing}", "--json", "--fail-under", "500"], 2, "usage"),
-        (["batch", "{missing}", "--json"], 2, "usage"),
+        (["check", "{missing}", "--json"], 2, "ConfigError"),
     ],
 )
 def test_json_mode_prints_an_error_object_on_failure(args, code, kind, tmp_path):
