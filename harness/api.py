@@ -10,7 +10,7 @@ from harness.assignments import find_assignment
 from harness.errors import SubmissionRejected
 from harness.models import GradeReport
 from harness.pipeline import GradeOptions, Job, Runner, execute
-from harness.report_assembly import build_report, keep_artifacts
+from harness.reports.assembly import build_report, keep_artifacts
 from harness.settings import Settings
 
 

@@ -173,7 +173,7 @@ def grade_batch(
     ``blind``: report folders, reports and the leaderboard carry anonymised ids; the names go to
     ``<out>/blind-map.json`` for ``grade unblind``."""
     from harness.api import grade
-    from harness.report import write_reports
+    from harness.reports.write import write_reports
 
     sources = list({source_key(s): s for s in discover(inputs)}.values())  # each source once
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -273,7 +273,7 @@ def _with_panel(report: GradeReport, target: Path, settings: Settings, assignmen
 
 
 def _finish(result: BatchResult, started: float) -> None:
-    from harness.leaderboard import write_leaderboard
+    from harness.reports.leaderboard import write_leaderboard
 
     result.wall_s = round(time.monotonic() - started, 2)
     result.counts = _count(result.items)

@@ -6,7 +6,7 @@
 Each step can be called alone in a test with a hand-built job. Candidate mistakes become
 messages and verdicts; only our own failures raise. The resources and dependencies steps live
 in :mod:`harness.provision`; turning a finished job into a report, in
-:mod:`harness.report_assembly`.
+:mod:`harness.reports.assembly`.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ def _warm_up_in_background(job: Job) -> threading.Thread:
             except Exception:
                 pass
         if job.options.artifacts_dir is not None and job.entry is not None and job.entry.kind == "notebook":
-            from harness.report_notebook import warm_up
+            from harness.reports.notebook import warm_up
 
             warm_up()
 

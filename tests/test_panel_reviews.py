@@ -19,7 +19,7 @@ from harness.panel.reviews import (
     write_review,
 )
 from harness.panel.scorecard import build_panel, refresh_panel
-from harness.report import write_reports
+from harness.reports.write import write_reports
 from tests.sample_reports import HOSTILE, realistic_report
 
 

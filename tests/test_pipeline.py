@@ -14,7 +14,7 @@ import pytest
 from harness.api import grade
 from harness.errors import ConfigError
 from harness.models import SandboxRun, Verdict
-from harness.report import stable_view
+from harness.reports.write import stable_view
 from harness.settings import Settings
 
 RAW = "".join(f"{'spam' if i % 3 == 0 else 'ham'}\tmessage number {i}\n" for i in range(40))

@@ -159,7 +159,7 @@ def refresh_panel(
 ) -> GradeReport:
     """Recompute the panel block of the report in ``report_dir`` from its reviews, and re-render
     report.json/md/html/junit (``write``). A report without panel criteria is returned as is."""
-    from harness.report import write_reports
+    from harness.reports.write import write_reports
 
     report = report if report is not None else read_report(report_dir)
     if not panel_criteria(report):

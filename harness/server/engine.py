@@ -47,7 +47,7 @@ def grade_submission(archive: Path, assignment: str, out_dir: Path) -> Outcome:
     from harness.errors import HoldoutError
     from harness.panel.scorecard import grading_status, panel_criteria, refresh_panel
     from harness.pipeline import GradeOptions
-    from harness.report import write_reports
+    from harness.reports.write import write_reports
     from harness.settings import Settings
 
     try:

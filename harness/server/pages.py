@@ -395,7 +395,7 @@ def round_similarity(data, db: Session, rnd: Round) -> list[dict]:
     """The panel's winnowing comparison over the round's readable uploads (submission ids as
     names), cached in the round folder's ``similarity.json`` until the set of submissions changes."""
     from harness.panel import similarity as sim
-    from harness.report import write_atomic
+    from harness.reports.write import write_atomic
     from harness.safeio import UntrustedDataError, read_json
 
     rows = db.execute(
@@ -529,7 +529,7 @@ def report_html(submission_id: int, request: Request, db: Session = Depends(db_s
         and report.panel is not None
         and report.panel.reviewers
     ):
-        from harness.report_html import render_html
+        from harness.reports.html import render_html
 
         return HTMLResponse(render_html(report.model_copy(update={"panel": None})), headers=headers)
     return FileResponse(folder / "report.html", media_type="text/html; charset=utf-8", headers=headers)

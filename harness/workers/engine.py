@@ -23,7 +23,7 @@ from harness.errors import (
     InfrastructureError,
     SubmissionRejected,
 )
-from harness.report import write_atomic
+from harness.reports.write import write_atomic
 from harness.safeio import rmtree, sha256_file
 from harness.settings import Settings
 from harness.workers import queue_for

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 ARTIFACTS = {"executed.ipynb": 64 * 2**20, "stdout.txt": 8 * 2**20, "stderr.txt": 8 * 2**20}
 """The run's files kept for the reviewer, each with its size cap."""
 RENDERED_NOTEBOOK = "notebook.html"
-"""Written next to them when the report is rendered (:mod:`harness.report_notebook`)."""
+"""Written next to them when the report is rendered (:mod:`harness.reports.notebook`)."""
 
 
 ARTIFACTS_STAMP = "submission.sha256"
