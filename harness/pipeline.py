@@ -98,7 +98,7 @@ class Job:
 
 def unpack(job: Job) -> None:
     """Safe intake, with the assignment's limits when it is already known (``--assignment``)."""
-    limits = IntakeLimits.from_mapping(job.assignment.spec.intake) if job.assignment else IntakeLimits()
+    limits = IntakeLimits.from_mapping(job.assignment.spec.intake.overrides()) if job.assignment else IntakeLimits()
     try:
         job.unpacked = unpack_submission(job.source, job.job_dir / "submission", limits)
     except SubmissionRejected as exc:
@@ -138,7 +138,7 @@ def resolve_assignment(job: Job) -> None:
             "(`grade list assignments` shows the ids).",
         )
     job.assignment = find_assignment(ref, job.settings, allow_path=not from_manifest)
-    if from_manifest and job.assignment.spec.intake and job.rejected is None:
+    if from_manifest and job.assignment.spec.intake.overrides() and job.rejected is None:
         # Unpacked with the default limits to read the manifest: now apply the assignment's own.
         safeio.rmtree(job.job_dir / "submission")
         job.unpacked = None
