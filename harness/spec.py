@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import SpecError
+from harness.models import ReportStatus
 
 SPEC_FILE = "assignment.toml"
 
@@ -221,7 +222,8 @@ class CanarySpec(_Spec):
     max_score: float | None = None
     verdict: str | None = None
     """Expected sandbox verdict (``ok``, ``timeout``, ``crashed``, ``no_output`` ...)."""
-    status: Literal["graded", "needs_review", "rejected"] | None = "graded"
+    status: ReportStatus | None = ReportStatus.GRADED
+    """Expected report status; ``awaiting_panel`` counts as ``graded``."""
     message: str | None = None
     """A message code the report must contain (``missing_ids``, ``network_unreachable`` ...)."""
     metrics: dict[str, list[float]] = Field(default_factory=dict)

@@ -20,6 +20,7 @@ from harness.models import (
     GraderStatus,
     Level,
     Message,
+    ReportStatus,
     SubmissionRef,
     Visibility,
 )
@@ -134,7 +135,7 @@ def build_report(job: Job) -> GradeReport:
     )
     if job.rejected is not None:
         return GradeReport(
-            status="rejected",
+            status=ReportStatus.REJECTED,
             score=0.0,
             assignment=assignment,
             submission=submission,
@@ -169,7 +170,7 @@ def build_report(job: Job) -> GradeReport:
             )
         )
     return GradeReport(
-        status="needs_review" if needs_review or gateway_failed else "graded",
+        status=ReportStatus.NEEDS_REVIEW if needs_review or gateway_failed else ReportStatus.GRADED,
         score=score,
         assignment=assignment,
         submission=submission,
