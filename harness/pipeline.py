@@ -41,7 +41,7 @@ Runner = Callable[[RunRequest], SandboxRun]
 MANIFEST = "submission.toml"
 
 
-@dataclass
+@dataclass(frozen=True)
 class GradeOptions:
     assignment: str | Path | None = None
     image: str | None = None
