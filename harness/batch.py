@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,11 +21,12 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from harness.errors import ConfigError, HoldoutError, InfrastructureError
-from harness.intake import sha256_file
 from harness.models import GradeReport
 from harness.pipeline import GradeOptions, Runner
+from harness.safeio import sha256_file
 from harness.settings import Settings
 from harness.slugs import ARCHIVE_SUFFIXES, assign_slugs, base_slug, hashed_slug, source_key
+from sandbox.cleanup import remove_own_containers
 
 State = Literal["graded", "needs_review", "rejected", "awaiting_panel", "error", "infra_error", "skipped"]
 ENTRY_NAMES = ("submission.toml", "predict.py", "solution.ipynb", "rag.py")
@@ -255,7 +255,7 @@ def grade_batch(
         result.interrupted = True
         for future in pending:
             future.cancel()
-        _kill_own_containers()
+        remove_own_containers()  # interrupted workers return at once
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
@@ -286,18 +286,3 @@ def _count(items: list[BatchItem]) -> dict[str, int]:
         key = item.state or "not_done"
         counts[key] = counts.get(key, 0) + 1
     return counts
-
-
-def _kill_own_containers() -> None:
-    """Stop this process's sandbox containers so interrupted workers return at once."""
-    try:
-        from sandbox.engine import connect
-
-        client = connect()
-        for container in client.containers.list(sparse=True, filters={"label": f"io.holdout.pid={os.getpid()}"}):
-            try:
-                container.kill()
-            except Exception:
-                pass
-    except HoldoutError:
-        pass

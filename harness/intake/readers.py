@@ -31,6 +31,7 @@ from harness.intake.limits import (
     rejected,
 )
 from harness.intake.planner import Kind, Planned, RawEntry
+from harness.safeio import UntrustedDataError, open_regular
 
 _ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 """bzip2 and lzma members are refused: zipfile decompresses them without an output cap."""
@@ -366,16 +367,14 @@ def directory_entries(source: Path, limits: IntakeLimits) -> Iterator[RawEntry]:
 
 def open_source_file(member: Planned) -> IO[bytes]:
     """Open a file of a directory submission, refusing it if it became a link or device."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(member.ref, flags)
-    except OSError:
-        if os.path.islink(member.ref):
+        fd = open_regular(member.ref)
+    except UntrustedDataError as err:
+        if err.code == "symlink":
             raise rejected("symlink", f"member {member.name!r} is a symbolic link", member.name) from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise rejected("special_file", f"member {member.name!r} is not a regular file", member.name)
+        if err.code == "not_regular_file":
+            raise rejected("special_file", f"member {member.name!r} is not a regular file", member.name) from None
+        raise OSError(str(err)) from None  # gone or unreadable: read_errors says corrupt_archive
     return open(fd, "rb")
 
 

@@ -187,7 +187,7 @@ def build_report(job: Job) -> GradeReport:
 
 
 def _sha256_or_empty(path: Path) -> str:
-    from harness.intake import sha256_file
+    from harness.safeio import sha256_file
 
     try:
         return sha256_file(path) if path.is_file() else ""
