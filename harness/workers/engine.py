@@ -27,6 +27,7 @@ from harness.report import write_atomic
 from harness.safeio import rmtree, sha256_file
 from harness.settings import Settings
 from harness.workers import queue_for
+from harness.workers.app import redact
 from harness.workers.store import REPORT_FILES, Entry, Store
 from harness.workers.tasks import TASK_NAME
 
@@ -142,7 +143,7 @@ class CeleryEngine:
             )
         except Exception as exc:  # kombu's OperationalError and socket errors: the broker is unreachable
             raise InfrastructureError(
-                f"cannot send the job to the broker at {self.broker}: {exc}",
+                f"cannot send the job to the broker at {redact(self.broker)}: {exc}",
                 hint="Start it (`make broker` for a local one) or check --broker.",
             ) from None
         entry.log("sent", queue=queue)
@@ -165,9 +166,14 @@ def engine_for(name: str, broker: str | None, store: Path | None):
         if broker or store:
             raise ConfigError("--broker and --store are for --engine celery")
         return None
+    require_celery_options(broker, store)
+    return CeleryEngine(broker, store)
+
+
+def require_celery_options(broker: str | None, store: object | None) -> None:
+    """``--engine celery`` needs both a broker and a store (exit 2 with an example otherwise)."""
     if not broker or store is None:
         raise ConfigError(
             "--engine celery needs --broker URL and --store DIR",
             hint="e.g. --broker amqp://127.0.0.1:5672// --store /mnt/holdout-store (`make broker` starts a local one).",
         )
-    return CeleryEngine(broker, store)
