@@ -21,7 +21,6 @@ same bytes in another round, or graded by ``grade batch --engine celery``) takes
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -56,7 +55,7 @@ class CeleryJobs:
         from harness.workers.engine import CeleryEngine
 
         self.engine, self.data, self.poll_s, self.on_done = engine, data, poll_s, on_done
-        self.sender = CeleryEngine(broker, Path(store), app=celery_app)
+        self.sender = CeleryEngine(broker, store, app=celery_app)
         self.store = self.sender.store
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -184,8 +183,6 @@ class CeleryJobs:
         return [jobqueue.Claim(r.id, r.submission_id, r.claimed_by) for r in rows]
 
     def _publish(self, entry, claim: jobqueue.Claim, report) -> Outcome:
-        from harness.safeio import rmtree
-
         with self.engine.connect() as conn:
             round_id, assignment = conn.execute(
                 text(
@@ -194,10 +191,7 @@ class CeleryJobs:
                 {"s": claim.submission_id},
             ).one()
         out_dir = self.data.report_dir(round_id, claim.submission_id)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if (entry.root / "artifacts").is_dir():
-            rmtree(out_dir / "artifacts")
-            shutil.copytree(entry.root / "artifacts", out_dir / "artifacts", symlinks=True)
+        entry.export_reports(out_dir)  # artifacts included; the report files are written again below
         return publish_report(report, out_dir, assignment)
 
     def _record(self, claim: jobqueue.Claim, outcome: Outcome) -> int:
