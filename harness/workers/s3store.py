@@ -51,7 +51,8 @@ from harness.workers.store import (
 )
 from sandbox.cleanup import pid_alive
 
-MAX_EVENTS = 1000
+MAX_EVENTS = 200
+"""The most recent events read back (each is one object: a GET apiece)."""
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
