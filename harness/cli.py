@@ -195,7 +195,7 @@ def exit_code_for(report, fail_under: float | None) -> int:
     help="threads: grade here; celery: send to `grade worker` processes (needs --broker and --store).",
 )
 @click.option("--broker", help="Celery broker URL for --engine celery, e.g. amqp://127.0.0.1:5672//.")
-@click.option("--store", type=click.Path(path_type=Path), help="Shared store every worker mounts (--engine celery).")
+@click.option("--store", help="Shared store every worker mounts, or s3://BUCKET/PREFIX (--engine celery).")
 def batch(
     inputs: tuple[Path, ...],
     jobs: int,
@@ -208,7 +208,7 @@ def batch(
     blind: bool,
     engine: str,
     broker: str | None,
-    store: Path | None,
+    store: str | None,
 ) -> None:
     """Grade many submissions (zips, folders, or folders of them) in parallel.
 
@@ -260,7 +260,7 @@ def _below(item, fail_under: float | None) -> bool:
     )
 
 
-def _engine_for(name: str, broker: str | None, store: Path | None):
+def _engine_for(name: str, broker: str | None, store: str | None):
     from harness.workers.engine import engine_for
 
     return engine_for(name, broker, store)

@@ -67,3 +67,14 @@ def test_submit_without_a_server_or_token_says_what_to_do(tmp_path, capsys, monk
 )
 def test_submit_exit_codes_match_grade(state, fail_under, code):
     assert exit_code(state, fail_under) == code
+
+
+def test_serve_checks_its_engine_options_before_starting(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GRADE_BROKER", raising=False)
+    monkeypatch.delenv("GRADE_STORE", raising=False)
+    data = str(tmp_path / "d")
+    code, _, err = run(["serve", "--data", data, "--engine", "celery", "--store", str(tmp_path)], capsys)
+    assert code == 2 and "--engine celery needs --broker URL and --store DIR" in err
+    code, _, err = run(["serve", "--data", data, "--broker", "amqp://127.0.0.1//"], capsys)
+    assert code == 2 and "--broker and --store are for --engine celery" in err
+    assert not (tmp_path / "d").exists()  # refused before anything was created

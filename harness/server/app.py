@@ -35,6 +35,10 @@ class ServerConfig:
     secure_cookies: bool = False
     """Mark cookies ``Secure`` (set when served over HTTPS behind a proxy)."""
     poll_s: float = 1.0
+    engine: str = "threads"
+    """``threads``: grading threads in this process; ``celery``: Celery workers via ``store``."""
+    broker: str | None = None
+    store: str | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -53,9 +57,13 @@ def create_app(
 
             send_graded(config.webhook_url, config.webhook_secret, engine, submission_id)
 
-    queue = job_engine or DatabaseQueue(
-        engine, data, grade_fn, workers=config.workers, poll_s=config.poll_s, on_done=on_done
-    )
+    queue = job_engine
+    if queue is None and config.engine == "celery":
+        from harness.server.celery_jobs import CeleryJobs
+
+        queue = CeleryJobs(engine, data, config.broker, config.store, poll_s=config.poll_s, on_done=on_done)
+    if queue is None:
+        queue = DatabaseQueue(engine, data, grade_fn, workers=config.workers, poll_s=config.poll_s, on_done=on_done)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

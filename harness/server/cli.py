@@ -68,6 +68,26 @@ data_option = click.option(
     "--webhook", help="POST a JSON event here when a submission is graded (signed with GRADE_WEBHOOK_SECRET)."
 )
 @click.option("--secure-cookies", is_flag=True, help="Mark cookies Secure (behind an HTTPS proxy).")
+@click.option(
+    "--engine",
+    "engine_name",
+    type=click.Choice(["threads", "celery"]),
+    default="threads",
+    show_default=True,
+    help="threads: grade in this process (--workers); celery: send jobs to `grade worker` machines.",
+)
+@click.option(
+    "--broker",
+    envvar="GRADE_BROKER",
+    show_envvar=True,
+    help="With --engine celery: the broker URL (amqp://HOST:5672// or redis://HOST:6379/0).",
+)
+@click.option(
+    "--store",
+    envvar="GRADE_STORE",
+    show_envvar=True,
+    help="With --engine celery: the shared store the workers mount (a folder, or s3://BUCKET/PREFIX).",
+)
 def serve(
     db: str | None,
     data: Path,
@@ -77,6 +97,9 @@ def serve(
     max_upload_mb: int,
     webhook: str | None,
     secure_cookies: bool,
+    engine_name: str,
+    broker: str | None,
+    store: str | None,
 ) -> None:
     """Serve the upload API, the reviewers' pages and a grading queue (one process)."""
     _need_extra()
@@ -84,6 +107,14 @@ def serve(
 
     from harness.server.app import ServerConfig, create_app
 
+    if engine_name == "celery":
+        from harness.workers.engine import require_celery_options
+
+        require_celery_options(broker, store)
+    elif broker or store:
+        from harness.errors import ConfigError
+
+        raise ConfigError("--broker and --store are for --engine celery")
     data.mkdir(parents=True, exist_ok=True)
     config = ServerConfig(
         db_url=_db_url(db, data),
@@ -93,10 +124,19 @@ def serve(
         webhook_url=webhook,
         webhook_secret=os.environ.get("GRADE_WEBHOOK_SECRET"),
         secure_cookies=secure_cookies,
+        engine=engine_name,
+        broker=broker,
+        store=store,
     )
     app = create_app(config)
+    grading = f"{workers} grading thread(s)"
+    if engine_name == "celery":
+        from harness.workers.app import redact
+
+        grading = f"Celery workers via {redact(broker)}, store {store}"
     click.echo(
-        f"holdout server on http://{host}:{port}/  (database {config.db_url.split('@')[-1]}, data {data})", err=True
+        f"holdout server on http://{host}:{port}/  (database {config.db_url.split('@')[-1]}, data {data}; {grading})",
+        err=True,
     )
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 

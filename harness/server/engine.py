@@ -2,9 +2,9 @@
 
 ``JobEngine`` is what the app talks to: ``start()``, ``notify()`` (a job was queued), ``stop()``.
 ``DatabaseQueue`` runs N grading threads in this process that claim jobs from the database
-(``jobqueue``); a Celery engine (``--engine celery``) can implement the same three methods and
-call :func:`grade_submission` in its tasks. Whatever the engine, grading is
-:func:`grade_submission`: the same pipeline and report files as ``grade``.
+(``jobqueue``); ``CeleryJobs`` (``--engine celery``, :mod:`harness.server.celery_jobs`) sends
+them to Celery workers through the shared store. Whatever the engine, grading is the same
+pipeline and the same report files as ``grade`` (:func:`publish_report` writes them).
 """
 
 from __future__ import annotations
@@ -45,19 +45,32 @@ def grade_submission(archive: Path, assignment: str, out_dir: Path) -> Outcome:
     """Grade with the real pipeline (Docker) and write report.json/.md/.html, junit.xml."""
     from harness.api import grade
     from harness.errors import HoldoutError
-    from harness.panel.scorecard import grading_status, panel_criteria, refresh_panel
     from harness.pipeline import GradeOptions
-    from harness.reports.write import write_reports
     from harness.settings import Settings
 
     try:
         settings = Settings.from_env()
         options = GradeOptions(assignment=assignment, artifacts_dir=out_dir / "artifacts")
         report = grade(archive, settings=settings, options=options)
-        if panel_criteria(report):  # as `grade batch` does: the report opens the panel (reviews beside it)
+        return publish_report(report, out_dir, assignment, settings=settings)
+    except HoldoutError as exc:  # configuration or infrastructure: ours, not the candidate's
+        return Outcome("failed", None, exc.describe())
+
+
+def publish_report(report, out_dir: Path, assignment: str, *, settings=None) -> Outcome:
+    """Write a report's files into a submission's folder (with its panel block, as `grade batch`
+    does: the report opens the panel, reviews beside it) and say what it means for the row."""
+    from harness.errors import HoldoutError
+    from harness.panel.scorecard import grading_status, panel_criteria, refresh_panel
+    from harness.reports.write import write_reports
+    from harness.settings import Settings
+
+    try:
+        if panel_criteria(report):
+            settings = settings or Settings.from_env()
             report = refresh_panel(out_dir, report, settings=settings, assignment=assignment, write=False)
         write_reports(report, out_dir)
-    except HoldoutError as exc:  # configuration or infrastructure: ours, not the candidate's
+    except HoldoutError as exc:
         return Outcome("failed", None, exc.describe())
     return Outcome(grading_status(report), report.score)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from harness.server.models import User
+from harness.server import service
+from harness.server.models import Round, Submission, User
 from harness.server.security import SESSION_COOKIE, SESSION_MAX_AGE_S, SessionData, same_token
 
 
@@ -54,3 +57,30 @@ def set_session(response: Response, request: Request, value: str) -> None:
 
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    with request.app.state.db() as db:
+        yield db
+
+
+def signed_in(request: Request, db: Session) -> tuple[User, SessionData]:
+    """The page's user and session; not signed in: a redirect to /login and back."""
+    try:
+        return page_user(request, db)
+    except LoginRequired:
+        raise HTTPException(303, headers={"Location": f"/login?next={request.url.path}"}) from None
+
+
+def round_or_404(db: Session, user: User, round_id: int) -> Round:
+    try:
+        return service.get_round(db, user, round_id)
+    except service.NotFound:
+        raise HTTPException(404) from None
+
+
+def submission_or_404(db: Session, user: User, submission_id: int) -> tuple[Submission, Round]:
+    try:
+        return service.get_submission(db, user, submission_id)
+    except service.NotFound:
+        raise HTTPException(404) from None

@@ -38,6 +38,18 @@ def broker_kind(url: str) -> str:
     )
 
 
+def redact(url: str | None) -> str:
+    """A broker URL fit for a log line: its password replaced by ``***``."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+
+
 def default_broker_timeout_s(url: str) -> float:
     return RABBITMQ_DEFAULT_CONSUMER_TIMEOUT_S if broker_kind(url) == "rabbitmq" else REDIS_DEFAULT_VISIBILITY_TIMEOUT_S
 

@@ -7,11 +7,9 @@ import json
 import os
 import socket
 import sys
-from pathlib import Path
 
 import click
 
-from harness.errors import ConfigError
 from harness.settings import Settings
 
 
@@ -26,10 +24,9 @@ from harness.settings import Settings
 @click.option(
     "--store",
     required=True,
-    type=click.Path(path_type=Path),
     envvar="GRADE_STORE",
     show_envvar=True,
-    help="The shared store (the same folder the batch submits to, mounted here).",
+    help="The shared store: the folder the batch submits to, mounted here, or s3://BUCKET/PREFIX.",
 )
 @click.option(
     "-c",
@@ -64,7 +61,7 @@ from harness.settings import Settings
 @click.option("--loglevel", default="INFO", show_default=True, help="Celery log level (DEBUG, INFO, WARNING).")
 def worker_cmd(
     broker: str,
-    store: Path,
+    store: str,
     concurrency: int,
     queues: tuple[str, ...],
     broker_timeout: float | None,
@@ -80,20 +77,16 @@ def worker_cmd(
         make_app,
         worker_queues,
     )
-    from harness.workers.store import Store
+    from harness.workers.store import open_store
 
     settings = Settings.from_env()
     names, specs = worker_queues(settings, tuple(q for arg in queues for q in arg.split(",") if q))
     timeout = broker_timeout or default_broker_timeout_s(broker)
     check_broker_timeout(broker, timeout, specs)
-    root = Store(store).root
-    if not root.is_dir() or not os.access(root, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"the store {root} is not a writable folder on this machine",
-            hint="Mount the shared store here (the batch writes into the same one), or create it.",
-        )
+    shared = open_store(store)
+    shared.check_usable()
     _require_sandbox(image or settings.image, settings)
-    app = make_app(broker, broker_timeout_s=timeout, store=str(root), image=image, max_attempts=max_attempts)
+    app = make_app(broker, broker_timeout_s=timeout, store=shared.location, image=image, max_attempts=max_attempts)
     host = socket.gethostname()
     argv = [
         "worker",
@@ -106,7 +99,7 @@ def worker_cmd(
         "--without-gossip",
         "--without-mingle",
     ]
-    click.echo(f"holdout worker: {concurrency} slot(s), queues {', '.join(names)}, store {root}", err=True)
+    click.echo(f"holdout worker: {concurrency} slot(s), queues {', '.join(names)}, store {shared.location}", err=True)
     app.worker_main(argv)
 
 
@@ -123,17 +116,16 @@ def _require_sandbox(image: str | None, settings: Settings) -> None:
 @click.option(
     "--store",
     required=True,
-    type=click.Path(path_type=Path),
     envvar="GRADE_STORE",
     show_envvar=True,
-    help="The shared store.",
+    help="The shared store (a folder or s3://BUCKET/PREFIX).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status_cmd(key: str, store: Path, as_json: bool) -> None:
+def status_cmd(key: str, store: str, as_json: bool) -> None:
     """Where the submission KEY stands in the store: graded, grading, queued or error."""
-    from harness.workers.store import Store
+    from harness.workers.store import open_store
 
-    info = Store(store).find(key).status()
+    info = open_store(store).find(key).status()
     if as_json:
         click.echo(json.dumps(info, indent=2))
         sys.exit(0)

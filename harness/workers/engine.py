@@ -11,7 +11,6 @@ rerun picks the reports up from the store.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +22,11 @@ from harness.errors import (
     InfrastructureError,
     SubmissionRejected,
 )
-from harness.reports.write import write_atomic
 from harness.safeio import rmtree, sha256_file
 from harness.settings import Settings
 from harness.workers import queue_for
-from harness.workers.store import REPORT_FILES, Entry, Store
+from harness.workers.app import redact
+from harness.workers.store import Entry, open_store
 from harness.workers.tasks import TASK_NAME
 
 POLL_S = 0.5
@@ -36,11 +35,11 @@ POLL_S = 0.5
 class CeleryEngine:
     """Grades a batch's items on Celery workers (see :class:`harness.batch.Engine`)."""
 
-    def __init__(self, broker: str, store: Path, *, app=None) -> None:
+    def __init__(self, broker: str, store: str | Path, *, app=None) -> None:
         from harness.workers.app import make_app
 
         self.broker = broker
-        self.store = Store(store)
+        self.store = open_store(store)
         self.app = app or make_app(broker)
 
     def grade_items(
@@ -90,7 +89,7 @@ class CeleryEngine:
                 for item in following.pop(key):
                     item.duration_s = round(time.monotonic() - sent_at[key], 2) if key in sent_at else 0.0
                     if report is not None:
-                        copy_reports(entry, out_dir / item.slug)
+                        entry.export_reports(out_dir / item.slug)
                         item.report = report
                         item.state = report.status if key in sent_at else "skipped"
                     else:
@@ -106,7 +105,7 @@ class CeleryEngine:
         from harness.pipeline import read_manifest
 
         self.store.ensure()
-        tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.store.root))
+        tmp = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.store.scratch_dir))
         try:
             ref = assignment
             try:
@@ -135,39 +134,33 @@ class CeleryEngine:
         try:
             self.app.send_task(
                 TASK_NAME,
-                args=[entry.key, str(self.store.root)],
+                args=[entry.key, self.store.location],
                 queue=queue,
                 retry=True,
                 retry_policy={"max_retries": 5, "interval_start": 0.5, "interval_step": 1.0, "interval_max": 5.0},
             )
         except Exception as exc:  # kombu's OperationalError and socket errors: the broker is unreachable
             raise InfrastructureError(
-                f"cannot send the job to the broker at {self.broker}: {exc}",
+                f"cannot send the job to the broker at {redact(self.broker)}: {exc}",
                 hint="Start it (`make broker` for a local one) or check --broker.",
             ) from None
         entry.log("sent", queue=queue)
 
 
-def copy_reports(entry: Entry, target: Path) -> None:
-    """The report files of ``entry`` into a batch's ``<out>/<slug>/`` (report.json last)."""
-    target.mkdir(parents=True, exist_ok=True)
-    if (entry.root / "artifacts").is_dir():
-        rmtree(target / "artifacts")
-        shutil.copytree(entry.root / "artifacts", target / "artifacts", symlinks=True)
-    for name in (*REPORT_FILES, "report.json"):
-        if (entry.root / name).is_file():
-            write_atomic(target / name, (entry.root / name).read_text(encoding="utf-8"))
-
-
-def engine_for(name: str, broker: str | None, store: Path | None):
+def engine_for(name: str, broker: str | None, store: str | Path | None):
     """The batch engine ``name`` (``None`` for the in-process threads)."""
     if name == "threads":
         if broker or store:
             raise ConfigError("--broker and --store are for --engine celery")
         return None
+    require_celery_options(broker, store)
+    return CeleryEngine(broker, store)
+
+
+def require_celery_options(broker: str | None, store: object | None) -> None:
+    """``--engine celery`` needs both a broker and a store (exit 2 with an example otherwise)."""
     if not broker or store is None:
         raise ConfigError(
             "--engine celery needs --broker URL and --store DIR",
             hint="e.g. --broker amqp://127.0.0.1:5672// --store /mnt/holdout-store (`make broker` starts a local one).",
         )
-    return CeleryEngine(broker, store)

@@ -62,11 +62,36 @@ def host_id() -> str:
     return socket.gethostname()
 
 
+def open_store(spec: str | os.PathLike[str]):
+    """The store ``spec`` names: a folder every worker mounts, or ``s3://BUCKET/PREFIX`` (an
+    S3-compatible object store; :mod:`harness.workers.s3store`)."""
+    if isinstance(spec, str) and spec.startswith("s3://"):
+        from harness.workers.s3store import S3Store
+
+        return S3Store.from_url(spec)
+    return Store(spec)
+
+
 class Store:
     """The root folder of the shared store."""
 
+    scratch_dir: Path | None
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
+        self.scratch_dir = self.root  # where the batch unpacks a submission before placing it
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def check_usable(self) -> None:
+        """Refuse a store this machine cannot write (not mounted, read-only)."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise ConfigError(
+                f"the store {self.root} is not a writable folder on this machine",
+                hint="Mount the shared store here (the batch writes into the same one), or create it.",
+            )
 
     def ensure(self) -> Store:
         try:
@@ -147,8 +172,43 @@ class Store:
         return entry
 
 
+class EntryStatus:
+    """What every kind of entry (a folder here, objects in :mod:`harness.workers.s3store`)
+    tells ``grade status`` from its own primitives."""
+
+    def status(self, ttl_s: float = DEFAULT_LEASE_TTL_S) -> dict:
+        """Where this key stands: ``graded`` (the report's status and score), ``error``,
+        ``grading`` (a live attempt), ``queued`` (sent, no live attempt), or ``unknown``."""
+        if not self.exists():
+            raise ConfigError(
+                f"key {self.key} is not in the store {self.store_location}",
+                hint="Check --store, or submit it with `grade batch --engine celery`.",
+            )
+        meta, attempts = self.meta(), self.attempts()
+        info = {
+            "key": self.key,
+            "name": meta.get("name"),
+            "assignment": meta.get("assignment"),
+            "assignment_version": meta.get("assignment_version"),
+            "attempts": len(attempts),
+            "lost_attempts": self.lost_attempts(),
+        }
+        report = self.read_report() if self.has_report() else None
+        error = None if report else self.read_error()
+        if report is not None:
+            info.update(state="graded", status=report.status, score=report.score, report=self.location("report.json"))
+        elif error is not None:
+            info.update(state="error", error_state=error.get("state"), error=error.get("error"))
+        elif attempts and self.lease_live(attempts[-1], ttl_s):
+            info.update(state="grading", attempt=attempts[-1])
+        else:
+            info.update(state="queued")
+        info["events"] = self.events()[-10:]
+        return info
+
+
 @dataclass(frozen=True)
-class Entry:
+class Entry(EntryStatus):
     """One key's folder."""
 
     root: Path
@@ -160,6 +220,26 @@ class Entry:
     def report_path(self) -> Path:
         return self.root / "report.json"
 
+    @property
+    def store_location(self) -> str:
+        return str(self.root.parent)
+
+    def location(self, name: str) -> str:
+        return str(self.root / name)
+
+    def export_reports(self, target: Path) -> None:
+        """The report files (and artifacts) into a local folder, ``report.json`` last."""
+        target.mkdir(parents=True, exist_ok=True)
+        if (self.root / "artifacts").is_dir():
+            rmtree(target / "artifacts")
+            shutil.copytree(self.root / "artifacts", target / "artifacts", symlinks=True)
+        for name in (*REPORT_FILES, "report.json"):
+            if (self.root / name).is_file():
+                write_atomic(target / name, (self.root / name).read_text(encoding="utf-8"))
+
+    def cleanup(self) -> None:
+        """Nothing to clean: the folder is the store (an S3 entry removes its local copies)."""
+
     def exists(self) -> bool:
         return (self.root / "meta.json").exists()
 
@@ -168,7 +248,7 @@ class Entry:
             data = loads_json(read_bounded(self.root / "meta.json", MAX_META_BYTES), what="meta.json")
         except UntrustedDataError as exc:
             raise ConfigError(
-                f"key {self.key} is not in the store {self.root.parent} ({exc.code})",
+                f"key {self.key} is not in the store {self.store_location} ({exc.code})",
                 hint="Submit it again with `grade batch --engine celery`.",
             ) from None
         return data if isinstance(data, dict) else {}
@@ -221,36 +301,6 @@ class Entry:
             except ValueError:
                 continue
         return out
-
-    def status(self, ttl_s: float = DEFAULT_LEASE_TTL_S) -> dict:
-        """Where this key stands: ``graded`` (the report's status and score), ``error``,
-        ``grading`` (a live attempt), ``queued`` (sent, no live attempt), or ``unknown``."""
-        if not self.exists():
-            raise ConfigError(
-                f"key {self.key} is not in the store {self.root.parent}",
-                hint="Check --store, or submit it with `grade batch --engine celery`.",
-            )
-        meta, attempts = self.meta(), self.attempts()
-        info = {
-            "key": self.key,
-            "name": meta.get("name"),
-            "assignment": meta.get("assignment"),
-            "assignment_version": meta.get("assignment_version"),
-            "attempts": len(attempts),
-            "lost_attempts": self.lost_attempts(),
-        }
-        report = self.read_report() if self.has_report() else None
-        error = None if report else self.read_error()
-        if report is not None:
-            info.update(state="graded", status=report.status, score=report.score, report=str(self.report_path))
-        elif error is not None:
-            info.update(state="error", error_state=error.get("state"), error=error.get("error"))
-        elif attempts and self.lease_live(attempts[-1], ttl_s):
-            info.update(state="grading", attempt=attempts[-1])
-        else:
-            info.update(state="queued")
-        info["events"] = self.events()[-10:]
-        return info
 
     # --- attempts --------------------------------------------------------------------------
 

@@ -13,19 +13,22 @@ def register(app) -> None:
         from harness.errors import ConfigError
         from harness.settings import Settings
         from harness.workers.grading import DEFAULT_MAX_ATTEMPTS, grade_key
-        from harness.workers.store import DEFAULT_LEASE_TTL_S, Store
+        from harness.workers.store import DEFAULT_LEASE_TTL_S, open_store
 
         conf = app.conf.holdout or {}
-        entry = Store(conf.get("store") or store).entry(key)
-        if not entry.exists():  # nothing can be recorded: say it in the worker's log
-            raise ConfigError(
-                f"key {key} is not in the store {entry.root.parent} on this worker",
-                hint="Every worker must mount the store the batch submits to.",
+        entry = open_store(conf.get("store") or store).entry(key)
+        try:
+            if not entry.exists():  # nothing can be recorded: say it in the worker's log
+                raise ConfigError(
+                    f"key {key} is not in the store {entry.store_location} on this worker",
+                    hint="Every worker must mount the store the batch submits to.",
+                )
+            return grade_key(
+                entry,
+                Settings.from_env(),
+                image=conf.get("image"),
+                max_attempts=conf.get("max_attempts") or DEFAULT_MAX_ATTEMPTS,
+                lease_ttl_s=conf.get("lease_ttl_s") or DEFAULT_LEASE_TTL_S,
             )
-        return grade_key(
-            entry,
-            Settings.from_env(),
-            image=conf.get("image"),
-            max_attempts=conf.get("max_attempts") or DEFAULT_MAX_ATTEMPTS,
-            lease_ttl_s=conf.get("lease_ttl_s") or DEFAULT_LEASE_TTL_S,
-        )
+        finally:
+            entry.cleanup()
