@@ -11,7 +11,9 @@ excerpts) sits in a labelled frame, "Candidate output — not from holdout", so 
 pass for the harness's own notices, which are never inside a frame.
 
 Top to bottom: the score, status and run verdict; the scorecard; questions for the interview;
-metrics with confidence interval and baselines, and the plots; code quality (lint by category,
+metrics with confidence intervals, baselines and plots (the classifier's in
+:mod:`harness.reports.metrics_html`; a RAG assignment's, with its per-question table, in
+:mod:`harness.reports.rag_html`); code quality (lint by category,
 habits, the worst findings with code); the sandbox run with log tails; artifacts (the executed
 notebook); messages; provenance.
 """
