@@ -10,7 +10,7 @@ import re
 from sample_reports import HOSTILE, rag_report, realistic_report
 from test_report_html import assert_inert
 
-from harness.models import GradeReport
+from harness.models import GradeReport, Verdict
 from harness.reports import rag_html
 from harness.reports.html import render_html
 from harness.reports.interview import interview_questions
@@ -163,3 +163,19 @@ def test_hostile_text_everywhere_in_the_rag_section():
     page = render_html(report)
     assert_inert(page)
     assert "<script>" not in page and "<img" not in page
+
+
+def test_no_output_means_no_intervals_plots_or_metric_questions():
+    report = rag_report(10)
+    for q in report.graders[0].details["questions"]:
+        q.update(answer=None, retrieved_doc_ids=[], hit=False, answer_f1=0.0, context_recall=0.0)
+    crashed = report.sandbox.model_copy(update={"verdict": Verdict.CRASHED, "exit_code": 1})
+    report = report.model_copy(update={"sandbox": crashed})
+    page = render_html(report)
+    metrics = _section(page, "metrics")
+    assert "no intervals" in metrics and "<svg" not in metrics and "rag-questions" not in page
+    assert "holdout context recall" not in page
+    questions = interview_questions(report)
+    assert questions[0].startswith("Your code crashed")
+    assert not any("article" in q and "%" in q for q in questions)
+    assert not any(p in q for q in questions for p in CLASSIFIER_WORDING)

@@ -31,8 +31,8 @@ def _quote(text: str) -> str:
 def rag_questions(report: GradeReport) -> list[Question]:
     """Candidate questions from the RAG evidence (the caller keeps the most pressing, one per topic)."""
     stats = rag_stats(report)
-    if stats is None:
-        return []
+    if stats is None or not stats.has_output:
+        return []  # no metric questions about an output that does not exist
     return _retrieval(stats) + _answers(stats) + _runtime(report)
 
 
@@ -103,7 +103,7 @@ def _answers(stats: RagStats) -> list[Question]:
     n = len(stats.rows)
     hits = sum(r.hit for r in stats.rows)
     if stats.hit_wrong and hits:
-        example = stats.hit_wrong[0]
+        example = next((r for r in stats.hit_wrong if not r.yes_no), stats.hit_wrong[0])  # open questions show more
         answer = f' and answered "{_quote(example.answer or "")}"' if (example.answer or "").strip() else ""
         out.append(
             Question(

@@ -37,7 +37,7 @@ def _ci(ci: tuple[float, float] | None) -> str:
 def header_facts(report: GradeReport) -> list[str]:
     """For the score band: context recall and answer F1 with their intervals."""
     stats = rag_stats(report)
-    if stats is None:
+    if stats is None or not stats.has_output:
         return []
     out = []
     for line in stats.metrics:
@@ -230,6 +230,12 @@ def rag_section(report: GradeReport) -> str:
     stats = rag_stats(report)
     if stats is None:
         return ""
+    if not stats.has_output:
+        return (
+            '<section id="metrics" class="rag"><h2>Holdout metrics (RAG)</h2><p>No question has a usable line in '
+            f"the answers file, so every metric is 0 over the {len(stats.rows)} questions and there are no intervals, "
+            "plots or per-question table. The messages below say why.</p></section>"
+        )
     note = (
         f'<p class="muted">Over {len(stats.rows)} hidden questions; a missing or unusable answer counts 0. '
         f"Retrieval is scored on the first {stats.max_contexts} contexts by document id (fair to any chunking). "

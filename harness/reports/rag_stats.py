@@ -192,6 +192,11 @@ class RagStats:
     judge: dict[str, float | None] = field(default_factory=dict)
     max_contexts: int = 5
 
+    @property
+    def has_output(self) -> bool:
+        """Whether any question has a line in the candidate's file (else every metric is a 0 of nothing)."""
+        return any(r.answer is not None or r.retrieved for r in self.rows)
+
 
 _RETRIEVAL = (
     ("context_recall", "context recall"),
