@@ -11,6 +11,7 @@ import shutil
 import statistics
 import struct
 import subprocess
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -211,6 +212,14 @@ def rag_report_dir(tmp_path_factory, request) -> Path:
     return out
 
 
+def screenshot_dir() -> Path:
+    """Where screenshots are kept for a person to look at: ``$SCREENSHOT_DIR``, else holdout-screenshots in
+    the system's temp folder (pytest's own temp folders are pruned by the next runs)."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "holdout-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def browser():
     playwright = pytest.importorskip("playwright.sync_api")
@@ -226,7 +235,7 @@ def browser():
 
 
 @pytest.mark.docker
-def test_rag_report_shows_metrics_and_a_collapsed_question_table(browser, rag_report_dir, tmp_path_factory):
+def test_rag_report_shows_metrics_and_a_collapsed_question_table(browser, rag_report_dir):
     import json
 
     report = json.loads((rag_report_dir / "report.json").read_text())
@@ -253,7 +262,7 @@ def test_rag_report_shows_metrics_and_a_collapsed_question_table(browser, rag_re
 
     table = page.locator("#rag-questions")
     assert table.get_attribute("open") is None and not table.locator("table").is_visible()  # collapsed
-    shots = tmp_path_factory.mktemp("screenshots")
+    shots = screenshot_dir()
     page.screenshot(path=str(shots / "rag_report.png"), full_page=True)
     table.locator("summary").click()
     assert table.evaluate("el => el.open") and table.locator("table").is_visible()
