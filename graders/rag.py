@@ -94,6 +94,7 @@ class EvalItem:
     reference_doc_ids: tuple[str, ...]
     yes_no: bool = False
     reference_contexts: tuple[str, ...] = ()
+    difficulty: str = ""
 
 
 def _read_trusted_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -129,6 +130,7 @@ def load_eval_set(hidden_file: Path, questions_file: Path | None) -> list[EvalIt
                 reference_doc_ids=tuple(str(d) for d in record["reference_doc_ids"]),
                 yes_no=bool(record.get("yes_no", False)),
                 reference_contexts=tuple(str(c) for c in record.get("reference_contexts", ())),
+                difficulty=str(record.get("difficulty") or ""),
             )
         except (KeyError, TypeError) as exc:
             raise GraderError(f"{hidden_file}: record {record.get('id')!r} lacks {exc}", hint=_HIDDEN_HINT) from None
@@ -609,6 +611,12 @@ class RagGrader(Grader):
                     "yes_no": item.yes_no,
                     "scored_by": "polarity" if scored.by_polarity else "tokens",
                     "polarity": (" and ".join(scored.stated) or "neither") if scored.by_polarity else None,
+                    # for the reviewer's report (host only; never in a container or kit)
+                    "references": [a[:ANSWER_TEXT_CHARS] for a in item.answers[:3]],
+                    "reference_doc_ids": list(item.reference_doc_ids),
+                    "context_recall": round(score["context_recall"], 4),
+                    "context_precision": round(score["context_precision"], 4),
+                    "difficulty": item.difficulty,
                 }
             )
         return table

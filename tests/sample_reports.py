@@ -241,3 +241,115 @@ def rejected_report() -> GradeReport:
             Message(code="rejected_traversal", text="member '../../etc/passwd' escapes the archive", source="intake")
         ],
     )
+
+
+def rag_questions(n: int = 40) -> list[dict]:
+    """Per-question rows as the ``rag`` grader writes them; answers carry hostile text."""
+    kinds = ["Who wrote {}?", "When was {} founded?", "Is {} a city?", "What is {} known for?", "Where is {}?"]
+    rows = []
+    for i in range(n):
+        question = kinds[i % len(kinds)].format(f"topic {i}")
+        yes_no = question.startswith("Is")
+        doc = f"set{i % 6 + 1}/a{i % 10 + 1}"
+        hit = i % 4 != 1 and not question.startswith("When")  # every 'when' question is a miss
+        retrieved = ([doc] if hit else []) + [f"set9/a{k}" for k in range(4 if hit else 5)]
+        if i % 7 == 0 and hit:
+            retrieved = [*retrieved[1:3], doc, *retrieved[3:]]  # right article at rank 3
+        f1 = 0.0 if i % 3 == 0 else (1.0 if i % 5 == 0 else round(0.1 * (i % 9), 4))
+        rows.append(
+            {
+                "id": f"q{i:04d}",
+                "question": question,
+                "answer": None if i == 2 else (f"answer {i} {HOSTILE}" if i % 6 == 0 else f"answer {i}"),
+                "retrieved_doc_ids": retrieved if i != 2 else [],
+                "hit": hit,
+                "answer_f1": f1,
+                "exact_match": f1 == 1.0,
+                "answer_containment": f1,
+                "yes_no": yes_no,
+                "scored_by": "polarity" if yes_no else "tokens",
+                "polarity": "yes" if yes_no else None,
+                "references": [f"reference {i} <b>bold</b>"],
+                "reference_doc_ids": [doc],
+                "context_recall": 1.0 if hit else 0.0,
+                "context_precision": 1.0 if hit else 0.0,
+                "difficulty": ["easy", "medium", "hard"][i % 3],
+            }
+        )
+    return rows
+
+
+def rag_report(n: int = 40) -> GradeReport:
+    """A graded genai_rag report (hand-built, no Docker) with hostile candidate answers."""
+    questions = rag_questions(n)
+
+    def mean(key, rows=questions):
+        return sum(float(q[key]) for q in rows) / max(1, len(rows))
+
+    slices = {}
+    for name, rows in (
+        ("yes_no", [q for q in questions if q["yes_no"]]),
+        ("open", [q for q in questions if not q["yes_no"]]),
+    ):
+        slices[name] = {
+            "questions": len(rows),
+            **{
+                k: mean(k, rows)
+                for k in ("context_recall", "context_precision", "answer_f1", "exact_match", "answer_containment")
+            },
+        }
+    measurements = {
+        k: mean(k) for k in ("context_recall", "context_precision", "answer_f1", "exact_match", "answer_containment")
+    }
+    measurements.update(rouge_l=0.31, chrf=0.28, hit_at_1=0.5, coverage=1.0, answered=0.97, n_expected=float(n))
+    rag = GraderResult(
+        grader="rag",
+        measurements=measurements,
+        details={
+            "ragas_version": "0.4.3",
+            "max_contexts": 5,
+            "max_answer_words": 50,
+            "questions": questions,
+            "slices": slices,
+            "table": {
+                "title": "Per question",
+                "columns": ["question", "answer", "retrieved", "hit", "F1"],
+                "rows": [
+                    [q["question"], q["answer"], " ".join(q["retrieved_doc_ids"]), q["hit"], q["answer_f1"]]
+                    for q in questions
+                ],
+            },
+        },
+    )
+    run = SandboxRun(
+        verdict=Verdict.OK,
+        exit_code=0,
+        duration_s=95.0,
+        timeout_s=300,
+        peak_memory_mb=700.0,
+        command=["python", "rag.py"],
+        stdout=StreamCapture(text="indexed 60 articles\n"),
+    )
+    return GradeReport(
+        status="graded",
+        score=62.0,
+        assignment=AssignmentRef(id="genai_rag", title="Question answering over Wikipedia articles (RAG)", version="1"),
+        submission=SubmissionRef(
+            name="rag.zip", sha256="cd" * 32, kind="zip", files=3, bytes=4000, entry_point="rag.py"
+        ),
+        sandbox=run,
+        metrics={**measurements, "run.clean": 1.0},
+        criteria=[
+            CriterionScore(
+                id="retrieval_quality",
+                title="Retrieval quality (document-level context recall)",
+                level=3,
+                score=18.0,
+                max_score=30.0,
+                weight=30,
+                passed=True,
+                pass_level=3,
+            )
+        ],
+        graders=[rag, GraderResult(grader="run", measurements={"clean": 1.0})],
+    )

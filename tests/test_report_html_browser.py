@@ -11,6 +11,7 @@ import shutil
 import statistics
 import struct
 import subprocess
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -171,3 +172,109 @@ def test_score_and_criteria_are_in_the_rendered_page(chromium, report_dir, tmp_p
     assert "Questions to ask in the interview" in dom
     assert "<script" not in dom.split("</head>", 1)[1].replace("&lt;script", "")  # nothing candidate-made became a tag
     assert console_lines(proc.stderr) == []
+
+
+# --- the RAG report (issue 15): a real genai_rag canary graded in Docker, in a real browser ----------
+
+RAG_ASSIGNMENT = Path(__file__).resolve().parent.parent / "assignments" / "genai_rag"
+RAG_RAW = Path("rag_eval") / "cmu_qa_s10" / "question_answer_pairs.txt"
+
+
+@pytest.fixture(scope="module")
+def rag_report_dir(tmp_path_factory, request) -> Path:
+    """The reference canary of genai_rag graded for real (Docker, ragas, hidden references), its reports written."""
+    pytest.importorskip("ragas")
+    data_dir = request.getfixturevalue("data_dir")
+    if not (data_dir / RAG_RAW).is_file():
+        reason = f"the raw CMU QA data ({RAG_RAW.parent}) is not under {data_dir}"
+        if os.environ.get("REQUIRE_DATA", "") in ("1", "true", "yes"):
+            pytest.fail(f"{reason} (REQUIRE_DATA=1, so this is a failure, not a skip)")
+        pytest.skip(reason)
+    from harness.api import grade
+    from harness.settings import Settings
+
+    settings = Settings(
+        data_dir=data_dir,
+        cache_dir=request.getfixturevalue("session_cache"),
+        image=request.getfixturevalue("sandbox_image"),
+        allow_download=False,
+    )
+    mp = pytest.MonkeyPatch()
+    mp.delenv("GRADE_JUDGE_BASE_URL", raising=False)
+    mp.delenv("GRADE_EMBEDDING_MODEL", raising=False)
+    try:
+        report = grade(RAG_ASSIGNMENT / "canaries" / "reference", RAG_ASSIGNMENT, settings=settings)
+    finally:
+        mp.undo()
+    assert report.status == "graded", [m.text for m in report.messages]
+    out = tmp_path_factory.mktemp("rag-report")
+    write_reports(report, out)
+    return out
+
+
+def screenshot_dir() -> Path:
+    """Where screenshots are kept for a person to look at: ``$SCREENSHOT_DIR``, else holdout-screenshots in
+    the system's temp folder (pytest's own temp folders are pruned by the next runs)."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or Path(tempfile.gettempdir()) / "holdout-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    binary = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
+    if binary is None:
+        if _required():
+            pytest.fail(f"headless Chromium is missing: {INSTALL_HINT} (REQUIRE_DOCKER=1, so this is a failure)")
+        pytest.skip(f"headless Chromium is missing: {INSTALL_HINT}")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=binary, args=["--no-sandbox"])  # never `playwright install`
+        yield browser
+        browser.close()
+
+
+@pytest.mark.docker
+def test_rag_report_shows_metrics_and_a_collapsed_question_table(browser, rag_report_dir):
+    import json
+
+    report = json.loads((rag_report_dir / "report.json").read_text())
+    markdown = (rag_report_dir / "report.md").read_text()
+    assert len(markdown) < 60_000, len(markdown)
+    page = browser.new_page(viewport={"width": WIDTH, "height": 1200})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((rag_report_dir / "report.html").as_uri())
+
+    metrics = page.locator("#metrics")
+    assert metrics.is_visible() and "Holdout metrics (RAG)" in metrics.locator("h2").inner_text()
+    text = metrics.inner_text()
+    for label in ("context recall", "MRR", "hit@1", "answer F1", "exact match", "95% CI"):
+        assert label in text, label
+    recall = next(g for g in report["graders"] if g["grader"] == "rag")["measurements"]["context_recall"]
+    assert f"{recall:.3f}" in text
+    assert re.search(r"0\.\d{3} – 0\.\d{3}", text), "intervals are shown"
+    plots = metrics.locator("svg")
+    assert plots.count() >= 4 and all(plots.nth(i).is_visible() for i in range(plots.count()))
+    questions = page.locator("#questions").inner_text()
+    assert "messages" not in questions and "article" in questions  # the RAG question bank
+
+    table = page.locator("#rag-questions")
+    assert table.get_attribute("open") is None and not table.locator("table").is_visible()  # collapsed
+    shots = screenshot_dir()
+    page.screenshot(path=str(shots / "rag_report.png"), full_page=True)
+    table.locator("summary").click()
+    assert table.evaluate("el => el.open") and table.locator("table").is_visible()
+    rows = table.locator("tbody tr")
+    assert rows.count() == 300  # the reference canary answers the 300 hidden questions
+    first = rows.nth(0).inner_text()
+    assert "0.00" in first, "worst answers first"
+    table.screenshot(path=str(shots / "rag_question_table.png"))
+    page.close()
+    assert errors == [], errors
+    png = (shots / "rag_report.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # IHDR: the whole page, not just the viewport
+    assert width == WIDTH and height > 1200
+    print(f"screenshots: {shots}")

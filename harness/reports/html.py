@@ -11,7 +11,9 @@ excerpts) sits in a labelled frame, "Candidate output — not from holdout", so 
 pass for the harness's own notices, which are never inside a frame.
 
 Top to bottom: the score, status and run verdict; the scorecard; questions for the interview;
-metrics with confidence interval and baselines, and the plots; code quality (lint by category,
+metrics with confidence intervals, baselines and plots (the classifier's in
+:mod:`harness.reports.metrics_html`; a RAG assignment's, with its per-question table, in
+:mod:`harness.reports.rag_html`); code quality (lint by category,
 habits, the worst findings with code); the sandbox run with log tails; artifacts (the executed
 notebook); messages; provenance.
 """
@@ -19,14 +21,16 @@ notebook); messages; provenance.
 from __future__ import annotations
 
 import json
-import math
 from datetime import UTC, datetime
 from typing import Any
 
 from harness.models import CriterionScore, GradeReport, Level, Verdict, Visibility
 from harness.reports import svg
 from harness.reports.gateway import gateway_html  # model gateway (issue 14)
+from harness.reports.html_common import fmt as _fmt
 from harness.reports.interview import find_details, interview_questions
+from harness.reports.metrics_html import metrics_section
+from harness.reports.rag_html import RAG_CSS, header_facts, rag_section
 from harness.reports.svg import esc
 from harness.visible import visible
 
@@ -92,14 +96,6 @@ def _verdict_class(verdict: Verdict) -> str:
     return "ok" if verdict == Verdict.OK else "bad"
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def _levels(c: CriterionScore) -> str:
     if c.level is None:
         label = "for the panel" if c.kind == "human" else "not scored"
@@ -136,6 +132,7 @@ def _header(report: GradeReport, links: dict[str, str]) -> str:
         low, high = report.metrics.get(f"{primary}_ci_low"), report.metrics.get(f"{primary}_ci_high")
         ci = f" [{_fmt(low)}–{_fmt(high)}]" if low is not None and high is not None else ""
         facts.insert(0, f"holdout {esc(primary)} <b>{_fmt(report.metrics[primary])}</b>{ci}")
+    facts[:0] = header_facts(report)  # RAG: context recall and answer F1 with intervals (issue 15)
     automated = [c for c in report.criteria if c.kind == "automated"]
     human = [c for c in report.criteria if c.kind == "human"]
     if automated:
@@ -218,124 +215,6 @@ def _questions(report: GradeReport) -> str:
     questions = interview_questions(report)
     items = "".join(f"<li>{esc(q)}</li>" for q in questions)
     return f'<section id="questions"><h2>Questions to ask in the interview</h2><ol class="questions">{items}</ol></section>'
-
-
-_SHOWN_METRICS_SKIP = ("_ci_low", "_ci_high")
-
-
-def _metrics(report: GradeReport) -> str:
-    details = find_details(report, "primary_metric")
-    if not details:
-        return ""
-    primary = details.get("primary_metric")
-    baselines: dict[str, dict[str, float]] = details.get("baselines") or report.baselines or {}
-    grader = next(g for g in report.graders if "primary_metric" in g.details)
-    names = [
-        n
-        for n in grader.measurements
-        if not n.endswith(_SHOWN_METRICS_SKIP) and n not in ("coverage", "n_expected", "n_scored", "valid")
-    ]
-    head = "".join(f'<th class="num">{esc(b.replace("_", " "))}</th>' for b in baselines)
-    rows = []
-    for name in names:
-        value = grader.measurements.get(name)
-        ci = ""
-        if name == primary:
-            low, high = grader.measurements.get(f"{name}_ci_low"), grader.measurements.get(f"{name}_ci_high")
-            ci = f"{_fmt(low)} – {_fmt(high)}" if low is not None and high is not None else "–"
-        base_cells = "".join(f'<td class="num">{_fmt(b.get(name))}</td>' for b in baselines.values())
-        weight = "<b>" if name == primary else ""
-        rows.append(
-            f'<tr><td>{weight}{esc(name)}{"</b> (primary)" if weight else ""}</td><td class="num">{weight}{_fmt(value)}'
-            f'{"</b>" if weight else ""}</td><td class="num">{ci}</td>{base_cells}</tr>'
-        )
-    coverage = grader.measurements.get("coverage")
-    note = (
-        (
-            f'<p class="muted">Scored on {int(grader.measurements.get("n_expected") or 0):,} holdout rows; '
-            f"coverage {_fmt(coverage, 3)}. Baselines are simple models trained by the assignment author on the "
-            "same data and scored on the same holdout.</p>"
-        )
-        if coverage is not None
-        else ""
-    )
-    table = (
-        f'<table><thead><tr><th>Metric</th><th class="num">Submission</th><th class="num">95% CI</th>{head}</tr>'
-        f"</thead><tbody>{''.join(rows)}</tbody></table>"
-    )
-    plots = _plots(report, details, grader.measurements)
-    return f'<section id="metrics"><h2>Holdout metrics</h2>{table}{note}<div class="grid">{plots}</div></section>'
-
-
-def _plots(report: GradeReport, details: dict[str, Any], measured: dict[str, float | None]) -> str:
-    figures = []
-    primary = details.get("primary_metric")
-    baselines: dict[str, dict[str, float]] = details.get("baselines") or report.baselines or {}
-    shown = [m for m in (primary, "precision", "recall", "balanced_accuracy") if m and measured.get(m) is not None]
-    shown = list(dict.fromkeys(shown))
-    if shown and baselines:
-        groups = []
-        for m in shown:
-            low, high = measured.get(f"{m}_ci_low"), measured.get(f"{m}_ci_high")
-            bars = [
-                svg.Bar(
-                    "submission",
-                    float(measured[m] or 0),
-                    svg.SERIES[0],
-                    note=f"[{_fmt(low)}–{_fmt(high)}]" if m == primary and low is not None and high is not None else "",
-                    low=low if m == primary else None,
-                    high=high if m == primary else None,
-                )
-            ]
-            for k, (name, values) in enumerate(baselines.items()):
-                if values.get(m) is not None:
-                    bars.append(svg.Bar(name.replace("_", " "), float(values[m]), svg.SERIES[1 + (k % 2)]))
-            groups.append((m, bars))
-        figures.append(
-            ("Submission vs baselines (holdout)", svg.bar_groups(groups, title="metric vs baselines", max_value=1.0))
-        )
-    cm = details.get("confusion_matrix")
-    if cm and cm.get("labels") and cm.get("matrix"):
-        figures.append(
-            (
-                "Confusion matrix",
-                svg.confusion_matrix(
-                    [str(x) for x in cm["labels"]],
-                    cm["matrix"],
-                    title="confusion matrix",
-                    positive=cm.get("positive_label"),
-                ),
-            )
-        )
-    pr = details.get("pr_curve")
-    if pr and pr.get("precision") and pr.get("recall"):
-        points = []
-        if measured.get("recall") is not None and measured.get("precision") is not None:
-            points.append(("submission", float(measured["recall"]), float(measured["precision"]), svg.SERIES[0]))
-        for name, values in baselines.items():
-            if values.get("recall") and values.get("precision"):
-                points.append((name.replace("_", " "), float(values["recall"]), float(values["precision"]), "#6b7280"))
-        figures.append(
-            (
-                "Precision–recall curve",
-                svg.pr_curve(
-                    pr["precision"],
-                    pr["recall"],
-                    title="precision-recall curve",
-                    points=points,
-                    area=measured.get("average_precision"),
-                ),
-            )
-        )
-    elif cm:
-        figures.append(
-            (
-                "Precision–recall curve",
-                '<p class="muted">No probabilities submitted, so there is no curve: '
-                "only the single operating point in the confusion matrix.</p>",
-            )
-        )
-    return "".join(f"<figure><figcaption>{esc(caption)}</figcaption>{body}</figure>" for caption, body in figures)
 
 
 def _quality(report: GradeReport) -> str:
@@ -553,7 +432,8 @@ def render_html(report: GradeReport, *, links: dict[str, str] | None = None, not
             _scorecard(report),
             _panel(report),
             _questions(report),
-            _metrics(report),
+            metrics_section(report),
+            rag_section(report),  # RAG assignments (issue 15)
             _quality(report),
             _run(report, links),
             gateway_html(report),  # model gateway (issue 14)
@@ -568,6 +448,6 @@ def render_html(report: GradeReport, *, links: dict[str, str] | None = None, not
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n"
+        f"<title>{esc(title)}</title><style>{CSS}{RAG_CSS}</style></head><body>{body}</body></html>\n"
     )
     return visible(page)  # the page's own text has no format characters: every one is the candidate's

@@ -359,12 +359,24 @@ def interview_questions(report: GradeReport, *, limit: int = MAX_QUESTIONS) -> l
         ]
     else:
         candidates = _run_questions(report) + _metric_questions(report) + _quality_questions(report)
+    candidates, fallbacks = _kind_bank(report, candidates)
     chosen: list[Question] = []
     topics: set[str] = set()
-    for question in sorted(candidates, key=lambda q: -q.priority) + list(FALLBACKS):
-        enough = len(chosen) >= (MIN_QUESTIONS if question in FALLBACKS else max(MIN_QUESTIONS, limit))
+    for question in sorted(candidates, key=lambda q: -q.priority) + list(fallbacks):
+        enough = len(chosen) >= (MIN_QUESTIONS if question in fallbacks else max(MIN_QUESTIONS, limit))
         if enough or question.topic in topics:
             continue
         chosen.append(question)
         topics.add(question.topic)
     return [q.text for q in chosen]
+
+
+def _kind_bank(report: GradeReport, candidates: list[Question]) -> tuple[list[Question], tuple[Question, ...]]:
+    """The question bank of the assignment's kind (issue 15): a RAG report gets the RAG questions
+    (:mod:`harness.reports.interview_rag`) instead of the classifier's runtime question and fallbacks."""
+    from harness.reports import interview_rag
+
+    if report.status == "rejected" or not interview_rag.is_rag(report):
+        return candidates, FALLBACKS
+    kept = [q for q in candidates if q.topic != "runtime"]
+    return kept + interview_rag.rag_questions(report), interview_rag.FALLBACKS

@@ -156,15 +156,35 @@ def render_markdown(report: GradeReport) -> str:
             lines.append(f"- **{m.level.value}** `{m.code}`: {md_escape(m.text)}")
         lines.append("")
     for result in report.graders:
-        lines += _details_table(result.grader, result.details.get("table"))
-    return visible("\n".join(lines))
+        budget = MAX_MARKDOWN_CHARS - TABLE_RESERVE - sum(len(line) + 1 for line in lines)
+        lines += _details_table(result.grader, result.details.get("table"), budget)
+    return cap_markdown(visible("\n".join(lines)))
 
 
 TABLE_ROWS = 500
+MAX_MARKDOWN_CHARS = 60_000
+"""report.md stays under this (a GitHub comment holds 65,536): the details are in report.html."""
+TABLE_RESERVE = 2_000
+CUT_NOTE = (
+    "\n\n*report.md is cut here to stay under {limit:,} characters: the rest is in report.html and report.json.*\n"
+)
 
 
-def _details_table(grader: str, table: object) -> list[str]:
-    """A grader's ``details["table"]`` (``title``, ``columns``, ``rows``) as Markdown; cells are untrusted."""
+def cap_markdown(text: str, limit: int = MAX_MARKDOWN_CHARS) -> str:
+    """``text`` if it fits in ``limit`` characters, else cut at a line break with a pointer to report.html."""
+    if len(text) <= limit:
+        return text
+    note = CUT_NOTE.format(limit=limit)
+    keep = text[: limit - len(note)]
+    cut = keep.rfind("\n")
+    return (keep[:cut] if cut > 0 else keep) + note
+
+
+def _details_table(grader: str, table: object, budget: int = MAX_MARKDOWN_CHARS) -> list[str]:
+    """A grader's ``details["table"]`` (``title``, ``columns``, ``rows``) as Markdown; cells are untrusted.
+
+    Rows stop at :data:`TABLE_ROWS` or when the table would pass ``budget`` characters; a last
+    line says how many rows are left out and where they are."""
     if not isinstance(table, dict) or not table.get("columns") or not isinstance(table.get("rows"), list):
         return []
     columns = [md_escape(str(c)) for c in table["columns"]]
@@ -175,11 +195,19 @@ def _details_table(grader: str, table: object) -> list[str]:
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
     ]
+    used, shown = sum(len(line) + 1 for line in out), 0
     for row in rows[:TABLE_ROWS]:
         cells = [md_escape("" if c is None else str(c)[:300]) for c in (row if isinstance(row, list) else [row])]
-        out.append("| " + " | ".join(cells) + " |")
-    if len(rows) > TABLE_ROWS:
-        out.append(f"\n{len(rows) - TABLE_ROWS} more rows in report.json.")
+        line = "| " + " | ".join(cells) + " |"
+        used += len(visible(line)) + 1
+        if used > budget:
+            break
+        out.append(line)
+        shown += 1
+    if shown == 0 and rows:
+        return [out[0], "", f"{len(rows)} rows: too long for report.md, see report.html and report.json.", ""]
+    if len(rows) > shown:
+        out.append(f"\n{len(rows) - shown} more rows in report.html and report.json.")
     return [*out, ""]
 
 
