@@ -32,7 +32,9 @@ Measurements: ``score`` (earned / possible points, 0–1), ``points``, ``max_poi
 Candidate-visible messages name groups (their ``description``) and counts only; failure
 details (test ids, assertion messages, tracebacks) are reviewer-only. Codes:
 ``hidden_tests_failed``, ``test_timeout``, ``tests_timeout``, ``tests_crashed``,
-``tests_collection_error``, ``test_failed`` (reviewer), ``candidate_tests``.
+``tests_collection_error``, ``test_failed`` (reviewer), ``candidate_tests``,
+``candidate_test_failed`` (reviewer: one of the candidate's own tests and why it failed, also in
+``details["table"]``).
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ from graders.pytest_staging import (
     DRIVER_MOUNT,
     HIDDEN_RESULTS,
     TESTS_MOUNT,
-    driver_command,
     candidate_test_files,
+    driver_command,
     hidden_command,
     stage_driver,
     stage_tree,
@@ -299,9 +301,14 @@ class PytestGrader(Grader):
             "files": files,
             "run": _run_summary(sandbox),
             "exit_code": run.exit_code,
-            "tests": [{"nodeid": t.nodeid, "outcome": t.outcome} for t in outcomes[:500]],
+            "tests": [
+                {"nodeid": t.nodeid, "outcome": t.outcome}
+                | ({"reason": failure_reason(t)} if t.outcome not in ("passed", "skipped") else {})
+                for t in outcomes[:500]
+            ],
             "collect_errors": [t.nodeid for t in run.collect_errors],
         }
+        result.messages.extend(self._candidate_failures(outcomes, run.collect_errors, result))
         stopped = " (the run was stopped at its time limit)" if sandbox.verdict == Verdict.TIMEOUT else ""
         result.messages.append(
             Message(
@@ -315,6 +322,42 @@ class PytestGrader(Grader):
                 ),
             )
         )
+
+    def _candidate_failures(
+        self, outcomes: list[TestOutcome], collect_errors: list[TestOutcome], result: GraderResult
+    ) -> list[Message]:
+        """Why the candidate's own tests failed, for the reviewer: the test id and a short reason
+        (pytest's assertion message), the first :data:`SHOWN_FAILURES` of them; also as a table."""
+        failing = [t for t in [*outcomes, *collect_errors] if t.outcome not in ("passed", "skipped")]
+        if not failing:
+            return []
+        shown = failing[:SHOWN_FAILURES]
+        result.details["table"] = {
+            "title": "The candidate's own tests that failed",
+            "columns": ["test", "outcome", "reason"],
+            "rows": [[t.nodeid[:200], _outcome_word(t), failure_reason(t)] for t in shown],
+        }
+        msgs = [
+            Message(
+                code="candidate_test_failed",
+                text=f"{t.nodeid[:200]}: {_outcome_word(t)}" + (f" — {failure_reason(t)}" if failure_reason(t) else ""),
+                level=Level.INFO,
+                source=self.name,
+                visibility=Visibility.REVIEWER,
+            )
+            for t in shown
+        ]
+        if len(failing) > len(shown):
+            msgs.append(
+                Message(
+                    code="candidate_test_failed",
+                    text=f"… and {len(failing) - len(shown)} more of the candidate's own tests failed (report.json).",
+                    level=Level.INFO,
+                    source=self.name,
+                    visibility=Visibility.REVIEWER,
+                )
+            )
+        return msgs
 
     # --- reading results ----------------------------------------------------------------
 
@@ -334,6 +377,23 @@ class PytestGrader(Grader):
                 )
             return PytestRun()
         return parse_results(data)
+
+
+SHOWN_FAILURES = 10
+"""How many of the candidate's own failing tests the report names, with their reasons."""
+REASON_CHARS = 300
+
+
+def failure_reason(test: TestOutcome) -> str:
+    """A failing test's short reason: pytest's one-line crash message (``assert 0.4 > 0.9``), else
+    the last line of its report; untrusted text, so control characters go and it is cut short."""
+    text = test.message or (test.longrepr.strip().splitlines() or [""])[-1]
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text[: REASON_CHARS * 4]).split())
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
+
+
+def _outcome_word(test: TestOutcome) -> str:
+    return {"error": "error", "timeout": "timed out", "not_run": "did not finish"}.get(test.outcome, "failed")
 
 
 def _run_summary(run: SandboxRun) -> dict[str, Any]:

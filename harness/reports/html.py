@@ -26,12 +26,14 @@ from typing import Any
 from harness.models import CriterionScore, GradeReport, Level, Verdict, Visibility
 from harness.reports import svg
 from harness.reports.gateway import gateway_html  # model gateway (issue 14)
-from harness.reports.interview import find_details, interview_questions
+from harness.reports.interview import find_details, interview_questions, nothing_measured
 from harness.reports.svg import esc
+from harness.reports.write import root_cause
+from harness.streams import CELL_NUMBERING
 from harness.visible import visible
 
 CANDIDATE_LABEL = "Candidate output — not from holdout"
-CANDIDATE_OUTPUT_CODES = frozenset({"stderr_tail", "tests_output_tail", "test_failed"})
+CANDIDATE_OUTPUT_CODES = frozenset({"stderr_tail", "tests_output_tail", "test_failed", "candidate_test_failed"})
 """Message codes whose text is the candidate's own output, verbatim (shown framed)."""
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 LOG_TAIL_LINES = 40
@@ -132,7 +134,9 @@ def _header(report: GradeReport, links: dict[str, str]) -> str:
             facts.append(f"peak memory <b>{run.peak_memory_mb:.0f} MB</b>")
     details = find_details(report, "primary_metric")
     primary = details.get("primary_metric")
-    if primary and report.metrics.get(primary) is not None:
+    if primary and nothing_measured(report):
+        facts.insert(0, f"holdout {esc(primary)} <b>–</b> (no output to measure)")
+    elif primary and report.metrics.get(primary) is not None:
         low, high = report.metrics.get(f"{primary}_ci_low"), report.metrics.get(f"{primary}_ci_high")
         ci = f" [{_fmt(low)}–{_fmt(high)}]" if low is not None and high is not None else ""
         facts.insert(0, f"holdout {esc(primary)} <b>{_fmt(report.metrics[primary])}</b>{ci}")
@@ -166,6 +170,9 @@ def _header(report: GradeReport, links: dict[str, str]) -> str:
 
 def _banners(report: GradeReport) -> str:
     out = []
+    cause = root_cause(report)
+    if cause:
+        out.append(f'<div class="banner bad" id="cause"><b>Why the run failed:</b> {esc(cause)}</div>')
     if report.status == "needs_review":
         failed = [g for g in report.graders if g.status.value == "error"]
         names = ", ".join(esc(g.grader) for g in failed) or "a grader"
@@ -237,10 +244,13 @@ def _metrics(report: GradeReport) -> str:
     ]
     head = "".join(f'<th class="num">{esc(b.replace("_", " "))}</th>' for b in baselines)
     rows = []
+    measured = not nothing_measured(report)
     for name in names:
         value = grader.measurements.get(name)
         ci = ""
-        if name == primary:
+        if name == primary and not measured:
+            ci = "–"
+        elif name == primary:
             low, high = grader.measurements.get(f"{name}_ci_low"), grader.measurements.get(f"{name}_ci_high")
             ci = f"{_fmt(low)} – {_fmt(high)}" if low is not None and high is not None else "–"
         base_cells = "".join(f'<td class="num">{_fmt(b.get(name))}</td>' for b in baselines.values())
@@ -256,14 +266,18 @@ def _metrics(report: GradeReport) -> str:
             f"coverage {_fmt(coverage, 3)}. Baselines are simple models trained by the assignment author on the "
             "same data and scored on the same holdout.</p>"
         )
-        if coverage is not None
-        else ""
+        if coverage is not None and measured
+        else (
+            '<p class="muted">No output to measure: the values are the floor the rubric scores, with no interval.</p>'
+            if not measured
+            else ""
+        )
     )
     table = (
         f'<table><thead><tr><th>Metric</th><th class="num">Submission</th><th class="num">95% CI</th>{head}</tr>'
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
-    plots = _plots(report, details, grader.measurements)
+    plots = _plots(report, details, grader.measurements) if measured else ""
     return f'<section id="metrics"><h2>Holdout metrics</h2>{table}{note}<div class="grid">{plots}</div></section>'
 
 
@@ -393,7 +407,8 @@ def _quality(report: GradeReport) -> str:
     if not worst and lint.get("files"):
         parts.append('<p class="muted">No findings under the harness\'s rules.</p>')
     if worst:
-        parts.append("<h3>Worst findings</h3>")
+        numbering = f' <span class="muted">({esc(CELL_NUMBERING)})</span>' if any(f.get("cell") for f in worst) else ""
+        parts.append(f"<h3>Worst findings{numbering}</h3>")
         for f in worst:
             where = esc(f.get("file", "")) + (f" cell {f['cell']}" if f.get("cell") else "") + f" line {f.get('line')}"
             code_lines = "".join(
@@ -439,13 +454,16 @@ def _run(report: GradeReport, links: dict[str, str]) -> str:
         ("command", f"<code>{esc(' '.join(run.command))}</code>" if run.command else "–"),
         ("image", esc(run.image or "–")),
     ]
-    cell_errors = run.runner.get("cell_errors") or []
+    cell_errors = find_details(report, "cell_errors").get("cell_errors") or []  # numbered by the run grader
     if isinstance(cell_errors, list) and cell_errors:
         rows.append(
             (
                 "notebook cell errors",
                 esc(
-                    ", ".join(f"cell {e.get('cell')}: {e.get('ename')}" for e in cell_errors[:5] if isinstance(e, dict))
+                    ", ".join(
+                        f"cell {e.get('cell') or '?'}: {e.get('ename')}" for e in cell_errors[:5] if isinstance(e, dict)
+                    )
+                    + f" ({CELL_NUMBERING})"
                 ),
             )
         )
