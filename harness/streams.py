@@ -28,6 +28,10 @@ CELL_NUMBERING = "cells are numbered from 1, Markdown cells included"
 KERNEL_NOISE = tuple(
     re.compile(pattern)
     for pattern in (
+        # ipykernel 7 on its default TCP transport, at every kernel start
+        r"\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption\. All communication \(including "
+        r"code and outputs\) is sent in plain text and is susceptible to eavesdropping\. Use IPC transport or launch "
+        r"with kernel manager-provisioned CurveZMQ keys to enable transport encryption\.",
         # debugpy (imported by ipykernel) on a Python with frozen modules, at every kernel start
         r"\d+\.\d+s - Debugger warning: It seems that frozen modules are being used, which may",
         r"\d+\.\d+s - make the debugger miss breakpoints\. Please pass -Xfrozen_modules=off",

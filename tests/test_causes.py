@@ -162,11 +162,15 @@ def test_cell_errors_in_a_run_that_ended_well_number_cells_from_one():
 
 def test_kernel_noise_is_left_out_only_as_whole_known_lines():
     noise = (
+        "[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication (including code "
+        "and outputs) is sent in plain text and is susceptible to eavesdropping. Use IPC transport or launch with "
+        "kernel manager-provisioned CurveZMQ keys to enable transport encryption.\n"
         "0.00s - Debugger warning: It seems that frozen modules are being used, which may\n"
         "0.00s - make the debugger miss breakpoints. Please pass -Xfrozen_modules=off\n"
         "0.00s - to python to disable frozen modules.\n"
         "0.00s - Note: Debugging will proceed. Set PYDEVD_DISABLE_FILE_VALIDATION=1 to disable this validation.\n"
     )
+    assert shown_stream(noise, notebook=True) == ""
     mine = "[cell 3] print: Debugger warning: It seems that frozen modules are being used, which may\n"
     shown = shown_stream(noise + mine + "[cell 4] done\n", notebook=True)
     assert (

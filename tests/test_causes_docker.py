@@ -105,6 +105,29 @@ def test_the_kernels_noise_is_not_in_the_candidates_stderr(syntax_notebook):
     print(f"kernel noise lines in the raw log: {len(noisy)}")
 
 
+def test_a_clean_notebooks_stderr_box_has_no_kernel_warning(settings, tmp_path):
+    """With nothing on the cells' stderr, the log shown is the kernel process's own: its TCP
+    warning is the only line there, and it is not the candidate's."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / "submission.toml").write_text(MANIFEST)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import pandas as pd\nprint('predicting')\n"
+            "pd.read_csv('/data/test.csv')[['id']].assign(label='ham').to_csv('/output/predictions.csv', index=False)"
+        )
+    ]
+    nbformat.write(nb, folder / "solution.ipynb")
+    report = graded(folder, settings, tmp_path)
+    assert report.sandbox.verdict == "ok" and report.sandbox.stdout.text.strip() == "[cell 1] predicting"
+    assert "Kernel is running over TCP" not in report.sandbox.stderr.text
+    assert "Kernel is running over TCP" not in render_html(report) + render_markdown(report)
+    raw = (tmp_path / "artifacts" / "stderr.txt").read_text()
+    assert "Kernel is running over TCP" in raw  # the full log keeps everything
+    assert not any(m.code == "stderr_traceback" for m in report.messages)
+
+
 @pytest.fixture(scope="module")
 def import_error_script(settings, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("import-error")
