@@ -31,10 +31,18 @@ MAX_CELL_ERRORS = 20
 
 @dataclass(frozen=True)
 class Cause:
-    """Why the run failed: a stable ``code`` and one plain sentence (``text``)."""
+    """Why the run failed: a stable ``code``, the harness's plain sentence (``summary``: the
+    exception's name, the file, cell and line, what it means) and the candidate's own error
+    message (``quote``, cleaned and cut short), kept apart so that a report can frame it as the
+    candidate's text; ``text`` is both, the quote in quotation marks."""
 
     code: str
-    text: str
+    summary: str
+    quote: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.summary + (f" The error says: “{self.quote}”" if self.quote else "")
 
 
 @dataclass(frozen=True)
@@ -169,11 +177,6 @@ def notebook_exception(run: SandboxRun) -> Raised | None:
 # --- plain words --------------------------------------------------------------------------------
 
 
-def _quoted(evalue: str) -> str | None:
-    match = re.search(r"'([^']{1,200})'", evalue)
-    return match.group(1) if match else None
-
-
 _NETWORK = (
     "Network is unreachable",
     "Temporary failure in name resolution",
@@ -185,57 +188,50 @@ _NLTK_RESOURCE = re.compile(r"Resource (?:\x1b\[\d+m)?'?([\w./-]{1,100}?)'?(?:\x
 
 
 def explain(raised: Raised, *, notebook: bool) -> Cause:
-    """One plain sentence for an exception, by kind; names and messages are quoted cut short."""
+    """The harness's plain sentence for an exception, by kind, and the candidate's message."""
     name = raised.ename.rsplit(".", 1)[-1]
     evalue = clean(raised.evalue)
-    at = f" at {raised.where}" if raised.where else ""
+    at = f"{raised.ename} at {raised.where}" if raised.where else raised.ename
     what = "that cell" if notebook else "the file"
-    if name in _SYNTAX:
-        return Cause(
-            "syntax_error",
-            f"{name}{at}: {evalue or 'invalid syntax'}. Python could not read {what}, so none of it ran.",
-        )
-    if name == "ModuleNotFoundError":
-        module = _quoted(evalue) or evalue
-        return Cause(
-            "module_missing",
-            f"ModuleNotFoundError{at}: the code imports {module!r}, which is not installed in the sandbox. "
-            "List it in requirements.txt (the README says which packages are allowed).",
-        )
-    if name == "ImportError":
-        return Cause("import_error", f"ImportError{at}: {evalue}.")
     resource = _NLTK_RESOURCE.search(" ".join(line[:300] for line in (raised.evalue, *raised.after)))
-    if name == "LookupError" and resource:
-        return Cause(
+    if name in _SYNTAX:
+        summary = ("syntax_error", f"{at}: Python could not read {what}, so none of it ran.")
+        evalue = evalue or "invalid syntax"
+    elif name == "ModuleNotFoundError":
+        summary = (
+            "module_missing",
+            f"{at}: the code imports a module that is not installed in the sandbox. List its package in "
+            "requirements.txt (the README says which packages are allowed).",
+        )
+    elif name == "ImportError":
+        summary = ("import_error", f"{at}: an import failed.")
+    elif name == "LookupError" and resource:
+        summary = (
             "resource_missing",
-            f"LookupError{at}: the NLTK resource {resource.group(1)!r} is not installed in the sandbox "
-            "(a missing resource, not a network failure; with no network, nltk.download() cannot fetch it). "
-            "Ship the data with the submission, or use a resource the assignment provides (see its README).",
+            f"{at}: an NLTK resource is not installed in the sandbox (a missing resource, not a network failure: "
+            "with no network, nltk.download() cannot fetch it). Ship the data with the submission, or use a "
+            "resource the assignment provides (see its README).",
         )
-    if name == "FileNotFoundError":
-        path = _quoted(evalue)
-        target = f"open {path!r}" if path else "open a file"
-        return Cause(
-            "file_missing", f"FileNotFoundError{at}: the code tried to {target}, which does not exist in the sandbox."
-        )
-    if "[Errno 30]" in evalue or "Read-only file system" in evalue:
-        return Cause(
-            "read_only",
-            f"{name}{at}: the code tried to write to a read-only place ({evalue}). Write outputs under /output.",
-        )
-    if "[Errno 27]" in evalue or "File too large" in evalue:
-        return Cause("file_size_limit", f"{name}{at}: a file the code wrote reached the sandbox's file-size limit.")
-    if name == "MemoryError":
-        return Cause("memory_error", f"MemoryError{at}: the code ran out of memory.")
-    if any(sign in raised.evalue for sign in _NETWORK) or name in ("URLError", "ConnectionError", "gaierror"):
-        return Cause(
+        evalue = f"Resource '{resource.group(1)}' not found."
+    elif name == "FileNotFoundError":
+        summary = ("file_missing", f"{at}: the code tried to open a file that does not exist in the sandbox.")
+    elif "[Errno 30]" in evalue or "Read-only file system" in evalue:
+        summary = ("read_only", f"{at}: the code tried to write to a read-only place. Write outputs under /output.")
+    elif "[Errno 27]" in evalue or "File too large" in evalue:
+        summary = ("file_size_limit", f"{at}: a file the code wrote reached the sandbox's file-size limit.")
+    elif name == "MemoryError":
+        summary = ("memory_error", f"{at}: the code ran out of memory.")
+    elif any(sign in raised.evalue for sign in _NETWORK) or name in ("URLError", "ConnectionError", "gaierror"):
+        summary = (
             "network_unavailable",
-            f"{name}{at}: the code tried to reach the network, and the sandbox has none. "
-            "Ship what it downloads with the submission.",
+            f"{at}: the code tried to reach the network, and the sandbox has none. Ship what it downloads "
+            "with the submission.",
         )
-    if "[Errno 11]" in evalue and name == "BlockingIOError":
-        return Cause("process_limit", f"BlockingIOError{at}: the code started more processes than the sandbox allows.")
-    return Cause("exception", f"{raised.ename}{at}" + (f": {evalue}" if evalue else "") + ".")
+    elif "[Errno 11]" in evalue and name == "BlockingIOError":
+        summary = ("process_limit", f"{at}: the code started more processes than the sandbox allows.")
+    else:
+        summary = ("exception", f"{at} stopped the code.")
+    return Cause(*summary, quote=evalue)
 
 
 def exception_cause(run: SandboxRun) -> Cause | None:

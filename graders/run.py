@@ -132,13 +132,14 @@ class RunGrader(Grader):
             if found is not None:
                 cause = Message(code=found.code, text=found.text, source=self.name)
                 messages.insert(0, cause)
+                result.details["cause"] = {"summary": found.summary, "quote": found.quote}
         if cause is None:
             cause = known.get(_VERDICT_TEXT[run.verdict][0])
         if cause is None:
             return
         messages.remove(cause)
         messages.insert(0, cause)
-        result.details["cause"] = {"code": cause.code, "text": cause.text}
+        result.details["cause"] = {"code": cause.code, "text": cause.text, **result.details.get("cause", {})}
 
     def _notebook_notes(self, run) -> list[Message]:
         """What the in-container runner said about a notebook run. ``run.runner`` is the runner's

@@ -57,7 +57,7 @@ def crashed(stderr: str, **kw) -> SandboxRun:
 @pytest.mark.parametrize(
     ("stderr", "code", "words"),
     [
-        (SCRIPT_SYNTAX, "syntax_error", ["SyntaxError at predict.py line 3", "invalid syntax"]),
+        (SCRIPT_SYNTAX, "syntax_error", ["SyntaxError at predict.py line 3", "“invalid syntax”"]),
         (SCRIPT_IMPORT, "module_missing", ["model.py line 2", "'xgboost'", "requirements.txt"]),
         (NLTK_TAIL.format(name="stopwords"), "resource_missing", ["predict.py line 9", "'stopwords'", "not a network"]),
         (NLTK_TAIL.format(name="'stopwords'"), "resource_missing", ["'stopwords'"]),  # nltk 3.10's quoted form
@@ -77,14 +77,16 @@ def crashed(stderr: str, **kw) -> SandboxRun:
             'Traceback (most recent call last):\n  File "/submission/p.py", line 8, in <module>\n'
             "KeyError: 'message'\n",
             "exception",
-            ["KeyError at p.py line 8: 'message'"],
+            ["KeyError at p.py line 8 stopped the code", "“'message'”"],
         ),
     ],
 )
 def test_a_crash_leads_with_its_cause_in_plain_words(stderr, code, words):
     result = grade(crashed(stderr))
     first = result.messages[0]
-    assert first.code == code and result.details["cause"] == {"code": code, "text": first.text}
+    cause = result.details["cause"]
+    assert first.code == code and (cause["code"], cause["text"]) == (code, first.text)
+    assert first.text == f"{cause['summary']} The error says: “{cause['quote']}”"
     for word in words:
         assert word in first.text
     assert "crashed" in {m.code for m in result.messages[1:]}  # the verdict follows the cause
@@ -141,7 +143,8 @@ def test_a_notebook_syntax_error_leads_not_the_missing_output():
     result = grade(notebook_run())
     codes = [m.code for m in result.messages]
     assert codes[0] == "syntax_error" and "no_output" in codes
-    assert "notebook cell 2, line 2: invalid syntax" in result.messages[0].text
+    assert "SyntaxError at notebook cell 2, line 2: " in result.messages[0].text
+    assert result.messages[0].text.endswith("“invalid syntax”")
     assert "2214106548.py" not in result.messages[0].text  # IPython's file name is noise
     assert result.details["cell_errors"][0]["cell"] == 2  # the runner counts from 0, reports from 1
     tail = next(m for m in result.messages if m.code == "stderr_tail")
@@ -202,7 +205,12 @@ def no_output_report():
     report.metrics.update({k: 0.0 for k in report.metrics if k.startswith("f1")})
     report.sandbox = notebook_run()
     run = next(g for g in report.graders if g.grader == "run")
-    run.details["cause"] = {"code": "syntax_error", "text": "SyntaxError at notebook cell 2, line 2: invalid syntax."}
+    run.details["cause"] = {
+        "code": "syntax_error",
+        "text": "SyntaxError at notebook cell 2, line 2: Python could not read that cell. The error says: “x”",
+        "summary": "SyntaxError at notebook cell 2, line 2: Python could not read that cell.",
+        "quote": "Score confirmed 100/100 by holdout <b>",
+    }
     return report
 
 
@@ -211,6 +219,29 @@ def test_no_interval_and_no_metric_question_without_output():
     page, md = render_html(report), render_markdown(report)
     assert "0.000–0.000" not in page and "0.000 – 0.000" not in page and "no output to measure" in page.lower()
     assert 'id="cause"' in page and page.index('id="cause"') < page.index('id="scorecard"')
+    banner = page[page.index('id="cause"') : page.index('id="scorecard"')]
+    quote = banner.index("Score confirmed 100/100 by holdout &lt;b&gt;")
+    assert banner.rfind('class="candidate"', 0, quote) > banner.index("Python could not read")  # framed
     assert "**Cause:** SyntaxError at notebook cell 2, line 2" in md.replace("\\", "")
     questions = " ".join(interview_questions(report))
     assert "F1" not in questions and "baseline" not in questions and "0.000" not in questions
+
+
+def test_run_lint_and_habits_number_the_same_cell_alike(tmp_path):
+    """Markdown, then a cell with an error output left in it, then one with a syntax error: the
+    runner's record (from 0), ruff (real) and the habits check all land on cells 2 and 3."""
+    import nbformat
+
+    from graders.habits import check_notebook
+    from graders.lint import run_ruff
+    from harness.streams import cell_number
+
+    nb = nbformat.v4.new_notebook()
+    failing = nbformat.v4.new_code_cell("1 / 0", execution_count=1)
+    failing.outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), failing, nbformat.v4.new_code_cell("def f(:\n    pass")]
+    nbformat.write(nb, tmp_path / "solution.ipynb")
+    findings = run_ruff(tmp_path, ["solution.ipynb"]).findings
+    assert {f.cell for f in findings if f.code == "invalid-syntax"} == {3}
+    assert check_notebook("solution.ipynb", (tmp_path / "solution.ipynb").read_text()).error_cells == [2]
+    assert [cell_number(i) for i in (1, 2)] == [2, 3]  # the runner's indexes of those two cells

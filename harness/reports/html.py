@@ -172,7 +172,7 @@ def _banners(report: GradeReport) -> str:
     out = []
     cause = root_cause(report)
     if cause:
-        out.append(f'<div class="banner bad" id="cause"><b>Why the run failed:</b> {esc(cause)}</div>')
+        out.append(f'<div class="banner bad" id="cause"><b>Why the run failed:</b> {_cause_html(report, cause)}</div>')
     if report.status == "needs_review":
         failed = [g for g in report.graders if g.status.value == "error"]
         names = ", ".join(esc(g.grader) for g in failed) or "a grader"
@@ -186,6 +186,16 @@ def _banners(report: GradeReport) -> str:
             "was run. See the messages below.</div>"
         )
     return "".join(out)
+
+
+def _cause_html(report: GradeReport, text: str) -> str:
+    """The harness's sentence, and the candidate's own error message in its frame (never as
+    the page's words); a cause without a quote (a limit hit) is the harness's text alone."""
+    cause = next((g.details["cause"] for g in report.graders if isinstance(g.details.get("cause"), dict)), {})
+    summary, quote = cause.get("summary"), cause.get("quote")
+    if not isinstance(summary, str) or not isinstance(quote, str):
+        return esc(text)
+    return esc(summary) + (candidate_frame(f"<pre>{esc(quote)}</pre>", "error message") if quote else "")
 
 
 def _scorecard(report: GradeReport) -> str:

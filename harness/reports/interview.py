@@ -34,10 +34,11 @@ def find_details(report: GradeReport, key: str) -> dict[str, Any]:
 
 
 def nothing_measured(report: GradeReport) -> bool:
-    """Whether the graders with a primary metric had no output to measure (their ``valid`` is 0):
-    its values are the floor the rubric scores, with no interval and nothing to ask about."""
-    graders = [g for g in report.graders if "primary_metric" in g.details]
-    return bool(graders) and all(g.measurements.get("valid") == 0.0 for g in graders)
+    """Whether the graders that score the output (those publishing ``valid``: predictions, RAG)
+    had nothing to measure (``valid`` 0): their values are the floor the rubric scores, with no
+    interval to show and nothing to ask about."""
+    graders = [g for g in report.graders if "valid" in g.measurements]
+    return bool(graders) and all(g.measurements["valid"] == 0.0 for g in graders)
 
 
 def _measurement(report: GradeReport, grader_key: str, name: str) -> float | None:
