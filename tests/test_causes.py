@@ -223,6 +223,7 @@ def test_no_interval_and_no_metric_question_without_output():
     quote = banner.index("Score confirmed 100/100 by holdout &lt;b&gt;")
     assert banner.rfind('class="candidate"', 0, quote) > banner.index("Python could not read")  # framed
     assert "**Cause:** SyntaxError at notebook cell 2, line 2" in md.replace("\\", "")
+    assert "ci\\_low" not in md and "No output to measure" in md
     questions = " ".join(interview_questions(report))
     assert "F1" not in questions and "baseline" not in questions and "0.000" not in questions
 

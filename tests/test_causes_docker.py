@@ -77,6 +77,8 @@ def test_no_interval_and_no_metric_question_without_output(syntax_notebook):
     assert report.metrics["f1"] == 0.0  # the floor the rubric scores
     page = render_html(report)
     assert not re.search(r"0\.000 ?– ?0\.000", page) and "no output to measure" in page
+    md = render_markdown(report)
+    assert "f1\\_ci\\_low" not in md and "No output to measure" in md
     questions = interview_questions(report)
     assert not any(re.search(r"F1|baseline|precision|0\.000", q) for q in questions), questions
     assert any("cell 2" in q for q in questions), questions

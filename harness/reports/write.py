@@ -143,15 +143,19 @@ def render_markdown(report: GradeReport) -> str:
             lines.append(f"| {md_escape(c.title)} | {level} | {pts} | {md_escape('; '.join(c.evidence))} |")
         lines.append("")
     from harness.panel.render import panel_markdown
-    from harness.reports.interview import interview_questions
+    from harness.reports.interview import interview_questions, nothing_measured
 
     lines += panel_markdown(report)
     lines += ["**Questions to ask in the interview**", ""]
     lines += [f"{i}. {md_escape(q)}" for i, q in enumerate(interview_questions(report), start=1)] + [""]
     if report.metrics:
+        empty = nothing_measured(report)
+        if empty:
+            lines += ["No output to measure: the metrics are the floor the rubric scores, with no interval.", ""]
         lines += ["| Metric | Value |", "|---|---|"]
         for name, value in report.metrics.items():
-            lines.append(f"| {md_escape(name)} | {_fmt(value)} |")
+            if not (empty and name.endswith(("_ci_low", "_ci_high"))):
+                lines.append(f"| {md_escape(name)} | {_fmt(value)} |")
         lines.append("")
     if report.baselines:
         lines += ["Baselines on the same holdout:", ""]
