@@ -32,398 +32,46 @@ Measurements: ``score`` (earned / possible points, 0–1), ``points``, ``max_poi
 Candidate-visible messages name groups (their ``description``) and counts only; failure
 details (test ids, assertion messages, tracebacks) are reviewer-only. Codes:
 ``hidden_tests_failed``, ``test_timeout``, ``tests_timeout``, ``tests_crashed``,
-``tests_collection_error``, ``test_failed`` (reviewer), ``candidate_tests``.
+``tests_collection_error``, ``test_failed`` (reviewer), ``candidate_tests``,
+``candidate_test_failed`` (reviewer: one of the candidate's own tests and why it failed, also in
+``details["table"]``).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import json
-import os
-import shutil
-import stat
 import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
-
-from graders.base import GradeContext, Grader, GraderConfig
+from graders.base import GradeContext, Grader
 from graders.outputs import OutputError, open_output
+from graders.pytest_config import PytestConfig, TestGroupSpec
+from graders.pytest_results import PytestRun, Scoring, TestOutcome, parse_results, score_tests
+from graders.pytest_staging import (
+    CANDIDATE_RESULTS,
+    DRIVER_MOUNT,
+    HIDDEN_RESULTS,
+    TESTS_MOUNT,
+    candidate_test_files,
+    driver_command,
+    hidden_command,
+    stage_driver,
+    stage_tree,
+)
 from harness.errors import GraderError
 from harness.models import GraderResult, Level, Message, SandboxRun, Verdict, Visibility
-from harness.safeio import UntrustedDataError, loads_json
 
-PYTHON = "/opt/venv/bin/python"
-ENTRY = [PYTHON, "/opt/holdout/entry.py"]
-DRIVER = Path(__file__).with_name("pytest_driver.py")
-BRIDGE = Path(__file__).with_name("pytest_bridge")
-DRIVER_MOUNT = "/holdout-pytest"
-TRUSTED_MOUNT = "/holdout/trusted"
-BRIDGE_SOCKET = "/tmp/holdout-bridge/server.sock"
-CANDIDATE_UID = 10001
-TESTS_MOUNT = "/tests"
-HIDDEN_RESULTS = "holdout-hidden-tests.jsonl"
-CANDIDATE_RESULTS = "holdout-candidate-tests.jsonl"
-OUTCOMES = frozenset({"passed", "failed", "error", "skipped", "timeout"})
-MAX_CANDIDATE_TEST_FILES = 200
-SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "env", "__MACOSX"})
+__all__ = [
+    "PytestConfig",
+    "PytestGrader",
+    "TestGroupSpec",
+    "candidate_test_files",
+    "parse_results",
+    "score_tests",
+    "stage_tree",
+]
+
 DETAIL_CHARS = 2000
-
-
-class TestGroupSpec(GraderConfig):
-    """Points for a group of hidden tests."""
-
-    name: str
-    tests: list[str] = Field(min_length=1)
-    """fnmatch patterns over node ids (``test_contract.py::test_build_model*``); a pattern
-    without ``::`` also matches the bare test name."""
-    points: float = Field(gt=0)
-    all_or_nothing: bool = False
-    """Award the points only when every test of the group passes (default: pro rata)."""
-    description: str = ""
-    """What the group checks, in words a candidate may read (shown when it loses points)."""
-
-
-class PytestConfig(GraderConfig):
-    tests: str | None = "hidden_tests"
-    """Folder of the assignment with the hidden tests; None runs only the candidate's tests."""
-    timeout_s: float = Field(default=60, gt=0)
-    """Wall-clock limit for the whole hidden-test run (enforced from outside the container)."""
-    per_test_timeout_s: float = Field(default=10, gt=0)
-    """Limit for one test (setup, call and teardown each) or one module's collection."""
-    points_per_test: float = Field(default=1.0, ge=0)
-    """Points of a test that is in no group (and the cost of a module that fails to load)."""
-    groups: list[TestGroupSpec] = Field(default_factory=list)
-    candidate_tests: bool = True
-    """Also run the candidate's own tests (evidence for engineering habits, never points)."""
-    candidate_timeout_s: float = Field(default=60, gt=0)
-    results_read_mb: int = Field(default=8, ge=1)
-    preload: list[str] = Field(default_factory=list)
-    """Modules the server of the candidate's code imports before the first test (outside the
-    per-test limits), without the submission on ``sys.path``: the heavy libraries the
-    candidate's code is expected to import (``["pandas", "sklearn.pipeline"]``), so that importing
-    it in a test is quick. Each session is a fork of that server and shares what it loaded."""
-    bridge_max_mb: int = Field(default=64, ge=1)
-    """Largest message across the bridge (either way)."""
-
-    @field_validator("tests")
-    @classmethod
-    def _relative(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        path = PurePosixPath(value)
-        if not value or path.is_absolute() or ".." in path.parts or "\\" in value:
-            raise ValueError("must be a folder inside the assignment (a relative path without '..')")
-        return value
-
-    @model_validator(mode="after")
-    def _unique_groups(self) -> PytestConfig:
-        names = [g.name for g in self.groups]
-        if len(set(names)) != len(names):
-            raise ValueError(f"group names must be unique: {names}")
-        return self
-
-
-# --- results --------------------------------------------------------------------------------
-
-
-@dataclass
-class TestOutcome:
-    nodeid: str
-    outcome: str
-    """``passed``, ``failed``, ``error``, ``skipped``, ``timeout`` or ``not_run``."""
-    duration_s: float = 0.0
-    message: str = ""
-    longrepr: str = ""
-
-
-@dataclass
-class PytestRun:
-    """What one run's JSON-lines file says, validated."""
-
-    collected: list[str] = field(default_factory=list)
-    tests: dict[str, TestOutcome] = field(default_factory=dict)
-    collect_errors: list[TestOutcome] = field(default_factory=list)
-    exit_code: int | None = None
-    """pytest's exit status from the ``finished`` line; None when it never finished."""
-    malformed_lines: int = 0
-
-    @property
-    def empty(self) -> bool:
-        """Nothing at all was reported (not even the collection)."""
-        return not (self.collected or self.tests or self.collect_errors) and self.exit_code is None
-
-    def outcomes(self) -> list[TestOutcome]:
-        """Every known test in collection order; collected tests without a result are ``not_run``."""
-        out = [self.tests.get(n) or TestOutcome(n, "not_run") for n in self.collected]
-        seen = set(self.collected)
-        out += [t for n, t in self.tests.items() if n not in seen]
-        return out
-
-
-def _text(value: Any, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
-
-
-RESULT_LINE_DEPTH = 8
-"""A results line is a flat record; anything nested deeper is not one (and never reaches the parser)."""
-
-
-def _duration(value: Any) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e9
-    return float(value) if ok else 0.0  # also refuses NaN and ints too large for a float
-
-
-def parse_results(data: bytes) -> PytestRun:
-    """Parse the driver's JSON-lines file strictly: bad lines are counted and skipped.
-
-    Total over any bytes (truncated, garbage, nesting bombs, huge numbers): the file is written
-    where candidate code runs, so whatever is in it is the candidate's result, never an error."""
-    run = PytestRun()
-    for raw in data.decode("utf-8", "replace").splitlines():
-        if not raw.strip():
-            continue
-        try:
-            record = loads_json(raw, max_depth=RESULT_LINE_DEPTH, what="a results line")
-        except UntrustedDataError:
-            run.malformed_lines += 1
-            continue
-        event = record.get("event") if isinstance(record, dict) else None
-        if event == "collected" and isinstance(record.get("nodeids"), list):
-            run.collected = list(dict.fromkeys(n for n in record["nodeids"] if isinstance(n, str)))[:10_000]
-        elif event in ("test", "collect_error") and isinstance(record.get("nodeid"), str):
-            outcome = record.get("outcome") if event == "test" else "error"
-            if outcome not in OUTCOMES:
-                run.malformed_lines += 1
-                continue
-            item = TestOutcome(
-                nodeid=record["nodeid"][:500],
-                outcome=outcome,
-                duration_s=_duration(record.get("duration_s")),
-                message=_text(record.get("message"), 500),
-                longrepr=_text(record.get("longrepr"), 4000),
-            )
-            if event == "test":
-                run.tests.setdefault(item.nodeid, item)
-            else:
-                run.collect_errors.append(item)
-        elif event == "finished" and isinstance(record.get("exit_code"), int):
-            run.exit_code = record["exit_code"]
-        else:
-            run.malformed_lines += 1
-    return run
-
-
-# --- points ---------------------------------------------------------------------------------
-
-
-def _matches(nodeid: str, pattern: str) -> bool:
-    if fnmatch.fnmatchcase(nodeid, pattern):
-        return True
-    return "::" not in pattern and fnmatch.fnmatchcase(nodeid.rsplit("::", 1)[-1], pattern)
-
-
-def group_of(nodeid: str, groups: list[TestGroupSpec]) -> TestGroupSpec | None:
-    """The first group with a pattern matching ``nodeid``."""
-    return next((g for g in groups if any(_matches(nodeid, p) for p in g.tests)), None)
-
-
-@dataclass
-class GroupScore:
-    name: str
-    description: str
-    points: float
-    earned: float
-    passed: int
-    total: int
-
-
-@dataclass
-class Scoring:
-    earned: float
-    possible: float
-    groups: list[GroupScore]
-    rows: list[dict[str, Any]]
-
-
-def score_tests(run: PytestRun, cfg: PytestConfig) -> Scoring:
-    """Points per group (pro rata or all-or-nothing) and per ungrouped test.
-
-    A group no test matched (its module failed to load, say) earns nothing but keeps its
-    points in the total; each module that fails to load costs ``points_per_test``.
-    """
-    by_group: dict[str, list[TestOutcome]] = {g.name: [] for g in cfg.groups}
-    rows: list[dict[str, Any]] = []
-    earned = possible = 0.0
-    for test in run.outcomes():
-        group = group_of(test.nodeid, cfg.groups)
-        row = {
-            "nodeid": test.nodeid,
-            "outcome": test.outcome,
-            "duration_s": round(test.duration_s, 3),
-            "group": group.name if group else None,
-        }
-        if group is not None:
-            by_group[group.name].append(test)
-        else:
-            row["points"] = cfg.points_per_test if test.outcome == "passed" else 0.0
-            row["max_points"] = cfg.points_per_test
-            earned += row["points"]
-            possible += cfg.points_per_test
-        rows.append(row)
-    for error in run.collect_errors:
-        rows.append(
-            {
-                "nodeid": error.nodeid,
-                "outcome": "collection_error",
-                "group": None,
-                "points": 0.0,
-                "max_points": cfg.points_per_test,
-            }
-        )
-        possible += cfg.points_per_test
-    groups = []
-    for spec in cfg.groups:
-        members = by_group[spec.name]
-        passed = sum(t.outcome == "passed" for t in members)
-        if not members:
-            got = 0.0
-        elif spec.all_or_nothing:
-            got = spec.points if passed == len(members) else 0.0
-        else:
-            got = spec.points * passed / len(members)
-        groups.append(GroupScore(spec.name, spec.description, spec.points, round(got, 4), passed, len(members)))
-        earned += got
-        possible += spec.points
-    return Scoring(earned=round(earned, 4), possible=round(possible, 4), groups=groups, rows=rows)
-
-
-# --- staging and discovery ------------------------------------------------------------------
-
-
-def stage_tree(src: Path, dest: Path) -> int:
-    """Copy regular files of ``src`` (no links, no caches) to ``dest``, readable by the sandbox uid."""
-    count = 0
-    dest.mkdir(parents=True, exist_ok=True)
-    dest.chmod(0o755)
-    for dirpath, dirnames, filenames in os.walk(src):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not (here / d).is_symlink())
-        target = dest / here.relative_to(src)
-        target.mkdir(exist_ok=True)
-        target.chmod(0o755)
-        for name in sorted(filenames):
-            path = here / name
-            if name.endswith((".pyc", ".pyo")) or not stat.S_ISREG(os.lstat(path).st_mode):
-                continue
-            shutil.copyfile(path, target / name)
-            (target / name).chmod(0o644)
-            count += 1
-    return count
-
-
-def candidate_test_files(root: Path) -> list[str]:
-    """The candidate's test files (``test_*.py``, ``*_test.py``), relative, read as names only."""
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS and not (here / d).is_symlink()
-        )
-        for name in sorted(filenames):
-            if name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py")):
-                path = here / name
-                if stat.S_ISREG(os.lstat(path).st_mode):
-                    found.append(path.relative_to(root).as_posix())
-        if len(found) >= MAX_CANDIDATE_TEST_FILES:
-            return found[:MAX_CANDIDATE_TEST_FILES]
-    return found
-
-
-PYTEST_OPTIONS = (
-    "-p",
-    "no:cacheprovider",
-    "-p",
-    "no:stepwise",
-    "-q",
-    "--color=no",
-    "-o",
-    "console_output_style=classic",
-)
-
-
-def _driver_command(results: str, per_test_timeout_s: float, pytest_args: list[str]) -> list[str]:
-    """pytest next to the candidate's code, as its uid (the candidate's own tests)."""
-    return [
-        PYTHON,
-        f"{DRIVER_MOUNT}/{DRIVER.name}",
-        "--results",
-        f"/output/{results}",
-        "--per-test-timeout",
-        f"{per_test_timeout_s:g}",
-        "--path",
-        "/submission",
-        "--",
-        *PYTEST_OPTIONS,
-        *pytest_args,
-    ]
-
-
-def hidden_command(cfg: PytestConfig) -> list[str]:
-    """The two-uid run of the hidden tests: ``entry.py pair SERVER RUNNER``."""
-    server = [
-        PYTHON,
-        "-B",
-        "-c",
-        f"import sys; sys.path[0] = {DRIVER_MOUNT!r}; from pytest_bridge.server import main; sys.exit(main())",
-        "--socket",
-        BRIDGE_SOCKET,
-        "--root",
-        "/submission",
-        "--max-bytes",
-        str(cfg.bridge_max_mb * 2**20),
-        "--preload",
-        *cfg.preload,
-    ]
-    runner = [
-        PYTHON,
-        "-I",
-        "-B",
-        f"{DRIVER_MOUNT}/{DRIVER.name}",
-        "--results",
-        f"{TRUSTED_MOUNT}/{HIDDEN_RESULTS}",
-        "--per-test-timeout",
-        f"{cfg.per_test_timeout_s:g}",
-        "--logs",
-        "-",
-        "--bridge",
-        BRIDGE_SOCKET,
-        "--bridge-peer-uid",
-        str(CANDIDATE_UID),
-        "--",
-        *PYTEST_OPTIONS,
-        "--rootdir",
-        TESTS_MOUNT,
-        "--import-mode=importlib",
-        TESTS_MOUNT,
-    ]
-    return [*ENTRY, "pair", json.dumps(server), json.dumps(runner)]
-
-
-def stage_driver(dest: Path) -> None:
-    """The driver and the bridge package, readable by every uid of the sandbox."""
-    dest.mkdir(exist_ok=True)
-    dest.chmod(0o755)
-    shutil.copyfile(DRIVER, dest / DRIVER.name)
-    (dest / DRIVER.name).chmod(0o644)
-    package = dest / BRIDGE.name
-    package.mkdir(exist_ok=True)
-    package.chmod(0o755)
-    for module in sorted(BRIDGE.glob("*.py")):
-        shutil.copyfile(module, package / module.name)
-        (package / module.name).chmod(0o644)
 
 
 # --- the grader -----------------------------------------------------------------------------
@@ -631,7 +279,7 @@ class PytestGrader(Grader):
                 )
             )
             return
-        command = _driver_command(CANDIDATE_RESULTS, self.cfg.per_test_timeout_s, ["--rootdir", "/submission", *files])
+        command = driver_command(CANDIDATE_RESULTS, self.cfg.per_test_timeout_s, ["--rootdir", "/submission", *files])
         sandbox, output = ctx.run_in_sandbox(
             command,
             extra_mounts=((driver_dir, DRIVER_MOUNT),),
@@ -653,9 +301,14 @@ class PytestGrader(Grader):
             "files": files,
             "run": _run_summary(sandbox),
             "exit_code": run.exit_code,
-            "tests": [{"nodeid": t.nodeid, "outcome": t.outcome} for t in outcomes[:500]],
+            "tests": [
+                {"nodeid": t.nodeid, "outcome": t.outcome}
+                | ({"reason": failure_reason(t)} if t.outcome not in ("passed", "skipped") else {})
+                for t in outcomes[:500]
+            ],
             "collect_errors": [t.nodeid for t in run.collect_errors],
         }
+        result.messages.extend(self._candidate_failures(outcomes, run.collect_errors, result))
         stopped = " (the run was stopped at its time limit)" if sandbox.verdict == Verdict.TIMEOUT else ""
         result.messages.append(
             Message(
@@ -669,6 +322,42 @@ class PytestGrader(Grader):
                 ),
             )
         )
+
+    def _candidate_failures(
+        self, outcomes: list[TestOutcome], collect_errors: list[TestOutcome], result: GraderResult
+    ) -> list[Message]:
+        """Why the candidate's own tests failed, for the reviewer: the test id and a short reason
+        (pytest's assertion message), the first :data:`SHOWN_FAILURES` of them; also as a table."""
+        failing = [t for t in [*outcomes, *collect_errors] if t.outcome not in ("passed", "skipped")]
+        if not failing:
+            return []
+        shown = failing[:SHOWN_FAILURES]
+        result.details["table"] = {
+            "title": "The candidate's own tests that failed",
+            "columns": ["test", "outcome", "reason"],
+            "rows": [[t.nodeid[:200], _outcome_word(t), failure_reason(t)] for t in shown],
+        }
+        msgs = [
+            Message(
+                code="candidate_test_failed",
+                text=f"{t.nodeid[:200]}: {_outcome_word(t)}" + (f" — {failure_reason(t)}" if failure_reason(t) else ""),
+                level=Level.INFO,
+                source=self.name,
+                visibility=Visibility.REVIEWER,
+            )
+            for t in shown
+        ]
+        if len(failing) > len(shown):
+            msgs.append(
+                Message(
+                    code="candidate_test_failed",
+                    text=f"… and {len(failing) - len(shown)} more of the candidate's own tests failed (report.json).",
+                    level=Level.INFO,
+                    source=self.name,
+                    visibility=Visibility.REVIEWER,
+                )
+            )
+        return msgs
 
     # --- reading results ----------------------------------------------------------------
 
@@ -688,6 +377,23 @@ class PytestGrader(Grader):
                 )
             return PytestRun()
         return parse_results(data)
+
+
+SHOWN_FAILURES = 10
+"""How many of the candidate's own failing tests the report names, with their reasons."""
+REASON_CHARS = 300
+
+
+def failure_reason(test: TestOutcome) -> str:
+    """A failing test's short reason: pytest's one-line crash message (``assert 0.4 > 0.9``), else
+    the last line of its report; untrusted text, so control characters go and it is cut short."""
+    text = test.message or (test.longrepr.strip().splitlines() or [""])[-1]
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text[: REASON_CHARS * 4]).split())
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
+
+
+def _outcome_word(test: TestOutcome) -> str:
+    return {"error": "error", "timeout": "timed out", "not_run": "did not finish"}.get(test.outcome, "failed")
 
 
 def _run_summary(run: SandboxRun) -> dict[str, Any]:

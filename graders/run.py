@@ -1,4 +1,9 @@
-"""The ``run`` grader: how cleanly the candidate's code ran, from the sandbox's own record."""
+"""The ``run`` grader: how cleanly the candidate's code ran, from the sandbox's own record.
+
+When the run did not end well, its first message is the root cause in plain words (a limit hit,
+the exception that stopped the code and where: :mod:`graders.causes`), also named in
+``details["cause"]`` so that the report puts it first; ``details["cell_errors"]`` lists a
+notebook's cell errors with the cells numbered as every report numbers them."""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import math
 import re
 
 from graders.base import GradeContext, Grader, GraderConfig
-from harness.models import GraderResult, Level, Message, Verdict, Visibility
+from graders.causes import CELL_NUMBERING, cell_errors, exception_cause
+from harness.models import GraderResult, Level, Message, SandboxRun, Verdict, Visibility
+from harness.streams import is_notebook_run, shown_stream
 
 
 class RunConfig(GraderConfig):
@@ -48,6 +55,9 @@ class RunGrader(Grader):
         messages = result.messages
         messages.extend(self._blocked_resources(run))
         messages.extend(self._notebook_notes(run))
+        errors = cell_errors(run.runner)
+        if errors:
+            result.details["cell_errors"] = [{k: e[k] for k in ("cell", "ename", "evalue")} for e in errors]
         if run.verdict != Verdict.OK:
             code, text = _VERDICT_TEXT[run.verdict]
             messages.append(
@@ -61,27 +71,28 @@ class RunGrader(Grader):
                         source=self.name,
                     )
                 )
-            if run.stderr.text.strip():
+            stderr = shown_stream(run.stderr.text, notebook=is_notebook_run(run))
+            if stderr.strip():
                 messages.append(
                     Message(
                         code="stderr_tail",
-                        text=run.stderr.text[-3000:],
+                        text=stderr[-3000:],
                         level=Level.INFO,
                         source=self.name,
                         visibility=Visibility.REVIEWER,
                     )
                 )
+            self._cause_first(run, result)
             result.measurements["clean"] = 0.0
             return result
         clean = 1.0
-        cell_errors = _cell_errors(run.runner)
-        if cell_errors:
+        if errors:
             clean = 0.5
-            names = ", ".join(f"cell {str(e.get('cell'))[:20]}: {str(e.get('ename'))[:80]}" for e in cell_errors[:5])
+            names = ", ".join(f"cell {e['cell'] or '?'}: {e['ename']}" for e in errors[:5])
             messages.append(
                 Message(
                     code="cell_errors",
-                    text=f"{len(cell_errors)} notebook cell(s) raised an error ({names}).",
+                    text=f"{len(errors)} notebook cell(s) raised an error ({names}; {CELL_NUMBERING}).",
                     level=Level.WARNING,
                     source=self.name,
                 )
@@ -108,6 +119,27 @@ class RunGrader(Grader):
             )
         result.measurements["clean"] = clean
         return result
+
+    def _cause_first(self, run: SandboxRun, result: GraderResult) -> None:
+        """Put the root cause first among the messages and name it in ``details["cause"]``: a
+        limit the engine or the runner saw (by :data:`CAUSE_PRECEDENCE`), else the exception
+        that stopped the code (:func:`graders.causes.exception_cause`), else the verdict."""
+        messages = result.messages
+        known = {m.code: m for m in messages}
+        cause = next((known[code] for code in CAUSE_PRECEDENCE if code in known), None)
+        if cause is None:
+            found = exception_cause(run)
+            if found is not None:
+                cause = Message(code=found.code, text=found.text, source=self.name)
+                messages.insert(0, cause)
+                result.details["cause"] = {"summary": found.summary, "quote": found.quote}
+        if cause is None:
+            cause = known.get(_VERDICT_TEXT[run.verdict][0])
+        if cause is None:
+            return
+        messages.remove(cause)
+        messages.insert(0, cause)
+        result.details["cause"] = {"code": cause.code, "text": cause.text, **result.details.get("cause", {})}
 
     def _notebook_notes(self, run) -> list[Message]:
         """What the in-container runner said about a notebook run. ``run.runner`` is the runner's
@@ -189,13 +221,6 @@ class RunGrader(Grader):
         return found
 
 
-def _cell_errors(runner: object) -> list[dict]:
-    """The runner record's cell errors, whatever shape the (untrusted) record has: a list of
-    objects, anything else read as "no list" and entries that are not objects dropped."""
-    errors = runner.get("cell_errors") if isinstance(runner, dict) else None
-    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-
-
 def _as_number(value) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return 0.0
@@ -205,6 +230,17 @@ def _as_number(value) -> float:
         return 0.0
     return number if math.isfinite(number) else 0.0
 
+
+CAUSE_PRECEDENCE = (
+    "output_quota",
+    "timeout",
+    "out_of_memory",
+    "cell_timeout",
+    "kernel_died",
+    "notebook_invalid",
+    "notebook_failed",
+)
+"""Limits and runner failures that are the root cause when they happened, the first one found first."""
 
 _NOTEBOOK_ERRORS = {
     "invalid_notebook": ("notebook_invalid", "The notebook could not be read, so nothing ran: {detail}"),

@@ -2,7 +2,7 @@
 above those, and the faces (CLI, server, workers) on top. Imports only point down.
 
 - **leaves** (``harness.errors``, ``models``, ``spec``, ``settings``, ``safeio``, ``visible``,
-  ``crash`` and the package itself, for ``__version__``) import only other leaves;
+  ``streams``, ``crash`` and the package itself, for ``__version__``) import only other leaves;
 - **sandbox/** and **graders/** import only leaves from harness/; graders/ may ask sandbox/
   for the image's layout (``sandbox.layout``) and nothing else of it;
 - **stages** (intake, pipeline, reports, authoring, panel, ...) never import a **face**
@@ -27,6 +27,7 @@ LEAVES = {
     "harness.safeio",
     "harness.visible",
     "harness.crash",
+    "harness.streams",
 }
 FACES = ("harness.cli", "harness.server", "harness.workers", "harness.__main__")
 GRADERS_MAY_USE_FROM_SANDBOX = ("sandbox.layout",)

@@ -340,6 +340,35 @@ def test_the_candidates_own_tests_become_counts(tmp_path):
     assert call["command"][-1] == "tests/test_a.py" and "/submission" in call["command"]
 
 
+def test_the_candidates_failing_tests_show_why_bounded_for_the_reviewer(tmp_path):
+    """Each failing test of the candidate's own with its reason (test id + pytest's short
+    message, control characters gone, cut short), the first ten; the rest counted."""
+    failing = [
+        {"event": "test", "nodeid": f"test_a.py::test_{i}", "outcome": "failed", "message": f"assert {i} == 0"}
+        for i in range(12)
+    ]
+    failing[0]["message"] = "AssertionError: \x1b[31m<b>drops digits</b>\u202e" + "x" * 5000
+    failing[1] = {"event": "test", "nodeid": "test_a.py::test_1", "outcome": "error", "longrepr": "E   boom\nE   last"}
+    ctx = make_ctx(
+        tmp_path,
+        {CANDIDATE: lines({"event": "collected", "nodeids": [f["nodeid"] for f in failing]}, *failing)},
+    )
+    (ctx.submission_dir / "test_a.py").write_text("")
+    result = PytestGrader(cfg(tests=None)).grade(ctx)
+    reasons = [m for m in result.messages if m.code == "candidate_test_failed"]
+    assert all(m.visibility == Visibility.REVIEWER for m in reasons) and len(reasons) == 11
+    assert (
+        reasons[0].text.startswith("test_a.py::test_0: failed — AssertionError: ")
+        and "<b>drops digits</b>" in reasons[0].text
+    )
+    assert len(reasons[0].text) < 400 and "\x1b" not in reasons[0].text and "\u202e" not in reasons[0].text
+    assert reasons[1].text == "test_a.py::test_1: error — E last"
+    assert reasons[-1].text.startswith("… and 2 more")
+    table = result.details["table"]
+    assert table["columns"] == ["test", "outcome", "reason"] and len(table["rows"]) == 10
+    assert table["rows"][2] == ["test_a.py::test_2", "failed", "assert 2 == 0"]
+
+
 def test_grader_needs_the_sandbox_and_its_tests_folder(tmp_path):
     p = Path("/nonexistent")
     bare = GradeContext(

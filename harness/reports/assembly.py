@@ -1,6 +1,11 @@
 """From a finished :class:`~harness.pipeline.Job` to what the reviewer gets: the run's
 artifacts kept (executed notebook, full logs; untrusted, no links followed) and the
-:class:`~harness.models.GradeReport` with rubric, messages and provenance."""
+:class:`~harness.models.GradeReport` with rubric, messages and provenance.
+
+The report's messages start with the root cause of a failed run (the run grader names it), and
+its ``sandbox`` record shows the candidate's streams as reports show them
+(:func:`harness.streams.shown_run`: the kernel's own noise left out, cells numbered from 1); the
+full logs kept with the artifacts are the raw captures."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from harness.models import (
 )
 from harness.rubric import score_rubric
 from harness.safeio import UntrustedDataError, read_bounded, rmtree
+from harness.streams import shown_run
 from sandbox.runner import open_regular
 
 if TYPE_CHECKING:
@@ -154,7 +160,10 @@ def build_report(job: Job) -> GradeReport:
         for name, lines in (r.details.get("evidence") or {}).items():
             evidence[f"{r.grader}.{name}"] = [str(line) for line in lines]
     criteria, score = score_rubric(job.assignment.spec.rubric, measurements, failed_graders=failed, evidence=evidence)
-    messages = list(job.messages) + [m for r in job.results for m in r.messages if m.visibility == Visibility.CANDIDATE]
+    messages = _cause_first(
+        list(job.messages) + [m for r in job.results for m in r.messages if m.visibility == Visibility.CANDIDATE],
+        job.results,
+    )
     baselines = {}
     for r in job.results:
         baselines.update(r.details.get("baselines") or {})
@@ -174,7 +183,7 @@ def build_report(job: Job) -> GradeReport:
         score=score,
         assignment=assignment,
         submission=submission,
-        sandbox=job.run,
+        sandbox=shown_run(job.run),
         metrics=_metrics(job.results),
         baselines=baselines,
         criteria=criteria,
@@ -184,6 +193,14 @@ def build_report(job: Job) -> GradeReport:
         timings=job.timings,
         gateway=job.gateway,  # model gateway (issue 14)
     )
+
+
+def _cause_first(messages: list[Message], results: list[GraderResult]) -> list[Message]:
+    """The root cause a grader named (``details["cause"]``, the run grader's) first, then the rest
+    in their order: a SyntaxError leads, not "wrote none of the expected output files"."""
+    codes = [r.details["cause"].get("code") for r in results if isinstance(r.details.get("cause"), dict)]
+    first = [m for code in codes[:1] for m in messages if m.code == code][:1]
+    return first + [m for m in messages if not any(m is f for f in first)]
 
 
 def _sha256_or_empty(path: Path) -> str:

@@ -28,14 +28,16 @@ from harness.models import CriterionScore, GradeReport, Level, Verdict, Visibili
 from harness.reports import svg
 from harness.reports.gateway import gateway_html  # model gateway (issue 14)
 from harness.reports.html_common import fmt as _fmt
-from harness.reports.interview import find_details, interview_questions
+from harness.reports.interview import find_details, interview_questions, nothing_measured
 from harness.reports.metrics_html import metrics_section
 from harness.reports.rag_html import RAG_CSS, header_facts, rag_section
 from harness.reports.svg import esc
+from harness.reports.write import root_cause
+from harness.streams import CELL_NUMBERING
 from harness.visible import visible
 
 CANDIDATE_LABEL = "Candidate output — not from holdout"
-CANDIDATE_OUTPUT_CODES = frozenset({"stderr_tail", "tests_output_tail", "test_failed"})
+CANDIDATE_OUTPUT_CODES = frozenset({"stderr_tail", "tests_output_tail", "test_failed", "candidate_test_failed"})
 """Message codes whose text is the candidate's own output, verbatim (shown framed)."""
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 LOG_TAIL_LINES = 40
@@ -128,7 +130,9 @@ def _header(report: GradeReport, links: dict[str, str]) -> str:
             facts.append(f"peak memory <b>{run.peak_memory_mb:.0f} MB</b>")
     details = find_details(report, "primary_metric")
     primary = details.get("primary_metric")
-    if primary and report.metrics.get(primary) is not None:
+    if primary and nothing_measured(report):
+        facts.insert(0, f"holdout {esc(primary)} <b>–</b> (no output to measure)")
+    elif primary and report.metrics.get(primary) is not None:
         low, high = report.metrics.get(f"{primary}_ci_low"), report.metrics.get(f"{primary}_ci_high")
         ci = f" [{_fmt(low)}–{_fmt(high)}]" if low is not None and high is not None else ""
         facts.insert(0, f"holdout {esc(primary)} <b>{_fmt(report.metrics[primary])}</b>{ci}")
@@ -163,6 +167,9 @@ def _header(report: GradeReport, links: dict[str, str]) -> str:
 
 def _banners(report: GradeReport) -> str:
     out = []
+    cause = root_cause(report)
+    if cause:
+        out.append(f'<div class="banner bad" id="cause"><b>Why the run failed:</b> {_cause_html(report, cause)}</div>')
     if report.status == "needs_review":
         failed = [g for g in report.graders if g.status.value == "error"]
         names = ", ".join(esc(g.grader) for g in failed) or "a grader"
@@ -176,6 +183,16 @@ def _banners(report: GradeReport) -> str:
             "was run. See the messages below.</div>"
         )
     return "".join(out)
+
+
+def _cause_html(report: GradeReport, text: str) -> str:
+    """The harness's sentence, and the candidate's own error message in its frame (never as
+    the page's words); a cause without a quote (a limit hit) is the harness's text alone."""
+    cause = next((g.details["cause"] for g in report.graders if isinstance(g.details.get("cause"), dict)), {})
+    summary, quote = cause.get("summary"), cause.get("quote")
+    if not isinstance(summary, str) or not isinstance(quote, str):
+        return esc(text)
+    return esc(summary) + (candidate_frame(f"<pre>{esc(quote)}</pre>", "error message") if quote else "")
 
 
 def _scorecard(report: GradeReport) -> str:
@@ -272,7 +289,8 @@ def _quality(report: GradeReport) -> str:
     if not worst and lint.get("files"):
         parts.append('<p class="muted">No findings under the harness\'s rules.</p>')
     if worst:
-        parts.append("<h3>Worst findings</h3>")
+        numbering = f' <span class="muted">({esc(CELL_NUMBERING)})</span>' if any(f.get("cell") for f in worst) else ""
+        parts.append(f"<h3>Worst findings{numbering}</h3>")
         for f in worst:
             where = esc(f.get("file", "")) + (f" cell {f['cell']}" if f.get("cell") else "") + f" line {f.get('line')}"
             code_lines = "".join(
@@ -318,13 +336,16 @@ def _run(report: GradeReport, links: dict[str, str]) -> str:
         ("command", f"<code>{esc(' '.join(run.command))}</code>" if run.command else "–"),
         ("image", esc(run.image or "–")),
     ]
-    cell_errors = run.runner.get("cell_errors") or []
+    cell_errors = find_details(report, "cell_errors").get("cell_errors") or []  # numbered by the run grader
     if isinstance(cell_errors, list) and cell_errors:
         rows.append(
             (
                 "notebook cell errors",
                 esc(
-                    ", ".join(f"cell {e.get('cell')}: {e.get('ename')}" for e in cell_errors[:5] if isinstance(e, dict))
+                    ", ".join(
+                        f"cell {e.get('cell') or '?'}: {e.get('ename')}" for e in cell_errors[:5] if isinstance(e, dict)
+                    )
+                    + f" ({CELL_NUMBERING})"
                 ),
             )
         )

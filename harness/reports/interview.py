@@ -33,6 +33,14 @@ def find_details(report: GradeReport, key: str) -> dict[str, Any]:
     return {}
 
 
+def nothing_measured(report: GradeReport) -> bool:
+    """Whether the graders that score the output (those publishing ``valid``: predictions, RAG)
+    had nothing to measure (``valid`` 0): their values are the floor the rubric scores, with no
+    interval to show and nothing to ask about."""
+    graders = [g for g in report.graders if "valid" in g.measurements]
+    return bool(graders) and all(g.measurements["valid"] == 0.0 for g in graders)
+
+
 def _measurement(report: GradeReport, grader_key: str, name: str) -> float | None:
     for grader in report.graders:
         if grader_key in grader.details:
@@ -116,12 +124,12 @@ def _run_questions(report: GradeReport) -> list[Question]:
                 "run",
             )
         )
-    cell_errors = run.runner.get("cell_errors") or []
+    cell_errors = find_details(report, "cell_errors").get("cell_errors") or []  # numbered from 1 (run grader)
     if cell_errors and isinstance(cell_errors, list) and isinstance(cell_errors[0], dict):
         first = cell_errors[0]
         out.append(
             Question(
-                f"In the grading run, notebook cell {first.get('cell')} raised {first.get('ename') or 'an error'}. "
+                f"In the grading run, notebook cell {first.get('cell') or '?'} raised {first.get('ename') or 'an error'}. "
                 "Did the notebook run top to bottom on your machine from a fresh kernel?",
                 80,
                 "notebook",
@@ -146,7 +154,7 @@ def _metric_questions(report: GradeReport) -> list[Question]:
     details = find_details(report, "primary_metric")
     metric = str(details.get("primary_metric") or "")
     value = report.metrics.get(metric)
-    if not metric or value is None:
+    if not metric or value is None or nothing_measured(report):
         return []
     out: list[Question] = []
     label = metric.upper() if len(metric) <= 3 else metric.replace("_", " ")

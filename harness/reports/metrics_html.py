@@ -9,7 +9,7 @@ from typing import Any
 from harness.models import GradeReport
 from harness.reports import svg
 from harness.reports.html_common import fmt as _fmt
-from harness.reports.interview import find_details
+from harness.reports.interview import find_details, nothing_measured
 from harness.reports.svg import esc
 
 _SHOWN_METRICS_SKIP = ("_ci_low", "_ci_high")
@@ -29,10 +29,13 @@ def metrics_section(report: GradeReport) -> str:
     ]
     head = "".join(f'<th class="num">{esc(b.replace("_", " "))}</th>' for b in baselines)
     rows = []
+    measured = not nothing_measured(report)
     for name in names:
         value = grader.measurements.get(name)
         ci = ""
-        if name == primary:
+        if name == primary and not measured:
+            ci = "–"
+        elif name == primary:
             low, high = grader.measurements.get(f"{name}_ci_low"), grader.measurements.get(f"{name}_ci_high")
             ci = f"{_fmt(low)} – {_fmt(high)}" if low is not None and high is not None else "–"
         base_cells = "".join(f'<td class="num">{_fmt(b.get(name))}</td>' for b in baselines.values())
@@ -48,14 +51,18 @@ def metrics_section(report: GradeReport) -> str:
             f"coverage {_fmt(coverage, 3)}. Baselines are simple models trained by the assignment author on the "
             "same data and scored on the same holdout.</p>"
         )
-        if coverage is not None
-        else ""
+        if coverage is not None and measured
+        else (
+            '<p class="muted">No output to measure: the values are the floor the rubric scores, with no interval.</p>'
+            if not measured
+            else ""
+        )
     )
     table = (
         f'<table><thead><tr><th>Metric</th><th class="num">Submission</th><th class="num">95% CI</th>{head}</tr>'
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
-    plots = _plots(report, details, grader.measurements)
+    plots = _plots(report, details, grader.measurements) if measured else ""
     return f'<section id="metrics"><h2>Holdout metrics</h2>{table}{note}<div class="grid">{plots}</div></section>'
 
 

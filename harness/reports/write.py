@@ -93,6 +93,15 @@ def _artifact_links(report: GradeReport, out_dir: Path, artifact_links) -> tuple
     return artifact_links(out_dir, notebook_run=report.provenance.get("entry_kind") == "notebook")
 
 
+def root_cause(report: GradeReport) -> str | None:
+    """The root cause of a failed run as a grader named it (``details["cause"]``), or None."""
+    for result in report.graders:
+        cause = result.details.get("cause")
+        if isinstance(cause, dict) and isinstance(cause.get("text"), str) and cause["text"].strip():
+            return cause["text"]
+    return None
+
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~])")
 
 
@@ -123,6 +132,9 @@ def render_markdown(report: GradeReport) -> str:
             + (f", peak memory {run.peak_memory_mb:.0f} MB" if run.peak_memory_mb else ""),
             "",
         ]
+    cause = root_cause(report)
+    if cause:
+        lines += [f"**Cause:** {md_escape(cause)}", ""]
     if report.criteria:
         lines += ["| Criterion | Level | Score | Evidence |", "|---|---|---|---|"]
         for c in report.criteria:
@@ -131,15 +143,19 @@ def render_markdown(report: GradeReport) -> str:
             lines.append(f"| {md_escape(c.title)} | {level} | {pts} | {md_escape('; '.join(c.evidence))} |")
         lines.append("")
     from harness.panel.render import panel_markdown
-    from harness.reports.interview import interview_questions
+    from harness.reports.interview import interview_questions, nothing_measured
 
     lines += panel_markdown(report)
     lines += ["**Questions to ask in the interview**", ""]
     lines += [f"{i}. {md_escape(q)}" for i, q in enumerate(interview_questions(report), start=1)] + [""]
     if report.metrics:
+        empty = nothing_measured(report)
+        if empty:
+            lines += ["No output to measure: the metrics are the floor the rubric scores, with no interval.", ""]
         lines += ["| Metric | Value |", "|---|---|"]
         for name, value in report.metrics.items():
-            lines.append(f"| {md_escape(name)} | {_fmt(value)} |")
+            if not (empty and name.endswith(("_ci_low", "_ci_high"))):
+                lines.append(f"| {md_escape(name)} | {_fmt(value)} |")
         lines.append("")
     if report.baselines:
         lines += ["Baselines on the same holdout:", ""]
@@ -238,6 +254,9 @@ def print_summary(report: GradeReport, console) -> None:
                 f"  peak {run.peak_memory_mb:.0f} MB" if run.peak_memory_mb else "",
             )
         )
+    cause = root_cause(report)
+    if cause:
+        console.print(Text.assemble(("cause ", "bold red"), Text(visible(cause[:300]))))
     if report.criteria:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for col in ("criterion", "level", "score", "evidence"):
@@ -254,7 +273,7 @@ def print_summary(report: GradeReport, console) -> None:
         from harness.reports.gateway import budget_line
 
         console.print(Text("model calls: " + budget_line(report.gateway)))
-    for m in report.messages[:8]:
+    for m in [m for m in report.messages if m.text != cause][:8]:
         console.print(
             Text.assemble(
                 (f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"), Text(visible(m.text[:300]))
