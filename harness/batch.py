@@ -289,15 +289,19 @@ def _count(items: list[BatchItem]) -> dict[str, int]:
 
 
 def _kill_own_containers() -> None:
-    """Stop this process's sandbox containers so interrupted workers return at once."""
-    try:
-        from sandbox.engine import connect
+    """Stop this process's sandbox containers so interrupted workers return at once (best effort:
+    every engine error goes through the translation and is then ignored)."""
+    from sandbox.engine import connect, docker_errors
 
+    try:
         client = connect()
-        for container in client.containers.list(sparse=True, filters={"label": f"io.holdout.pid={os.getpid()}"}):
-            try:
-                container.kill()
-            except Exception:
-                pass
+        with docker_errors("listing this run's sandbox containers"):
+            mine = client.containers.list(sparse=True, filters={"label": f"io.holdout.pid={os.getpid()}"})
     except HoldoutError:
-        pass
+        return
+    for container in mine:
+        try:
+            with docker_errors("stopping a sandbox container"):
+                container.kill()
+        except HoldoutError:
+            pass  # already gone or stopped: nothing left to stop

@@ -37,7 +37,7 @@ def sandbox() -> None:
 @click.option("--force", is_flag=True, help="Rebuild even if the content-hashed tag exists.")
 def sandbox_build(base_image: str | None, force: bool) -> None:
     """Build the runtime image offline (a no-op when nothing changed)."""
-    from sandbox.engine import connect
+    from sandbox.engine import connect, docker_errors
     from sandbox.image import build_image
     from sandbox.venv_copy import venv_mounts
 
@@ -52,7 +52,9 @@ def sandbox_build(base_image: str | None, force: bool) -> None:
         log=lambda line: console.print(line, highlight=False, markup=False),
     )
     # made now rather than by the first grading run (a few seconds, once per image)
-    for mount in venv_mounts(client, client.images.get(info.tag), settings.cache_dir, settings.sandbox_venv):
+    with docker_errors(f"looking up the image just built ({info.tag})"):
+        image = client.images.get(info.tag)
+    for mount in venv_mounts(client, image, settings.cache_dir, settings.sandbox_venv):
         console.print(
             f"/opt/venv served read-only from {mount.source} (storage driver is slow for image files)",
             highlight=False,
