@@ -206,6 +206,10 @@ def batch_exit_code(result, fail_under: float | None) -> int:
     return EXIT_OK
 
 
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
 def _batch_progress(console):
     """A progress bar with ETA and per-state counts, and one line per finished submission."""
     from contextlib import contextmanager
@@ -253,9 +257,9 @@ def _batch_progress(console):
                     f" {score}  {item.duration_s:6.1f} s  ",
                     Text(visible(item.source.name)),
                 )
-                if item.error:
-                    line.append(f"  {item.error.splitlines()[0][:120]}")
                 progress.console.print(line)
+                if item.error:  # the whole message and its hint, indented under the row
+                    progress.console.print(Text(visible(_indent(item.error))))
 
             yield on_event, lambda n: progress.update(task, total=n)
 
