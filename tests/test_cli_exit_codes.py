@@ -157,9 +157,8 @@ def test_a_path_that_does_not_exist_is_exit_2_everywhere(command, places, capsys
         ["check", "applied_mll"],
         ["kit", "applied_mll"],
         ["data", "prepare", "applied_mll"],
-        ["selfcheck", "{sub}", "--assignment", "applied_mll"],
     ],
-    ids=["submission", "check", "kit", "data_prepare", "selfcheck"],
+    ids=["submission", "check", "kit", "data_prepare"],
 )
 def test_an_unknown_assignment_is_exit_2_with_a_suggestion(argv, places, capsys):
     assert exit_of(_fill(argv, places)) == EXIT_USAGE

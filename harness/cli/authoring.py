@@ -89,3 +89,34 @@ def kit(assignment: str, out: Path | None) -> None:
             "usually require the attribution) and build the kit again.",
             err=True,
         )
+
+
+@cli.command()
+@click.argument("submission", type=click.Path(path_type=Path), default=".")
+@click.option("--kit", "kit_dir", type=click.Path(path_type=Path), help="The starter kit folder (default: SUBMISSION).")
+@click.option(
+    "--outputs",
+    type=click.Path(path_type=Path),
+    help="Check this folder of your own run's outputs instead of running the code in the sandbox.",
+)
+@click.option("--image", help="Sandbox image tag to use (default: the current content-hashed tag).")
+def selfcheck(submission: Path, kit_dir: Path | None, outputs: Path | None, image: str | None) -> None:
+    """Check SUBMISSION (default: this folder) against the starter kit's dev split: run it in the
+    sandbox when Docker is here, then check its outputs' files, columns, ids and labels; exit 1 on
+    any problem."""
+    from harness.authoring.selfcheck import selfcheck as run_selfcheck
+
+    settings = Settings.from_env()
+    result = run_selfcheck(submission, settings, kit=kit_dir, outputs=outputs, image=image or settings.image)
+    for check in result.checks:
+        first, *rest = check.detail.splitlines() or [""]
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {first}")
+        for line in rest:
+            click.echo(f"       {line}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if result.ok:
+        click.echo("selfcheck passed: the output has the shape the grader expects (this is not a score)")
+    else:
+        click.echo("selfcheck found problems (see FAIL above)", err=True)
+    sys.exit(EXIT_OK if result.ok else EXIT_BELOW)
