@@ -131,7 +131,7 @@ def _run(submission, kit_dir, contract, settings, tmp: Path, result: SelfCheck, 
                 "sandbox run",
                 False,
                 f"not run: {exc.message}. Without the sandbox, run it yourself: "
-                f"DATA_DIR={contract['dev']['data']} OUTPUT_DIR=out python {script or notebook}, "
+                f"DATA_DIR={contract['dev']['data']} OUTPUT_DIR=out {_local(command)}, "
                 "then `grade selfcheck --outputs out`",
             )
             return None
@@ -165,6 +165,12 @@ def _run(submission, kit_dir, contract, settings, tmp: Path, result: SelfCheck, 
         result.notes.append("requirements.txt is not installed by selfcheck (grading installs it)")
     result.add("sandbox run", ok, detail)
     return dirs.output
+
+
+def _local(command: list[str]) -> str:
+    """The candidate's own way to run what ``command`` runs in the sandbox."""
+    kind, path = command[2], command[3]
+    return f"python {path}" if kind == "script" else f"jupyter nbconvert --to notebook --execute {path}"
 
 
 def _check_output(output_dir: Path, spec: dict, dev_data: Path, result: SelfCheck) -> None:

@@ -66,4 +66,5 @@ def cli() -> None:
     grade submission.zip --json          the canonical report.json on stdout (for CI)
     grade doctor                         check the engine and demonstrate every sandbox protection
     grade sandbox build                  build the sandbox image (offline, content-hashed)
+    grade selfcheck                      (in a starter kit) run your code on the dev split, check its output
     """
