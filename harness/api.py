@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import safeio
 from harness.assignments import find_assignment
-from harness.errors import SubmissionRejected
+from harness.errors import ConfigError
 from harness.models import GradeReport
 from harness.pipeline import GradeOptions, Job, Runner, execute
 from harness.reports.assembly import build_report, keep_artifacts
@@ -46,7 +46,7 @@ def grade(
 ) -> GradeReport:
     """Grade one submission (zip, tar.gz or directory) and return the report.
 
-    Raises :class:`~harness.errors.ConfigError` (unknown assignment, missing data) and
+    Raises :class:`~harness.errors.ConfigError` (no such path, unknown assignment, missing data) and
     :class:`~harness.errors.InfrastructureError` (no engine, no image); everything that is the
     candidate's doing — including an unsafe archive — is in the report.
     """
@@ -58,9 +58,8 @@ def grade(
         options = replace(options, assignment=assignment)
     source = Path(submission)
     if not source.exists():
-        raise SubmissionRejected(
-            f"submission {source} does not exist", reason="not_found", hint="Check the path you passed to `grade`."
-        )
+        # the operator's mistake, not the candidate's archive: a usage error (2), as in `grade batch`
+        raise ConfigError(f"submission {source} does not exist", hint="Check the path you passed to `grade`.")
     # Configuration errors first: a typo in --assignment should not wait for Docker.
     chosen = find_assignment(options.assignment, settings) if options.assignment is not None else None
     if runner is None:

@@ -35,8 +35,15 @@ def run_doctor(image: str | None = None) -> dict:
     except HoldoutError as exc:
         checks.append(_check("engine", False, str(exc), exc.hint))
         return {"ok": False, "checks": checks}
-    info = client.info()
-    version = client.version()
+    from sandbox.engine import docker_errors
+
+    try:
+        with docker_errors("reading the engine's info and version"):
+            info = client.info()
+            version = client.version()
+    except HoldoutError as exc:
+        checks.append(_check("engine", False, str(exc), exc.hint))
+        return {"ok": False, "checks": checks}
     checks.append(_check("engine", True, f"Docker {version.get('Version')} (API {version.get('ApiVersion')})"))
     checks.append(
         _check("cgroup", True, f"cgroup v{info.get('CgroupVersion', '?')}, driver {info.get('CgroupDriver')}")

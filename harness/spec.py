@@ -257,6 +257,28 @@ class IntakeSpec(_Spec):
         return self.model_dump(exclude_none=True)
 
 
+class DevSplitSpec(_Spec):
+    """A small public dev split for the starter kit (``[kit.dev]``), so a candidate can run their
+    code the way the grader will and ``grade selfcheck`` it. Sampled only from a file of the
+    prepared ``kit/`` folder (what the author declared public: never from ``hidden/``)."""
+
+    source: str
+    """A CSV file in the prepared ``kit/`` folder, with labels (e.g. ``train.csv``)."""
+    label_columns: list[str] = Field(min_length=1)
+    """Removed from the dev inputs' unlabelled file; kept, with the id, in ``dev/labels.csv``."""
+    id_column: str = "id"
+    train_rows: int = Field(default=400, ge=1)
+    test_rows: int = Field(default=100, ge=1)
+    train_file: str | None = None
+    """Name of the labelled file in ``dev/data/`` (default: the source's name)."""
+    test_file: str = "test.csv"
+    """Name of the unlabelled file in ``dev/data/``, as the sandbox names the holdout inputs."""
+
+
+class KitSpec(_Spec):
+    dev: DevSplitSpec | None = None
+
+
 class AssignmentSpec(_Spec):
     id: str
     title: str
@@ -271,6 +293,7 @@ class AssignmentSpec(_Spec):
     rubric: RubricSpec = Field(default_factory=RubricSpec)
     panel: PanelSpec = Field(default_factory=PanelSpec)
     canaries: list[CanarySpec] = Field(default_factory=list)
+    kit: KitSpec = Field(default_factory=KitSpec)
     gateway: GatewaySpec | None = None  # gateway (issue 14): a model endpoint for the candidate
     intake: IntakeSpec = Field(default_factory=lambda: IntakeSpec())
     """Overrides of the archive limits (:class:`IntakeSpec`). They apply to submissions that name

@@ -32,3 +32,23 @@ def escape_char(char: str) -> str:
 def visible(text: object) -> str:
     """``text`` with every invisible format character replaced by its visible escape."""
     return INVISIBLE.sub(lambda m: escape_char(m.group(0)), str(text))
+
+
+def clip(text: object, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, with an ellipsis when cut
+    (never mid-word, unless a single word is longer than half the limit)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" \t\n,;:") + "…"
+
+
+def number(value: float, digits: int = 2) -> str:
+    """``value`` exactly as far as ``digits`` decimals go, without trailing zeros: 7 → ``7``,
+    7.4 → ``7.4``, 6.666… → ``6.67`` (a maximum of 7.4 never shows as ``7``)."""
+    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text

@@ -119,22 +119,23 @@ def new_job_dir(tmp_root: Path | None = None) -> Path:
 
 def remove_own_containers() -> int:
     """Best effort, on interrupt: remove every container this process created, including one
-    whose creation was in flight when the signal came (the runner never saw its id)."""
-    from docker.errors import DockerException
-
+    whose creation was in flight when the signal came (the runner never saw its id). Every engine
+    error goes through the translation and is then ignored."""
     from harness.errors import HoldoutError
     from sandbox.engine import connect
 
     try:
         client = connect()
-        mine = client.containers.list(all=True, sparse=True, filters={"label": f"{PID_LABEL}={os.getpid()}"})
-    except (HoldoutError, DockerException):
+        with docker_errors("listing this process's sandbox containers"):
+            mine = client.containers.list(all=True, sparse=True, filters={"label": f"{PID_LABEL}={os.getpid()}"})
+    except HoldoutError:
         return 0
     removed = 0
     for container in mine:
         try:
-            container.remove(v=True, force=True)
+            with docker_errors("removing a sandbox container"):
+                container.remove(v=True, force=True)
             removed += 1
-        except DockerException:
-            pass
+        except HoldoutError:
+            pass  # already gone: nothing left to remove
     return removed

@@ -43,9 +43,9 @@ def test_python_dash_m_and_version():
     assert proc.returncode == 0 and "holdout" in proc.stdout
 
 
-def test_missing_submission_exits_3_with_a_message(tmp_path):
+def test_missing_submission_exits_2_with_a_message(tmp_path):
     proc = run(str(tmp_path / "nope.zip"))
-    assert proc.returncode == 3
+    assert proc.returncode == 2  # the operator's mistake (a usage error), as in `grade batch`
     assert "does not exist" in proc.stderr and "hint:" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -100,9 +100,10 @@ def test_a_misspelt_command_is_a_usage_error_with_a_suggestion(tmp_path):
     assert "no such command 'lsit'; did you mean 'list'?" in proc.stderr
     proc = run("doctr")
     assert proc.returncode == 2 and "did you mean 'doctor'?" in proc.stderr
-    # a path-looking argument is still a submission (missing: exit 3, as before)
-    assert run(str(tmp_path / "lsit")).returncode == 3
-    assert run("lsit.zip").returncode == 3
+    # a path-looking argument is still a submission (missing: a usage error too, but about the path)
+    proc = run(str(tmp_path / "lsit"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    assert "does not exist" in run("lsit.zip").stderr
 
 
 @pytest.mark.parametrize("value", ["-5", "150", "abc"])
@@ -150,7 +151,7 @@ def test_a_second_grade_does_not_replace_a_report_without_force(monkeypatch, tmp
 @pytest.mark.parametrize(
     ("args", "code", "kind"),
     [
-        (["{missing}", "--json"], 3, "SubmissionRejected"),
+        (["{missing}", "--json"], 2, "ConfigError"),
         (["{missing}", "--json", "--fail-under", "500"], 2, "usage"),
         (["check", "{missing}", "--json"], 2, "ConfigError"),
     ],

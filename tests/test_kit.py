@@ -244,6 +244,10 @@ def test_applied_ml_kit_holds_no_hidden_label_reference_or_test(real_settings, t
         "applied_ml/data/train.csv",
         "applied_ml/predict.py",
         "applied_ml/submission.toml",
+        "applied_ml/dev/data/train.csv",  # the public dev split ([kit.dev]) and its contract
+        "applied_ml/dev/data/test.csv",
+        "applied_ml/dev/labels.csv",
+        "applied_ml/dev/contract.json",
     } == set(texts)
     everything = "\n".join(texts.values())
     hidden = prepare_assignment(assignment, real_settings).hidden

@@ -5,7 +5,9 @@ The zip holds one folder named after the assignment with
 - ``README.md`` (the contract) and ``NOTICE``/``LICENSE`` files from the assignment folder;
 - ``data/``: the prepared ``kit/`` folder (public data only; see :mod:`harness.data`);
 - the assignment's ``starter/`` folder, or a generated template entry point (``predict.py``);
-- ``submission.toml`` with ``assignment = "<id>"``, so a submission names its assignment.
+- ``submission.toml`` with ``assignment = "<id>"``, so a submission names its assignment;
+- ``dev/``: with ``[kit.dev]``, a small public dev split laid out like ``/data`` and the output
+  contract, for the README's local run and ``grade selfcheck`` (:mod:`harness.authoring.devsplit`).
 
 Nothing else of the assignment folder goes in. Before anything is written, every kit file is
 scanned by content (:mod:`harness.authoring.leaks`) against the hidden material: the prepared
@@ -24,7 +26,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.authoring.leaks import HiddenFile, Leak, find_leaks
+from harness.authoring.devsplit import DEV_DIR, build_dev_split
+from harness.authoring.leaks import HiddenFile, Leak, find_leaks, id_leaks
 from harness.data import PreparedPaths, prepare_assignment
 from harness.errors import ConfigError
 from harness.settings import Settings
@@ -99,7 +102,7 @@ def _graders(assignment: Assignment) -> list:
     return [registry.instantiate(g, i) for i, g in enumerate(assignment.spec.graders)]
 
 
-def assemble_kit(assignment: Assignment, prepared: PreparedPaths) -> dict[str, bytes]:
+def assemble_kit(assignment: Assignment, prepared: PreparedPaths, graders: list | None = None) -> dict[str, bytes]:
     """Every file of the kit, by path inside the kit folder."""
     root, spec = assignment.root, assignment.spec
     files: dict[str, bytes] = {}
@@ -121,6 +124,10 @@ def assemble_kit(assignment: Assignment, prepared: PreparedPaths) -> dict[str, b
         script = spec.entry.script or "predict.py"
         text = TEMPLATE.read_text(encoding="utf-8").replace("__TITLE__", spec.title).replace("__SCRIPT__", script)
         files[script] = text.encode()
+    if assignment.spec.kit.dev is not None:
+        files.update(
+            build_dev_split(assignment, prepared.kit, graders if graders is not None else _graders(assignment))
+        )
     files[MANIFEST] = (
         f"# Keep this file at the root of your submission: it tells the grader which assignment it is for.\n"
         f'assignment = "{spec.id}"\n'
@@ -178,9 +185,14 @@ def public_material(prepared: PreparedPaths) -> list[bytes]:
 def scan_kit(assignment: Assignment, settings: Settings, prepared: PreparedPaths | None = None) -> Kit:
     """Assemble the kit and scan it; ``Kit.leaks`` says what would leak."""
     prepared = prepared or prepare_assignment(assignment, settings)
-    files = assemble_kit(assignment, prepared)
-    hidden = hidden_material(assignment, prepared)
+    graders = _graders(assignment)
+    files = assemble_kit(assignment, prepared, graders)
+    hidden = hidden_material(assignment, prepared, graders)
     leaks = find_leaks(files, hidden, public_material(prepared))
+    dev = assignment.spec.kit.dev
+    if dev is not None:  # the dev split, also by id: no dev row may be a hidden one
+        known = {(leak.path, leak.hidden) for leak in leaks}
+        leaks += [x for x in id_leaks(files, dev.id_column, hidden, DEV_DIR) if (x.path, x.hidden) not in known]
     return Kit(
         assignment=assignment.id, files=files, hidden_files=len(hidden), leaks=leaks, warnings=placeholders(files)
     )

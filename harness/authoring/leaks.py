@@ -165,3 +165,38 @@ def _dedupe(leaks: list[Leak]) -> list[Leak]:
             seen.add(key)
             out.append(leak)
     return out
+
+
+def id_leaks(kit: Mapping[str, bytes], id_column: str, hidden: Iterable[HiddenFile], under: str) -> list[Leak]:
+    """Rows of the kit's CSV files under ``under`` (the dev split) whose ``id_column`` value is an
+    id of a hidden CSV file (a hidden test row), whatever the other columns say: a dev row must
+    never be a hidden one, even rewritten (columns re-ordered, labels re-encoded), which the line
+    scan of :func:`find_leaks` would not recognise."""
+    hidden_ids: dict[str, str] = {}
+    for item in hidden:
+        if item.kind == "data" and item.label.lower().endswith(".csv"):
+            for value in _column(item.data, id_column):
+                hidden_ids.setdefault(value, item.label)
+    leaks = []
+    for path, data in kit.items():
+        if not path.startswith(under.rstrip("/") + "/") or not path.lower().endswith(".csv"):
+            continue
+        shared = [value for value in _column(data, id_column) if value in hidden_ids]
+        if shared:
+            leaks.append(
+                Leak(path, hidden_ids[shared[0]], f"{len(shared)} row(s) with a hidden id, e.g. {_short(shared[0])!r}")
+            )
+    return leaks
+
+
+def _column(data: bytes, name: str) -> list[str]:
+    """The values of column ``name`` of a CSV file (none when it has no such column)."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(data.decode("utf-8", "replace"), newline=""))
+    header = next(reader, None) or []
+    if name not in header:
+        return []
+    at = header.index(name)
+    return [row[at] for row in reader if len(row) > at and row[at]]

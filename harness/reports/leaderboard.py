@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 
 from harness.reports.write import write_atomic
-from harness.visible import visible
+from harness.visible import clip, visible
 
 COLUMNS = (
     "rank",
@@ -35,11 +35,50 @@ COLUMNS = (
 )
 
 
+RANKED = frozenset({"graded", "awaiting_panel"})
+"""Statuses that get a rank: a rejected, failed (``needs_review``) or ungraded submission has no
+place in the order (its score, if any, is not a judgement of the work)."""
+ERROR_CHARS = 2000
+
+
+def ranked(item) -> bool:
+    return item.report is not None and item.report.status in RANKED and item.score is not None
+
+
+def _rank_key(item) -> float:
+    """Ties are judged on the score as the leaderboard shows it (two decimals)."""
+    return round(item.score, 2)
+
+
+def competition_ranks(items: list) -> dict[int, int]:
+    """``id(item)`` → rank for the ranked items, best first; equal scores share a rank and the
+    next rank skips (1, 2, 2, 4)."""
+    order = sorted((i for i in items if ranked(i)), key=lambda i: -_rank_key(i))
+    ranks: dict[int, int] = {}
+    for position, item in enumerate(order, 1):
+        previous = order[position - 2] if position > 1 else None
+        same = previous is not None and _rank_key(previous) == _rank_key(item)
+        ranks[id(item)] = ranks[id(previous)] if same else position
+    return ranks
+
+
+def error_text(error: str | None) -> str:
+    """A batch item's error with its hint, whole (lines joined), bounded at a word boundary."""
+    if not error:
+        return ""
+    return clip(" ".join(line.strip() for line in error.splitlines() if line.strip()), ERROR_CHARS)
+
+
 def rows(result) -> list[dict]:
     similar = _most_similar(result.out_dir)
-    items = sorted(result.items, key=lambda i: (i.score is None, -(i.score or 0.0), i.slug))
+    ranks = competition_ranks(result.items)
+    items = sorted(
+        result.items,
+        key=lambda i: (id(i) not in ranks, ranks.get(id(i), 0), i.score is None, -(i.score or 0.0), i.slug),
+    )
     out = []
-    for rank, item in enumerate(items, 1):
+    for item in items:
+        rank = ranks.get(id(item))
         report = item.report
         primary = _primary(report)
         value = report.metrics.get(primary) if report and primary else None
@@ -65,7 +104,7 @@ def rows(result) -> list[dict]:
                     if (result.out_dir / item.slug / "report.html").exists()
                     else f"{item.slug}/report.json"
                 ),
-                "error": (item.error or "").splitlines()[0][:200] if item.error else "",
+                "error": error_text(item.error),
                 **_panel_columns(report),
                 "most_similar": similar.get(item.slug, ""),
             }
@@ -152,7 +191,7 @@ def render_html(table: list[dict], counts: dict[str, int], wall_s: float) -> str
         link = f'<a href="{esc(r["report"], quote=True)}">report</a>' if r["report"] else esc(r["error"])
         metric = f"{esc(r['primary_metric'])} {_fmt(r['value'])}" if r["primary_metric"] else "–"
         body.append(
-            f"<tr class='{esc(r['status'])}'><td>{r['rank']}</td><td>{esc(r['submission'])}</td>"
+            f"<tr class='{esc(r['status'])}'><td>{'–' if r['rank'] is None else r['rank']}</td><td>{esc(r['submission'])}</td>"
             f"<td class='num'>{_fmt(r['score'], 1)}</td><td>{esc(r['status'])}</td><td>{esc(r['verdict'])}</td>"
             f"<td>{metric}</td><td>{ci}</td><td class='num'>{_fmt(r['duration_s'], 1)} s</td><td>{link}</td>"
             f"<td>{esc(r.get('panel') or '–')}</td><td class='num'>{_fmt(r.get('final_score'), 1)}</td>"
@@ -170,7 +209,8 @@ tr.rejected td,tr.error td,tr.infra_error td{{color:#a00}} tr.needs_review td{{c
 </style></head><body>
 <h1>Batch summary</h1>
 <p>{len(table)} submissions ({summary}); wall time {wall_s:.1f} s.</p>
-<p>score: the harness's automated criteria · panel: reviews recorded per criterion · final: automated and panel
+<p>#: rank by score (equal scores share a rank; rejected, failed and ungraded submissions have none) ·
+score: the harness's automated criteria · panel: reviews recorded per criterion · final: automated and panel
 criteria combined by the rubric's weights · similarity: evidence for a person, never a score change.</p>
 <table><thead><tr>{head}</tr></thead><tbody>
 {"".join(body)}

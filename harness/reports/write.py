@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from harness.models import GradeReport, Verdict
-from harness.visible import visible
+from harness.visible import clip, number, visible
 
 VOLATILE = frozenset(
     {"duration_s", "timings", "peak_memory_mb", "peak_memory_source", "peak_rss_mb", "latency_ms"}
@@ -119,7 +119,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def render_markdown(report: GradeReport) -> str:
     lines = [f"# holdout report: {md_escape(report.assignment.title or report.assignment.id)}", ""]
-    score = "–" if report.score is None else f"{report.score:.1f} / {report.max_score:.0f}"
+    score = "–" if report.score is None else f"{report.score:.1f} / {number(report.max_score)}"
     lines += [
         f"**Score:** {score} · **Status:** {report.status} · "
         f"**Submission:** `{report.submission.sha256[:12]}` ({md_escape(report.submission.name)})",
@@ -139,7 +139,7 @@ def render_markdown(report: GradeReport) -> str:
         lines += ["| Criterion | Level | Score | Evidence |", "|---|---|---|---|"]
         for c in report.criteria:
             level = "reviewer" if c.level is None and c.kind == "human" else (str(c.level) if c.level else "–")
-            pts = "–" if c.score is None else f"{c.score:.1f} / {c.max_score:.1f}"
+            pts = "–" if c.score is None else f"{c.score:.1f} / {number(c.max_score)}"
             lines.append(f"| {md_escape(c.title)} | {level} | {pts} | {md_escape('; '.join(c.evidence))} |")
         lines.append("")
     from harness.panel.render import panel_markdown
@@ -227,13 +227,18 @@ def _details_table(grader: str, table: object, budget: int = MAX_MARKDOWN_CHARS)
     return [*out, ""]
 
 
+EVIDENCE_CHARS = 160
+MESSAGE_CHARS = 300
+MESSAGES_SHOWN = 8
+
+
 def print_summary(report: GradeReport, console) -> None:
     """A short rich summary for the terminal. Candidate text is printed without markup."""
     from rich.table import Table
     from rich.text import Text
 
     colour = {"graded": "green", "needs_review": "yellow", "rejected": "red", "awaiting_panel": "cyan"}[report.status]
-    score = "–" if report.score is None else f"{report.score:.1f}/{report.max_score:.0f}"
+    score = "–" if report.score is None else f"{report.score:.1f}/{number(report.max_score)}"
     head = Text.assemble(
         ("holdout ", "bold"),
         (f"{report.assignment.id}", "cyan"),
@@ -263,8 +268,10 @@ def print_summary(report: GradeReport, console) -> None:
             table.add_column(col, overflow="fold")
         for c in report.criteria:
             level = "reviewer" if c.kind == "human" else (str(c.level) if c.level else "–")
-            pts = "" if c.score is None else f"{c.score:.1f}/{c.max_score:.0f}"
-            table.add_row(Text(visible(c.title)), level, pts, Text(visible("; ".join(c.evidence)[:160])))
+            pts = "" if c.score is None else f"{c.score:.1f}/{number(c.max_score)}"
+            table.add_row(
+                Text(visible(c.title)), level, pts, Text(visible(clip("; ".join(c.evidence), EVIDENCE_CHARS)))
+            )
         console.print(table)
     from harness.panel.render import panel_terminal
 
@@ -273,9 +280,14 @@ def print_summary(report: GradeReport, console) -> None:
         from harness.reports.gateway import budget_line
 
         console.print(Text("model calls: " + budget_line(report.gateway)))
-    for m in [m for m in report.messages if m.text != cause][:8]:
+    shown = [m for m in report.messages if m.text != cause]
+    for m in shown[:MESSAGES_SHOWN]:
         console.print(
             Text.assemble(
-                (f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"), Text(visible(m.text[:300]))
+                (f"{m.level.value} ", "yellow" if m.level.value == "warning" else "red"),
+                Text(visible(clip(m.text, MESSAGE_CHARS))),
             )
         )
+    if len(shown) > MESSAGES_SHOWN:
+        more = len(shown) - MESSAGES_SHOWN
+        console.print(Text(f"{more} more message{'s' if more != 1 else ''} in report.html / report.md"))

@@ -200,7 +200,7 @@ def create_token(user_name: str, db: str | None, data: Path) -> None:
 @click.option("--token", envvar="GRADE_TOKEN", help="API token (env: GRADE_TOKEN).")
 @click.option("--wait", is_flag=True, help="Wait until graded; exit like `grade` (0 graded, 3 rejected, 4 failed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON (the report's, with --wait).")
-@click.option("--fail-under", type=float, help="With --wait: exit 1 below this score.")
+@click.option("--fail-under", type=click.FloatRange(0, 100), help="With --wait: exit 1 below this score (0-100).")
 @click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True, help="Seconds to wait.")
 def submit(
     url: str,

@@ -43,18 +43,21 @@ def container_name(key: str, attempt_seq: int) -> str:
 
 def remove_key_containers(client, key: str) -> list[str]:
     """Remove every container of ``key`` on this engine (a dead attempt's, still running)."""
-    from docker.errors import DockerException
+    from harness.errors import HoldoutError
+    from sandbox.engine import docker_errors
 
     removed = []
     try:
-        found = client.containers.list(all=True, sparse=True, filters={"label": f"{KEY_LABEL}={key}"})
-    except DockerException:
+        with docker_errors("listing a submission's containers"):
+            found = client.containers.list(all=True, sparse=True, filters={"label": f"{KEY_LABEL}={key}"})
+    except HoldoutError:
         return removed
     for container in found:
         try:
-            container.remove(v=True, force=True)
+            with docker_errors("removing a dead attempt's container"):
+                container.remove(v=True, force=True)
             removed.append(container.id[:12])
-        except DockerException:
+        except HoldoutError:
             pass
     return removed
 

@@ -1,8 +1,9 @@
 """Spam classifier: your solution starts here.
 
-Run it the way the grader will, from this folder:
+Run it the way the grader will, on the kit's small dev split, from this folder:
 
-    DATA_DIR=data OUTPUT_DIR=out python predict.py
+    DATA_DIR=dev/data OUTPUT_DIR=out python predict.py
+    grade selfcheck        # the same run in the grading sandbox, and a check of out/predictions.csv
 
 It must write OUTPUT_DIR/predictions.csv with columns id,label[,spam_probability] for every id
 in DATA_DIR/test.csv (see README.md). Keep the code contract: importing this file does nothing,
@@ -33,7 +34,7 @@ def build_model():
 def main() -> None:
     train = read("train.csv")
     model = build_model().fit(train["text"], train["label"])
-    test = read("test.csv")  # only in the sandbox: the holdout messages, without labels
+    test = read("test.csv")  # the messages to label: the holdout in the sandbox, dev/data/test.csv locally
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"id": test["id"], "label": model.predict(test["text"])}).to_csv(
         OUTPUT_DIR / "predictions.csv", index=False

@@ -2,7 +2,7 @@
 
 Run it the way the grader will, from this folder:
 
-    DATA_DIR=data OUTPUT_DIR=out python predict.py
+    DATA_DIR=dev/data OUTPUT_DIR=out python predict.py
 
 Write OUTPUT_DIR/predictions.csv with columns id,label for every id in DATA_DIR/test.csv
 (see README.md). Keep the code contract: importing this file does nothing, and build_model()
