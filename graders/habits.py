@@ -6,17 +6,24 @@ Each check returns a :class:`Signal`: ``value`` 1.0 (habit present) or 0.0, and 
 - ``has_readme_run_instructions``: a README at the root that says how to run the code.
 - ``has_tests``: a test file (``test_*.py``, ``*_test.py`` or under ``tests/``) with a test in it.
 - ``deps_declared`` / ``deps_pinned``: a requirements file, ``pyproject.toml``, ``environment.yml``
-  or ``Pipfile``; pinned means a lock file, or every requirement with ``==``.
+  or ``Pipfile``; pinned means a lock file, or every requirement with ``==``. Code that imports
+  only the standard library (and its own modules) and declares nothing has nothing to pin:
+  both are not applicable (``None``).
 - ``no_secrets``: no private keys, cloud/API tokens or hard-coded credentials in text files.
 - ``no_large_files``: no file above the size limit (datasets, model weights, virtualenvs).
 - ``notebook_hygiene``: every notebook's executed cells ran in order, no error outputs are
-  left in, and outputs are not enormous. A submission without notebooks passes.
+  left in, and outputs are not enormous. Without notebooks it is not applicable (``None``):
+  neither a reward nor a penalty.
+
+A signal whose ``value`` is ``None`` does not apply to the submission and is left out of the
+``habits`` mean.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +35,8 @@ from graders.lint import cell_source, notebook_cells
 @dataclass
 class Signal:
     name: str
-    value: float
+    value: float | None
+    """1.0 present, 0.0 absent, None not applicable."""
     evidence: list[str] = field(default_factory=list)
     """Why, in plain text; the first item is the headline."""
 
@@ -51,7 +59,17 @@ _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("private key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----")),
     ("AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("OpenAI-style API key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}")),
+    # OpenAI (``sk-proj-``, ``sk-svcacct-``, ``sk-admin-``, legacy ``sk-`` + 48 letters and digits)
+    # and Anthropic (``sk-ant-api03-``) keys. A bare ``sk-`` needs an unbroken run of 32+ letters
+    # and digits, so scikit-learn's HTML classes (``sk-toggleable__label-arrow``,
+    # ``sk-container-id-1``) never match; :func:`_looks_random` then drops word-like and
+    # single-case (hex hash) bodies.
+    (
+        "OpenAI-style API key",
+        re.compile(
+            r"\bsk-(?:(?:proj|svcacct|admin|ant-(?:api|admin)\d\d)-([A-Za-z0-9_-]{20,})|([A-Za-z0-9]{32,}))(?![\w-])"
+        ),
+    ),
     ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{40,}")),
     ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
@@ -181,10 +199,18 @@ def deps_signals(root: Path, files: list[SubmissionFile]) -> tuple[Signal, Signa
         declared.append(f.rel)
         unpinned += [f"{f.rel}: {_req_name(r)}" for r in reqs if not _pinned(r)]
     if not declared and not locks:
+        third_party = third_party_imports(root, files)
+        if not third_party:
+            why = "only the standard library is imported: nothing to declare or pin"
+            return Signal("deps_declared", None, [why, *problems]), Signal("deps_pinned", None, [why, *problems])
         none = Signal(
             "deps_declared",
             0.0,
-            ["dependencies not declared (no requirements.txt, pyproject.toml or environment.yml)", *problems],
+            [
+                "dependencies not declared (no requirements.txt, pyproject.toml or environment.yml; "
+                f"the code imports {', '.join(third_party[:5])})",
+                *problems,
+            ],
         )
         return none, Signal("deps_pinned", 0.0, ["dependencies not declared, so not pinned either", *problems])
     decl = Signal("deps_declared", 1.0, [f"dependencies declared in {', '.join((declared + locks)[:3])}", *problems])
@@ -197,6 +223,34 @@ def deps_signals(root: Path, files: list[SubmissionFile]) -> tuple[Signal, Signa
     if any(f.name.lower() == "pipfile" for f in shallow):
         return decl, Signal("deps_pinned", 0.0, ["Pipfile without Pipfile.lock", *problems])
     return decl, Signal("deps_pinned", 1.0, ["every declared dependency is pinned with ==", *problems])
+
+
+_IMPORT = re.compile(r"^[ \t]*(?:import[ \t]+([\w., \t]+)|from[ \t]+(\w+)[\w.]*[ \t]+import\b)", re.MULTILINE)
+_SHELL_INSTALL = re.compile(r"^[ \t]*[!%]\s*(?:pip|uv|conda|mamba)\b", re.MULTILINE)
+_STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+
+
+def third_party_imports(root: Path, files: list[SubmissionFile], *, max_bytes: int = 1 * 2**20) -> list[str]:
+    """Top-level modules the code imports that are neither the standard library nor the
+    submission's own modules (``.py`` files and notebook cells, read as text); ``["pip install"]``
+    when a notebook installs packages itself."""
+    own = {f.parts[0].removesuffix(".py") for f in files} | {f.name.removesuffix(".py") for f in files}
+    found: dict[str, None] = {}
+    for f in files:
+        if f.suffix not in (".py", ".ipynb"):
+            continue
+        text = read_text(root, f.rel, max_bytes if f.suffix == ".py" else 16 * max_bytes) or ""
+        if f.suffix == ".ipynb":
+            text = "\n".join(cell_source(c) for c in notebook_cells(text) or [] if c.get("cell_type") == "code")
+            if _SHELL_INSTALL.search(text):
+                found["pip install"] = None
+        for match in _IMPORT.finditer(text):
+            names = [n.strip().split(" ")[0] for n in match.group(1).split(",")] if match.group(1) else [match.group(2)]
+            for name in names:
+                top = name.split(".")[0]
+                if top and top.isidentifier() and top not in _STDLIB and top not in own:
+                    found[top] = None
+    return list(found)
 
 
 def _pyproject_requirements(text: str) -> list[str] | None:
@@ -334,8 +388,7 @@ def find_secrets(text: str, *, limit: int | None = None) -> list[tuple[int, str]
     for kind, pattern in SECRET_PATTERNS:
         line, counted_to = 1, 0
         for match in pattern.finditer(text):
-            value = match.group(1) if match.groups() else match.group(0)
-            if kind == "hard-coded credential" and not _looks_secret(value):
+            if not _plausible(kind, match):
                 continue
             line += text.count("\n", counted_to, match.start())
             counted_to = match.start()
@@ -354,8 +407,28 @@ def redact(text: str) -> str:
                 text,
             )
         else:
-            text = pattern.sub("«redacted»", text)
+            text = pattern.sub(lambda m, kind=kind: "«redacted»" if _plausible(kind, m) else m.group(0), text)
     return text
+
+
+def _plausible(kind: str, match: re.Match[str]) -> bool:
+    """Whether a pattern's match is worth an alarm: credentials must look secret, API keys random."""
+    if kind == "hard-coded credential":
+        return _looks_secret(match.group(1))
+    if kind == "OpenAI-style API key":
+        return _looks_random(next(g for g in match.groups() if g is not None))
+    return True
+
+
+def _looks_random(body: str) -> bool:
+    """A key body drawn at random: upper- and lower-case letters and digits, and no run of 12 or
+    more lower-case letters (a word); hex hashes (one case) and CSS class names fail."""
+    return (
+        any(c.isupper() for c in body)
+        and any(c.islower() for c in body)
+        and any(c.isdigit() for c in body)
+        and not re.search(r"[a-z]{12,}", body)
+    )
 
 
 def _looks_secret(value: str) -> bool:
@@ -419,7 +492,7 @@ def notebook_signal(
 ) -> tuple[Signal, list[NotebookCheck]]:
     notebooks = [f for f in files if f.suffix == ".ipynb"]
     if not notebooks:
-        return Signal("notebook_hygiene", 1.0, ["no notebooks"]), []
+        return Signal("notebook_hygiene", None, ["no notebooks: not applicable"]), []
     checks = [check_notebook(f.rel, read_text(root, f.rel, 64 * 2**20)) for f in notebooks]
     problems = []
     for c in checks:
