@@ -136,6 +136,33 @@ def unmeasured_criteria(spec: AssignmentSpec, reports: list[GradeReport]) -> lis
     return problems
 
 
+def stated_limits(assignment: Assignment, graders: list) -> list[tuple[str, str]]:
+    """Every limit on what a submission writes, as (what, phrase): the sandbox's (largest file,
+    scratch space) and each grader's on the files it reads (:meth:`Grader.output_limits`)."""
+    box = assignment.spec.sandbox
+    limits = [
+        ("largest file the code may write", f"{box.file_size_mb:g} MiB"),
+        ("scratch space in /tmp", f"{box.tmpfs_mb:g} MiB"),
+    ]
+    for grader in graders:
+        limits += grader.output_limits(box.output_read_mb * 2**20)
+    return limits
+
+
+def unstated_limits(assignment: Assignment, graders: list) -> list[str]:
+    """Limits the candidate README (``README.md`` of the assignment, shipped in the kit) does
+    not state: a candidate must not meet a limit they were never told about."""
+    readme = assignment.root / "README.md"
+    if not readme.is_file():
+        return []  # the kit's README is then built from the description: nothing to check
+    text = " ".join(readme.read_text(encoding="utf-8").replace("**", "").replace("`", "").split())
+    return [
+        f"README.md does not state the limit on the {what} ({phrase!r}); say it where the output is described"
+        for what, phrase in stated_limits(assignment, graders)
+        if phrase not in text
+    ]
+
+
 def static_problems(assignment: Assignment) -> list[str]:
     """Everything wrong with the assignment that needs no data and no container."""
     from graders.registry import default_registry
@@ -165,6 +192,7 @@ def static_problems(assignment: Assignment) -> list[str]:
     for grader in graders:
         problems += [f"graders ({grader.name}): {p}" for p in grader.problems(root)]
     problems += guide_problems(spec)
+    problems += unstated_limits(assignment, graders)
     criteria = {c.id for c in spec.rubric.criteria}
     for i, c in enumerate(spec.canaries):
         if unknown := sorted(set(c.levels) - criteria):
