@@ -188,19 +188,27 @@ def resolve_labels(cfg: PredictionsGrader.Config, truth: Mapping[str, Any]) -> t
 # --- 3. the grader --------------------------------------------------------------------------
 
 
-def read_prefix(output_dir: Path, file: str, max_bytes: int, source: str) -> tuple[bytes, list[Message]]:
-    """The complete lines of ``output_dir/file`` within its first ``max_bytes``, and an
-    ``output_truncated`` message when the file is larger: an over-limit file still scores the
-    rows that were read (:class:`OutputError` when it cannot be opened at all)."""
+def read_prefix(
+    output_dir: Path, file: str, max_bytes: int, source: str, max_lines: int | None = None
+) -> tuple[bytes, list[Message]]:
+    """The complete lines of ``output_dir/file`` within its first ``max_bytes`` (and no more than
+    ``max_lines + 1``, enough for :func:`parse_predictions` to say ``too_many_rows``: memory stays
+    bounded by the lines it parses), and an ``output_truncated`` message when the file is over
+    ``max_bytes``: an over-limit file still scores the rows that were read. :class:`OutputError`
+    when it cannot be opened at all."""
+    lines: list[bytes] = []
     with OutputLines(output_dir, file, max_bytes=max_bytes, max_line_bytes=max(max_bytes, 1)) as reader:
-        lines = [line for _, line in reader]
+        for _, line in reader:
+            lines.append(line)
+            if max_lines is not None and len(lines) > max_lines:
+                break
     data = b"\n".join(lines) + (b"\n" if lines else b"")
-    if not reader.truncated:
+    if reader.size <= max_bytes:
         return data, []
     limit = f"{max_bytes / 2**20:,.4g} MiB"
     text = (
-        f"{file} is {reader.size / 2**20:,.4g} MiB, over the {limit} limit for {file}: the rows on complete lines "
-        f"in its first {limit} ({len(lines):,} lines) were scored, and ids after that count as missing."
+        f"{file} is {reader.size / 2**20:,.4g} MiB, over the {limit} limit for {file}: only rows on complete lines "
+        f"within its first {limit} were read ({len(lines):,} lines), and ids after that count as missing."
     )
     return data, [_msg("output_truncated", text, source)]
 
@@ -299,8 +307,9 @@ class PredictionsGrader(Grader):
             "baselines": load_baselines(ctx, cfg),
             "metric_errors": {},
         }
+        max_lines = max(10 * len(expected), 10_000)
         try:
-            data, truncated = read_prefix(ctx.output_dir, cfg.file, ctx.output_read_bytes, self.name)
+            data, truncated = read_prefix(ctx.output_dir, cfg.file, ctx.output_read_bytes, self.name, max_lines)
         except OutputError as err:
             messages = [_msg(OUTPUT_CODES[err.code], err.text, self.name)]
             return self._result(self._unusable(len(expected)), messages, details, started)
@@ -311,7 +320,7 @@ class PredictionsGrader(Grader):
             target_column=cfg.target_column,
             probability_column=cfg.probability_column,
             source=self.name,
-            max_lines=max(10 * len(expected), 10_000),
+            max_lines=max_lines,
         )
         messages = truncated + messages
         if any(m.code in FILE_UNUSABLE for m in messages):

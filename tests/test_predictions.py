@@ -239,7 +239,7 @@ def test_output_over_the_limit_scores_the_rows_it_could_read(folders: Folders) -
     assert result.measurements["coverage"] == pytest.approx(read / N)
     assert {"output_truncated", "missing_ids"} <= _codes(result)
     text = _message(result, "output_truncated")
-    assert "over the 4.768e-05 MiB limit for predictions.csv" in text and f"({read + 1} lines) were scored" in text
+    assert "over the 4.768e-05 MiB limit for predictions.csv" in text and f"were read ({read + 1} lines)" in text
 
 
 @pytest.mark.parametrize("data", [b"id,label\n1,spam\x00\n", b"id,label\n1,sp\xffam\n", b"\x89PNG\r\n\x1a\n\x00\x00"])
