@@ -97,6 +97,12 @@ class Grader:
         references): ``grade kit`` never ships them and scans the kit for their content."""
         return []
 
+    def output_limits(self, output_read_bytes: int) -> list[tuple[str, str]]:
+        """Every limit on what this grader reads from ``/output``, as ``(what, phrase)``: the
+        candidate README must state each phrase (``grade check`` says which are missing).
+        ``output_read_bytes`` is the assignment's ``sandbox.output_read_mb`` in bytes."""
+        return []
+
     def problems(self, assignment_dir: Path) -> list[str]:
         """What is wrong with the assignment for this grader (``grade check``); empty when fine."""
         return []

@@ -6,29 +6,59 @@ Each check returns a :class:`Signal`: ``value`` 1.0 (habit present) or 0.0, and 
 - ``has_readme_run_instructions``: a README at the root that says how to run the code.
 - ``has_tests``: a test file (``test_*.py``, ``*_test.py`` or under ``tests/``) with a test in it.
 - ``deps_declared`` / ``deps_pinned``: a requirements file, ``pyproject.toml``, ``environment.yml``
-  or ``Pipfile``; pinned means a lock file, or every requirement with ``==``.
+  or ``Pipfile``; pinned means a lock file, or every requirement with ``==``. Code that imports
+  only the standard library (and its own modules) and declares nothing has nothing to pin:
+  both are not applicable (``None``).
 - ``no_secrets``: no private keys, cloud/API tokens or hard-coded credentials in text files.
 - ``no_large_files``: no file above the size limit (datasets, model weights, virtualenvs).
 - ``notebook_hygiene``: every notebook's executed cells ran in order, no error outputs are
-  left in, and outputs are not enormous. A submission without notebooks passes.
+  left in, and outputs are not enormous. Without notebooks it is not applicable (``None``):
+  neither a reward nor a penalty.
+
+A signal whose ``value`` is ``None`` does not apply to the submission and is left out of the
+``habits`` mean.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from graders.files import SubmissionFile, read_text
 from graders.lint import cell_source, notebook_cells
+from graders.secret_scan import (
+    MAX_SECRET_HITS,
+    MAX_SECRET_HITS_PER_FILE,
+    MAX_SECRET_SCAN_BYTES,
+    SECRET_FILES,
+    SECRET_PATTERNS,
+    TEXT_SUFFIXES,
+    _env_has_values,
+    find_secrets,
+    redact,
+)
+
+__all__ = [  # the secret scan's names stay importable from here
+    "MAX_SECRET_HITS",
+    "MAX_SECRET_HITS_PER_FILE",
+    "MAX_SECRET_SCAN_BYTES",
+    "SECRET_PATTERNS",
+    "Signal",
+    "find_secrets",
+    "redact",
+    "secrets_signal",
+]
 
 
 @dataclass
 class Signal:
     name: str
-    value: float
+    value: float | None
+    """1.0 present, 0.0 absent, None not applicable."""
     evidence: list[str] = field(default_factory=list)
     """Why, in plain text; the first item is the headline."""
 
@@ -47,50 +77,6 @@ LOCK_FILES = frozenset(
 REQUIREMENTS = re.compile(r"^requirements([-_.\w]*)\.(txt|in)$", re.IGNORECASE)
 ENV_FILES = frozenset({"environment.yml", "environment.yaml"})
 _REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("private key", re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----")),
-    ("AWS access key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("OpenAI-style API key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}")),
-    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{40,}")),
-    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
-    (
-        "hard-coded credential",
-        re.compile(
-            r"""(?i)(?:api[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|auth[_-]?token|password|passwd)"""
-            r"""["']?\s*[:=]\s*["']([^"'\s]{8,})["']"""
-        ),
-    ),
-)
-SECRET_FILES = re.compile(
-    r"^(\.env(\.\w+)?|id_rsa|id_dsa|id_ecdsa|id_ed25519|\.netrc|\.pypirc|.*\.pem|.*\.p12|.*\.pfx)$"
-)
-_PLACEHOLDER = re.compile(
-    r"(?i)^(x+|\*+|\.+|<.*>|\{.*\}|\$\{?\w+\}?|your[\w-]*|changeme|example\w*|dummy\w*|test\w*|placeholder\w*)$"
-)
-TEXT_SUFFIXES = frozenset(
-    {
-        ".py",
-        ".ipynb",
-        ".txt",
-        ".md",
-        ".cfg",
-        ".ini",
-        ".toml",
-        ".yml",
-        ".yaml",
-        ".json",
-        ".env",
-        ".sh",
-        ".rst",
-        ".conf",
-        ".pem",
-        ".key",
-        "",
-    }
-)
 
 
 def readme_signal(root: Path, files: list[SubmissionFile]) -> Signal:
@@ -181,10 +167,18 @@ def deps_signals(root: Path, files: list[SubmissionFile]) -> tuple[Signal, Signa
         declared.append(f.rel)
         unpinned += [f"{f.rel}: {_req_name(r)}" for r in reqs if not _pinned(r)]
     if not declared and not locks:
+        third_party = third_party_imports(root, files)
+        if not third_party:
+            why = "only the standard library is imported: nothing to declare or pin"
+            return Signal("deps_declared", None, [why, *problems]), Signal("deps_pinned", None, [why, *problems])
         none = Signal(
             "deps_declared",
             0.0,
-            ["dependencies not declared (no requirements.txt, pyproject.toml or environment.yml)", *problems],
+            [
+                "dependencies not declared (no requirements.txt, pyproject.toml or environment.yml; "
+                f"the code imports {', '.join(third_party[:5])})",
+                *problems,
+            ],
         )
         return none, Signal("deps_pinned", 0.0, ["dependencies not declared, so not pinned either", *problems])
     decl = Signal("deps_declared", 1.0, [f"dependencies declared in {', '.join((declared + locks)[:3])}", *problems])
@@ -197,6 +191,34 @@ def deps_signals(root: Path, files: list[SubmissionFile]) -> tuple[Signal, Signa
     if any(f.name.lower() == "pipfile" for f in shallow):
         return decl, Signal("deps_pinned", 0.0, ["Pipfile without Pipfile.lock", *problems])
     return decl, Signal("deps_pinned", 1.0, ["every declared dependency is pinned with ==", *problems])
+
+
+_IMPORT = re.compile(r"^[ \t]*(?:import[ \t]+([\w., \t]+)|from[ \t]+(\w+)[\w.]*[ \t]+import\b)", re.MULTILINE)
+_SHELL_INSTALL = re.compile(r"^[ \t]*[!%]\s*(?:pip|uv|conda|mamba)\b", re.MULTILINE)
+_STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
+
+
+def third_party_imports(root: Path, files: list[SubmissionFile], *, max_bytes: int = 1 * 2**20) -> list[str]:
+    """Top-level modules the code imports that are neither the standard library nor the
+    submission's own modules (``.py`` files and notebook cells, read as text); ``["pip install"]``
+    when a notebook installs packages itself."""
+    own = {f.parts[0].removesuffix(".py") for f in files} | {f.name.removesuffix(".py") for f in files}
+    found: dict[str, None] = {}
+    for f in files:
+        if f.suffix not in (".py", ".ipynb"):
+            continue
+        text = read_text(root, f.rel, max_bytes if f.suffix == ".py" else 16 * max_bytes) or ""
+        if f.suffix == ".ipynb":
+            text = "\n".join(cell_source(c) for c in notebook_cells(text) or [] if c.get("cell_type") == "code")
+            if _SHELL_INSTALL.search(text):
+                found["pip install"] = None
+        for match in _IMPORT.finditer(text):
+            names = [n.strip().split(" ")[0] for n in match.group(1).split(",")] if match.group(1) else [match.group(2)]
+            for name in names:
+                top = name.split(".")[0]
+                if top and top.isidentifier() and top not in _STDLIB and top not in own:
+                    found[top] = None
+    return list(found)
 
 
 def _pyproject_requirements(text: str) -> list[str] | None:
@@ -269,15 +291,6 @@ def pyproject_requirements(data: dict) -> tuple[list[str] | None, str]:
     return reqs, problem
 
 
-MAX_SECRET_HITS_PER_FILE = 20
-"""A file stops being scanned after this many likely secrets: one is enough to fail the habit."""
-MAX_SECRET_HITS = 100
-"""The whole scan stops after this many."""
-MAX_SECRET_SCAN_BYTES = 32 * 2**20
-"""At most this much text is scanned in all (each file at most ``max_bytes``): the scan is linear
-in what it reads, so this bounds its time whatever the submission holds."""
-
-
 def secrets_signal(
     root: Path, files: list[SubmissionFile], *, max_bytes: int = 2 * 2**20, max_total_bytes: int = MAX_SECRET_SCAN_BYTES
 ) -> Signal:
@@ -313,55 +326,6 @@ def secrets_signal(
         return Signal("no_secrets", 0.0, [f"{count} possible secret(s) committed: " + "; ".join(hits[:3])])
     note = f" (scan stopped after {max_total_bytes / 2**20:.3g} MB of text)" if capped else ""
     return Signal("no_secrets", 1.0, ["no keys, tokens or passwords found" + note])
-
-
-def _env_has_values(text: str) -> bool:
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        value = value.strip().strip("'\"")
-        if sep and key.strip() and not key.strip().startswith("#") and value and not _PLACEHOLDER.match(value):
-            return True
-    return False
-
-
-def find_secrets(text: str, *, limit: int | None = None) -> list[tuple[int, str]]:
-    """(line, kind) of each likely secret in ``text``; placeholders such as ``"your-api-key"`` are skipped.
-
-    Linear in ``len(text)``: line numbers are counted forward from the previous match (never
-    again from the start of the text), and the scan stops after ``limit`` findings.
-    """
-    found: set[tuple[int, str]] = set()
-    for kind, pattern in SECRET_PATTERNS:
-        line, counted_to = 1, 0
-        for match in pattern.finditer(text):
-            value = match.group(1) if match.groups() else match.group(0)
-            if kind == "hard-coded credential" and not _looks_secret(value):
-                continue
-            line += text.count("\n", counted_to, match.start())
-            counted_to = match.start()
-            found.add((line, kind))
-            if limit is not None and len(found) >= limit:
-                return sorted(found)
-    return sorted(found)
-
-
-def redact(text: str) -> str:
-    """``text`` with every likely secret replaced by ``«redacted»`` (for code shown in reports)."""
-    for kind, pattern in SECRET_PATTERNS:
-        if kind == "hard-coded credential":
-            text = pattern.sub(
-                lambda m: m.group(0).replace(m.group(1), "«redacted»") if _looks_secret(m.group(1)) else m.group(0),
-                text,
-            )
-        else:
-            text = pattern.sub("«redacted»", text)
-    return text
-
-
-def _looks_secret(value: str) -> bool:
-    if _PLACEHOLDER.match(value) or value.startswith(("http://", "https://", "os.environ", "/")):
-        return False
-    return bool(re.search(r"[A-Za-z]", value)) and bool(re.search(r"\d", value)) and len(set(value)) >= 6
 
 
 def large_files_signal(files: list[SubmissionFile], *, limit_mb: float) -> Signal:
@@ -419,7 +383,7 @@ def notebook_signal(
 ) -> tuple[Signal, list[NotebookCheck]]:
     notebooks = [f for f in files if f.suffix == ".ipynb"]
     if not notebooks:
-        return Signal("notebook_hygiene", 1.0, ["no notebooks"]), []
+        return Signal("notebook_hygiene", None, ["no notebooks: not applicable"]), []
     checks = [check_notebook(f.rel, read_text(root, f.rel, 64 * 2**20)) for f in notebooks]
     problems = []
     for c in checks:

@@ -52,6 +52,18 @@ LINE_LENGTH = 120
 MAX_COMPLEXITY = 10
 MIN_KLOC = 0.2
 """Density is findings per max(kLOC, 0.2): one finding in a 40-line script is not 25 per kLOC."""
+UNSEEN_FINDINGS_PER_KLOC = 15.0
+"""Code shorter than ``MIN_KLOC`` is topped up to it with lines at this density: too little code
+shows nothing about its quality, so a 14-line script cannot earn the marks of 200 clean lines."""
+
+
+def findings_density(findings: int, loc: int, *, unseen_per_kloc: float = UNSEEN_FINDINGS_PER_KLOC) -> float:
+    """Findings per kLOC, counted over at least ``MIN_KLOC``; the lines short of it count at
+    ``unseen_per_kloc`` (an empty submission scores exactly that)."""
+    kloc = loc / 1000
+    unseen = max(0.0, MIN_KLOC - kloc) * unseen_per_kloc
+    return round((findings + unseen) / max(kloc, MIN_KLOC), 2)
+
 
 CATEGORIES: dict[str, tuple[str, int]] = {
     # rule prefix -> (category, severity rank: higher is worse)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -158,3 +159,86 @@ def open_output(output_dir: Path, name: str, max_bytes: int) -> bytes:
         return _read_capped(fd, max_bytes, name)
     finally:
         os.close(fd)
+
+
+class OutputLines:
+    """The complete lines of a candidate's output file, read in chunks and never more than
+    ``max_bytes`` of it: an over-limit file still gives what can be read.
+
+    Use as a context manager and iterate: ``(line number, bytes without the newline)``. A line
+    longer than ``max_line_bytes`` is skipped (its number lands in ``long_lines``). When the file
+    is larger than ``max_bytes``, reading stops there, the unfinished last line is dropped and
+    ``truncated`` is set (after the iteration). ``size`` is the file's size when opened.
+    """
+
+    def __init__(self, output_dir: Path, name: str, *, max_bytes: int, max_line_bytes: int) -> None:
+        if max_bytes < 0 or max_line_bytes < 1:
+            raise ValueError("max_bytes must be >= 0 and max_line_bytes >= 1")
+        self.name, self.max_bytes, self.max_line_bytes = name, max_bytes, max_line_bytes
+        self.truncated = False
+        self.long_lines: list[int] = []
+        self.read_bytes = 0
+        parts = check_output_name(name)
+        try:
+            root_fd = os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise OutputError(
+                "missing", f"{name} was not written: there is no output folder ({exc.strerror})"
+            ) from None
+        try:
+            dir_fd = _open_parent(root_fd, parts[:-1], name)
+        finally:
+            os.close(root_fd)
+        try:
+            self._fd = _open_file(dir_fd, parts[-1], name)
+        finally:
+            os.close(dir_fd)
+        self.size = os.fstat(self._fd).st_size
+
+    def __enter__(self) -> OutputLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _read(self, n: int) -> bytes:
+        try:
+            return os.read(self._fd, n)
+        except OSError as exc:
+            raise OutputError("unreadable", f"{self.name} could not be read: {exc.strerror}") from None
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        number, buf, skipping = 0, bytearray(), False
+        while self.read_bytes < self.max_bytes:
+            chunk = self._read(min(_READ_CHUNK, self.max_bytes - self.read_bytes))
+            if not chunk:
+                break
+            self.read_bytes += len(chunk)
+            start = 0
+            while (end := chunk.find(b"\n", start)) >= 0:
+                number += 1
+                if skipping:
+                    skipping = False
+                else:
+                    buf += chunk[start:end]
+                    if len(buf) > self.max_line_bytes:
+                        self.long_lines.append(number)
+                    else:
+                        yield number, bytes(buf)
+                buf.clear()
+                start = end + 1
+            if not skipping:
+                buf += chunk[start:]
+                if len(buf) > self.max_line_bytes:
+                    self.long_lines.append(number + 1)
+                    skipping = True
+                    buf.clear()
+        if self.read_bytes >= self.max_bytes and self._read(1):
+            self.truncated = True  # the unfinished line at the cap is not a line
+            if self.long_lines and self.long_lines[-1] == number + 1 and skipping:
+                self.long_lines.pop()
+            return
+        if buf and not skipping:
+            yield number + 1, bytes(buf)

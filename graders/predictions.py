@@ -24,11 +24,12 @@ no positive label) raise :class:`~harness.errors.GraderError`. Candidate-visible
 only ids from the test inputs and values the candidate wrote, never a true label.
 
 Message codes. Nothing can be scored: ``missing_output``, ``not_regular_file`` (also
-symlinks), ``output_too_large``, ``unreadable_output``, ``not_text``, ``empty_file``,
+symlinks), ``unreadable_output``, ``not_text``, ``empty_file``,
 ``missing_header``, ``missing_columns``, ``no_valid_rows``. Scored anyway: ``bom`` and
 ``extra_columns`` and ``duplicate_ids`` (warnings), ``no_probabilities`` (info),
 ``ragged_rows``, ``malformed_csv``, ``unknown_ids``, ``missing_ids``, ``invalid_labels``,
-``nan_values``, ``invalid_probabilities``.
+``nan_values``, ``invalid_probabilities``, ``output_truncated`` (a file over ``sandbox.output_read_mb``:
+the rows on complete lines within the limit are scored).
 
 Measurements: each metric by name, ``<primary>_ci_low``/``<primary>_ci_high``, ``coverage``
 (share of expected ids with a valid prediction), ``n_expected``, ``n_scored`` (rows the
@@ -39,13 +40,10 @@ are 0.0, lower-is-better ones None, and ``valid`` is 0.0; the status is still OK
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -54,28 +52,34 @@ from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
 from graders.base import GradeContext, Grader, GraderConfig
-from graders.feedback import FIRST_FEW as _FIRST_FEW
-from graders.feedback import OUTPUT_CODES, decode_text
+from graders.bootstrap import bootstrap_ci
+from graders.feedback import OUTPUT_CODES
 from graders.feedback import msg as _msg
-from graders.feedback import quote as _quote
-from graders.metrics import accepted_kwargs, bootstrap_ci, evaluate, get_metric
-from graders.outputs import OutputError, check_output_name, open_output
+from graders.metrics import accepted_kwargs, evaluate, get_metric
+from graders.outputs import OutputError, OutputLines, check_output_name
+from graders.predictions_align import MISSING_LABEL, NAN_LIKE, Alignment, align_predictions
+from graders.predictions_parse import PredictionRow, parse_predictions
 from harness.errors import ConfigError, GraderError
-from harness.models import GraderResult, Level, Message, Visibility
+from harness.models import GraderResult, Message
+
+__all__ = [  # the public import paths (parsing and alignment live in predictions_parse/_align)
+    "MISSING_LABEL",
+    "NAN_LIKE",
+    "Alignment",
+    "PredictionRow",
+    "PredictionsGrader",
+    "align_predictions",
+    "parse_predictions",
+    "read_prefix",
+]
 
 if TYPE_CHECKING:  # pandas and sklearn are imported where used: see PredictionsGrader.warm_up
     import pandas as pd
 
-NAN_LIKE = frozenset({"", "nan", "na", "n/a", "null", "none"})
-"""Prediction cells (lower-cased) reported as ``nan_values`` rather than ``invalid_labels``."""
-MISSING_LABEL = "<missing>"
-"""Stand-in prediction for a guaranteed miss when the task has a single known label."""
 PR_CURVE_POINTS = 200
 _HIDDEN_HINT = (
     "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
 )
-
-"""How :class:`OutputError` codes become message codes."""
 
 FILE_UNUSABLE = frozenset({"not_text", "empty_file", "missing_header", "missing_columns"})
 """Codes from :func:`parse_predictions` after which there is nothing to line up."""
@@ -90,373 +94,6 @@ DEFAULT_METRICS = [
     "roc_auc",
     "average_precision",
 ]
-
-
-@dataclass(frozen=True)
-class PredictionRow:
-    """One data row of the candidate's file (cells stripped). ``probability`` is None without that column."""
-
-    line: int
-    id: str
-    value: str
-    probability: str | None = None
-
-
-@dataclass
-class Alignment:
-    """Predictions lined up with the expected ids, ready for metrics.
-
-    For classification every expected id is scored (defects replaced by a guaranteed miss);
-    for regression only ids with a valid value are. ``n_valid`` counts valid predictions.
-    """
-
-    y_true: NDArray[Any]
-    y_pred: NDArray[Any]
-    y_score: NDArray[np.float64] | None
-    n_valid: int
-    messages: list[Message]
-
-
-_SINGULAR_VERBS = {"are": "is", "do": "does", "have": "has", "appear": "appears"}
-
-
-def _count(n: int, noun: str, verb: str, between: str = "") -> str:
-    """``"1 id is"`` / ``"3 ids are"``: a count, its noun, ``between`` and a verb (plural form) that agree."""
-    middle = f" {between}" if between else ""
-    return f"{n} {noun}s{middle} {verb}" if n != 1 else f"1 {noun}{middle} {_SINGULAR_VERBS.get(verb, verb)}"
-
-
-# --- 1. parsing -----------------------------------------------------------------------------
-
-
-def _header_problem(header: list[str], required: list[str], file: str, source: str) -> Message | None:
-    absent = [c for c in required if c not in header]
-    if not absent:
-        return None
-    expected = ",".join(required)
-    if len(absent) == len(required):
-        return _msg(
-            "missing_header",
-            f"The first line of {file} should be a header naming the columns {expected}; found {_quote([','.join(header)])}.",
-            source,
-        )
-    return _msg(
-        "missing_columns",
-        f"{file} has no column {', '.join(repr(c) for c in absent)} (found columns {_quote(header)}); expected the columns {expected}.",
-        source,
-    )
-
-
-def parse_predictions(
-    data: bytes,
-    *,
-    file: str = "predictions.csv",
-    id_column: str = "id",
-    target_column: str = "label",
-    probability_column: str | None = None,
-    source: str = "predictions",
-    max_lines: int | None = None,
-) -> tuple[list[PredictionRow], list[Message]]:
-    """Parse the candidate's CSV bytes into rows (first row per id) and feedback messages.
-
-    Codes: ``bom``, ``not_text``, ``empty_file``, ``missing_header``, ``missing_columns``,
-    ``extra_columns`` (warning), ``ragged_rows``, ``malformed_csv``, ``duplicate_ids``,
-    ``too_many_rows`` (only the first ``max_lines`` lines are read: millions of tiny rows
-    would otherwise cost the host minutes and gigabytes).
-    Blank lines are skipped; cells are stripped of surrounding whitespace.
-    """
-    text, messages = decode_text(data, file, source, "a UTF-8 CSV text file")
-    if text is None:
-        return [], messages
-    if not text.strip():
-        messages.append(
-            _msg(
-                "empty_file",
-                f"{file} is empty; expected a header line ({id_column},{target_column}) and one row per test id.",
-                source,
-            )
-        )
-        return [], messages
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header: list[str] | None = None
-    columns: dict[str, int] = {}
-    prob_at: int | None = None
-    rows: list[PredictionRow] = []
-    ragged: list[int] = []
-    try:
-        for raw in reader:
-            if max_lines is not None and reader.line_num > max_lines:
-                messages.append(
-                    _msg(
-                        "too_many_rows",
-                        f"{file} has more than {max_lines:,} lines; only the first {max_lines:,} were read.",
-                        source,
-                    )
-                )
-                break
-            cells = [c.strip() for c in raw]
-            if not any(cells):
-                continue
-            if header is None:
-                header = cells
-                problem = _header_problem(header, [id_column, target_column], file, source)
-                if problem is not None:
-                    return [], [*messages, problem]
-                columns = {
-                    name: header.index(name)
-                    for name in (id_column, target_column, probability_column)
-                    if name in header
-                }
-                prob_at = columns.get(probability_column) if probability_column else None
-                extra = [c for c in header if c not in columns]
-                if extra:
-                    messages.append(
-                        _msg(
-                            "extra_columns",
-                            f"{file} has columns the grader does not use: {_quote(extra)}; they were ignored.",
-                            source,
-                            Level.WARNING,
-                        )
-                    )
-                continue
-            if len(cells) != len(header):
-                ragged.append(reader.line_num)
-                continue
-            rows.append(
-                PredictionRow(
-                    reader.line_num,
-                    cells[columns[id_column]],
-                    cells[columns[target_column]],
-                    None if prob_at is None else cells[prob_at],
-                )
-            )
-    except csv.Error as exc:
-        messages.append(
-            _msg(
-                "malformed_csv",
-                f"Line {reader.line_num} of {file} is not valid CSV ({exc}); it and the lines after it were ignored.",
-                source,
-            )
-        )
-    if header is None:  # only reachable if the first line itself is malformed
-        return [], messages
-    if ragged:
-        lines = ", ".join(map(str, ragged[:_FIRST_FEW])) + (", ..." if len(ragged) > _FIRST_FEW else "")
-        ignored = "was" if len(ragged) == 1 else "were"
-        text = f"{_count(len(ragged), 'row', 'do')} not have {len(header)} fields like the header of {file} and {ignored} ignored (line {lines})."
-        messages.append(_msg("ragged_rows", text, source))
-    return _first_per_id(rows, file, source, messages)
-
-
-def _first_per_id(
-    rows: list[PredictionRow], file: str, source: str, messages: list[Message]
-) -> tuple[list[PredictionRow], list[Message]]:
-    kept: dict[str, PredictionRow] = {}
-    duplicates: list[str] = []
-    for row in rows:
-        if row.id in kept:
-            duplicates.append(row.id)
-        else:
-            kept[row.id] = row
-    if duplicates:
-        unique = list(dict.fromkeys(duplicates))
-        messages.append(
-            _msg(
-                "duplicate_ids",
-                f"{_count(len(unique), 'id', 'appear')} more than once in {file}; only the first row of each was used ({_quote(unique)}).",
-                source,
-                Level.WARNING,
-            )
-        )
-    return list(kept.values()), messages
-
-
-# --- 2. alignment ---------------------------------------------------------------------------
-
-
-def _parse_probability(cell: str) -> float | None:
-    try:
-        value = float(cell)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and 0.0 <= value <= 1.0 else None
-
-
-def _parse_number(cell: str) -> float | None:
-    try:
-        value = float(cell)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def align_predictions(
-    rows: Sequence[PredictionRow],
-    expected_ids: Sequence[str],
-    truth: Mapping[str, Any],
-    cfg: PredictionsGrader.Config,
-    *,
-    labels: Sequence[str] = (),
-    pos_label: str | None = None,
-    source: str = "predictions",
-) -> Alignment:
-    """Line ``rows`` up with ``expected_ids`` and report unknown, missing and invalid predictions.
-
-    ``truth`` maps every expected id to its label (a float for regression); ``labels`` are
-    the allowed labels (classification). See the module docstring for what each defect costs.
-    """
-    by_id = {row.id: row for row in rows}
-    expected_set = set(expected_ids)
-    messages: list[Message] = []
-    unknown = [row.id for row in rows if row.id not in expected_set]
-    if unknown:
-        where = cfg.inputs_file or "the test set"
-        messages.append(
-            _msg(
-                "unknown_ids",
-                f"{_count(len(unknown), 'id', 'are')} in {cfg.file} but not in {where}; ignored ({_quote(unknown)}).",
-                source,
-            )
-        )
-    missing = [i for i in expected_ids if i not in by_id]
-    if missing:
-        messages.extend(_missing_messages(missing, len(expected_ids), cfg, source))
-    if cfg.task == "regression":
-        return _align_regression(by_id, expected_ids, truth, cfg, messages, source)
-    return _align_classification(by_id, expected_ids, truth, cfg, labels, pos_label, messages, source)
-
-
-def _missing_messages(missing: list[str], n_expected: int, cfg: PredictionsGrader.Config, source: str) -> list[Message]:
-    cost = (
-        "each is scored as wrong"
-        if cfg.task == "classification"
-        else "each is left out of the metrics and lowers the coverage"
-    )
-    if cfg.inputs_file:  # the candidate had these ids: safe to name a few
-        return [
-            _msg(
-                "missing_ids",
-                f"{_count(len(missing), 'id', 'have', f'from {cfg.inputs_file}')} no prediction in {cfg.file} ({_quote(missing)}); {cost}.",
-                source,
-            )
-        ]
-    return [
-        _msg(
-            "missing_ids",
-            f"{len(missing)} of the {n_expected} test ids {'has' if len(missing) == 1 else 'have'} no prediction in {cfg.file}; {cost}.",
-            source,
-        ),
-        _msg("missing_ids", f"missing ids: {_quote(missing)}", source, visibility=Visibility.REVIEWER),
-    ]
-
-
-def _align_regression(
-    by_id: Mapping[str, PredictionRow],
-    expected_ids: Sequence[str],
-    truth: Mapping[str, Any],
-    cfg: PredictionsGrader.Config,
-    messages: list[Message],
-    source: str,
-) -> Alignment:
-    y_true: list[float] = []
-    y_pred: list[float] = []
-    bad: list[str] = []
-    for id_ in expected_ids:
-        row = by_id.get(id_)
-        if row is None:
-            continue
-        value = _parse_number(row.value)
-        if value is None:
-            bad.append(id_)
-            continue
-        y_true.append(float(truth[id_]))
-        y_pred.append(value)
-    if bad:
-        messages.append(
-            _msg(
-                "nan_values",
-                f"{_count(len(bad), 'prediction', 'are', f'in column {cfg.target_column!r}')} empty, NaN, infinite or not numbers (ids {_quote(bad)}); each is left out of the metrics and lowers the coverage.",
-                source,
-            )
-        )
-    return Alignment(np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float), None, len(y_pred), messages)
-
-
-def _align_classification(
-    by_id: Mapping[str, PredictionRow],
-    expected_ids: Sequence[str],
-    truth: Mapping[str, Any],
-    cfg: PredictionsGrader.Config,
-    labels: Sequence[str],
-    pos_label: str | None,
-    messages: list[Message],
-    source: str,
-) -> Alignment:
-    allowed = set(labels)
-    miss = {lab: labels[(i + 1) % len(labels)] for i, lab in enumerate(labels)} if len(labels) > 1 else {}
-    y_true: list[str] = []
-    y_pred: list[str] = []
-    scores: list[float] = []
-    empty: list[str] = []
-    invalid: list[tuple[str, str]] = []
-    bad_probs: list[str] = []
-    has_probs = cfg.probability_column is not None and any(r.probability is not None for r in by_id.values())
-    n_valid = 0
-    for id_ in expected_ids:
-        true = str(truth[id_])
-        y_true.append(true)
-        row = by_id.get(id_)
-        if row is not None and row.value in allowed:
-            n_valid += 1
-            y_pred.append(row.value)
-        else:
-            y_pred.append(miss.get(true, MISSING_LABEL))  # a guaranteed miss
-            if row is not None and row.value.lower() in NAN_LIKE:
-                empty.append(id_)
-            elif row is not None:
-                invalid.append((id_, row.value))
-        prob = None if row is None or row.probability is None else _parse_probability(row.probability)
-        if row is not None and has_probs and prob is None:
-            bad_probs.append(id_)
-        scores.append((0.0 if true == pos_label else 1.0) if prob is None else prob)  # missing: the worst
-    if empty:
-        messages.append(
-            _msg(
-                "nan_values",
-                f"{_count(len(empty), 'prediction', 'are', f'in column {cfg.target_column!r}')} empty or NaN (ids {_quote(empty)}); each is scored as wrong.",
-                source,
-            )
-        )
-    if invalid:
-        allowed_text = f"one of {', '.join(cfg.labels)}" if cfg.labels else "a label of this task"
-        found = list(dict.fromkeys(v for _, v in invalid))
-        messages.append(
-            _msg(
-                "invalid_labels",
-                f"{_count(len(invalid), 'prediction', 'are', f'in column {cfg.target_column!r}')} not {allowed_text} (values {_quote(found)}; ids {_quote([i for i, _ in invalid])}); each is scored as wrong.",
-                source,
-            )
-        )
-    y_score: NDArray[np.float64] | None = np.asarray(scores, dtype=float) if has_probs else None
-    if has_probs and bad_probs:
-        y_score = None
-        messages.append(
-            _msg(
-                "invalid_probabilities",
-                f"{_count(len(bad_probs), 'value', 'are', f'in column {cfg.probability_column!r}')} invalid (expected a number from 0 to 1; ids {_quote(bad_probs)}); the column was ignored, so probability metrics were not computed.",
-                source,
-            )
-        )
-    elif cfg.probability_column and not has_probs:
-        messages.append(
-            _msg(
-                "no_probabilities",
-                f"{cfg.file} has no column {cfg.probability_column!r}; it is optional, but probability metrics were not computed without it.",
-                source,
-                Level.INFO,
-            )
-        )
-    return Alignment(np.asarray(y_true), np.asarray(y_pred), y_score, n_valid, messages)
 
 
 # --- hidden data ----------------------------------------------------------------------------
@@ -551,6 +188,31 @@ def resolve_labels(cfg: PredictionsGrader.Config, truth: Mapping[str, Any]) -> t
 # --- 3. the grader --------------------------------------------------------------------------
 
 
+def read_prefix(
+    output_dir: Path, file: str, max_bytes: int, source: str, max_lines: int | None = None
+) -> tuple[bytes, list[Message]]:
+    """The complete lines of ``output_dir/file`` within its first ``max_bytes`` (and no more than
+    ``max_lines + 1``, enough for :func:`parse_predictions` to say ``too_many_rows``: memory stays
+    bounded by the lines it parses), and an ``output_truncated`` message when the file is over
+    ``max_bytes``: an over-limit file still scores the rows that were read. :class:`OutputError`
+    when it cannot be opened at all."""
+    lines: list[bytes] = []
+    with OutputLines(output_dir, file, max_bytes=max_bytes, max_line_bytes=max(max_bytes, 1)) as reader:
+        for _, line in reader:
+            lines.append(line)
+            if max_lines is not None and len(lines) > max_lines:
+                break
+    data = b"\n".join(lines) + (b"\n" if lines else b"")
+    if reader.size <= max_bytes:
+        return data, []
+    limit = f"{max_bytes / 2**20:,.4g} MiB"
+    text = (
+        f"{file} is {reader.size / 2**20:,.4g} MiB, over the {limit} limit for {file}: only rows on complete lines "
+        f"within its first {limit} were read ({len(lines):,} lines), and ids after that count as missing."
+    )
+    return data, [_msg("output_truncated", text, source)]
+
+
 def _downsample(values: NDArray[Any], points: int) -> list[float]:
     if len(values) <= points:
         return [float(v) for v in values]
@@ -627,6 +289,9 @@ class PredictionsGrader(Grader):
     def outputs(self) -> list[str]:
         return [self.cfg.file]
 
+    def output_limits(self, output_read_bytes: int) -> list[tuple[str, str]]:
+        return [(f"largest {self.cfg.file} read", f"{output_read_bytes / 2**20:g} MiB")]
+
     def warm_up(self) -> None:
         import pandas  # noqa: F401
         import sklearn.metrics  # noqa: F401
@@ -642,8 +307,9 @@ class PredictionsGrader(Grader):
             "baselines": load_baselines(ctx, cfg),
             "metric_errors": {},
         }
+        max_lines = max(10 * len(expected), 10_000)
         try:
-            data = open_output(ctx.output_dir, cfg.file, ctx.output_read_bytes)
+            data, truncated = read_prefix(ctx.output_dir, cfg.file, ctx.output_read_bytes, self.name, max_lines)
         except OutputError as err:
             messages = [_msg(OUTPUT_CODES[err.code], err.text, self.name)]
             return self._result(self._unusable(len(expected)), messages, details, started)
@@ -654,8 +320,9 @@ class PredictionsGrader(Grader):
             target_column=cfg.target_column,
             probability_column=cfg.probability_column,
             source=self.name,
-            max_lines=max(10 * len(expected), 10_000),
+            max_lines=max_lines,
         )
+        messages = truncated + messages
         if any(m.code in FILE_UNUSABLE for m in messages):
             return self._result(self._unusable(len(expected)), messages, details, started)
         aligned = align_predictions(rows, expected, truth, cfg, labels=labels, pos_label=pos, source=self.name)

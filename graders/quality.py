@@ -8,12 +8,17 @@ candidate wrote is imported or run.
 Measurements:
 
 - ``loc`` (code lines in ``.py`` files and notebook code cells), ``files_linted``, ``findings``;
-- ``findings_per_kloc``: findings per thousand lines, with a floor of 0.2 kLOC (lower is better);
+- ``findings_per_kloc``: findings per thousand lines, counted over at least 200 lines (lower is
+  better); the lines a shorter submission lacks count at ``unseen_findings_per_kloc`` (15), so
+  a 14-line script cannot reach the marks of 200 clean lines;
 - ``complexity_max`` (highest cyclomatic complexity of any function) and ``complex_functions``
   (how many exceed ``max_complexity``; each is also a finding);
-- habit signals, each 0 or 1: ``has_readme_run_instructions``, ``has_tests``, ``deps_declared``,
-  ``deps_pinned``, ``no_secrets``, ``no_large_files``, ``notebook_hygiene``;
-- ``habits``: the mean of the six habit signals (``deps_declared`` is implied by ``deps_pinned``).
+- habit signals, each 0 or 1, or None where the habit does not apply (``deps_*`` for code that
+  imports only the standard library, ``notebook_hygiene`` without notebooks):
+  ``has_readme_run_instructions``, ``has_tests``, ``deps_declared``, ``deps_pinned``,
+  ``no_secrets``, ``no_large_files``, ``notebook_hygiene``;
+- ``habits``: the mean of the six habit signals that apply (``deps_declared`` is implied by
+  ``deps_pinned``): a habit that does not apply is neither a reward nor a penalty.
 
 Details: ``lint`` (counts by category and rule, the worst findings with a few lines of code
 around them, stored as plain text and escaped by whoever renders them), ``habits`` (each
@@ -40,10 +45,12 @@ from graders.lint import (
     MIN_KLOC,
     RUFF_VERSION,
     SELECT,
+    UNSEEN_FINDINGS_PER_KLOC,
     Finding,
     LintRun,
     code_lines,
     context,
+    findings_density,
     notebook_cells,
     notebook_code,
     ruff_binary,
@@ -84,6 +91,8 @@ class QualityConfig(GraderConfig):
     max_file_kb: int = Field(default=1024, ge=1)
     """Python files larger than this are treated as generated and not linted."""
     timeout_s: float = Field(default=60.0, gt=0)
+    unseen_findings_per_kloc: float = Field(default=UNSEEN_FINDINGS_PER_KLOC, ge=0)
+    """Density assumed for the lines a submission has fewer than 200 of."""
 
 
 class QualityGrader(Grader):
@@ -108,7 +117,8 @@ class QualityGrader(Grader):
         signals = self._habits(root, files, result)
         result.measurements.update(lint)
         result.measurements.update({s.name: s.value for s in signals.values()})
-        result.measurements["habits"] = round(sum(signals[h].value for h in HABITS) / len(HABITS), 4)
+        applicable = [signals[h].value for h in HABITS if signals[h].value is not None]
+        result.measurements["habits"] = round(sum(applicable) / len(applicable), 4)
         result.details.update(
             lint=lint_details,
             habits={
@@ -117,10 +127,7 @@ class QualityGrader(Grader):
             },
             evidence={
                 "findings_per_kloc": self._lint_evidence(lint, lint_details),
-                "habits": [
-                    ("✓ " if signals[h].value else "✗ ") + f"{HABIT_TITLES[h]}: {signals[h].evidence[0]}"
-                    for h in HABITS
-                ],
+                "habits": [_mark(signals[h].value) + f"{HABIT_TITLES[h]}: {signals[h].evidence[0]}" for h in HABITS],
             },
         )
         result.messages.insert(
@@ -161,7 +168,6 @@ class QualityGrader(Grader):
         run = LintRun()
         if lintable:
             run = run_ruff(root, [f.rel for f in lintable], max_complexity=cfg.max_complexity, timeout_s=cfg.timeout_s)
-        kloc = max(loc / 1000, MIN_KLOC)
         complexity_max = max(run.complexity.values(), default=None)
         by_rule = Counter(f.code if f.name in ("", f.code) else f"{f.code} {f.name}" for f in run.findings)
         details: dict[str, Any] = {
@@ -176,6 +182,8 @@ class QualityGrader(Grader):
             "noqa_ignored": True,
             "files": len(lintable),
             "loc": loc,
+            "min_loc": int(MIN_KLOC * 1000),
+            "unseen_findings_per_kloc": cfg.unseen_findings_per_kloc,
             "findings": len(run.findings),
             "by_category": run.counts_by_category(),
             "by_rule": dict(by_rule.most_common(10)),
@@ -191,7 +199,7 @@ class QualityGrader(Grader):
             "loc": float(loc),
             "files_linted": float(len(lintable)),
             "findings": float(len(run.findings)),
-            "findings_per_kloc": round(len(run.findings) / kloc, 2),
+            "findings_per_kloc": findings_density(len(run.findings), loc, unseen_per_kloc=cfg.unseen_findings_per_kloc),
             "complexity_max": float(complexity_max) if complexity_max is not None else None,
             "complex_functions": float(sum(1 for s in run.complexity.values() if s > cfg.max_complexity)),
             "syntax_errors": float(sum(1 for f in run.findings if f.category == "syntax")),
@@ -233,6 +241,11 @@ class QualityGrader(Grader):
             lines.append(
                 f"most complex function: {top['function'].split('@')[0]} (cyclomatic complexity {top['complexity']})"
             )
+        if details["loc"] < details["min_loc"]:
+            lines.append(
+                f"only {details['loc']} lines of code: counted as {details['min_loc']}, the missing lines at "
+                f"{details['unseen_findings_per_kloc']:g} findings per kLOC (too little code to show its quality)"
+            )
         lines.append("harness rule set; the candidate's ruff/pyproject config and # noqa comments are ignored")
         return lines
 
@@ -265,12 +278,16 @@ class QualityGrader(Grader):
         ]
         for name in HABITS:
             signal = signals[name]
-            if not signal.value:
+            if signal.value == 0:
                 level = Level.ERROR if name == "no_secrets" else Level.WARNING
                 result.messages.append(
                     Message(code=HABIT_CODES[name], text="; ".join(signal.evidence), level=level, source=self.name)
                 )
         return signals
+
+
+def _mark(value: float | None) -> str:
+    return "– " if value is None else "✓ " if value else "✗ "
 
 
 def worst_findings(findings: list[Finding], n: int) -> list[Finding]:

@@ -32,8 +32,14 @@ Metrics (means over every question of the hidden set, a missing or unusable answ
 
 A NaN from ragas (an empty retrieval has no precision) counts as 0, never as missing.
 
-Message codes: ``missing_output``, ``not_regular_file``, ``output_too_large``,
-``unreadable_output``, ``not_text``, ``bom``, ``empty_file``, ``malformed_jsonl``,
+Limits (stated in the candidate README; :meth:`RagGrader.output_limits`, checked by ``grade
+check``): at most ``max_file_mb`` of the file is read (an over-limit file scores its complete
+lines, ``output_truncated``), a line over ``max_line_mb`` is skipped (``long_lines``), each
+context's text is cut to ``max_context_chars`` (``long_contexts``), the first ``max_contexts``
+contexts and ``max_answer_words`` words are scored.
+
+Message codes: ``missing_output``, ``not_regular_file``, ``output_truncated``, ``long_lines``,
+``long_contexts``, ``unreadable_output``, ``not_text``, ``bom``, ``empty_file``, ``malformed_jsonl``,
 ``invalid_fields``, ``duplicate_ids``, ``unknown_ids``, ``missing_ids``, ``empty_answer``,
 ``empty_contexts``, ``too_many_contexts``, ``unknown_doc_ids``, ``long_answer``,
 ``no_valid_rows``, ``no_polarity``, ``semantic_similarity_skipped``.
@@ -41,320 +47,48 @@ Message codes: ``missing_output``, ``not_regular_file``, ``output_too_large``,
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from pydantic import Field, model_validator
 
 from graders.base import GradeContext, Grader, GraderConfig
-from graders.feedback import FIRST_FEW as _FIRST_FEW
-from graders.feedback import OUTPUT_CODES, decode_text
+from graders.feedback import OUTPUT_CODES
 from graders.feedback import msg as _msg
-from graders.feedback import quote as _quote
-from graders.outputs import OutputError, check_output_name, open_output
+from graders.outputs import OutputError, check_output_name
 from graders.rag_answers import ANSWER_METRICS, AnswerScore, score_answer
-from harness.errors import GraderError
+from graders.rag_data import EvalItem, known_documents, load_eval_set, normalise_doc_id
+from graders.rag_parse import (
+    Aligned,
+    AnswerRow,
+    Context,
+    align_answers,
+    parse_answer_lines,
+    parse_answers,
+    read_answer_file,
+)
 from harness.models import GraderResult, Level, Message, Visibility
 
-_HIDDEN_HINT = (
-    "The assignment's hidden data is broken or does not match the grader config; this is not the candidate's fault."
-)
+__all__ = [  # the public import paths of the rag grader's parts (they live in rag_data, rag_parse)
+    "Aligned",
+    "AnswerRow",
+    "Context",
+    "EvalItem",
+    "RagConfig",
+    "RagGrader",
+    "align_answers",
+    "known_documents",
+    "load_eval_set",
+    "normalise_doc_id",
+    "parse_answer_lines",
+    "parse_answers",
+]
 ANSWER_TEXT_CHARS = 300
 """How much of each answer the per-question table keeps."""
 SLICE_METRICS = ("context_recall", "context_precision", *ANSWER_METRICS)
-
-
-def _lines(numbers: Sequence[int]) -> str:
-    return ", ".join(map(str, numbers[:_FIRST_FEW])) + (", ..." if len(numbers) > _FIRST_FEW else "")
-
-
-def normalise_doc_id(doc_id: str) -> str:
-    """Accept ``set4/a10``, ``set4/a10.txt``, ``corpus/set4/a10.txt`` and ``/data/corpus/set4/a10.txt``."""
-    doc_id = doc_id.strip()
-    for prefix in ("/data/corpus/", "corpus/"):
-        doc_id = doc_id.removeprefix(prefix)
-    return doc_id.removesuffix(".txt")
-
-
-# --- the hidden question set -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EvalItem:
-    """One hidden question with its references (host only)."""
-
-    id: str
-    question: str
-    answers: tuple[str, ...]
-    reference_doc_ids: tuple[str, ...]
-    yes_no: bool = False
-    reference_contexts: tuple[str, ...] = ()
-    difficulty: str = ""
-
-
-def _read_trusted_jsonl(path: Path) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GraderError(f"{path} does not exist", hint=_HIDDEN_HINT) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GraderError(f"cannot read {path}: {exc}", hint=_HIDDEN_HINT) from None
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GraderError(f"{path} line {number} is not JSON: {exc}", hint=_HIDDEN_HINT) from None
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-            raise GraderError(f"{path} line {number} is not an object with a string id", hint=_HIDDEN_HINT)
-        records.append(record)
-    return records
-
-
-def load_eval_set(hidden_file: Path, questions_file: Path | None) -> list[EvalItem]:
-    """The hidden items, in the order of the public questions file (which must match them)."""
-    items: dict[str, EvalItem] = {}
-    for record in _read_trusted_jsonl(hidden_file):
-        try:
-            item = EvalItem(
-                id=record["id"],
-                question=str(record["question"]),
-                answers=tuple(str(a) for a in record["answers"]),
-                reference_doc_ids=tuple(str(d) for d in record["reference_doc_ids"]),
-                yes_no=bool(record.get("yes_no", False)),
-                reference_contexts=tuple(str(c) for c in record.get("reference_contexts", ())),
-                difficulty=str(record.get("difficulty") or ""),
-            )
-        except (KeyError, TypeError) as exc:
-            raise GraderError(f"{hidden_file}: record {record.get('id')!r} lacks {exc}", hint=_HIDDEN_HINT) from None
-        if item.id in items:
-            raise GraderError(f"{hidden_file} lists id {item.id!r} twice", hint=_HIDDEN_HINT)
-        if not item.answers or not item.reference_doc_ids:
-            raise GraderError(f"{hidden_file}: {item.id!r} has no reference answer or document", hint=_HIDDEN_HINT)
-        items[item.id] = item
-    if not items:
-        raise GraderError(f"{hidden_file} holds no questions", hint=_HIDDEN_HINT)
-    if questions_file is None:
-        return list(items.values())
-    order = [r["id"] for r in _read_trusted_jsonl(questions_file)]
-    if sorted(order) != sorted(items) or len(set(order)) != len(order):
-        raise GraderError(f"{questions_file} and {hidden_file} do not list the same question ids", hint=_HIDDEN_HINT)
-    return [items[i] for i in order]
-
-
-# --- 1. parsing -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Context:
-    doc_id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class AnswerRow:
-    """One usable line of ``answers.jsonl`` (``answer`` is '' when it was not a string)."""
-
-    line: int
-    id: str
-    answer: str
-    contexts: tuple[Context, ...]
-
-
-@dataclass
-class _Problems:
-    """Line numbers per defect, turned into one message per kind at the end."""
-
-    malformed: list[int] = field(default_factory=list)
-    fields: list[tuple[int, str]] = field(default_factory=list)
-
-
-def _parse_contexts(value: Any, number: int, problems: _Problems) -> tuple[Context, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        problems.fields.append((number, "'contexts' is not a list"))
-        return ()
-    contexts = []
-    for entry in value:
-        if isinstance(entry, dict) and isinstance(entry.get("doc_id"), str) and entry["doc_id"].strip():
-            text = entry.get("text")
-            if not isinstance(text, str):
-                problems.fields.append((number, "a context has no string 'text'"))
-                text = ""
-            contexts.append(Context(normalise_doc_id(entry["doc_id"]), text))
-        else:
-            problems.fields.append((number, "a context is not an object with a string 'doc_id'"))
-    return tuple(contexts)
-
-
-def _parse_line(line: str, number: int, problems: _Problems) -> AnswerRow | None:
-    try:
-        record = json.loads(line)
-    except (json.JSONDecodeError, RecursionError):
-        problems.malformed.append(number)
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("id"), str) or not record["id"].strip():
-        problems.malformed.append(number)
-        return None
-    answer = record.get("answer")
-    if not isinstance(answer, str):
-        problems.fields.append((number, "'answer' is not a string"))
-        answer = ""
-    if "contexts" not in record:
-        problems.fields.append((number, "no 'contexts'"))
-    return AnswerRow(number, record["id"].strip(), answer, _parse_contexts(record.get("contexts"), number, problems))
-
-
-def parse_answers(
-    data: bytes, *, file: str = "answers.jsonl", source: str = "rag", max_lines: int = 100_000
-) -> tuple[list[AnswerRow], list[Message]]:
-    """Parse the candidate's JSON Lines into rows (first row per id) and feedback messages.
-
-    Codes: ``bom``, ``not_text``, ``empty_file``, ``malformed_jsonl``, ``invalid_fields``,
-    ``duplicate_ids``, ``too_many_rows`` (parsing stops after ``max_lines`` non-blank lines, so
-    millions of tiny lines cannot stall the host). Blank lines are skipped.
-    """
-    text, messages = decode_text(data, file, source, "UTF-8 JSON Lines text")
-    if text is None:
-        return [], messages
-    if not text.strip():
-        messages.append(_msg("empty_file", f"{file} is empty; expected one JSON object per question.", source))
-        return [], messages
-    problems = _Problems()
-    rows: dict[str, AnswerRow] = {}
-    duplicates: list[str] = []
-    seen_lines = 0
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        seen_lines += 1
-        if seen_lines > max_lines:
-            messages.append(
-                _msg("too_many_rows", f"{file} has more than {max_lines:,} lines; the rest was not read.", source)
-            )
-            break
-        row = _parse_line(line, number, problems)
-        if row is None:
-            continue
-        if row.id in rows:
-            duplicates.append(row.id)
-        else:
-            rows[row.id] = row
-    if problems.malformed:
-        n = len(problems.malformed)
-        text = (
-            f'{n} line{"s" if n != 1 else ""} of {file} {"are" if n != 1 else "is"} not a JSON object with a string "id" '
-            f"and {'were' if n != 1 else 'was'} ignored (line {_lines(problems.malformed)}); write one JSON object per line."
-        )
-        messages.append(_msg("malformed_jsonl", text, source))
-    if problems.fields:
-        kinds = list(dict.fromkeys(kind for _, kind in problems.fields))
-        numbers = list(dict.fromkeys(n for n, _ in problems.fields))
-        text = (
-            f"{len(numbers)} line(s) of {file} have fields of the wrong type ({'; '.join(kinds[:3])}; line {_lines(numbers)}); "
-            'expected {"id": str, "answer": str, "contexts": [{"doc_id": str, "text": str}, ...]}.'
-        )
-        messages.append(_msg("invalid_fields", text, source))
-    if duplicates:
-        unique = list(dict.fromkeys(duplicates))
-        text = f"{len(unique)} id(s) appear more than once in {file}; only the first line of each was used ({_quote(unique)})."
-        messages.append(_msg("duplicate_ids", text, source, Level.WARNING))
-    return list(rows.values()), messages
-
-
-# --- 2. alignment -----------------------------------------------------------------------------
-
-
-@dataclass
-class Aligned:
-    """One entry per expected question: the candidate's row or None."""
-
-    rows: list[AnswerRow | None]
-    messages: list[Message]
-
-
-def align_answers(
-    rows: Sequence[AnswerRow],
-    items: Sequence[EvalItem],
-    *,
-    known_doc_ids: set[str] | None,
-    max_contexts: int,
-    max_answer_words: int,
-    file: str,
-    source: str,
-) -> Aligned:
-    """Line rows up with the questions; report unknown/missing ids and per-answer defects."""
-    by_id = {row.id: row for row in rows}
-    expected = {item.id for item in items}
-    messages: list[Message] = []
-    if unknown := [row.id for row in rows if row.id not in expected]:
-        messages.append(
-            _msg(
-                "unknown_ids",
-                f"{len(unknown)} id(s) in {file} are not in questions.jsonl and were ignored ({_quote(unknown)}).",
-                source,
-            )
-        )
-    if missing := [item.id for item in items if item.id not in by_id]:
-        messages.append(
-            _msg(
-                "missing_ids",
-                f"{len(missing)} of the {len(items)} questions have no line in {file} ({_quote(missing)}); each scores 0.",
-                source,
-            )
-        )
-    aligned = [by_id.get(item.id) for item in items]
-    present = [r for r in aligned if r is not None]
-    if empty := [r.id for r in present if not r.answer.strip()]:
-        messages.append(
-            _msg(
-                "empty_answer",
-                f"{len(empty)} answer(s) in {file} are empty ({_quote(empty)}); their answer metrics are 0.",
-                source,
-            )
-        )
-    if no_ctx := [r.id for r in present if not r.contexts]:
-        text = f"{len(no_ctx)} answer(s) in {file} list no retrieved contexts ({_quote(no_ctx)}); their retrieval metrics are 0."
-        messages.append(_msg("empty_contexts", text, source))
-    if many := [r.id for r in present if len(r.contexts) > max_contexts]:
-        text = f"{len(many)} answer(s) list more than {max_contexts} contexts ({_quote(many)}); only the first {max_contexts} were scored."
-        messages.append(_msg("too_many_contexts", text, source, Level.WARNING))
-    if known_doc_ids is not None:
-        strangers = list(
-            dict.fromkeys(c.doc_id for r in present for c in r.contexts[:max_contexts] if c.doc_id not in known_doc_ids)
-        )
-        if strangers:
-            text = (
-                f"{len(strangers)} doc_id value(s) in {file} name no corpus document ({_quote(strangers)}); "
-                "use the path under corpus/ without .txt, e.g. 'set4/a10'. They count as misses."
-            )
-            messages.append(_msg("unknown_doc_ids", text, source, Level.WARNING))
-    if long := [r.id for r in present if len(r.answer.split()) > max_answer_words]:
-        text = (
-            f"{len(long)} answer(s) are longer than {max_answer_words} words ({_quote(long)}); "
-            f"only their first {max_answer_words} words were matched against the references."
-        )
-        messages.append(_msg("long_answer", text, source, Level.WARNING))
-    return Aligned(aligned, messages)
-
-
-def known_documents(inputs_dir: Path, corpus_dir: str) -> set[str] | None:
-    """Document ids of the public corpus (``<id>.txt`` under ``corpus_dir``); None if absent."""
-    root = inputs_dir / corpus_dir
-    if not root.is_dir():
-        return None
-    return {p.relative_to(root).as_posix().removesuffix(".txt") for p in root.rglob("*.txt") if p.is_file()}
-
-
-# --- 3. the grader ----------------------------------------------------------------------------
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -374,7 +108,14 @@ class RagConfig(GraderConfig):
     """Only the first N contexts of an answer are scored (retrieving everything does not pay)."""
     max_answer_words: int = Field(default=50, ge=1)
     """The answer metrics (F1, exact match, polarity, containment) read the first N words of an answer."""
-    max_file_mb: float = Field(default=32, gt=0)
+    max_file_mb: float = Field(default=256, gt=0)
+    """At most this much of the file is read (and no more than the assignment's
+    ``sandbox.output_read_mb``): a larger file scores the complete lines within it."""
+    max_line_mb: float = Field(default=16, gt=0)
+    """A longer line is skipped (its question unanswered), with a message."""
+    max_context_chars: int = Field(default=10_000, ge=100)
+    """Each context's text is cut to this many characters, with a message (retrieval is scored
+    by doc_id, so the cut costs nothing there; the text feeds the judge and the report)."""
     embedding_model_env: str = "GRADE_EMBEDDING_MODEL"
     """Environment variable naming a local sentence-transformers model folder (optional)."""
 
@@ -401,15 +142,39 @@ class RagGrader(Grader):
     def outputs(self) -> list[str]:
         return [self.cfg.file]
 
+    def max_bytes(self, output_read_bytes: int) -> int:
+        return min(output_read_bytes, int(self.cfg.max_file_mb * 2**20))
+
+    @staticmethod
+    def max_lines(questions: int) -> int:
+        return max(10_000, 10 * questions)
+
+    def output_limits(self, output_read_bytes: int) -> list[tuple[str, str]]:
+        """(what, how the README must state it) for every limit on ``answers.jsonl``."""
+        cfg = self.cfg
+        return [
+            (f"largest {cfg.file} read", f"{self.max_bytes(output_read_bytes) / 2**20:g} MiB"),
+            (f"longest line of {cfg.file}", f"{cfg.max_line_mb:g} MiB"),
+            ("longest context text", f"{cfg.max_context_chars:,} characters"),
+            ("contexts scored per answer", f"first {cfg.max_contexts} contexts"),
+            ("answer words matched", f"first {cfg.max_answer_words} words"),
+        ]
+
     def read_answers(self, ctx: GradeContext, items: Sequence[EvalItem]) -> tuple[Aligned | None, list[Message]]:
         """Read, parse and align the candidate's file; None when nothing in it is usable."""
         cfg = self.cfg
-        cap = min(ctx.output_read_bytes, int(cfg.max_file_mb * 2**20))
         try:
-            data = open_output(ctx.output_dir, cfg.file, cap)
+            rows, messages = read_answer_file(
+                ctx.output_dir,
+                cfg.file,
+                max_bytes=self.max_bytes(ctx.output_read_bytes),
+                max_line_bytes=int(cfg.max_line_mb * 2**20),
+                max_lines=self.max_lines(len(items)),
+                max_context_chars=cfg.max_context_chars,
+                source=self.name,
+            )
         except OutputError as err:
             return None, [_msg(OUTPUT_CODES[err.code], err.text, self.name)]
-        rows, messages = parse_answers(data, file=cfg.file, source=self.name, max_lines=max(10_000, 10 * len(items)))
         if not rows:
             if not any(m.code in ("not_text", "empty_file") for m in messages):
                 messages.append(_msg("no_valid_rows", f"{cfg.file} has no usable line; every metric is 0.", self.name))

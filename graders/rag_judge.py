@@ -56,8 +56,9 @@ class RagJudgeConfig(RagConfig):
     metrics: list[str] = Field(default_factory=lambda: ["faithfulness", "factual_correctness"])
     max_questions: int | None = Field(default=None, ge=1)
     """Judge only the first N questions (cost control); the others are not judged (and not counted)."""
-    max_context_chars: int = Field(default=4000, ge=100)
-    """Each context's text is cut to this many characters before it is shown to the judge."""
+    judge_context_chars: int = Field(default=4000, ge=100)
+    """Each context's text is cut to this many characters before it is shown to the judge (the
+    candidate's limit per context, ``max_context_chars``, applies when the file is read)."""
     concurrency: int = Field(default=4, ge=1, le=64)
     timeout_s: float = Field(default=60, gt=0)
 
@@ -119,6 +120,9 @@ class RagJudgeGrader(RagGrader):
     PLUGIN_NAME = "rag_judge"
     Config = RagJudgeConfig
     DESCRIPTION = "LLM-judged faithfulness and factual correctness (ragas) from an OpenAI-compatible judge; skipped unless configured."
+
+    def output_limits(self, output_read_bytes: int) -> list[tuple[str, str]]:
+        return []  # the same file and limits as the rag grader, which states them
 
     @property
     def jcfg(self) -> RagJudgeConfig:
@@ -233,7 +237,7 @@ class RagJudgeGrader(RagGrader):
         async def one(item: EvalItem, row: AnswerRow | None, metric: str) -> float:
             if row is None or not row.answer.strip():
                 return 0.0
-            contexts = [c.text[: cfg.max_context_chars] for c in row.contexts[: cfg.max_contexts]]
+            contexts = [c.text[: cfg.judge_context_chars] for c in row.contexts[: cfg.max_contexts]]
             reference = ragas_adapter.longest(item.answers)
             sample = {"question": item.question, "answer": row.answer, "contexts": contexts, "reference": reference}
             key = JudgeCache.key(metric, client.model, version, sample)

@@ -230,6 +230,16 @@ class CanarySpec(_Spec):
     """Measurement name -> [low, high] range it must fall in."""
     timeout_s: float | None = Field(default=None, gt=0)
     """A shorter wall-clock limit for this canary (a canary that hangs need not take the full limit)."""
+    levels: dict[str, int] = Field(default_factory=dict)
+    """Criterion id -> the level whose guide describes this canary (``grade check`` fails when
+    the measured level differs: the guide's words and the thresholds disagree)."""
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: dict[str, int]) -> dict[str, int]:
+        if bad := [k for k, v in value.items() if not 1 <= v <= 5]:
+            raise ValueError(f"levels must be 1..5 (got {', '.join(f'{k} = {value[k]}' for k in bad)})")
+        return value
 
 
 class IntakeSpec(_Spec):

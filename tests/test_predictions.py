@@ -229,11 +229,17 @@ def test_directory_output(folders: Folders) -> None:
     assert "folder" in _message(result, "not_regular_file")
 
 
-def test_output_too_large(folders: Folders) -> None:
-    folders.write(_rows())
+def test_output_over_the_limit_scores_the_rows_it_could_read(folders: Folders) -> None:
+    """An over-limit file is not rejected whole: the complete lines within the limit count."""
+    data = _rows()
+    folders.write(data)
     result = _grader().grade(folders.ctx(output_read_bytes=50))
-    _assert_unusable(result)
-    assert _codes(result) == {"output_too_large"}
+    read = data.encode()[:50].count(b"\n") - 1  # complete rows after the header
+    assert 0 < read < N
+    assert result.measurements["coverage"] == pytest.approx(read / N)
+    assert {"output_truncated", "missing_ids"} <= _codes(result)
+    text = _message(result, "output_truncated")
+    assert "over the 4.768e-05 MiB limit for predictions.csv" in text and f"were read ({read + 1} lines)" in text
 
 
 @pytest.mark.parametrize("data", [b"id,label\n1,spam\x00\n", b"id,label\n1,sp\xffam\n", b"\x89PNG\r\n\x1a\n\x00\x00"])

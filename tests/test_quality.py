@@ -106,7 +106,7 @@ def code_cell(source: str, count: int | None = None, outputs: list | None = None
 
 
 def test_lint_level_separates_clean_code_from_dirty_code_that_disables_every_rule(tmp_path):
-    clean = write(tmp_path / "clean", {"predict.py": CLEAN})
+    clean = write(tmp_path / "clean", {f"module_{i}.py": CLEAN for i in range(20)})  # 20 x 11 lines
     dirty_code = "# ruff: noqa\n" + "".join(DIRTY_BLOCK.format(i=i) for i in range(6))
     dirty = write(tmp_path / "dirty", {"predict.py": dirty_code, **HOSTILE_CONFIGS})
 
@@ -188,7 +188,24 @@ def test_syntax_errors_and_broken_notebooks_are_findings_not_crashes(tmp_path):
 def test_density_has_a_floor_so_one_finding_in_a_tiny_script_is_not_a_disaster(tmp_path):
     result = grade(write(tmp_path, {"p.py": "import os\n"}))
     assert result.measurements["findings"] == 1
-    assert result.measurements["findings_per_kloc"] == 5.0  # 1 / max(0.001 kLOC, 0.2 kLOC)
+    # counted over 200 lines: 1 finding, plus the 199 missing lines at 15 per kLOC
+    assert result.measurements["findings_per_kloc"] == pytest.approx((1 + 0.199 * 15) / 0.2, abs=0.01)
+
+
+def test_lint_marks_need_a_minimum_of_code(tmp_path):
+    """A clean 14-line script shows too little to earn full lint marks; 200 clean lines do."""
+    criterion = lint_criterion()
+    short = CLEAN + '\n\ndef helper() -> int:\n    """One."""\n    return 1\n'
+    small = grade(write(tmp_path / "small", {"predict.py": short}))
+    assert small.measurements["findings"] == 0 and small.measurements["loc"] == 14
+    small_level = level_for(small.measurements["findings_per_kloc"], criterion.thresholds, greater_is_better=False)
+    assert small_level == 4
+    assert any("too little code" in line for line in small.details["evidence"]["findings_per_kloc"])
+    big = grade(write(tmp_path / "big", {f"m{i}.py": CLEAN for i in range(20)}))
+    assert big.measurements["loc"] >= 200 and big.measurements["findings_per_kloc"] == 0
+    assert level_for(big.measurements["findings_per_kloc"], criterion.thresholds, greater_is_better=False) == 5
+    empty = grade(write(tmp_path / "empty", {"README.md": "nothing\n"}))
+    assert empty.measurements["findings_per_kloc"] == 15.0
 
 
 def test_symlinks_are_neither_followed_nor_linted(tmp_path):
@@ -244,10 +261,13 @@ def test_a_well_kept_submission_has_every_habit(tmp_path):
 
 
 def test_a_bare_submission_scores_only_the_harmless_defaults(tmp_path):
-    result = grade(write(tmp_path, {"predict.py": CLEAN, "README.md": "Spam classifier. It works.\n"}))
+    code = "import pandas as pd\n" + CLEAN
+    result = grade(write(tmp_path, {"predict.py": code, "README.md": "Spam classifier. It works.\n"}))
     m = result.measurements
     assert m["has_readme_run_instructions"] == 0 and m["has_tests"] == 0 and m["deps_pinned"] == 0
-    assert m["habits"] == 0.5
+    assert m["notebook_hygiene"] is None  # no notebooks: neither reward nor penalty
+    assert m["habits"] == 0.4  # no secrets, no huge files: 2 of the 5 habits that apply
+    assert "pandas" in result.details["habits"]["deps_declared"]["evidence"][0]
     codes = {msg.code for msg in result.messages}
     assert {"no_run_instructions", "no_tests", "deps_not_pinned"} <= codes
     assert "does not say how to run" in result.details["habits"]["has_readme_run_instructions"]["evidence"][0]
@@ -371,3 +391,44 @@ def test_evidence_per_measurement_reaches_the_right_criterion(tmp_path):
     habits = next(r for r in rows if r.id == "habits")
     assert any("ruff finding" in e for e in lint.evidence) and not any("README" in e for e in lint.evidence)
     assert any("README" in e for e in habits.evidence)
+
+
+def test_stdlib_only_code_is_not_penalised_for_unpinned_dependencies(tmp_path):
+    code = "import csv, os\nimport re\nfrom pathlib import Path\nfrom collections.abc import Sequence\nimport helpers\n"
+    files = {"predict.py": code + CLEAN, "helpers.py": "from . import x\n", "README.md": "python predict.py\n"}
+    result = grade(write(tmp_path / "stdlib", files))
+    m = result.measurements
+    assert m["deps_pinned"] is None and m["deps_declared"] is None
+    assert "only the standard library" in result.details["habits"]["deps_pinned"]["evidence"][0]
+    assert "deps_not_pinned" not in {msg.code for msg in result.messages}
+    assert m["habits"] == 0.75  # README, no secrets, no huge files; no tests (pinning does not apply)
+    assert any(line.startswith("– dependencies pinned") for line in result.details["evidence"]["habits"])
+    # the same code importing scikit-learn, or a notebook that pip-installs, has something to pin
+    third = grade(write(tmp_path / "third", {**files, "predict.py": "import sklearn.linear_model\n" + CLEAN}))
+    assert (
+        third.measurements["deps_pinned"] == 0.0
+        and "sklearn" in third.details["habits"]["deps_declared"]["evidence"][0]
+    )
+    nb = notebook([{"cell_type": "code", "source": "!pip install lightgbm\nimport os", "outputs": [], "metadata": {}}])
+    installs = grade(write(tmp_path / "nb", {**files, "solution.ipynb": nb}))
+    assert installs.measurements["deps_pinned"] == 0.0
+
+
+def test_no_notebooks_is_neutral_for_the_habits_level(tmp_path):
+    """Same habits with and without a clean notebook: the notebook adds one applicable, passing
+    signal and a dirty one a failing signal; its absence is neither."""
+    criterion = next(c for c in load_assignment(APPLIED_ML).spec.rubric.criteria if c.id == "habits")
+    readme = {"README.md": "Run: python predict.py\n", "predict.py": "import pandas\n" + CLEAN}
+    script = grade(write(tmp_path / "script", readme))
+    assert script.measurements["notebook_hygiene"] is None
+    # README + nothing harmful, no tests, unpinned: one positive habit, level 3
+    assert level_for(script.measurements["habits"], criterion.thresholds) == 3
+    nothing = grade(write(tmp_path / "none", {"predict.py": "import pandas\n" + CLEAN}))
+    assert level_for(nothing.measurements["habits"], criterion.thresholds) == 2  # nothing harmful, nothing positive
+    cell = {"cell_type": "code", "source": "x = 1", "execution_count": 1, "outputs": [], "metadata": {}}
+    with_nb = grade(write(tmp_path / "nb", {**readme, "explore.ipynb": notebook([cell])}))
+    assert with_nb.measurements["notebook_hygiene"] == 1.0
+    assert level_for(with_nb.measurements["habits"], criterion.thresholds) == 3  # the same level as the script
+    error = {**cell, "outputs": [{"output_type": "error", "ename": "E", "evalue": "", "traceback": []}]}
+    dirty_nb = grade(write(tmp_path / "dirty", {**readme, "explore.ipynb": notebook([error])}))
+    assert level_for(dirty_nb.measurements["habits"], criterion.thresholds) == 2  # an error left in costs a level

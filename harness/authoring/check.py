@@ -13,14 +13,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.authoring.guides import guide_problems, level_problems
 from harness.errors import SpecError
 from harness.models import GradeReport, GraderStatus
 from harness.settings import Settings
 from harness.spec import Assignment, AssignmentSpec, CanarySpec
 
 
-def canary_problems(report: GradeReport, canary: CanarySpec) -> list[str]:
-    """Every way ``report`` misses ``canary``'s expectations; empty when it matches."""
+def canary_problems(report: GradeReport, canary: CanarySpec, assignment: AssignmentSpec | None = None) -> list[str]:
+    """Every way ``report`` misses ``canary``'s expectations; empty when it matches.
+
+    With ``assignment``, also every rubric row whose level contradicts its guide or the level
+    the canary declares (:func:`harness.authoring.guides.level_problems`)."""
     problems: list[str] = []
     if canary.status and report.status != canary.status:
         problems.append(f"status {report.status}, expected {canary.status}")
@@ -39,6 +43,8 @@ def canary_problems(report: GradeReport, canary: CanarySpec) -> list[str]:
         value = report.metrics.get(name)
         if value is None or not low <= value <= high:
             problems.append(f"{name} = {value}, expected in [{low}, {high}]")
+    if assignment is not None:
+        problems += level_problems(report, assignment, canary.levels)
     return problems
 
 
@@ -80,6 +86,7 @@ def describe_expectation(canary: CanarySpec) -> str:
     if canary.message:
         parts.append(f"message {canary.message}")
     parts += [f"{name} in [{low:g}, {high:g}]" for name, (low, high) in canary.metrics.items()]
+    parts += [f"{cid} level {level}" for cid, level in canary.levels.items()]
     return ", ".join(parts) or "graded"
 
 
@@ -91,6 +98,8 @@ def describe_outcome(report: GradeReport, canary: CanarySpec) -> str:
     for name in canary.metrics:
         value = report.metrics.get(name)
         parts.append(f"{name} {'–' if value is None else f'{value:.3g}'}")
+    levels = {row.id: row.level for row in report.criteria}
+    parts += [f"{cid} level {levels.get(cid, '–')}" for cid in canary.levels]
     parts += grader_errors(report)
     return ", ".join(parts)
 
@@ -127,6 +136,33 @@ def unmeasured_criteria(spec: AssignmentSpec, reports: list[GradeReport]) -> lis
     return problems
 
 
+def stated_limits(assignment: Assignment, graders: list) -> list[tuple[str, str]]:
+    """Every limit on what a submission writes, as (what, phrase): the sandbox's (largest file,
+    scratch space) and each grader's on the files it reads (:meth:`Grader.output_limits`)."""
+    box = assignment.spec.sandbox
+    limits = [
+        ("largest file the code may write", f"{box.file_size_mb:g} MiB"),
+        ("scratch space in /tmp", f"{box.tmpfs_mb:g} MiB"),
+    ]
+    for grader in graders:
+        limits += grader.output_limits(box.output_read_mb * 2**20)
+    return limits
+
+
+def unstated_limits(assignment: Assignment, graders: list) -> list[str]:
+    """Limits the candidate README (``README.md`` of the assignment, shipped in the kit) does
+    not state: a candidate must not meet a limit they were never told about."""
+    readme = assignment.root / "README.md"
+    if not readme.is_file():
+        return []  # the kit's README is then built from the description: nothing to check
+    text = " ".join(readme.read_text(encoding="utf-8").replace("**", "").replace("`", "").split())
+    return [
+        f"README.md does not state the limit on the {what} ({phrase!r}); say it where the output is described"
+        for what, phrase in stated_limits(assignment, graders)
+        if phrase not in text
+    ]
+
+
 def static_problems(assignment: Assignment) -> list[str]:
     """Everything wrong with the assignment that needs no data and no container."""
     from graders.registry import default_registry
@@ -155,6 +191,12 @@ def static_problems(assignment: Assignment) -> list[str]:
                 )
     for grader in graders:
         problems += [f"graders ({grader.name}): {p}" for p in grader.problems(root)]
+    problems += guide_problems(spec)
+    problems += unstated_limits(assignment, graders)
+    criteria = {c.id for c in spec.rubric.criteria}
+    for i, c in enumerate(spec.canaries):
+        if unknown := sorted(set(c.levels) - criteria):
+            problems.append(f"canaries[{i}].levels: no criterion {', '.join(map(repr, unknown))}")
     names = [c.name for c in spec.canaries]
     if len(set(names)) != len(names):
         problems.append("canaries: two canaries share a name")
@@ -256,7 +298,7 @@ def check_assignment(
         options = GradeOptions(assignment=assignment.root, image=image, timeout_s=canary.timeout_s)
         graded = grade(assignment.root / canary.path, settings=settings, options=options, runner=runner)
         reports.append(graded)
-        problems = canary_problems(graded, canary)
+        problems = canary_problems(graded, canary, spec)
         if problems:
             problems += grader_errors(graded)
         add(

@@ -272,7 +272,7 @@ def _quality(report: GradeReport) -> str:
         )
     if habits:
         items = "".join(
-            f"<li>{YES if h.get('value') else NO} <b>{esc(h.get('title', name))}</b> — "
+            f"<li>{'–' if h.get('value') is None else YES if h.get('value') else NO} <b>{esc(h.get('title', name))}</b> — "
             f'<span class="muted">{esc("; ".join(h.get("evidence") or []))}</span></li>'
             for name, h in habits.items()
             if name != "deps_declared"
