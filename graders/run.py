@@ -57,7 +57,7 @@ class RunGrader(Grader):
                 messages.append(
                     Message(
                         code="output_quota",
-                        text="The code wrote more data to /output than allowed and was stopped.",
+                        text="The code wrote more data to /output or its working directory than allowed and was stopped.",
                         source=self.name,
                     )
                 )

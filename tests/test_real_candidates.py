@@ -320,3 +320,51 @@ def test_model_declarations_are_checked(entry, error):
 
     with pytest.raises(SpecError, match=error):
         parse_spec({"id": "x", "title": "x", "data": {"models": [entry]}})
+
+
+NLTK_SPEC = """
+id = "nltkdemo"
+title = "NLTK resources demo"
+[sandbox]
+timeout_s = 120
+[[data.nltk]]
+id = "stopwords"
+category = "corpora"
+sha256 = "{sha}"
+[[graders]]
+use = "run"
+[[rubric.criteria]]
+id = "clean"
+title = "Runs cleanly"
+measurement = "run.clean"
+thresholds = [0.25, 0.5, 0.75, 1.0]
+weight = 1
+"""
+
+
+def nltk_assignment(tmp_path: Path) -> tuple[Path, Path]:
+    """An assignment declaring NLTK's stopwords, with the package's zip in its data dir."""
+    data = tmp_path / "data"
+    (data / "nltk_data" / "corpora").mkdir(parents=True)
+    (data / "nltk_data" / "corpora" / "stopwords.zip").write_bytes(stopwords_zip())
+    root = tmp_path / "nltkdemo"
+    root.mkdir()
+    (root / "assignment.toml").write_text(NLTK_SPEC.format(sha=hashlib.sha256(stopwords_zip()).hexdigest()))
+    (root / "prepare.py").write_text(
+        "def prepare(sources, out, seed):\n    (out.inputs / 'hello.txt').write_text('hi')\n"
+    )
+    return root, data
+
+
+def test_grade_data_prepare_assembles_the_resources(tmp_path):
+    from click.testing import CliRunner
+
+    from harness.cli import cli
+
+    root, data = nltk_assignment(tmp_path)
+    env = {"GRADE_DATA_DIR": str(data), "GRADE_CACHE_DIR": str(tmp_path / "cache"), "GRADE_OFFLINE": "1"}
+    result = CliRunner().invoke(cli, ["data", "prepare", str(root)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "resources (mounted read-only at /resources)" in result.output
+    found = list((tmp_path / "cache" / "resources").glob("*/nltk_data/corpora/stopwords/english"))
+    assert len(found) == 1 and found[0].read_text() == STOPWORDS

@@ -198,6 +198,40 @@ CASES = [
         timeout_s=30,
     ),
     Case(
+        "workspace_disk_filler",
+        "runtime",
+        "writes 32 MB files into its writable working copy without end",
+        lambda env: _sub(
+            env,
+            """
+             import os
+             n = 0
+             while True:
+                 with open(f"fill{n}.bin", "wb") as fh:
+                     fh.write(b"\\1" * (32 * 2**20))
+                 n += 1
+         """,
+        ),
+        Expect(verdict=Verdict.CRASHED, messages=("output_quota",), max_score=30),
+    ),
+    Case(
+        "workspace_inode_filler",
+        "runtime",
+        "creates 20,000 empty files in its writable working copy",
+        lambda env: _sub(
+            env,
+            """
+             import time
+             for n in range(20000):
+                 open(f"f{n}", "w").close()
+             time.sleep(5)
+             write_all_ham()
+         """,
+        ),
+        Expect(verdict=Verdict.CRASHED, messages=("output_quota",), max_score=30),
+        timeout_s=30,
+    ),
+    Case(
         "infinite_loop",
         "runtime",
         "loops forever",
