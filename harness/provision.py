@@ -177,12 +177,10 @@ def _resources_env(job: Job) -> dict[str, str]:
     ``HF_HOME`` and friends when resources are declared."""
     from harness import resources, workcopy
 
+    shipped = f"{workcopy.NLTK_DATA}:/submission/nltk_data"  # the copy in the run, the original in graders' runs
     if job.resources_dir is None:
-        return {"NLTK_DATA": workcopy.NLTK_DATA}
-    return {
-        **resources.sandbox_env(RESOURCES_MOUNT),
-        "NLTK_DATA": f"{workcopy.NLTK_DATA}:{resources.nltk_path(RESOURCES_MOUNT)}",
-    }
+        return {"NLTK_DATA": shipped}
+    return {**resources.sandbox_env(RESOURCES_MOUNT), "NLTK_DATA": f"{shipped}:{resources.nltk_path(RESOURCES_MOUNT)}"}
 
 
 def _deps_env(job: Job) -> dict[str, str]:

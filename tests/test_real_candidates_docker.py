@@ -318,5 +318,5 @@ def test_a_declared_nltk_package_is_mounted_read_only_and_found(
     assert report.sandbox.verdict == "ok", info
     out = report.sandbox.stdout.text
     assert "stopwords: ['a', 'an', 'the', 'is']" in out, info
-    assert "env: /workspace/nltk_data:/resources/nltk_data /resources/huggingface 1" in out, info
+    assert "env: /workspace/nltk_data:/submission/nltk_data:/resources/nltk_data /resources/huggingface 1" in out, info
     assert "resources: Read-only file system" in out, info

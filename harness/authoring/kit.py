@@ -123,6 +123,8 @@ def assemble_kit(assignment: Assignment, prepared: PreparedPaths) -> dict[str, b
         files[script] = text.encode()
     files[MANIFEST] = (
         f"# Keep this file at the root of your submission: it tells the grader which assignment it is for.\n"
+        "# To run another file than the default entry point, name it (a .py script or a .ipynb notebook):\n"
+        '# entry = "src/run.py"\n'
         f'assignment = "{spec.id}"\n'
     ).encode()
     return files

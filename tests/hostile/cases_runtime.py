@@ -39,6 +39,13 @@ def _bounded(seconds: float):
     return check
 
 
+def _graded_from_the_original(outcome) -> None:
+    """The hidden tests imported the original predict.py (importable: 2 points), not the rewritten copy."""
+    report = outcome.report
+    assert report.metrics.get("pytest.points") == 2, report.metrics
+    assert report.assignment.id == "applied_ml"
+
+
 def _all(*checks):
     def check(outcome, env: Env) -> None:
         for one in checks:
@@ -455,6 +462,31 @@ CASES = [
                 absent=("SUCCEEDED",),
             ),
             note="every write refused (read-only mounts); submission and data unchanged",
+        ),
+    ),
+    Case(
+        "rewrites_its_working_copy",
+        "runtime",
+        "rewrites predict.py and submission.toml in its writable working copy and plants a module there, "
+        "then the real work",
+        lambda env: _sub(
+            env,
+            """
+             attempt("working copy", lambda: open("predict.py", "w").write("raise SystemExit('rewritten')\\n"))
+             attempt("manifest", lambda: open("submission.toml", "w").write('assignment = "genai_rag"\\n'))
+             attempt("planted", lambda: open("planted.py", "w").write("import os, sys\\nx=1;y=2\\n"))
+             attempt("original", lambda: open("/submission/predict.py", "a").write("# changed"))
+             write_all_ham()
+         """,
+            header=ATTEMPT,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_all(
+                _stdout_has("working copy: SUCCEEDED", "planted: SUCCEEDED", "original: blocked"),
+                lambda outcome, env: _graded_from_the_original(outcome),
+            ),
+            note="the writes into the copy succeed; the hidden tests and lint see the original submission",
         ),
     ),
     Case(
