@@ -40,10 +40,11 @@ def _bounded(seconds: float):
 
 
 def _graded_from_the_original(outcome) -> None:
-    """The hidden tests imported the original predict.py (importable: 2 points), not the rewritten copy."""
-    report = outcome.report
-    assert report.metrics.get("pytest.points") == 2, report.metrics
-    assert report.assignment.id == "applied_ml"
+    """Lint read the original predict.py (one file, its real length), not the rewritten,
+    one-line copy or the module planted beside it."""
+    metrics = outcome.report.metrics
+    assert metrics.get("quality.files_linted") == 1 and metrics.get("quality.loc", 0) > 10, metrics
+    assert outcome.report.assignment.id == "applied_ml"
 
 
 def _all(*checks):
@@ -486,7 +487,7 @@ CASES = [
                 _stdout_has("working copy: SUCCEEDED", "planted: SUCCEEDED", "original: blocked"),
                 lambda outcome, env: _graded_from_the_original(outcome),
             ),
-            note="the writes into the copy succeed; the hidden tests and lint see the original submission",
+            note="the writes into the copy succeed; lint sees the original submission",
         ),
     ),
     Case(
