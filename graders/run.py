@@ -8,10 +8,10 @@ notebook's cell errors with the cells numbered as every report numbers them."""
 from __future__ import annotations
 
 import math
-import re
 
 from graders.base import GradeContext, Grader, GraderConfig
 from graders.causes import CELL_NUMBERING, cell_errors, exception_cause
+from graders.run_hints import blocked_resources
 from harness.models import GraderResult, Level, Message, SandboxRun, Verdict, Visibility
 from harness.streams import is_notebook_run, shown_stream
 
@@ -67,7 +67,7 @@ class RunGrader(Grader):
                 messages.append(
                     Message(
                         code="output_quota",
-                        text="The code wrote more data to /output than allowed and was stopped.",
+                        text="The code wrote more data to /output or its working directory than allowed and was stopped.",
                         source=self.name,
                     )
                 )
@@ -184,41 +184,8 @@ class RunGrader(Grader):
         return found
 
     def _blocked_resources(self, run) -> list[Message]:
-        """Explain, in plain words, failures that come from the sandbox having no network."""
-        text = run.stdout.text + run.stderr.text
-        found = []
-        if any(sig in text for sig in _NETWORK_SIGNS):
-            found.append(
-                Message(
-                    code="network_blocked",
-                    text="The code tried to reach the network; the sandbox has no network access, "
-                    "so downloads (datasets, models, NLTK data) fail. Ship what you need with the submission.",
-                    level=Level.WARNING,
-                    source=self.name,
-                )
-            )
-        for resource in sorted(set(_NLTK_MISSING.findall(text)))[:3]:
-            found.append(
-                Message(
-                    code="nltk_resource_missing",
-                    text=f"The NLTK resource {resource!r} is not available: the sandbox has no network, so "
-                    "nltk.download() cannot fetch it. Only the data resources this assignment provides are "
-                    "under /resources (NLTK_DATA points there); its README lists them.",
-                    level=Level.WARNING,
-                    source=self.name,
-                )
-            )
-        if any(sig in text for sig in _PIP_SIGNS):
-            found.append(
-                Message(
-                    code="pip_install_blocked",
-                    text="The code tried to install packages at run time, which cannot work without network. "
-                    "Declare dependencies in requirements.txt instead.",
-                    level=Level.WARNING,
-                    source=self.name,
-                )
-            )
-        return found
+        """Explain, in plain words, failures that come from the sandbox (no network, NLTK data)."""
+        return blocked_resources(run.stdout.text + run.stderr.text, self.name)
 
 
 def _as_number(value) -> float:
@@ -255,12 +222,3 @@ _NOTEBOOK_ERRORS = {
     "execution_failed": ("notebook_failed", "The notebook could not be executed: {detail}"),
 }
 """``runner.json`` error → (message code, text)."""
-
-_NETWORK_SIGNS = (
-    "Network is unreachable",
-    "Temporary failure in name resolution",
-    "Name or service not known",
-    "[nltk_data] Error loading",
-)
-_NLTK_MISSING = re.compile(r"Resource (?:\x1b\[\d+m)?([\w./-]+?)(?:\x1b\[0m)? not found")
-_PIP_SIGNS = ("Could not find a version that satisfies the requirement", "PIP_NO_INDEX", "--no-index")

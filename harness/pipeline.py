@@ -15,16 +15,16 @@ import dataclasses
 import os
 import threading
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import provision, safeio
+from harness import provision, safeio, workcopy
 from harness.assignments import find_assignment
 from harness.data import PreparedPaths, prepare_assignment
 from harness.errors import ConfigError, HoldoutError, SubmissionRejected
 from harness.intake import IntakeLimits, UnpackedSubmission, unpack_submission
+from harness.manifest import MANIFEST, EntryProblem, declared_entry, read_manifest
 from harness.models import (
     GraderResult,
     GraderStatus,
@@ -38,7 +38,6 @@ from harness.spec import Assignment
 from sandbox.runner import ENTRY, Mount, RunRequest, make_job_dirs, open_regular
 
 Runner = Callable[[RunRequest], SandboxRun]
-MANIFEST = "submission.toml"
 
 
 @dataclass(frozen=True)
@@ -55,12 +54,19 @@ class GradeOptions:
 class EntryPoint:
     kind: str  # "script" | "notebook"
     path: str
+    """Relative to the submission root (``predict.py``, ``src/run.py``, ``notebooks/a.ipynb``)."""
 
     def command(self, assignment: Assignment) -> list[str]:
+        """Run from the working copy (:func:`workdir`): a script by its path from the copy's
+        root, a notebook read from the pristine ``/submission`` (its kernel's cwd is the copy)."""
         if self.kind == "notebook":
             timeout = assignment.spec.entry.cell_timeout_s
-            return [*ENTRY, "notebook", self.path, "--cell-timeout", f"{timeout:g}"]
+            return [*ENTRY, "notebook", f"/submission/{self.path}", "--cell-timeout", f"{timeout:g}"]
         return [*ENTRY, "script", self.path]
+
+    @property
+    def workdir(self) -> str:
+        return workcopy.workdir(self.path, self.kind)
 
 
 @dataclass
@@ -106,24 +112,6 @@ def unpack(job: Job) -> None:
         job.messages.append(Message(code=f"rejected_{exc.reason}", text=str(exc), source="intake"))
 
 
-def read_manifest(root: Path) -> dict:
-    """``submission.toml`` from the unpacked submission, read as data (size-capped)."""
-    fd = open_regular(root / MANIFEST)
-    if fd is None:
-        return {}
-    with os.fdopen(fd, "rb") as fh:
-        raw = fh.read(64 * 1024)
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ConfigError(
-            f"the submission's {MANIFEST} is not valid TOML: {why}",
-            hint="Fix it, or pass --assignment ID to ignore it.",
-        ) from None
-    return data
-
-
 def resolve_assignment(job: Job) -> None:
     if job.assignment is not None:
         return
@@ -160,9 +148,19 @@ def prepare_data(job: Job) -> None:
 
 
 def find_entry_point(job: Job) -> None:
+    """The entry ``submission.toml`` names (checked: a candidate's mistake there is a message
+    and no run), else the assignment's default script, else its default notebook."""
     assert job.assignment is not None and job.unpacked is not None
     entry = job.assignment.spec.entry
     root = job.unpacked.root
+    try:
+        declared = declared_entry(root, entry)
+    except EntryProblem as exc:
+        job.messages.append(Message(code="entry_invalid", text=str(exc), source="pipeline"))
+        return
+    if declared is not None:
+        job.entry = EntryPoint(*declared)
+        return
     for kind, name in (("script", entry.script), ("notebook", entry.notebook)):
         if name and (root / name).is_file() and not (root / name).is_symlink():
             job.entry = EntryPoint(kind, name)
@@ -172,7 +170,8 @@ def find_entry_point(job: Job) -> None:
     job.messages.append(
         Message(
             code="no_entry_point",
-            text=f"No entry point: expected {expected} at the submission root; found {', '.join(present) or 'nothing'}.",
+            text=f"No entry point: expected {expected} at the submission root; found {', '.join(present) or 'nothing'}. "
+            f'To run another file, name it in {MANIFEST} (entry = "src/run.py").',
             source="pipeline",
         )
     )
@@ -195,7 +194,7 @@ def sandbox_request(
         mounts=(
             Mount(job.unpacked.root, "/submission"),
             Mount(job.prepared.inputs, "/data"),
-            *(Mount(Path(src), target) for src, target in extra_mounts),
+            *(Mount(Path(src), target, *rest) for src, target, *rest in extra_mounts),
             *provision.mounts(job),
             *dirs.mounts(trusted=trusted),
         ),
@@ -228,9 +227,17 @@ def run_sandbox(job: Job) -> None:
         job.run = SandboxRun(verdict=Verdict.NOT_RUN)
         return
     warming = _warm_up_in_background(job)
+    work = dirs.root / "work"  # the candidate's writable copy (harness.workcopy)
+    baseline = workcopy.make_work_copy(job.unpacked.root, work)
     gateway = provision.start_gateway(job)  # model gateway (issue 14): one socket per submission
     try:
-        request = sandbox_request(job, job.entry.command(job.assignment), dirs, trusted=True)
+        request = dataclasses.replace(
+            sandbox_request(
+                job, job.entry.command(job.assignment), dirs, ((work, workcopy.WORK_MOUNT, False),), trusted=True
+            ),
+            workdir=job.entry.workdir,
+            quota_baseline=baseline,
+        )
         job.run = job.runner(dataclasses.replace(request, gateway=gateway.folder) if gateway else request)
     finally:
         provision.finish_gateway(job, gateway)

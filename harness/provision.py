@@ -27,36 +27,12 @@ RESOURCES_MOUNT = "/resources"
 
 
 def provide_resources(job: Job) -> None:
-    """Declared data resources, verified and assembled once per content into the cache."""
-    import hashlib
-
-    from harness.data import resolve_source
+    """Declared resources (files, NLTK packages, model snapshots), verified and assembled once
+    per content into the cache (:mod:`harness.resources`)."""
+    from harness.resources import prepare_resources
 
     assert job.assignment is not None
-    resources = job.assignment.spec.data.resources
-    if not resources:
-        return
-    key = hashlib.sha256("".join(f"{r.name}:{r.sha256}|" for r in resources).encode()).hexdigest()[:20]
-    target = job.settings.cache_dir / "resources" / key
-    if not (target / ".complete").is_file():
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=_mkdirs(target.parent)))
-        for resource in resources:
-            dest = staging / resource.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(resolve_source(resource, job.settings), dest)
-        for path in [staging, *staging.rglob("*")]:
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
-        (staging / ".complete").write_text("")
-        try:
-            os.replace(staging, target)
-        except OSError:  # published concurrently
-            shutil.rmtree(staging, ignore_errors=True)
-    job.resources_dir = target
-
-
-def _mkdirs(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    job.resources_dir = prepare_resources(job.assignment, job.settings)
 
 
 def install_dependencies(job: Job) -> None:
@@ -197,9 +173,14 @@ def sandbox_env(job: Job) -> dict[str, str]:
 
 
 def _resources_env(job: Job) -> dict[str, str]:
+    """``NLTK_DATA``: the submission's own ``nltk_data`` first, then the declared packages;
+    ``HF_HOME`` and friends when resources are declared."""
+    from harness import resources, workcopy
+
+    shipped = f"{workcopy.NLTK_DATA}:/submission/nltk_data"  # the copy in the run, the original in graders' runs
     if job.resources_dir is None:
-        return {}
-    return {"RESOURCES_DIR": RESOURCES_MOUNT, "NLTK_DATA": f"{RESOURCES_MOUNT}/nltk_data"}
+        return {"NLTK_DATA": shipped}
+    return {**resources.sandbox_env(RESOURCES_MOUNT), "NLTK_DATA": f"{shipped}:{resources.nltk_path(RESOURCES_MOUNT)}"}
 
 
 def _deps_env(job: Job) -> dict[str, str]:

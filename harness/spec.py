@@ -23,6 +23,20 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _sha256_hex(value: str) -> str:
+    value = value.lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise ValueError("must be 64 hex digits")
+    return value
+
+
+def _relative_path(value: str) -> str:
+    parts = Path(value).parts
+    if Path(value).is_absolute() or ".." in parts or not parts:
+        raise ValueError("must be a relative path inside the data directory")
+    return value
+
+
 class SourceSpec(_Spec):
     """One raw data file, found by ``name`` under the data directory and checked by sha256."""
 
@@ -35,18 +49,95 @@ class SourceSpec(_Spec):
     @field_validator("sha256")
     @classmethod
     def _hex(cls, value: str) -> str:
-        value = value.lower()
-        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-            raise ValueError("must be 64 hex digits")
-        return value
+        return _sha256_hex(value)
 
     @field_validator("name")
     @classmethod
     def _relative(cls, value: str) -> str:
-        parts = Path(value).parts
-        if Path(value).is_absolute() or ".." in parts or not parts:
-            raise ValueError("must be a relative path inside the data directory")
+        return _relative_path(value)
+
+
+class NltkPackageSpec(_Spec):
+    """One NLTK data package: its zip as NLTK's data index serves it (``<category>/<id>.zip``),
+    found under the data directory at ``nltk_data/<category>/<id>.zip`` and checked by sha256,
+    downloaded from ``url`` when missing (like a source)."""
+
+    id: str
+    """The package id ``nltk.download`` takes: ``stopwords``, ``punkt_tab``, ``wordnet`` ..."""
+    category: str
+    """Its folder in ``nltk_data``: ``corpora``, ``tokenizers``, ``taggers``, ``stemmers`` ..."""
+    sha256: str
+    url: str | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        return _sha256_hex(value)
+
+    @field_validator("id", "category")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "_-." for c in value) or value.startswith("."):
+            raise ValueError("must be a plain name (letters, digits, '_', '-', '.')")
         return value
+
+    def source(self) -> SourceSpec:
+        return SourceSpec(name=f"nltk_data/{self.category}/{self.id}.zip", sha256=self.sha256, url=self.url)
+
+
+class HfFileSpec(_Spec):
+    """One file of a model snapshot, by its path in the model repository."""
+
+    name: str
+    sha256: str
+    url: str | None = None
+    """Where to fetch it when it is not in the data directory (the hub's ``resolve`` URL of
+    this revision, for instance)."""
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        return _sha256_hex(value)
+
+    @field_validator("name")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        return _relative_path(value)
+
+
+class HfModelSpec(_Spec):
+    """A Hugging Face model snapshot: the files of one revision of one repository, found under
+    the data directory at ``huggingface/<repo>/<revision>/<name>``, each checked by sha256."""
+
+    repo: str
+    """``org/name``, as ``from_pretrained`` takes it."""
+    revision: str
+    """The commit (40 hex digits) the files come from; ``main`` points at it in the sandbox."""
+    files: list[HfFileSpec] = Field(min_length=1)
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str) -> str:
+        parts = value.split("/")
+        if len(parts) != 2 or not all(
+            p and p not in (".", "..") and all(c.isalnum() or c in "_-." for c in p) for p in parts
+        ):
+            raise ValueError("must be 'org/name'")
+        return value
+
+    @field_validator("revision")
+    @classmethod
+    def _commit(cls, value: str) -> str:
+        value = value.lower()
+        if len(value) != 40 or any(c not in "0123456789abcdef" for c in value):
+            raise ValueError("must be the 40-hex-digit commit of the snapshot")
+        return value
+
+    def sources(self) -> list[SourceSpec]:
+        return [
+            SourceSpec(name=f"huggingface/{self.repo}/{self.revision}/{f.name}", sha256=f.sha256, url=f.url)
+            for f in self.files
+        ]
 
 
 class DataSpec(_Spec):
@@ -56,8 +147,14 @@ class DataSpec(_Spec):
     seed: int = 0
     resources: list[SourceSpec] = Field(default_factory=list)
     """Data files every run may read at ``/resources/<name>`` (e.g. ``nltk_data/corpora/...``,
-    with ``NLTK_DATA=/resources/nltk_data``): found and checked like sources, never downloaded
-    by the candidate's code (the sandbox has no network)."""
+    with ``NLTK_DATA`` including ``/resources/nltk_data``): found and checked like sources,
+    never downloaded by the candidate's code (the sandbox has no network)."""
+    nltk: list[NltkPackageSpec] = Field(default_factory=list)
+    """NLTK data packages (what ``nltk.download(id)`` would install), unpacked under
+    ``/resources/nltk_data``. See :mod:`harness.resources`."""
+    models: list[HfModelSpec] = Field(default_factory=list)
+    """Hugging Face model snapshots, laid out as the hub's cache under ``/resources/huggingface``
+    (``HF_HOME``; the sandbox sets ``HF_HUB_OFFLINE=1``)."""
 
 
 class EntrySpec(_Spec):

@@ -60,6 +60,9 @@ class RunRequest:
     labels: dict[str, str] = field(default_factory=dict)
     output_quota_mb: int = 512
     """Total bytes the writable mounts may hold before the run is stopped."""
+    quota_baseline: tuple[int, int] = (0, 0)
+    """Bytes and entries already in the writable mounts at the start (the candidate's working
+    copy): the quota and the entry limit count what the run adds to them."""
     name: str | None = None
     """A fixed container name (distributed workers: a retry finds a dead attempt's container)."""
     gateway: Path | None = None  # model gateway (issue 14): host folder with the socket and the forwarder
@@ -217,7 +220,10 @@ def run_container(client, request: RunRequest) -> SandboxRun:
         with docker_errors("creating the sandbox container"):
             container = client.containers.create(**options)
             image_id = container.attrs.get("Image", "")
-        watchdog = _QuotaWatchdog(container, writable, request.output_quota_mb * 1024 * 1024)
+        base_bytes, base_entries = request.quota_baseline
+        watchdog = _QuotaWatchdog(
+            container, writable, request.output_quota_mb * 1024 * 1024 + base_bytes, MAX_OUTPUT_ENTRIES + base_entries
+        )
         with docker_errors("starting the sandbox container"):
             started = time.monotonic()
             container.start()
@@ -383,10 +389,11 @@ class _QuotaWatchdog:
     ``fsize`` caps one file; this caps the total (many files) and the number of entries.
     """
 
-    def __init__(self, container, dirs: list[Path], max_bytes: int) -> None:
+    def __init__(self, container, dirs: list[Path], max_bytes: int, max_entries: int = MAX_OUTPUT_ENTRIES) -> None:
         self.container = container
         self.dirs = dirs
         self.max_bytes = max_bytes
+        self.max_entries = max_entries
         self.tripped: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="holdout-quota", daemon=True)
@@ -404,9 +411,9 @@ class _QuotaWatchdog:
         while not self._stop.wait(QUOTA_POLL_S):
             used, entries = 0, 0
             for root in self.dirs:
-                u, e = usage(root, limit_entries=MAX_OUTPUT_ENTRIES + 1)
+                u, e = usage(root, limit_entries=self.max_entries + 1)
                 used, entries = used + u, entries + e
-            if used > self.max_bytes or entries > MAX_OUTPUT_ENTRIES:
+            if used > self.max_bytes or entries > self.max_entries:
                 self.tripped = "output_quota"
                 _kill(self.container)
                 return

@@ -116,6 +116,7 @@ def submission(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
     sub = tmp_path / "sub"
     sub.mkdir(exist_ok=True)
     for name, text in (files or {"predict.py": "print('hi')\n", "submission.toml": 'assignment = "toy"\n'}).items():
+        (sub / name).parent.mkdir(parents=True, exist_ok=True)
         (sub / name).write_text(text)
     return sub
 
@@ -175,7 +176,34 @@ def test_notebook_is_the_fallback_entry_point(toy, tmp_path):
     calls = []
     sub = submission(tmp_path, {"solution.ipynb": "{}", "submission.toml": 'assignment = "toy"\n'})
     grade(sub, settings=settings, runner=fake_runner(perfect, calls=calls))
-    assert calls[0].command[2:4] == ["notebook", "solution.ipynb"]
+    # read from the pristine submission; its kernel runs in the writable copy
+    assert calls[0].command[2:4] == ["notebook", "/submission/solution.ipynb"]
+    assert calls[0].workdir == "/workspace"
+    mounts = {m.target: m.read_only for m in calls[0].mounts}
+    assert mounts["/submission"] is True and mounts["/workspace"] is False
+
+
+def test_an_entry_named_in_the_manifest_runs_from_the_working_copy(toy, tmp_path):
+    _, settings = toy
+    calls = []
+    files = {
+        "predict.py": "raise SystemExit('not me')\n",
+        "src/run.py": "print('me')\n",
+        "submission.toml": 'assignment = "toy"\nentry = "src/run.py"\n',
+    }
+    report = grade(submission(tmp_path, files), settings=settings, runner=fake_runner(perfect, calls=calls))
+    assert calls[0].command[2:4] == ["script", "src/run.py"] and calls[0].workdir == "/workspace"
+    assert report.submission.entry_point == "src/run.py"
+    assert calls[0].quota_baseline[1] == 4  # the copy's files and folders count from the start
+
+
+def test_a_wrong_entry_in_the_manifest_is_not_run(toy, tmp_path):
+    _, settings = toy
+    calls = []
+    files = {"predict.py": "print(1)\n", "submission.toml": 'assignment = "toy"\nentry = "../predict.py"\n'}
+    report = grade(submission(tmp_path, files), settings=settings, runner=fake_runner(perfect, calls=calls))
+    assert not calls and report.status == "graded" and report.sandbox.verdict == "not_run"
+    assert "not a path inside the submission" in {m.code: m.text for m in report.messages}["entry_invalid"]
 
 
 def test_no_entry_point_is_not_run(toy, tmp_path):

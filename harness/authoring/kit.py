@@ -130,6 +130,8 @@ def assemble_kit(assignment: Assignment, prepared: PreparedPaths, graders: list 
         )
     files[MANIFEST] = (
         f"# Keep this file at the root of your submission: it tells the grader which assignment it is for.\n"
+        "# To run another file than the default entry point, name it (a .py script or a .ipynb notebook):\n"
+        '# entry = "src/run.py"\n'
         f'assignment = "{spec.id}"\n'
     ).encode()
     return files

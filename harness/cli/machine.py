@@ -114,16 +114,22 @@ def data() -> None:
 @click.argument("assignment")
 @click.option("--force", is_flag=True, help="Prepare again even if a cached copy exists.")
 def data_prepare(assignment: str, force: bool) -> None:
-    """Verify the raw files and build the public/hidden splits for ASSIGNMENT."""
+    """Verify the raw files and build the public/hidden splits for ASSIGNMENT; fetch, check and
+    assemble its declared resources (files, NLTK packages, model snapshots)."""
     from harness.assignments import find_assignment
     from harness.data import load_manifest, prepare_assignment
+    from harness.resources import prepare_resources
 
     settings = Settings.from_env()
-    paths = prepare_assignment(find_assignment(assignment, settings), settings, force=force)
+    found = find_assignment(assignment, settings)
+    paths = prepare_assignment(found, settings, force=force)
     manifest = load_manifest(paths)
     click.echo(f"prepared {assignment} in {paths.root}")
     for name in sorted(manifest.get("files", manifest)):
         click.echo(f"  {name}")
+    resources = prepare_resources(found, settings)
+    if resources is not None:
+        click.echo(f"resources (mounted read-only at /resources) in {resources}")
 
 
 @cli.command("list")

@@ -39,6 +39,14 @@ def _bounded(seconds: float):
     return check
 
 
+def _graded_from_the_original(outcome) -> None:
+    """Lint read the original predict.py (one file, its real length), not the rewritten,
+    one-line copy or the module planted beside it."""
+    metrics = outcome.report.metrics
+    assert metrics.get("quality.files_linted") == 1 and metrics.get("quality.loc", 0) > 10, metrics
+    assert outcome.report.assignment.id == "applied_ml"
+
+
 def _all(*checks):
     def check(outcome, env: Env) -> None:
         for one in checks:
@@ -190,6 +198,40 @@ CASES = [
              import time
              for n in range(20000):
                  open(OUT / f"f{n}", "w").close()
+             time.sleep(5)
+             write_all_ham()
+         """,
+        ),
+        Expect(verdict=Verdict.CRASHED, messages=("output_quota",), max_score=30),
+        timeout_s=30,
+    ),
+    Case(
+        "workspace_disk_filler",
+        "runtime",
+        "writes 32 MB files into its writable working copy without end",
+        lambda env: _sub(
+            env,
+            """
+             import os
+             n = 0
+             while True:
+                 with open(f"fill{n}.bin", "wb") as fh:
+                     fh.write(b"\\1" * (32 * 2**20))
+                 n += 1
+         """,
+        ),
+        Expect(verdict=Verdict.CRASHED, messages=("output_quota",), max_score=30),
+    ),
+    Case(
+        "workspace_inode_filler",
+        "runtime",
+        "creates 20,000 empty files in its writable working copy",
+        lambda env: _sub(
+            env,
+            """
+             import time
+             for n in range(20000):
+                 open(f"f{n}", "w").close()
              time.sleep(5)
              write_all_ham()
          """,
@@ -421,6 +463,31 @@ CASES = [
                 absent=("SUCCEEDED",),
             ),
             note="every write refused (read-only mounts); submission and data unchanged",
+        ),
+    ),
+    Case(
+        "rewrites_its_working_copy",
+        "runtime",
+        "rewrites predict.py and submission.toml in its writable working copy and plants a module there, "
+        "then the real work",
+        lambda env: _sub(
+            env,
+            """
+             attempt("working copy", lambda: open("predict.py", "w").write("raise SystemExit('rewritten')\\n"))
+             attempt("manifest", lambda: open("submission.toml", "w").write('assignment = "genai_rag"\\n'))
+             attempt("planted", lambda: open("planted.py", "w").write("import os, sys\\nx=1;y=2\\n"))
+             attempt("original", lambda: open("/submission/predict.py", "a").write("# changed"))
+             write_all_ham()
+         """,
+            header=ATTEMPT,
+        ),
+        Expect(
+            verdict=Verdict.OK,
+            check=_all(
+                _stdout_has("working copy: SUCCEEDED", "planted: SUCCEEDED", "original: blocked"),
+                lambda outcome, env: _graded_from_the_original(outcome),
+            ),
+            note="the writes into the copy succeed; lint sees the original submission",
         ),
     ),
     Case(
