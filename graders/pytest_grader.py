@@ -54,15 +54,16 @@ from graders.outputs import OutputError, open_output
 from harness.errors import GraderError
 from harness.models import GraderResult, Level, Message, SandboxRun, Verdict, Visibility
 from harness.safeio import UntrustedDataError, loads_json
+from sandbox.layout import LAYOUT
 
-PYTHON = "/opt/venv/bin/python"
-ENTRY = [PYTHON, "/opt/holdout/entry.py"]
+PYTHON = LAYOUT.python
+ENTRY = LAYOUT.entry
 DRIVER = Path(__file__).with_name("pytest_driver.py")
 BRIDGE = Path(__file__).with_name("pytest_bridge")
 DRIVER_MOUNT = "/holdout-pytest"
-TRUSTED_MOUNT = "/holdout/trusted"
+TRUSTED_MOUNT = LAYOUT.trusted_mount
 BRIDGE_SOCKET = "/tmp/holdout-bridge/server.sock"
-CANDIDATE_UID = 10001
+CANDIDATE_UID = LAYOUT.candidate_uid
 TESTS_MOUNT = "/tests"
 HIDDEN_RESULTS = "holdout-hidden-tests.jsonl"
 CANDIDATE_RESULTS = "holdout-candidate-tests.jsonl"
@@ -443,6 +444,9 @@ class PytestGrader(Grader):
     def cfg(self) -> PytestConfig:
         assert isinstance(self.config, PytestConfig)
         return self.config
+
+    def independent_of_run(self) -> bool:
+        return True  # hidden and own tests need the submission, not what its run wrote
 
     def hidden_paths(self, assignment_dir: Path) -> list[Path]:
         return [assignment_dir / self.cfg.tests] if self.cfg.tests else []

@@ -27,17 +27,20 @@ from harness.models import SandboxRun, StreamCapture, Verdict
 from harness.spec import SandboxSpec
 from sandbox import LABEL
 from sandbox.engine import docker_errors
+from sandbox.layout import LAYOUT
 
-CANDIDATE_UID = 10001
-RUNNER_UID = 10002
+CANDIDATE_UID = LAYOUT.candidate_uid
+RUNNER_UID = LAYOUT.runner_uid
 """The in-container runner's uid in a two-uid run (when the host can chown; else the host's own uid)."""
-LOGS_MOUNT = "/holdout/logs"
-TRUSTED_MOUNT = "/holdout/trusted"
-ENTRY = ["/opt/venv/bin/python", "/opt/holdout/entry.py"]
+LOGS_MOUNT = LAYOUT.logs_mount
+TRUSTED_MOUNT = LAYOUT.trusted_mount
+ENTRY = LAYOUT.entry
 STREAM_HEAD_BYTES = 16 * 1024
 STREAM_TAIL_BYTES = 16 * 1024
 QUOTA_POLL_S = 0.25
 MAX_OUTPUT_ENTRIES = 10_000
+BACKGROUND_CPU_SHARES = 256
+"""The CPU weight of a container started beside the main run (the engine's default is 1024)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,10 @@ class RunRequest:
     name: str | None = None
     """A fixed container name (distributed workers: a retry finds a dead attempt's container)."""
     gateway: Path | None = None  # model gateway (issue 14): host folder with the socket and the forwarder
+    background: bool = False
+    """Beside the candidate's main run (checks that do not depend on it): a quarter of the
+    default CPU weight, so under contention the run keeps most of the CPU and its time limit
+    means what it meant alone. Every protection and limit is the same."""
 
 
 @dataclass
@@ -120,7 +127,7 @@ def sandbox_environment(limits: SandboxSpec, extra: dict[str, str] | None = None
     """The whole environment the candidate sees: nothing is inherited from the host."""
     threads = str(max(1, int(limits.cpus)))
     env = {
-        "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+        "PATH": LAYOUT.path(),
         "HOME": "/tmp",
         "LANG": "C.UTF-8",
         "TMPDIR": "/tmp",
@@ -185,6 +192,7 @@ def container_options(request: RunRequest) -> dict:
             Ulimit(name="core", soft=0, hard=0),
         ],
         init=True,
+        **({"cpu_shares": BACKGROUND_CPU_SHARES} if request.background else {}),
         log_config=LogConfig(type=LogConfig.types.JSON, config={"max-size": "256k", "max-file": "1"}),
         use_config_proxy=False,
         hostname="sandbox",
