@@ -28,9 +28,6 @@ class ImageLayout:
     system_path: str = "/usr/local/bin:/usr/bin:/bin"
     logs_mount: str = "/holdout/logs"
     trusted_mount: str = "/holdout/trusted"
-    root_mount: str = "/holdout/root"
-    """Where a host copy of the image's root is mounted when the candidate's root is served
-    from it (see :mod:`sandbox.root_copy`)."""
     candidate_uid: int = 10001
     runner_uid: int = 10002
     """The runner's uid when the host can chown its trusted folder (else the host's own uid)."""

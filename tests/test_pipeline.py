@@ -341,9 +341,7 @@ def test_no_free_container_slot_means_the_checks_wait_for_the_run(toy, tmp_path)
         return fake_runner(perfect)(request)
 
     with slots:  # the batch worker's own slot
-        report = grade(
-            submission(tmp_path), settings=settings, runner=run, options=GradeOptions(container_slots=slots)
-        )
+        report = grade(submission(tmp_path), settings=settings, runner=run, options=GradeOptions(container_slots=slots))
     assert order == ["main", "side"] and "early_graders" not in report.timings
     assert slots.acquire(blocking=False)  # nothing leaked a slot
 
