@@ -3,8 +3,8 @@ candidate's run (:meth:`graders.base.Grader.independent_of_run`: the hidden test
 candidate's own tests, the code-quality checks) started while that run is still going.
 
 The early ones run one after another in one background thread, so a submission has at most
-one extra container at a time next to its run (each with its own limits and a lower CPU
-weight than the run); a batch gives them a container slot only when one is free, so ``-j``
+one extra container at a time next to its run (each with its own limits and every
+protection); a batch gives them a container slot only when one is free, so ``-j``
 still counts containers. Their results are collected, in the graders' order, when the others
 are done, exactly as if they had run afterwards.
 """

@@ -206,7 +206,7 @@ def sandbox_request(
 def sandbox_call(job: Job, *, background: bool = False):
     """The :class:`graders.base.SandboxCall` graders get: each call a fresh container and dirs.
     Returns the run and ``/output``'s host folder, or the trusted folder's with ``trusted``.
-    ``background``: beside the candidate's run, with a lower CPU weight than it."""
+    ``background``: beside the candidate's run (labelled so; the same limits)."""
     counter = iter(range(1, 1_000_000))
     prefix = "early-" if background else ""
 

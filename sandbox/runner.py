@@ -39,8 +39,6 @@ STREAM_HEAD_BYTES = 16 * 1024
 STREAM_TAIL_BYTES = 16 * 1024
 QUOTA_POLL_S = 0.25
 MAX_OUTPUT_ENTRIES = 10_000
-BACKGROUND_CPU_SHARES = 256
-"""The CPU weight of a container started beside the main run (the engine's default is 1024)."""
 
 
 @dataclass(frozen=True)
@@ -67,9 +65,9 @@ class RunRequest:
     """A fixed container name (distributed workers: a retry finds a dead attempt's container)."""
     gateway: Path | None = None  # model gateway (issue 14): host folder with the socket and the forwarder
     background: bool = False
-    """Beside the candidate's main run (checks that do not depend on it): a quarter of the
-    default CPU weight, so under contention the run keeps most of the CPU and its time limit
-    means what it meant alone. Every protection and limit is the same."""
+    """Beside the candidate's main run (checks that do not depend on it), labelled so: every
+    protection and limit is the same (a lower CPU weight was tried and dropped: on a shared
+    engine it starves these containers against everyone else's and trips per-test limits)."""
 
 
 @dataclass
@@ -192,11 +190,15 @@ def container_options(request: RunRequest) -> dict:
             Ulimit(name="core", soft=0, hard=0),
         ],
         init=True,
-        **({"cpu_shares": BACKGROUND_CPU_SHARES} if request.background else {}),
         log_config=LogConfig(type=LogConfig.types.JSON, config={"max-size": "256k", "max-file": "1"}),
         use_config_proxy=False,
         hostname="sandbox",
-        labels={LABEL: "1", "io.holdout.pid": str(os.getpid()), **request.labels},
+        labels={
+            LABEL: "1",
+            "io.holdout.pid": str(os.getpid()),
+            **({"io.holdout.beside-run": "1"} if request.background else {}),
+            **request.labels,
+        },
         volumes={str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in request.mounts},
         detach=True,
         **({"name": request.name} if request.name else {}),
