@@ -347,6 +347,8 @@ def prepare_script(work: Path) -> ScriptSetup:
         step(job)
     if job.entry is None or job.rejected is not None:
         raise BenchError(f"the applied_ml reference has no entry point: {[m.text for m in job.messages]}")
+    for path in {job.unpacked.root, job.job_dir / "submission"}:  # as run_sandbox does: the sandbox's uid reads it
+        os.chmod(path, 0o755)
     return ScriptSetup(work=work, env=env, job=job, runner=runner)
 
 
