@@ -1,6 +1,6 @@
-"""Grading speed against the peers (issue 6): P1 and P2 measured here, P3 and P4 collected.
+"""Grading speed against the peers (issues 6, 20): P1, P2 and P5 measured here, P3 and P4 collected.
 
-    python bench/grading_speed.py [--rounds 7] [--only p1,p2,p3,p4] [--no-otter] [--no-nbgrader]
+    python bench/grading_speed.py [--rounds 7] [--only p1,p2,p3,p4,p5] [--no-otter] [--no-nbgrader]
                                   [--doc docs/performance.md]
 
 On one synthetic spam-notebook assignment (bench/synthetic.py, fixed seed), in interleaved
@@ -16,6 +16,12 @@ hits all alike), wall time of each command as a subprocess:
   ``otter run`` over the same 12 notebooks, two at a time. Target <= 0.70.
 - **P3** (``bench/rag_metrics_speed.py``) and **P4** (``bench/quality_speed.py``) are run as they
   are, if present, and their output is included.
+- **P5**: ``grade`` of a script submission (the applied_ml reference: its run, hidden tests,
+  own tests, quality checks; needs the real data, ``GRADE_DATA_DIR``) ÷ the same script run
+  alone in the sandbox (one hardened container, the same mounts and limits, timed from create
+  to remove, in this process). Target <= 1.25. Also where the time of ``grade`` goes, per stage.
+
+The contestants run the code of this checkout (``PYTHONPATH``), whatever ``grade`` is installed.
 
 Peer tools are installed into venvs under ``~/.cache/holdout-bench/venvs`` on first use
 (bench/peers.py). Needs the sandbox image (``grade sandbox build``). ``--doc`` rewrites the
@@ -40,15 +46,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import peers as peer_tools
-import synthetic
-
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
+sys.path.insert(1, str(REPO))  # this checkout's harness (P5 times a run in-process), whatever is installed
+
+import peers as peer_tools  # noqa: E402
+import synthetic  # noqa: E402
+
 GRADE = str(Path(sys.executable).parent / "grade")
 DOC_BEGIN = "<!-- grading_speed:begin -->"
 DOC_END = "<!-- grading_speed:end -->"
-TARGETS = {"p1": 1.10, "p2_efficiency": 0.80, "p2_vs_otter": 0.70, "p3_ms": 10.0, "p4_s_per_kloc": 0.1}
+TARGETS = {
+    "p1": 1.10,
+    "p2_efficiency": 0.80,
+    "p2_vs_otter": 0.70,
+    "p3_ms": 10.0,
+    "p4_s_per_kloc": 0.1,
+    "p5": 1.25,
+}
+SCRIPT_ASSIGNMENT = REPO / "assignments" / "applied_ml"
+SCRIPT_SUBMISSION = SCRIPT_ASSIGNMENT / "canaries" / "reference"
 
 
 class BenchError(RuntimeError):
@@ -139,7 +156,7 @@ def prepare(work: Path, *, otter: bool, nbgrader: bool, submissions: int = 12) -
     image = runtime_tag()
     require_image(connect(), image)
     setup = synthetic.generate(work, submissions)
-    env = dict(os.environ, GRADE_ASSIGNMENTS_PATH=str(setup.assignments))
+    env = dict(os.environ, GRADE_ASSIGNMENTS_PATH=str(setup.assignments), PYTHONPATH=str(REPO))
     settings = Settings.from_env(env)
     prepared = prepare_assignment(find_assignment(synthetic.ASSIGNMENT_ID, settings), settings)
     (work / "runs").mkdir(exist_ok=True)
@@ -271,6 +288,7 @@ def run_rounds(
     rounds: int,
     label: str,
     max_load: float | None = None,
+    runs_dir: Path | None = None,
 ) -> dict[str, Series]:
     series = {name: Series(name) for name in contestants}
     names = list(contestants)
@@ -287,9 +305,106 @@ def run_rounds(
             series[name].extras.append(extras)
             line.append(f"{name.split(' (')[0]} {elapsed:.1f}s")
         print(f"{label} round {r + 1}/{rounds} (load {load:.1f}): " + ", ".join(line), flush=True)
-        shutil.rmtree(s.work / "runs", ignore_errors=True)
-        (s.work / "runs").mkdir()
+        runs = runs_dir or s.work / "runs"
+        runs.mkdir(exist_ok=True)
+        for path in runs.iterdir():
+            if not path.name.startswith("job-"):  # a provisioned job (P5) stays for the next round
+                shutil.rmtree(path, ignore_errors=True)
     return series
+
+
+# --- P5: a script submission, whole grade against its run alone --------------------------------
+
+
+@dataclass
+class ScriptSetup:
+    """The applied_ml reference, provisioned once (unpacked, data, dependencies) so its
+    sandbox run can be repeated alone with exactly the request ``grade`` makes."""
+
+    work: Path
+    env: dict[str, str]
+    job: object
+    runner: Callable
+
+
+def prepare_script(work: Path) -> ScriptSetup:
+    from harness.api import docker_runner
+    from harness.pipeline import STEPS, GradeOptions, Job, run_sandbox
+    from harness.settings import Settings
+
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    settings = Settings.from_env(env)
+    runner, tag = docker_runner(None, settings)
+    (work / "p5").mkdir(parents=True, exist_ok=True)
+    job = Job(
+        source=SCRIPT_SUBMISSION,
+        settings=settings,
+        options=GradeOptions(assignment=SCRIPT_ASSIGNMENT, image=tag),
+        job_dir=Path(tempfile.mkdtemp(prefix="job-", dir=work / "p5")),
+        runner=runner,
+    )
+    for step in STEPS[: STEPS.index(run_sandbox)]:
+        step(job)
+    if job.entry is None or job.rejected is not None:
+        raise BenchError(f"the applied_ml reference has no entry point: {[m.text for m in job.messages]}")
+    for path in {job.unpacked.root, job.job_dir / "submission"}:  # as run_sandbox does: the sandbox's uid reads it
+        os.chmod(path, 0o755)
+    return ScriptSetup(work=work, env=env, job=job, runner=runner)
+
+
+def script_alone(p: ScriptSetup) -> tuple[float, dict]:
+    from harness.pipeline import sandbox_request
+    from sandbox.runner import make_job_dirs
+
+    job = p.job
+    dirs = make_job_dirs(Path(tempfile.mkdtemp(prefix="alone-", dir=p.work / "p5")) / "run")
+    request = sandbox_request(job, job.entry.command(job.assignment), dirs, trusted=True)
+    started = time.perf_counter()
+    run = p.runner(request)
+    elapsed = time.perf_counter() - started
+    if run.verdict.value != "ok":
+        raise BenchError(f"the applied_ml reference alone in the sandbox: verdict {run.verdict.value}")
+    return elapsed, {"in_container_s": run.duration_s}
+
+
+def script_grade(p: ScriptSetup) -> tuple[float, dict]:
+    out = Path(tempfile.mkdtemp(prefix="grade-", dir=p.work / "p5"))
+    cmd = [GRADE, str(SCRIPT_SUBMISSION), "--assignment", str(SCRIPT_ASSIGNMENT), "-o", str(out)]
+    elapsed, proc = run_timed(cmd, env=p.env)
+    if proc.returncode != 0:
+        raise _fail("grade of the applied_ml reference", proc)
+    report = json.loads((out / "report.json").read_text())
+    if report["status"] != "graded" or report["sandbox"]["verdict"] != "ok":
+        raise BenchError(
+            f"grade of the applied_ml reference: {report['status']}, verdict {report['sandbox']['verdict']}"
+        )
+    timings = {k: v for k, v in report["timings"].items() if isinstance(v, (int, float)) and k != "started_at"}
+    timings["in_container_s"] = report["sandbox"].get("duration_s")
+    for result in report.get("graders", []):
+        if isinstance(result, dict) and result.get("duration_s") is not None:
+            timings[f"grader {result.get('grader')}"] = result["duration_s"]
+    return elapsed, timings
+
+
+P5_GRADE = "holdout: grade (script, applied_ml reference)"
+P5_ALONE = "the same script alone in the sandbox"
+
+
+def p5(work: Path, rounds: int, max_load: float | None = None) -> list[str]:
+    setup = prepare_script(work)
+    contestants = {P5_GRADE: script_grade, P5_ALONE: script_alone}
+    series = run_rounds(setup, contestants, rounds, "P5", max_load, runs_dir=work / "p5")  # type: ignore[arg-type]
+    grade, alone = series[P5_GRADE], series[P5_ALONE]
+    med, lo, hi = paired(grade, alone)
+    lines = [f"P5: one script submission, {rounds} interleaved rounds", *(x.line() for x in series.values())]
+    lines.append(
+        f"P5 grade / alone: {med:.2f} (per-round min {lo:.2f}, max {hi:.2f}; ratio of medians "
+        f"{grade.median / alone.median:.2f}); target <= {TARGETS['p5']:.2f}: {'met' if med <= TARGETS['p5'] else 'MISSED'}"
+    )
+    keys = sorted({k for e in grade.extras for k in e}, key=lambda k: (k.startswith("grader "), k == "total_s", k))
+    parts = [f"{k} {statistics.median(e[k] for e in grade.extras if e.get(k) is not None):.2f}" for k in keys]
+    lines.append("   grade's stages (median s; the graders marked early ran beside the run): " + ", ".join(parts))
+    return lines
 
 
 P1_GRADE = "holdout: grade (sandboxed, scored)"
@@ -412,7 +527,7 @@ def write_doc(path: Path, command: str, lines: list[str], image: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="Interleaved rounds per part (default 7).")
-    parser.add_argument("--only", default="p1,p2,p3,p4", help="Comma-separated parts to run (default all).")
+    parser.add_argument("--only", default="p1,p2,p3,p4,p5", help="Comma-separated parts to run (default all).")
     parser.add_argument("--no-otter", action="store_true", help="Leave out otter-grader (P2's comparison needs it).")
     parser.add_argument("--no-nbgrader", action="store_true", help="Leave out nbgrader (a P1 comparison only).")
     parser.add_argument("--doc", type=Path, help="Rewrite the generated section of this Markdown file.")
@@ -451,6 +566,8 @@ def main() -> None:
                 )
             if "p2" in parts:
                 lines += p2(s, args.rounds, otter=otter, max_load=args.max_load)
+        if "p5" in parts:
+            lines += p5(work, args.rounds, args.max_load)
         if "p3" in parts:
             lines += external(
                 "rag_metrics_speed.py", "P3 (offline RAG metrics, target <= 10 ms per question)", dict(os.environ)

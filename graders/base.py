@@ -92,6 +92,13 @@ class Grader:
         :meth:`grade` meets them again and they are reported there.
         """
 
+    def independent_of_run(self) -> bool:
+        """True when :meth:`grade` reads nothing the candidate's run produced (``ctx.output_dir``,
+        ``ctx.logs_dir``, ``ctx.sandbox``): only the submission and the assignment. The pipeline
+        may then start it while the candidate's run is still going (its sandbox calls each in
+        their own container, with their own limits), and collect its result afterwards."""
+        return False
+
     def hidden_paths(self, assignment_dir: Path) -> list[Path]:
         """Files or folders of the assignment this grader keeps from candidates (hidden tests,
         references): ``grade kit`` never ships them and scans the kit for their content."""

@@ -10,15 +10,16 @@ import stat
 from pathlib import Path
 
 from graders.pytest_config import PytestConfig
+from sandbox.layout import LAYOUT
 
-PYTHON = "/opt/venv/bin/python"
-ENTRY = [PYTHON, "/opt/holdout/entry.py"]
+PYTHON = LAYOUT.python
+ENTRY = LAYOUT.entry
 DRIVER = Path(__file__).with_name("pytest_driver.py")
 BRIDGE = Path(__file__).with_name("pytest_bridge")
 DRIVER_MOUNT = "/holdout-pytest"
-TRUSTED_MOUNT = "/holdout/trusted"
+TRUSTED_MOUNT = LAYOUT.trusted_mount
 BRIDGE_SOCKET = "/tmp/holdout-bridge/server.sock"
-CANDIDATE_UID = 10001
+CANDIDATE_UID = LAYOUT.candidate_uid
 TESTS_MOUNT = "/tests"
 HIDDEN_RESULTS = "holdout-hidden-tests.jsonl"
 CANDIDATE_RESULTS = "holdout-candidate-tests.jsonl"

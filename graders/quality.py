@@ -107,6 +107,9 @@ class QualityGrader(Grader):
         assert isinstance(self.config, QualityConfig)
         return self.config
 
+    def independent_of_run(self) -> bool:
+        return True  # the submission's files only
+
     def grade(self, ctx: GradeContext) -> GraderResult:
         started = time.perf_counter()
         root = ctx.submission_dir

@@ -202,7 +202,15 @@ def grade_batch(
             _finish(result, started)
         return result
 
+    # -j counts containers: each worker's own (one at a time), and the checks that do not
+    # depend on a run start beside it only on a slot no worker is using (harness.grading)
+    slots = threading.BoundedSemaphore(max(1, jobs))
+
     def work(item: BatchItem) -> BatchItem:
+        with slots:
+            return graded(item)
+
+    def graded(item: BatchItem) -> BatchItem:
         if cancelled.is_set():
             return item
         target = out_dir / item.slug
@@ -215,7 +223,9 @@ def grade_batch(
                 item.report = GradeReport.model_validate_json((target / "report.json").read_text())
                 return item
             on_event("start", item)
-            options = GradeOptions(assignment=assignment, image=image, artifacts_dir=target / "artifacts")
+            options = GradeOptions(
+                assignment=assignment, image=image, artifacts_dir=target / "artifacts", container_slots=slots
+            )
             report = grade(item.source, settings=settings, options=options, runner=runner)
             if cancelled.is_set():  # killed mid-run: its result is not the candidate's
                 return item

@@ -36,13 +36,13 @@ from harness import safeio
 from harness.models import Level, Message
 from harness.spec import DependenciesSpec
 from sandbox.image import HERE as SANDBOX_DIR
-from sandbox.image import _platform_args
+from sandbox.layout import LAYOUT
 from sandbox.runner import open_regular
 
 SOURCE = "dependencies"
 MAX_REQUIREMENTS_BYTES = 64 * 1024
 MAX_REQUIREMENTS = 100
-IMAGE_PYTHON = "3.11"
+IMAGE_PYTHON = LAYOUT.python_version
 _DOWNLOADING = re.compile(r"Downloading \S+ \(([\d.]+) (kB|MB|GB)\)")
 _UNIT = {"kB": 1e3, "MB": 1e6, "GB": 1e9}
 
@@ -106,7 +106,7 @@ def parse_lines(lines: list[str], source: str) -> tuple[list[Requirement], list[
     env = {
         **default_environment(),
         "python_version": IMAGE_PYTHON,
-        "python_full_version": f"{IMAGE_PYTHON}.2",
+        "python_full_version": LAYOUT.python_full_version,
         "sys_platform": "linux",
         "platform_system": "Linux",
         "platform_machine": platform.machine(),
@@ -309,11 +309,7 @@ def _download_args(dest: Path, pip_args: tuple[str, ...], constraints: Path | No
         str(dest),
         "--progress-bar",
         "off",
-        "--python-version",
-        IMAGE_PYTHON,
-        "--implementation",
-        "cp",
-        *_platform_args(),
+        *LAYOUT.pip_target_args(),
         *pip_args,
     ]
     if constraints is not None:

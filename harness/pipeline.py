@@ -19,23 +19,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import provision, safeio, workcopy
+from harness import grading, provision, safeio, workcopy
 from harness.assignments import find_assignment
 from harness.data import PreparedPaths, prepare_assignment
-from harness.errors import ConfigError, HoldoutError, SubmissionRejected
+from harness.errors import ConfigError, SubmissionRejected
 from harness.intake import IntakeLimits, UnpackedSubmission, unpack_submission
 from harness.manifest import MANIFEST, EntryProblem, declared_entry, read_manifest
 from harness.models import (
     GraderResult,
-    GraderStatus,
     Message,
     SandboxRun,
     Verdict,
-    Visibility,
 )
 from harness.settings import Settings
 from harness.spec import Assignment
-from sandbox.runner import ENTRY, Mount, RunRequest, make_job_dirs, open_regular
+from sandbox.layout import LAYOUT
+from sandbox.runner import Mount, RunRequest, make_job_dirs, open_regular
 
 Runner = Callable[[RunRequest], SandboxRun]
 
@@ -48,6 +47,9 @@ class GradeOptions:
     """Override the assignment's wall-clock limit (``grade check`` uses it for slow canaries)."""
     artifacts_dir: Path | None = None
     """Where to keep the executed notebook and the full logs for the reviewer."""
+    container_slots: threading.Semaphore | None = None
+    """A batch's containers (``-j``): the checks that do not depend on the run start beside
+    it only when a slot is free. None (one ``grade``): they always do."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,8 @@ class EntryPoint:
         root, a notebook read from the pristine ``/submission`` (its kernel's cwd is the copy)."""
         if self.kind == "notebook":
             timeout = assignment.spec.entry.cell_timeout_s
-            return [*ENTRY, "notebook", f"/submission/{self.path}", "--cell-timeout", f"{timeout:g}"]
-        return [*ENTRY, "script", self.path]
+            return [*LAYOUT.entry, "notebook", f"/submission/{self.path}", "--cell-timeout", f"{timeout:g}"]
+        return [*LAYOUT.entry, "script", self.path]
 
     @property
     def workdir(self) -> str:
@@ -97,6 +99,8 @@ class Job:
     provenance: dict = field(default_factory=dict)
     gateway: dict | None = None
     """Model gateway (issue 14): the summary of the candidate's model calls, for the report."""
+    early: grading.EarlyGrades | None = None
+    """The graders started alongside the run (they do not depend on it), collected by run_graders."""
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -203,14 +207,17 @@ def sandbox_request(
     )
 
 
-def sandbox_call(job: Job):
+def sandbox_call(job: Job, *, background: bool = False):
     """The :class:`graders.base.SandboxCall` graders get: each call a fresh container and dirs.
-    Returns the run and ``/output``'s host folder, or the trusted folder's with ``trusted``."""
+    Returns the run and ``/output``'s host folder, or the trusted folder's with ``trusted``.
+    ``background``: beside the candidate's run (labelled so; the same limits)."""
     counter = iter(range(1, 1_000_000))
+    prefix = "early-" if background else ""
 
     def call(command, *, extra_mounts=(), timeout_s=None, name="extra", trusted=False):
-        dirs = make_job_dirs(job.job_dir / f"{name}-{next(counter)}")
-        run = job.runner(sandbox_request(job, list(command), dirs, extra_mounts, timeout_s, trusted=trusted))
+        dirs = make_job_dirs(job.job_dir / f"{prefix}{name}-{next(counter)}")
+        request = sandbox_request(job, list(command), dirs, extra_mounts, timeout_s, trusted=trusted)
+        run = job.runner(dataclasses.replace(request, background=True) if background else request)
         return run, dirs.trusted if trusted else dirs.output
 
     return call
@@ -229,8 +236,12 @@ def run_sandbox(job: Job) -> None:
     warming = _warm_up_in_background(job)
     work = dirs.root / "work"  # the candidate's writable copy (harness.workcopy)
     baseline = workcopy.make_work_copy(job.unpacked.root, work)
-    gateway = provision.start_gateway(job)  # model gateway (issue 14): one socket per submission
+    job.early = grading.start_early(
+        job.graders, grade_context(job, background=True), job.settings.grader_timeout_s, job.options.container_slots
+    )
+    gateway = None
     try:
+        gateway = provision.start_gateway(job)  # model gateway (issue 14): one socket per submission
         request = dataclasses.replace(
             sandbox_request(
                 job, job.entry.command(job.assignment), dirs, ((work, workcopy.WORK_MOUNT, False),), trusted=True
@@ -239,6 +250,10 @@ def run_sandbox(job: Job) -> None:
             quota_baseline=baseline,
         )
         job.run = job.runner(dataclasses.replace(request, gateway=gateway.folder) if gateway else request)
+    except BaseException:
+        if job.early is not None:
+            job.early.cancel()
+        raise
     finally:
         provision.finish_gateway(job, gateway)
     warming.join()  # before any grader runs: imports never race with grading
@@ -283,109 +298,40 @@ def check_outputs(job: Job) -> None:
         job.run = job.run.model_copy(update={"verdict": Verdict.INVALID_OUTPUT})
 
 
-def run_graders(job: Job) -> None:
-    """Every grader runs, each under the wall-clock limit ``settings.grader_timeout_s``; one
-    that fails is recorded as ``error`` and the others go on."""
+def grade_context(job: Job, *, background: bool = False):
+    """What the graders see; ``background``: for those started beside the run, which has no
+    outputs, logs or record yet (they do not read them)."""
     from graders.base import GradeContext
 
     assert job.assignment is not None and job.prepared is not None and job.unpacked is not None
     spec = job.assignment.spec
-    ctx = GradeContext(
+    return GradeContext(
         spec=spec,
         assignment_dir=job.assignment.root,
         submission_dir=job.unpacked.root,
         inputs_dir=job.prepared.inputs,
         hidden_dir=job.prepared.hidden,
-        output_dir=job.output_dir or job.job_dir / "missing-output",
-        logs_dir=job.logs_dir or job.job_dir / "missing-logs",
-        sandbox=job.run,
+        output_dir=(None if background else job.output_dir) or job.job_dir / "missing-output",
+        logs_dir=(None if background else job.logs_dir) or job.job_dir / "missing-logs",
+        sandbox=None if background else job.run,
         output_read_bytes=spec.sandbox.output_read_mb * 2**20,
         seed=spec.data.seed,
-        run_in_sandbox=sandbox_call(job),
+        run_in_sandbox=sandbox_call(job, background=background),
         extras={
             "cache_dir": job.settings.cache_dir,
             "judge_gateway": provision.judge_gateway(job),
         },  # model gateway (issue 14)
     )
-    for grader in job.graders:
-        started = time.monotonic()
-        result = run_grader_with_limit(grader, ctx, job.settings.grader_timeout_s)
-        result.duration_s = round(time.monotonic() - started, 3)
-        job.results.append(result)
 
 
-def run_grader_with_limit(grader, ctx, timeout_s: float) -> GraderResult:
-    """``grader.grade(ctx)`` in a thread of its own, waited for at most ``timeout_s``.
-
-    Past the limit the grader's result is ``timeout`` with a candidate-facing ``grader_timeout``
-    message, and its measurements are missing (the lowest level, like a run with no output).
-    Why the candidate's result and not ``needs_review``: graders are our code with bounded inputs
-    (capped reads, linear scans), so what makes one run for minutes is what the submission gave
-    it — huge or very many files, outputs or notebooks. The message says so plainly; the
-    reviewer sees the grader and the limit.
-
-    A Python thread cannot be killed, so the late work is fenced off instead: it gets its own
-    copy of the context (its own ``extras`` and ``sandbox`` record), its result object is never
-    looked at, and its sandbox calls fail from the moment of the timeout, so it can neither
-    reach the report nor start containers for a job that is over. It may go on using CPU until
-    it returns; it is a daemon thread, so it never keeps the process alive.
-    """
-    from dataclasses import replace
-
-    over = threading.Event()
-    call = ctx.run_in_sandbox
-
-    def fenced_call(*args, **kwargs):
-        if over.is_set():
-            raise HoldoutError(f"grader {grader.name!r} is past its time limit: no more sandbox runs")
-        return call(*args, **kwargs)
-
-    own = replace(
-        ctx,
-        extras=dict(ctx.extras),
-        run_in_sandbox=fenced_call if call is not None else None,
-        sandbox=ctx.sandbox.model_copy(deep=True) if ctx.sandbox is not None else None,
-    )
-    box: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            box["result"] = grader.grade(own)
-        except Exception as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=work, name=f"holdout-grader-{grader.name}", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
-        over.set()
-        return GraderResult(
-            grader=grader.name,
-            status=GraderStatus.TIMEOUT,
-            messages=[
-                Message(
-                    code="grader_timeout",
-                    source=grader.name,
-                    text=f"The {grader.name!r} check did not finish within its {timeout_s:g} s limit and was stopped, "
-                    "so its measurements are missing. This happens when a submission gives it too much to read "
-                    "(very large or very many files, outputs or notebook cells).",
-                ),
-            ],
-        )
-    if "error" in box:  # a grader bug must not become the candidate's zero
-        exc = box["error"]
-        detail = exc.describe() if isinstance(exc, HoldoutError) else f"{type(exc).__name__}: {exc}"
-        result = GraderResult(grader=grader.name, status=GraderStatus.ERROR, error=detail)
-        result.messages.append(
-            Message(
-                code="grader_error",
-                text=f"grader {grader.name!r} failed: {detail}",
-                source=grader.name,
-                visibility=Visibility.REVIEWER,
-            )
-        )
-        return result
-    return box["result"]  # type: ignore[return-value]
+def run_graders(job: Job) -> None:
+    """Every grader runs, each under the wall-clock limit ``settings.grader_timeout_s``; one
+    that fails is recorded as ``error`` and the others go on. Those started beside the run
+    (:mod:`harness.grading`) are collected in their place."""
+    results = grading.run_all(job.graders, grade_context(job), job.settings.grader_timeout_s, job.early)
+    job.results.extend(results)
+    if job.early is not None:
+        job.timings["early_graders"] = job.early.seconds  # beside the run: part of run_sandbox's time
 
 
 STEPS = (

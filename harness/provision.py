@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from harness import deps, safeio
 from harness.models import Level, Message, Verdict, Visibility
+from sandbox.layout import LAYOUT
 from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs
 
 if TYPE_CHECKING:
@@ -85,20 +86,18 @@ def install_dependencies(job: Job) -> None:
 
 def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: float) -> Path | None:
     """``pip install --no-index`` inside a hardened container; published atomically into the cache."""
-    from sandbox.runner import CANDIDATE_UID
-
     work = Path(tempfile.mkdtemp(prefix=".install-", dir=resolution.root))
     os.chmod(work, 0o755)
     staging = work / "prefix"
     staging.mkdir()
     try:
-        os.chown(staging, CANDIDATE_UID, CANDIDATE_UID)
+        os.chown(staging, LAYOUT.candidate_uid, LAYOUT.candidate_uid)
     except PermissionError:
         os.chmod(staging, 0o777)
     dirs = make_job_dirs(job.job_dir / "install")
     limits = job.assignment.spec.sandbox.model_copy(update={"timeout_s": timeout_s})
     command = [
-        "/opt/venv/bin/python",
+        LAYOUT.python,
         "-m",
         "pip",
         "install",
@@ -189,7 +188,7 @@ def _deps_env(job: Job) -> dict[str, str]:
     site = next(iter(sorted(job.deps_prefix.glob("lib/python3*/site-packages"))))
     return {
         "PYTHONPATH": f"{DEPS_MOUNT}/{site.relative_to(job.deps_prefix).as_posix()}",
-        "PATH": f"{DEPS_MOUNT}/bin:/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+        "PATH": LAYOUT.path(f"{DEPS_MOUNT}/bin"),
     }
 
 

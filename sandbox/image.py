@@ -26,9 +26,12 @@ from pathlib import Path
 from harness.errors import ConfigError, ImageMissing, InfrastructureError
 from sandbox import LABEL, PID_LABEL
 from sandbox.engine import docker_errors
+from sandbox.layout import LAYOUT
 
 HERE = Path(__file__).resolve().parent
-RUNTIME_FILES = ("Dockerfile", "entry.py", "requirements.txt")
+ENTRY_FILES = ("entry.py", "entry_uids.py", "entry_notebook.py", "entry_probe.py")
+"""The in-container entry and its modules, copied side by side into the image's entry folder."""
+RUNTIME_FILES = ("Dockerfile", *ENTRY_FILES, "requirements.txt")
 BASE_REPO = "holdout-base"
 RUNTIME_REPO = "holdout-sandbox"
 BASE_PACKAGES = ("python3", "python3-venv")
@@ -70,7 +73,8 @@ def base_tag() -> str:
 def runtime_tag(base: str | None = None) -> str:
     """The content-hashed tag of the runtime image built on ``base`` (default: our own base)."""
     parts = [(HERE / name).read_bytes() for name in RUNTIME_FILES]
-    return f"{RUNTIME_REPO}:{_digest((base or base_tag()).encode(), *parts)}"
+    layout = f"{LAYOUT.venv}|{LAYOUT.entry_dir}|{LAYOUT.python_version}|{LAYOUT.candidate_uid}|{LAYOUT.runner_uid}"
+    return f"{RUNTIME_REPO}:{_digest((base or base_tag()).encode(), layout.encode(), *parts)}"
 
 
 def find_image(client, tag: str):
@@ -118,6 +122,11 @@ def build_image(
             hint="Load it first (`docker load` / `docker pull` where a registry is reachable), or omit --base-image.",
         )
     python_tag = _probe_python(client, base)
+    if python_tag != LAYOUT.python_tag:
+        log(
+            f"warning: {base} has Python {python_tag}, not {LAYOUT.python_tag} (sandbox/layout.py): the "
+            "candidates' requirements are resolved for the latter"
+        )
     wheelhouse = download_wheelhouse(cache_dir, python_tag, log=log)
     log(f"building {tag} on {base} (no network inside the build)")
     with tempfile.TemporaryDirectory(prefix="holdout-build-") as ctx:
@@ -138,7 +147,13 @@ def _build(client, ctx_dir: Path, tag: str, base: str, log: Log):
         return client.images.build(
             path=str(ctx_dir),
             tag=tag,
-            buildargs={"BASE": base},
+            buildargs={
+                "BASE": base,
+                "VENV": LAYOUT.venv,
+                "ENTRY_DIR": LAYOUT.entry_dir,
+                "CANDIDATE_UID": str(LAYOUT.candidate_uid),
+                "RUNNER_UID": str(LAYOUT.runner_uid),
+            },
             labels={LABEL: "1", "io.holdout.base": base},
             network_mode="none",
             rm=True,
@@ -179,8 +194,7 @@ def download_wheelhouse(cache_dir: Path, python_tag: str, *, log: Log = lambda l
     cmd = [
         sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
         "--only-binary=:all:", "--no-deps", "--dest", str(tmp),
-        "--python-version", f"{version[0]}.{version[1:]}", "--implementation", "cp",
-        *_platform_args(), "-r", str(HERE / "requirements.txt"),
+        *LAYOUT.pip_target_args(f"{version[0]}.{version[1:]}"), "-r", str(HERE / "requirements.txt"),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -195,13 +209,6 @@ def download_wheelhouse(cache_dir: Path, python_tag: str, *, log: Log = lambda l
     except OSError:  # another build won the race
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def _platform_args() -> list[str]:
-    arch = platform.machine()
-    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(36, 4, -1)]
-    tags += [f"manylinux2014_{arch}", f"manylinux2010_{arch}", f"manylinux1_{arch}"]
-    return [arg for tag in tags for arg in ("--platform", tag)]
 
 
 def _mkdir(path: Path) -> Path:

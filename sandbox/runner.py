@@ -27,13 +27,14 @@ from harness.models import SandboxRun, StreamCapture, Verdict
 from harness.spec import SandboxSpec
 from sandbox import LABEL, PID_LABEL
 from sandbox.engine import docker_errors
+from sandbox.layout import LAYOUT
 
-CANDIDATE_UID = 10001
-RUNNER_UID = 10002
+CANDIDATE_UID = LAYOUT.candidate_uid
+RUNNER_UID = LAYOUT.runner_uid
 """The in-container runner's uid in a two-uid run (when the host can chown; else the host's own uid)."""
-LOGS_MOUNT = "/holdout/logs"
-TRUSTED_MOUNT = "/holdout/trusted"
-ENTRY = ["/opt/venv/bin/python", "/opt/holdout/entry.py"]
+LOGS_MOUNT = LAYOUT.logs_mount
+TRUSTED_MOUNT = LAYOUT.trusted_mount
+ENTRY = LAYOUT.entry
 STREAM_HEAD_BYTES = 16 * 1024
 STREAM_TAIL_BYTES = 16 * 1024
 QUOTA_POLL_S = 0.25
@@ -66,6 +67,10 @@ class RunRequest:
     name: str | None = None
     """A fixed container name (distributed workers: a retry finds a dead attempt's container)."""
     gateway: Path | None = None  # model gateway (issue 14): host folder with the socket and the forwarder
+    background: bool = False
+    """Beside the candidate's main run (checks that do not depend on it), labelled so: every
+    protection and limit is the same (a lower CPU weight was tried and dropped: on a shared
+    engine it starves these containers against everyone else's and trips per-test limits)."""
 
 
 @dataclass
@@ -123,7 +128,7 @@ def sandbox_environment(limits: SandboxSpec, extra: dict[str, str] | None = None
     """The whole environment the candidate sees: nothing is inherited from the host."""
     threads = str(max(1, int(limits.cpus)))
     env = {
-        "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
+        "PATH": LAYOUT.path(),
         "HOME": "/tmp",
         "LANG": "C.UTF-8",
         "TMPDIR": "/tmp",
@@ -191,7 +196,12 @@ def container_options(request: RunRequest) -> dict:
         log_config=LogConfig(type=LogConfig.types.JSON, config={"max-size": "256k", "max-file": "1"}),
         use_config_proxy=False,
         hostname="sandbox",
-        labels={LABEL: "1", PID_LABEL: str(os.getpid()), **request.labels},
+        labels={
+            LABEL: "1",
+            PID_LABEL: str(os.getpid()),
+            **({"io.holdout.beside-run": "1"} if request.background else {}),
+            **request.labels,
+        },
         volumes={str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in request.mounts},
         detach=True,
         **({"name": request.name} if request.name else {}),

@@ -314,3 +314,109 @@ def test_grade_never_changes_the_callers_options(toy, tmp_path):
     report = grade(submission(tmp_path), "toy", settings=settings, options=options, runner=fake_runner(perfect))
     assert report.score == 100.0
     assert options == GradeOptions(timeout_s=50)
+
+
+SIDE_GRADER = """
+from graders.base import Grader
+from harness.models import GraderResult
+
+class Side(Grader):
+    PLUGIN_NAME = "side"
+
+    def independent_of_run(self):
+        return True
+
+    def grade(self, ctx):
+        run, _ = ctx.run_in_sandbox(["side-check"], name="side")
+        result = GraderResult(grader=self.name)
+        result.measurements["saw_run"] = float(ctx.sandbox is not None)
+        return result
+"""
+
+
+def with_side_grader(root: Path) -> None:
+    sha = hashlib.sha256(RAW.encode()).hexdigest()
+    (root / "assignment.toml").write_text(SPEC.format(sha=sha, extra_grader='[[graders]]\nuse = "side"'))
+    (root / "graders.py").write_text(SIDE_GRADER)
+
+
+def test_checks_independent_of_the_run_run_beside_it(toy, tmp_path):
+    """The side check's container starts while the candidate's run is still going (the fake
+    main run waits for it), and its result keeps its place among the graders."""
+    import threading
+
+    root, settings = toy
+    with_side_grader(root)
+    side_started, overlapped = threading.Event(), []
+    requests = []
+
+    def run(request):
+        requests.append(request)
+        if request.command == ["side-check"]:
+            side_started.set()
+            return SandboxRun(verdict=Verdict.OK, exit_code=0, duration_s=0.1, timeout_s=request.limits.timeout_s)
+        overlapped.append(side_started.wait(timeout=20))
+        return fake_runner(perfect)(request)
+
+    report = grade(submission(tmp_path), settings=settings, runner=run)
+    assert overlapped == [True]
+    assert [g.grader for g in report.graders] == ["predictions", "run", "side"]
+    side = next(g for g in report.graders if g.grader == "side")
+    assert side.measurements["saw_run"] == 0.0  # it was given no run record: it cannot read one
+    background = {tuple(r.command): r.background for r in requests}
+    assert background[("side-check",)] is True and not any(v for k, v in background.items() if k != ("side-check",))
+    assert report.score == 100.0 and report.timings.get("early_graders") is not None
+
+
+def test_no_free_container_slot_means_the_checks_wait_for_the_run(toy, tmp_path):
+    """In a batch (-j counts containers), with every slot taken the side check runs after the run."""
+    import threading
+
+    from harness.pipeline import GradeOptions
+
+    root, settings = toy
+    with_side_grader(root)
+    slots = threading.BoundedSemaphore(1)
+    order = []
+
+    def run(request):
+        order.append("side" if request.command == ["side-check"] else "main")
+        return fake_runner(perfect)(request)
+
+    with slots:  # the batch worker's own slot
+        report = grade(submission(tmp_path), settings=settings, runner=run, options=GradeOptions(container_slots=slots))
+    assert order == ["main", "side"] and "early_graders" not in report.timings
+    assert slots.acquire(blocking=False)  # nothing leaked a slot
+
+
+def test_batch_never_runs_more_containers_than_jobs(toy, tmp_path):
+    import threading
+    import time
+
+    from harness.batch import grade_batch
+
+    root, settings = toy
+    with_side_grader(root)
+    subs = tmp_path / "subs"
+    for i in range(4):
+        sub = subs / f"s{i}"
+        sub.mkdir(parents=True)
+        (sub / "predict.py").write_text(f"print({i})\n")
+        (sub / "submission.toml").write_text('assignment = "toy"\n')
+    lock, live, peak, early = threading.Lock(), [0], [0], []
+
+    def run(request):
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+            early.append(request.background)
+        try:
+            time.sleep(0.2)
+            return fake_runner(perfect)(request)
+        finally:
+            with lock:
+                live[0] -= 1
+
+    result = grade_batch([subs], tmp_path / "out", settings, jobs=2, runner=run)
+    assert result.counts == {"awaiting_panel": 4}  # graded; the toy rubric has a human criterion
+    assert peak[0] <= 2 and len(early) == 8
