@@ -6,8 +6,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness.errors import ConfigError, SubmissionRejected
 
@@ -109,21 +108,6 @@ class IntakeLimits:
                 hint = f"Did you mean {close[0]!r}?" if close else f"Known limits: {', '.join(known)}."
                 raise ConfigError(f"unknown intake limit {key!r}", hint=hint)
         return cls(**data)
-
-
-@dataclass(frozen=True)
-class UnpackedSubmission:
-    root: Path
-    """The candidate's files: ``dest``, or its only entry when that is a directory."""
-    sha256: str
-    """Of the archive file; for a directory, over the sorted (path, sha256) of the files copied."""
-    kind: Literal["zip", "tar", "directory"]
-    files: int
-    """Regular files extracted."""
-    bytes: int
-    """Total bytes extracted."""
-    skipped: tuple[str, ...]
-    """Junk members left out (``__MACOSX/``, ``.DS_Store``, ``*.pyc``...), for the report."""
 
 
 def clip(text: str, keep: int = 60) -> str:
