@@ -29,7 +29,7 @@ def seed(db_url: str, data_dir: Path, n: int) -> None:
     from sqlalchemy import text
 
     from harness.panel.scorecard import refresh_panel
-    from harness.report import write_reports
+    from harness.reports.write import write_reports
     from harness.server import service
     from harness.server.db import make_engine, migrate, sessions, utcnow
     from harness.server.storage import DataDir

@@ -12,6 +12,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from harness.safeio import UntrustedDataError, read_bounded
+
 SKIP_DIRS = frozenset(
     {
         ".git",
@@ -83,22 +85,10 @@ def list_files(root: Path, *, max_files: int = 20_000) -> list[SubmissionFile]:
 
 def read_bytes(root: Path, rel: str, cap: int) -> bytes | None:
     """At most ``cap`` bytes of a regular file, opened without following links; None if unreadable."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(root / rel, flags)
-    except OSError:
+        return read_bounded(root / rel, cap, truncate=True)
+    except UntrustedDataError:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            return fh.read(cap)
-    except OSError:
-        return None
-    finally:
-        if fd >= 0:
-            os.close(fd)
 
 
 def read_text(root: Path, rel: str, cap: int = 2 * 2**20) -> str | None:

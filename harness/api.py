@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness import safeio
@@ -10,7 +11,7 @@ from harness.assignments import find_assignment
 from harness.errors import SubmissionRejected
 from harness.models import GradeReport
 from harness.pipeline import GradeOptions, Job, Runner, execute
-from harness.report_assembly import build_report, keep_artifacts
+from harness.reports.assembly import build_report, keep_artifacts
 from harness.settings import Settings
 
 
@@ -52,9 +53,9 @@ def grade(
     from sandbox.cleanup import new_job_dir
 
     settings = settings or Settings.from_env()
-    options = options or GradeOptions()
+    options = replace(options or GradeOptions())  # the caller's options are never changed
     if assignment is not None:
-        options.assignment = assignment
+        options = replace(options, assignment=assignment)
     source = Path(submission)
     if not source.exists():
         raise SubmissionRejected(
@@ -63,7 +64,8 @@ def grade(
     # Configuration errors first: a typo in --assignment should not wait for Docker.
     chosen = find_assignment(options.assignment, settings) if options.assignment is not None else None
     if runner is None:
-        runner, options.image = docker_runner(options.image, settings)
+        runner, image = docker_runner(options.image, settings)
+        options = replace(options, image=image)
     job = Job(source=source, settings=settings, options=options, job_dir=new_job_dir(), runner=runner)
     job.assignment = chosen
     job.timings["started_at"] = round(time.time(), 3)

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,11 +21,12 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from harness.errors import ConfigError, HoldoutError, InfrastructureError
-from harness.intake import sha256_file
 from harness.models import GradeReport
 from harness.pipeline import GradeOptions, Runner
+from harness.safeio import sha256_file
 from harness.settings import Settings
 from harness.slugs import ARCHIVE_SUFFIXES, assign_slugs, base_slug, hashed_slug, source_key
+from sandbox.cleanup import remove_own_containers
 
 State = Literal["graded", "needs_review", "rejected", "awaiting_panel", "error", "infra_error", "skipped"]
 ENTRY_NAMES = ("submission.toml", "predict.py", "solution.ipynb", "rag.py")
@@ -173,7 +173,7 @@ def grade_batch(
     ``blind``: report folders, reports and the leaderboard carry anonymised ids; the names go to
     ``<out>/blind-map.json`` for ``grade unblind``."""
     from harness.api import grade
-    from harness.report import write_reports
+    from harness.reports.write import write_reports
 
     sources = list({source_key(s): s for s in discover(inputs)}.values())  # each source once
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -255,7 +255,7 @@ def grade_batch(
         result.interrupted = True
         for future in pending:
             future.cancel()
-        _kill_own_containers()
+        remove_own_containers()  # interrupted workers return at once
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
@@ -273,7 +273,7 @@ def _with_panel(report: GradeReport, target: Path, settings: Settings, assignmen
 
 
 def _finish(result: BatchResult, started: float) -> None:
-    from harness.leaderboard import write_leaderboard
+    from harness.reports.leaderboard import write_leaderboard
 
     result.wall_s = round(time.monotonic() - started, 2)
     result.counts = _count(result.items)
@@ -286,18 +286,3 @@ def _count(items: list[BatchItem]) -> dict[str, int]:
         key = item.state or "not_done"
         counts[key] = counts.get(key, 0) + 1
     return counts
-
-
-def _kill_own_containers() -> None:
-    """Stop this process's sandbox containers so interrupted workers return at once."""
-    try:
-        from sandbox.engine import connect
-
-        client = connect()
-        for container in client.containers.list(sparse=True, filters={"label": f"io.holdout.pid={os.getpid()}"}):
-            try:
-                container.kill()
-            except Exception:
-                pass
-    except HoldoutError:
-        pass

@@ -110,7 +110,7 @@ def submission_cmd(
     """Grade SUBMISSION (a .zip, .tar.gz or directory)."""
     from harness.api import grade
     from harness.pipeline import GradeOptions
-    from harness.report import print_summary, report_json, write_reports
+    from harness.reports.write import print_summary, report_json, write_reports
 
     _claim_out_dir(out_dir, force)
     options = GradeOptions(assignment=assignment, image=image, artifacts_dir=out_dir / "artifacts")
@@ -217,8 +217,8 @@ def batch(
     infrastructure failed (4), a submission could not be set up (2), or --fail-under is missed (1).
     """
     from harness.batch import grade_batch
-    from harness.leaderboard import render_batch_junit
-    from harness.report import write_atomic
+    from harness.reports.leaderboard import render_batch_junit
+    from harness.reports.write import write_atomic
 
     console = _console()
     if blind and engine != "threads":

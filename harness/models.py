@@ -25,6 +25,18 @@ class Verdict(StrEnum):
     NOT_RUN = "not_run"
 
 
+class ReportStatus(StrEnum):
+    """Where a report stands (``report.json``'s ``status``)."""
+
+    GRADED = "graded"
+    NEEDS_REVIEW = "needs_review"
+    """The harness failed (a grader error, an infrastructure problem): not the candidate's result."""
+    REJECTED = "rejected"
+    """The submission was refused before it ran (intake, manifest)."""
+    AWAITING_PANEL = "awaiting_panel"
+    """Graded by the harness; the panel's reviews are not all in yet."""
+
+
 class Visibility(StrEnum):
     """Who may see a piece of text: the candidate, or only the reviewer (tracebacks, hidden ids)."""
 
@@ -174,8 +186,7 @@ class GradeReport(BaseModel):
     """The canonical report (``report.json``). Markdown, HTML, JUnit render from it."""
 
     schema_version: str = SCHEMA_VERSION
-    status: Literal["graded", "needs_review", "rejected", "awaiting_panel"]
-    """``awaiting_panel``: graded by the harness, and the panel's reviews are not all in yet."""
+    status: ReportStatus
     score: float | None = None
     max_score: float = 100.0
     assignment: AssignmentRef

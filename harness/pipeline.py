@@ -6,7 +6,7 @@
 Each step can be called alone in a test with a hand-built job. Candidate mistakes become
 messages and verdicts; only our own failures raise. The resources and dependencies steps live
 in :mod:`harness.provision`; turning a finished job into a report, in
-:mod:`harness.report_assembly`.
+:mod:`harness.reports.assembly`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ Runner = Callable[[RunRequest], SandboxRun]
 MANIFEST = "submission.toml"
 
 
-@dataclass
+@dataclass(frozen=True)
 class GradeOptions:
     assignment: str | Path | None = None
     image: str | None = None
@@ -98,7 +98,7 @@ class Job:
 
 def unpack(job: Job) -> None:
     """Safe intake, with the assignment's limits when it is already known (``--assignment``)."""
-    limits = IntakeLimits.from_mapping(job.assignment.spec.intake) if job.assignment else IntakeLimits()
+    limits = IntakeLimits.from_mapping(job.assignment.spec.intake.overrides()) if job.assignment else IntakeLimits()
     try:
         job.unpacked = unpack_submission(job.source, job.job_dir / "submission", limits)
     except SubmissionRejected as exc:
@@ -138,7 +138,7 @@ def resolve_assignment(job: Job) -> None:
             "(`grade list assignments` shows the ids).",
         )
     job.assignment = find_assignment(ref, job.settings, allow_path=not from_manifest)
-    if from_manifest and job.assignment.spec.intake and job.rejected is None:
+    if from_manifest and job.assignment.spec.intake.overrides() and job.rejected is None:
         # Unpacked with the default limits to read the manifest: now apply the assignment's own.
         safeio.rmtree(job.job_dir / "submission")
         job.unpacked = None
@@ -253,7 +253,7 @@ def _warm_up_in_background(job: Job) -> threading.Thread:
             except Exception:
                 pass
         if job.options.artifacts_dir is not None and job.entry is not None and job.entry.kind == "notebook":
-            from harness.report_notebook import warm_up
+            from harness.reports.notebook import warm_up
 
             warm_up()
 

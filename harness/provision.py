@@ -234,7 +234,7 @@ def finish_gateway(job: Job, gateway) -> None:
     that failed during the run marks the report for review (not the candidate's fault)."""
     if gateway is None:
         return
-    from harness.report_gateway import budget_line
+    from harness.reports.gateway import budget_line
 
     summary = gateway.finish()
     job.gateway = summary

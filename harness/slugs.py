@@ -70,7 +70,7 @@ def _legacy_owner(folder: Path) -> str | None:
 def assign_slugs(sources: list[Path], out_dir: Path) -> list[str]:
     """A slug per source (in order), unique, and the same as on earlier runs into ``out_dir``;
     writes the updated map."""
-    from harness.report import write_atomic
+    from harness.reports.write import write_atomic
 
     known = load_map(out_dir)
     owner_of = {key: slug for slug, key in known.items()}

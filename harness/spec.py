@@ -9,11 +9,12 @@ from __future__ import annotations
 import difflib
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import SpecError
+from harness.models import ReportStatus
 
 SPEC_FILE = "assignment.toml"
 
@@ -221,13 +222,39 @@ class CanarySpec(_Spec):
     max_score: float | None = None
     verdict: str | None = None
     """Expected sandbox verdict (``ok``, ``timeout``, ``crashed``, ``no_output`` ...)."""
-    status: Literal["graded", "needs_review", "rejected"] | None = "graded"
+    status: ReportStatus | None = ReportStatus.GRADED
+    """Expected report status; ``awaiting_panel`` counts as ``graded``."""
     message: str | None = None
     """A message code the report must contain (``missing_ids``, ``network_unreachable`` ...)."""
     metrics: dict[str, list[float]] = Field(default_factory=dict)
     """Measurement name -> [low, high] range it must fall in."""
     timeout_s: float | None = Field(default=None, gt=0)
     """A shorter wall-clock limit for this canary (a canary that hangs need not take the full limit)."""
+
+
+class IntakeSpec(_Spec):
+    """The ``[intake]`` table: overrides of the archive limits that
+    :class:`harness.intake.IntakeLimits` applies (sizes in bytes); unset keys keep its defaults."""
+
+    archive_bytes: Annotated[int, Field(gt=0, strict=True)] | None = None
+    entries: Annotated[int, Field(gt=0, strict=True)] | None = None
+    total_bytes: Annotated[int, Field(gt=0, strict=True)] | None = None
+    member_bytes: Annotated[int, Field(gt=0, strict=True)] | None = None
+    ratio: Annotated[float, Field(gt=0)] | None = None
+    depth: Annotated[int, Field(gt=0, strict=True)] | None = None
+    path_length: Annotated[int, Field(gt=0, strict=True)] | None = None
+    name_length: Annotated[int, Field(gt=0, strict=True)] | None = None
+
+    @field_validator("ratio", mode="before")
+    @classmethod
+    def _no_bool(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be a positive number")
+        return value
+
+    def overrides(self) -> dict[str, int | float]:
+        """Only the limits the author set."""
+        return self.model_dump(exclude_none=True)
 
 
 class AssignmentSpec(_Spec):
@@ -245,23 +272,10 @@ class AssignmentSpec(_Spec):
     panel: PanelSpec = Field(default_factory=PanelSpec)
     canaries: list[CanarySpec] = Field(default_factory=list)
     gateway: GatewaySpec | None = None  # gateway (issue 14): a model endpoint for the candidate
-    intake: dict[str, int | float] = Field(default_factory=dict)
-    """Overrides of the archive limits (names of :class:`harness.intake.IntakeLimits`, in bytes:
-    ``archive_bytes``, ``entries``, ``total_bytes``, ``member_bytes``, ``ratio``, ``depth``,
-    ``path_length``, ``name_length``). They apply to submissions that name this assignment in
-    their manifest too: those are unpacked with the defaults first, then checked again."""
-
-    @field_validator("intake")
-    @classmethod
-    def _intake_limits(cls, value: dict[str, int | float]) -> dict[str, int | float]:
-        from harness.errors import ConfigError
-        from harness.intake import IntakeLimits
-
-        try:
-            IntakeLimits.from_mapping(value)
-        except ConfigError as exc:
-            raise ValueError(exc.describe().replace("\n  hint:", ";")) from None
-        return value
+    intake: IntakeSpec = Field(default_factory=lambda: IntakeSpec())
+    """Overrides of the archive limits (:class:`IntakeSpec`). They apply to submissions that name
+    this assignment in their manifest too: those are unpacked with the defaults first, then
+    checked again."""
 
 
 class Assignment(BaseModel):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import safeio
-from sandbox import LABEL
+from sandbox import LABEL, PID_LABEL
 from sandbox.engine import docker_errors
 
 JOB_PREFIX = "holdout-job-"
@@ -61,7 +61,7 @@ def prune(
         # sparse: no inspect per container, so one that a concurrent run removes meanwhile
         # cannot make this listing fail (labels come with the list response).
         for container in client.containers.list(all=True, sparse=True, filters={"label": [LABEL, *labels]}):
-            owner = (container.attrs.get("Labels") or {}).get("io.holdout.pid", "")
+            owner = (container.attrs.get("Labels") or {}).get(PID_LABEL, "")
             if not all_owners and (not owner.isdigit() or pid_alive(int(owner))):
                 continue  # a live run's (or one we cannot attribute: `prune --all` removes those)
             try:
@@ -127,7 +127,7 @@ def remove_own_containers() -> int:
 
     try:
         client = connect()
-        mine = client.containers.list(all=True, sparse=True, filters={"label": f"io.holdout.pid={os.getpid()}"})
+        mine = client.containers.list(all=True, sparse=True, filters={"label": f"{PID_LABEL}={os.getpid()}"})
     except (HoldoutError, DockerException):
         return 0
     removed = 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError, ImageMissing, InfrastructureError
-from sandbox import LABEL
+from sandbox import LABEL, PID_LABEL
 from sandbox.engine import docker_errors
 
 HERE = Path(__file__).resolve().parent
@@ -161,7 +161,7 @@ def _probe_python(client, image: str) -> str:
             ["python3", "-c", "import sys; print(f'{sys.version_info[0]}{sys.version_info[1]}')"],
             network_mode="none",
             remove=True,
-            labels={LABEL: "1", "io.holdout.pid": str(os.getpid())},
+            labels={LABEL: "1", PID_LABEL: str(os.getpid())},
         )
     return "cp" + out.decode().strip()
 

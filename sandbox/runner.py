@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.models import SandboxRun, StreamCapture, Verdict
 from harness.spec import SandboxSpec
-from sandbox import LABEL
+from sandbox import LABEL, PID_LABEL
 from sandbox.engine import docker_errors
 
 CANDIDATE_UID = 10001
@@ -188,7 +188,7 @@ def container_options(request: RunRequest) -> dict:
         log_config=LogConfig(type=LogConfig.types.JSON, config={"max-size": "256k", "max-file": "1"}),
         use_config_proxy=False,
         hostname="sandbox",
-        labels={LABEL: "1", "io.holdout.pid": str(os.getpid()), **request.labels},
+        labels={LABEL: "1", PID_LABEL: str(os.getpid()), **request.labels},
         volumes={str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in request.mounts},
         detach=True,
         **({"name": request.name} if request.name else {}),

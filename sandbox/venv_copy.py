@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import ConfigError, InfrastructureError
+from sandbox import LABEL, PID_LABEL
 from sandbox.engine import docker_errors
 
 VENV_PATH = "/opt/venv"
@@ -89,7 +90,7 @@ def _extract(client, image_id: str, dest: Path) -> None:
             image_id,
             command=["true"],
             network_mode="none",
-            labels={"io.holdout.managed": "1", "io.holdout.pid": str(os.getpid())},
+            labels={LABEL: "1", PID_LABEL: str(os.getpid())},
         )
         try:
             chunks, _ = container.get_archive(VENV_PATH)

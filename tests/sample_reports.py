@@ -11,6 +11,7 @@ from harness.models import (
     GraderStatus,
     Level,
     Message,
+    ReportStatus,
     SandboxRun,
     StreamCapture,
     SubmissionRef,
@@ -225,7 +226,9 @@ def needs_review_report() -> GradeReport:
     )
     graders = [g for g in report.graders if g.grader != "quality"]
     graders.append(GraderResult(grader="quality", status=GraderStatus.ERROR, error="GraderError: ruff exited with 2"))
-    return report.model_copy(update={"status": "needs_review", "score": None, "criteria": rows, "graders": graders})
+    return report.model_copy(
+        update={"status": ReportStatus.NEEDS_REVIEW, "score": None, "criteria": rows, "graders": graders}
+    )
 
 
 def rejected_report() -> GradeReport:

@@ -15,7 +15,7 @@ from harness.api import grade
 from harness.assignments import find_assignment
 from harness.authoring.check import canary_problems
 from harness.pipeline import GradeOptions
-from harness.report import stable_view
+from harness.reports.write import stable_view
 from harness.settings import Settings
 
 pytestmark = pytest.mark.docker

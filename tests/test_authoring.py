@@ -18,7 +18,7 @@ from harness.authoring.check import check_assignment, static_problems
 from harness.authoring.new import KINDS, new_assignment
 from harness.errors import ConfigError, DataError, SpecError
 from harness.models import SandboxRun, Verdict
-from harness.report import report_json
+from harness.reports.write import report_json
 from harness.settings import Settings
 from harness.spec import load_assignment
 

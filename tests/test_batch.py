@@ -13,8 +13,8 @@ import pytest
 
 from harness.batch import discover, grade_batch, slug_for
 from harness.cli import batch_exit_code
-from harness.leaderboard import _csv_safe, render_batch_junit
 from harness.models import SandboxRun, Verdict
+from harness.reports.leaderboard import _csv_safe, render_batch_junit
 from harness.settings import Settings
 
 SPEC = """

@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 from harness.errors import ConfigError
-from harness.report_gateway import budget_line
+from harness.reports.gateway import budget_line
 from harness.spec import GatewaySpec
 from sandbox.gateway import codec, container_env, forwarder
 from sandbox.gateway.backends import NO_ANSWER, OfflineBackend, best_sentence, embed
@@ -368,8 +368,8 @@ def test_direct_model_calls_are_named(tmp_path):
 
 def test_reports_show_totals_budget_and_escaped_calls():
     from harness.models import AssignmentRef, GradeReport, SubmissionRef
-    from harness.report import render_markdown, stable_view
-    from harness.report_html import render_html
+    from harness.reports.html import render_html
+    from harness.reports.write import render_markdown, stable_view
     from sandbox.gateway.usage import summarize
 
     calls = [

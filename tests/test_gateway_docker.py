@@ -25,7 +25,7 @@ pytest.importorskip("ragas")
 from harness.api import grade
 from harness.batch import grade_batch
 from harness.pipeline import GradeOptions
-from harness.report import stable_view, write_reports
+from harness.reports.write import stable_view, write_reports
 from harness.settings import Settings
 
 pytestmark = pytest.mark.docker

@@ -19,7 +19,7 @@ from harness.api import grade
 from harness.assignments import find_assignment
 from harness.authoring.check import canary_problems
 from harness.pipeline import GradeOptions
-from harness.report import render_markdown
+from harness.reports.write import render_markdown
 from harness.settings import Settings
 
 pytestmark = pytest.mark.docker

@@ -2,7 +2,7 @@
 
 The speed itself is measured by ``bench/grading_speed.py``; these tests pin the behaviour it
 relies on: loading graders imports no scikit-learn/pandas, the warm-up (``Grader.warm_up``,
-``harness.report_notebook.warm_up``) runs *while* the container runs, in another thread, and
+``harness.reports.notebook.warm_up``) runs *while* the container runs, in another thread, and
 has finished before any grader grades; a warm-up that fails changes nothing in the report; and
 the ``grade`` process skips the collector's last passes at exit without skipping exit handlers.
 """
@@ -160,11 +160,11 @@ def test_loading_graders_imports_neither_sklearn_nor_pandas(grader):
 def test_report_renderer_is_warmed_only_when_a_notebook_will_be_rendered(
     tmp_path, monkeypatch, entry, artifacts, expected
 ):
-    import harness.report_notebook
+    import harness.reports.notebook
     from harness.pipeline import GradeOptions
 
     calls = []
-    monkeypatch.setattr(harness.report_notebook, "warm_up", lambda: calls.append(1))
+    monkeypatch.setattr(harness.reports.notebook, "warm_up", lambda: calls.append(1))
     sub, settings, signals = setup_assignment(tmp_path, fail=False)
     (sub / "predict.py").unlink()
     (sub / entry).write_text("{}" if entry.endswith(".ipynb") else "pass\n")
@@ -176,7 +176,7 @@ def test_report_renderer_is_warmed_only_when_a_notebook_will_be_rendered(
 def test_report_warm_up_leaves_nothing_behind(tmp_path, monkeypatch):
     import tempfile
 
-    from harness.report_notebook import warm_up
+    from harness.reports.notebook import warm_up
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     made = []

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from harness import intake
 from harness.errors import ConfigError, SubmissionRejected
 from harness.intake import (
     REASONS,
@@ -25,6 +24,9 @@ from harness.intake import (
     sha256_file,
     unpack_submission,
 )
+from harness.intake import limits as intake_limits
+from harness.intake import planner as intake_planner
+from harness.intake import readers as intake_readers
 from tests.hostile.builders import make_tar, make_zip, tar_member, zip_info
 
 MiB = 2**20
@@ -297,9 +299,9 @@ def test_member_too_large(tmp_path: Path, dest: Path, fmt: str) -> None:
 
 
 def test_member_too_large_message_in_mib() -> None:
-    planner = intake._Planner(IntakeLimits())
+    planner = intake_planner.Planner(IntakeLimits())
     with pytest.raises(SubmissionRejected) as caught:
-        planner.add(intake._RawEntry("data/big.bin", "file", 300 * MiB))
+        planner.add(intake_planner.RawEntry("data/big.bin", "file", 300 * MiB))
     assert str(caught.value) == "member 'data/big.bin' is 300.0 MiB uncompressed; the limit is 200.0 MiB per file"
 
 
@@ -367,12 +369,12 @@ def test_zip_declared_size_that_lies_is_stopped_while_streaming(
 
     assert (err.reason, err.member) == ("member_too_large", "big.bin")
     assert "10 bytes" in str(err)  # what the header claimed
-    assert MiB < sum(served) <= MiB + intake._CHUNK
+    assert MiB < sum(served) <= MiB + intake_limits.CHUNK
 
 
 def test_total_limit_is_enforced_while_streaming(tmp_path: Path, dest: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     archive = make_zip(tmp_path / "s.zip", [("a.bin", os.urandom(3000)), ("b.bin", os.urandom(3000))])
-    monkeypatch.setattr(intake._Planner, "_check_size", lambda self, raw: None)  # as if sizes were declared 0
+    monkeypatch.setattr(intake_planner.Planner, "_check_size", lambda self, raw: None)  # as if sizes were declared 0
     err = reject(archive, dest, IntakeLimits(total_bytes=5000))
     assert (err.reason, err.member) == ("total_too_large", "b.bin")
 
@@ -486,11 +488,11 @@ def test_directory_symlink_swapped_in_after_scan_is_refused(tmp_path: Path, dest
     source = tmp_path / "src"
     source.mkdir()
     (source / "a.py").write_text("x")
-    plan = intake._Planned("a.py", ("a.py",), False, 1, os.fspath(source / "a.py"))
+    plan = intake_planner.Planned("a.py", ("a.py",), False, 1, os.fspath(source / "a.py"))
     (source / "a.py").unlink()
     (source / "a.py").symlink_to(tmp_path / "secret")
     with pytest.raises(SubmissionRejected) as caught:
-        intake._open_source_file(plan)
+        intake_readers.open_source_file(plan)
     assert caught.value.reason == "symlink"
 
 
@@ -735,30 +737,30 @@ def test_tar_member_with_negative_size_is_refused(tmp_path: Path, dest: Path) ->
 def test_tar_stream_is_capped(tmp_path: Path) -> None:
     archive = make_tar(tmp_path / "s.tar", [tar_member("a.bin", bytes(200_000))], mode="w")
     with open(archive, "rb") as raw:
-        stream = intake._CappedStream(raw, cap=100_000)
-        with pytest.raises(intake._StreamLimit) as caught:
+        stream = intake_readers.CappedStream(raw, cap=100_000)
+        with pytest.raises(intake_readers.StreamLimit) as caught:
             while stream.read(65536):
                 pass
         assert caught.value.reason == "total_too_large"
         assert stream.tell() <= 100_000
-        with pytest.raises(intake._StreamLimit):
+        with pytest.raises(intake_readers.StreamLimit):
             stream.seek(100_001)
 
 
 def test_tar_header_reads_are_budgeted() -> None:
-    stream = intake._CappedStream(io.BytesIO(bytes(3 * intake._TAR_HEADER_BYTES)), cap=10**9)
+    stream = intake_readers.CappedStream(io.BytesIO(bytes(3 * intake_readers.TAR_HEADER_BYTES)), cap=10**9)
     stream.budget_header()
-    stream.read(intake._TAR_HEADER_BYTES - 512)
-    with pytest.raises(intake._StreamLimit) as caught:
+    stream.read(intake_readers.TAR_HEADER_BYTES - 512)
+    with pytest.raises(intake_readers.StreamLimit) as caught:
         stream.read(1024)
     assert caught.value.reason == "corrupt_archive"
     stream.unbudget()
-    assert len(stream.read(intake._TAR_HEADER_BYTES)) == intake._TAR_HEADER_BYTES
+    assert len(stream.read(intake_readers.TAR_HEADER_BYTES)) == intake_readers.TAR_HEADER_BYTES
 
 
 def test_tar_sparse_map_bomb_is_refused(tmp_path: Path, dest: Path) -> None:
     """tarfile reads a GNU sparse 1.0 map number by number; such members are refused up front."""
-    sparse_map = b"999999999\n" + b"0\n" * (intake._TAR_HEADER_BYTES // 2 + 1000)
+    sparse_map = b"999999999\n" + b"0\n" * (intake_readers.TAR_HEADER_BYTES // 2 + 1000)
     info = tarfile.TarInfo("data.bin")
     info.size = len(sparse_map)
     info.pax_headers = {

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from harness import report_notebook as rn
-from harness.report import write_reports
+from harness.reports import notebook as rn
+from harness.reports.write import write_reports
 from tests.sample_reports import realistic_report
 
 
@@ -113,7 +113,7 @@ def test_a_script_run_never_renders_a_notebook_it_left_behind(tmp_path):
 
 def test_keep_artifacts_copies_the_notebook_of_a_notebook_run_only(tmp_path):
     from harness.pipeline import EntryPoint, GradeOptions, Job
-    from harness.report_assembly import keep_artifacts
+    from harness.reports.assembly import keep_artifacts
 
     logs, trusted = tmp_path / "logs", tmp_path / "trusted"
     logs.mkdir()

@@ -11,9 +11,9 @@ import pytest
 
 from harness.batch import BatchItem, BatchResult
 from harness.cli import main
-from harness.leaderboard import write_leaderboard
 from harness.models import CriterionScore
-from harness.report import write_reports
+from harness.reports.leaderboard import write_leaderboard
+from harness.reports.write import write_reports
 from tests.sample_reports import realistic_report
 
 CRITERIA = ("approach", "communication")

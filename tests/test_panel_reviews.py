@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.models import CriterionScore
+from harness.models import CriterionScore, ReportStatus
 from harness.panel.reviews import (
     Review,
     check_reviewer,
@@ -19,7 +19,7 @@ from harness.panel.reviews import (
     write_review,
 )
 from harness.panel.scorecard import build_panel, refresh_panel
-from harness.report import write_reports
+from harness.reports.write import write_reports
 from tests.sample_reports import HOSTILE, realistic_report
 
 
@@ -99,7 +99,7 @@ def test_reviews_of_other_bytes_do_not_count():
 
 def test_needs_review_keeps_its_status_and_gets_no_final_score(tmp_path):
     report = panel_report()
-    report.status, report.score = "needs_review", None
+    report.status, report.score = ReportStatus.NEEDS_REVIEW, None
     write_reports(report, tmp_path)
     for name in ("a", "b"):
         write_review(tmp_path, Review(reviewer=name, levels={"approach": 3, "communication": 3}))

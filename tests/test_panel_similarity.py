@@ -140,8 +140,8 @@ def test_the_page_escapes_code_and_forbids_scripts():
 
 def test_grade_similarity_on_a_round_writes_json_html_and_the_leaderboard_column(tmp_path, capsys):
     from harness.batch import BatchItem, BatchResult
-    from harness.leaderboard import write_leaderboard
-    from harness.report import write_reports
+    from harness.reports.leaderboard import write_leaderboard
+    from harness.reports.write import write_reports
     from tests.sample_reports import realistic_report
 
     subs, out = tmp_path / "subs", tmp_path / "round"

@@ -14,7 +14,7 @@ import pytest
 from harness.api import grade
 from harness.errors import ConfigError
 from harness.models import SandboxRun, Verdict
-from harness.report import stable_view
+from harness.reports.write import stable_view
 from harness.settings import Settings
 
 RAW = "".join(f"{'spam' if i % 3 == 0 else 'ham'}\tmessage number {i}\n" for i in range(40))
@@ -271,3 +271,18 @@ def test_manifest_cannot_point_at_an_assignment_folder_in_the_submission(toy, tm
         with pytest.raises(ConfigError, match="not an assignment id|unknown assignment"):
             grade(sub, settings=settings, runner=fake_runner(perfect))
     assert not marker.exists()
+
+
+def test_grade_never_changes_the_callers_options(toy, tmp_path):
+    """GradeOptions is frozen, and api.grade works on its own copy."""
+    import dataclasses
+
+    from harness.pipeline import GradeOptions
+
+    _, settings = toy
+    options = GradeOptions(timeout_s=50)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.assignment = "x"  # type: ignore[misc]
+    report = grade(submission(tmp_path), "toy", settings=settings, options=options, runner=fake_runner(perfect))
+    assert report.score == 100.0
+    assert options == GradeOptions(timeout_s=50)

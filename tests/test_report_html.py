@@ -11,12 +11,12 @@ import nbformat
 import pytest
 from sample_reports import needs_review_report, realistic_report, rejected_report
 
-from harness.interview import interview_questions, self_reported
 from harness.models import SandboxRun, StreamCapture, Verdict
-from harness.report import write_reports
-from harness.report_assembly import ARTIFACTS_STAMP
-from harness.report_html import CSP, render_html
-from harness.report_notebook import render_notebook
+from harness.reports.assembly import ARTIFACTS_STAMP
+from harness.reports.html import CSP, render_html
+from harness.reports.interview import interview_questions, self_reported
+from harness.reports.notebook import render_notebook
+from harness.reports.write import write_reports
 
 
 class _Tags(HTMLParser):

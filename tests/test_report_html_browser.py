@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sample_reports import realistic_report
 
-from harness.report import write_reports
-from harness.report_assembly import ARTIFACTS_STAMP
+from harness.reports.assembly import ARTIFACTS_STAMP
+from harness.reports.write import write_reports
 
 INSTALL_HINT = "install it with `apt-get install -y chromium` (as root; `make deps` does this)"
 WIDTH, HEIGHT = 1280, 2000

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 from sample_reports import HOSTILE, needs_review_report, realistic_report, rejected_report
 
-from harness.report_junit import render_junit, xml_safe
+from harness.reports.junit import render_junit, xml_safe
 
 
 def cases(xml_text: str) -> dict[str, ET.Element]:

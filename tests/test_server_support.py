@@ -18,7 +18,7 @@ from harness.server.engine import Outcome
 
 def fake_grade(archive: Path, assignment: str, out_dir: Path) -> Outcome:
     """Writes a realistic report (tests/sample_reports.py) with this upload's digest."""
-    from harness.report import write_reports
+    from harness.reports.write import write_reports
     from harness.safeio import sha256_file
     from tests.sample_reports import realistic_report
 

@@ -57,3 +57,24 @@ def test_load_assignment_reports_toml_syntax_errors(tmp_path):
 def test_schema_is_published():
     schema = AssignmentSpec.model_json_schema()
     assert "sandbox" in schema["properties"] and "rubric" in schema["properties"]
+
+
+def test_intake_table_is_typed_and_only_set_limits_override():
+    spec = parse_spec({**MINIMAL, "intake": {"entries": 10, "ratio": 50}})
+    assert spec.intake.overrides() == {"entries": 10, "ratio": 50.0}
+    assert parse_spec(MINIMAL).intake.overrides() == {}
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"entires": 10}, "intake.entires: unknown key; did you mean 'entries'?"),
+        ({"entries": True}, "intake.entries"),
+        ({"member_bytes": -1}, "intake.member_bytes"),
+        ({"ratio": False}, "intake.ratio"),
+    ],
+)
+def test_bad_intake_limits_name_the_toml_path(table: dict, expected: str):
+    with pytest.raises(SpecError) as err:
+        parse_spec({**MINIMAL, "intake": table})
+    assert expected in str(err.value)

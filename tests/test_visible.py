@@ -14,12 +14,12 @@ from bs4 import BeautifulSoup
 from sample_reports import needs_review_report, realistic_report
 
 from harness.batch import BatchItem, BatchResult
-from harness.leaderboard import write_leaderboard
 from harness.models import Level, Message, StreamCapture, Visibility
-from harness.report import print_summary, render_markdown
-from harness.report_html import CANDIDATE_LABEL, render_html
-from harness.report_junit import render_junit
-from harness.report_notebook import render_notebook
+from harness.reports.html import CANDIDATE_LABEL, render_html
+from harness.reports.junit import render_junit
+from harness.reports.leaderboard import write_leaderboard
+from harness.reports.notebook import render_notebook
+from harness.reports.write import print_summary, render_markdown
 from harness.visible import INVISIBLE, visible
 
 SNEAKY = "report\u202elmth.exe \u200bzero\u2060width\ufeff \u2066isolate\u2069 line\u2028sep \U000e0041tag"

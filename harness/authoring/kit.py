@@ -35,7 +35,7 @@ DATA_DIR = "data"
 CONVENTIONAL_HIDDEN = ("hidden_tests",)
 ATTRIBUTION = ("NOTICE", "NOTICE.md", "NOTICE.txt", "LICENSE", "LICENSE.md", "LICENSE.txt")
 MANIFEST = "submission.toml"
-TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "kit" / "entry_point.py"
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "kit" / "entry_point.py"
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 SKIP_NAMES = frozenset({"__pycache__", ".DS_Store", ".ipynb_checkpoints"})
 

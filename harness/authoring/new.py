@@ -14,7 +14,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "new"
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "new"
 KINDS = ("classification", "regression", "rag")
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SKIP = frozenset({"__pycache__", ".DS_Store"})

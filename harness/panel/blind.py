@@ -26,7 +26,7 @@ def read_blind_map(round_dir: Path) -> dict[str, dict]:
 
 
 def _write_map(round_dir: Path, entries: dict[str, dict], **extra) -> None:
-    from harness.report import write_atomic
+    from harness.reports.write import write_atomic
 
     path = Path(round_dir) / BLIND_MAP
     write_atomic(path, json.dumps({"schema_version": "1", **extra, "candidates": entries}, indent=2) + "\n")
@@ -83,10 +83,10 @@ def unblind(round_dir: Path, map_path: Path | None = None) -> int:
     """Put the names back: every report's submission name, the round's sources, the leaderboard.
     Returns how many reports were unblinded. Report folders keep their ids (reviews live there)."""
     from harness.errors import ConfigError
-    from harness.leaderboard import ROUND_FILE
     from harness.panel.round import read_round_file, rebuild_leaderboard
     from harness.panel.scorecard import read_report
-    from harness.report import write_atomic, write_reports
+    from harness.reports.leaderboard import ROUND_FILE
+    from harness.reports.write import write_atomic, write_reports
 
     round_dir = Path(round_dir)
     entries = read_blind_map(map_path or round_dir)

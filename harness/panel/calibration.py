@@ -201,8 +201,8 @@ def calibrate_round(
 
 
 def render_calibration_html(data: dict) -> str:
-    from harness.report_html import CSP, CSS
-    from harness.svg import esc
+    from harness.reports.html import CSP, CSS
+    from harness.reports.svg import esc
 
     def num(x, d=3):
         return "–" if x is None else f"{x:.{d}f}"

@@ -217,7 +217,7 @@ def review_export(round_dir: Path, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
     else:
-        from harness.report import write_atomic
+        from harness.reports.write import write_atomic
 
         write_atomic(out, text)
         click.echo(f"wrote {out}: {len(rows)} rows", err=True)
@@ -246,7 +246,7 @@ def panel_show(round_dir: Path, as_json: bool, min_candidates: int | None, targe
     """Agreement (Krippendorff's alpha), leniency, automated-vs-panel and turnaround for ROUND_DIR;
     also writes ROUND_DIR/panel.html."""
     from harness.panel.calibration import calibrate_round, render_calibration_html
-    from harness.report import write_atomic
+    from harness.reports.write import write_atomic
 
     data = calibrate_round(round_dir, min_candidates=min_candidates, target_hours=target_hours)
     write_atomic(round_dir / "panel.html", render_calibration_html(data))
@@ -342,14 +342,14 @@ def panel_alpha(file: Path, level: str, as_json: bool) -> None:
 def similarity_cmd(round_dir: Path, as_json: bool, top: int, out: Path | None) -> None:
     """Rank pairs of submissions in ROUND_DIR by shared code (winnowing fingerprints; renamed
     variables still match, the starter code is ignored). Evidence for a person: no score changes."""
-    from harness.leaderboard import ROUND_FILE
     from harness.panel.round import rebuild_leaderboard
     from harness.panel.similarity import (
         SIMILARITY_FILE,
         render_similarity_html,
         similarity_round,
     )
-    from harness.report import write_atomic
+    from harness.reports.leaderboard import ROUND_FILE
+    from harness.reports.write import write_atomic
 
     data, docs = similarity_round(round_dir, top=top)
     target = out or (round_dir if (round_dir / ROUND_FILE).is_file() else None)

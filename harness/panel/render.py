@@ -28,7 +28,7 @@ def whose(panel: PanelBlock, automated: float | None) -> str:
 
 
 def panel_html(report: GradeReport) -> str:
-    from harness.svg import esc
+    from harness.reports.svg import esc
 
     panel = report.panel
     if panel is None:
@@ -61,7 +61,7 @@ def panel_html(report: GradeReport) -> str:
 
 
 def panel_markdown(report: GradeReport) -> list[str]:
-    from harness.report import md_escape
+    from harness.reports.write import md_escape
 
     panel = report.panel
     if panel is None:

@@ -108,7 +108,7 @@ def review_path(report_dir: Path, reviewer: str) -> Path:
 
 def write_review(report_dir: Path, review: Review) -> Path:
     """Write (or replace) ``review.reviewer``'s file atomically; other reviewers' files are untouched."""
-    from harness.report import write_atomic
+    from harness.reports.write import write_atomic
 
     path = review_path(report_dir, review.reviewer)
     write_atomic(path, json.dumps(review.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n")
@@ -164,7 +164,7 @@ def csv_columns(criteria: list[str]) -> list[str]:
 
 
 def _csv_safe(value) -> str:
-    from harness.leaderboard import _csv_safe as safe
+    from harness.reports.leaderboard import _csv_safe as safe
 
     return safe(value)
 

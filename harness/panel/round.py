@@ -41,7 +41,7 @@ def load_reports(round_dir: Path) -> list[tuple[str, Path, GradeReport]]:
 
 
 def read_round_file(round_dir: Path) -> dict:
-    from harness.leaderboard import ROUND_FILE
+    from harness.reports.leaderboard import ROUND_FILE
     from harness.safeio import UntrustedDataError, read_json
 
     try:
@@ -55,8 +55,8 @@ def rebuild_leaderboard(round_dir: Path) -> bool:
     """Write ``summary.csv``/``summary.html`` again from the reports on disk (after a review, an
     import, a similarity run). False when ``round_dir`` is not a batch round."""
     from harness.batch import BatchItem, BatchResult
-    from harness.leaderboard import write_leaderboard
     from harness.panel.scorecard import read_report
+    from harness.reports.leaderboard import write_leaderboard
 
     round_dir = Path(round_dir)
     meta = read_round_file(round_dir)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.models import GradeReport, PanelBlock, PanelCriterion
+from harness.models import GradeReport, PanelBlock, PanelCriterion, ReportStatus
 from harness.panel.reviews import Review, load_reviews
 
 MAX_REPORT_BYTES = 64 * 2**20
@@ -45,9 +45,11 @@ def read_report(report_dir: Path) -> GradeReport:
         raise ConfigError(f"{path} is not a holdout report: {str(exc).splitlines()[0]}") from None
 
 
-def grading_status(report: GradeReport) -> str:
+def grading_status(report: GradeReport) -> ReportStatus:
     """What the harness itself concluded, whatever the panel's state."""
-    return "graded" if report.status in ("graded", "awaiting_panel") else report.status
+    if report.status in (ReportStatus.GRADED, ReportStatus.AWAITING_PANEL):
+        return ReportStatus.GRADED
+    return ReportStatus(report.status)
 
 
 def graded_at(report: GradeReport) -> float | None:
@@ -100,7 +102,7 @@ def build_panel(
     if complete and panel_weight > 0:
         panel_score = round(100.0 * sum(r.weight * (r.median - 1) / 4 for r in rows) / panel_weight, 2)
     final = None
-    if complete and report.score is not None and grading_status(report) == "graded":
+    if complete and report.score is not None and grading_status(report) == ReportStatus.GRADED:
         if panel_weight == 0:
             final = report.score
         else:
@@ -132,8 +134,8 @@ def build_panel(
 def apply_panel(report: GradeReport, panel: PanelBlock) -> GradeReport:
     """``report`` with ``panel`` attached and its status set from it."""
     status = grading_status(report)
-    if status == "graded" and panel.status != "complete":
-        status = "awaiting_panel"
+    if status == ReportStatus.GRADED and panel.status != "complete":
+        status = ReportStatus.AWAITING_PANEL
     return report.model_copy(update={"panel": panel, "status": status})
 
 
@@ -159,7 +161,7 @@ def refresh_panel(
 ) -> GradeReport:
     """Recompute the panel block of the report in ``report_dir`` from its reviews, and re-render
     report.json/md/html/junit (``write``). A report without panel criteria is returned as is."""
-    from harness.report import write_reports
+    from harness.reports.write import write_reports
 
     report = report if report is not None else read_report(report_dir)
     if not panel_criteria(report):

@@ -354,8 +354,8 @@ def most_similar_by_slug(round_dir: Path) -> dict[str, str]:
 
 def render_similarity_html(data: dict, docs: dict[str, Document], *, pairs: int = 30, context: int = 2) -> str:
     """The ranked pairs with their matching spans side by side (all code escaped; no scripts)."""
-    from harness.report_html import CSP, CSS
-    from harness.svg import esc
+    from harness.reports.html import CSP, CSS
+    from harness.reports.svg import esc
 
     def block(doc: Document | None, fname: str, lines: list[int]) -> str:
         if doc is None or fname not in doc.files:

@@ -96,7 +96,7 @@ def round_similarity(data, db: Session, rnd: Round) -> list[dict]:
     """The panel's winnowing comparison over the round's readable uploads (submission ids as
     names), cached in the round folder's ``similarity.json`` until the set of submissions changes."""
     from harness.panel import similarity as sim
-    from harness.report import write_atomic
+    from harness.reports.write import write_atomic
     from harness.safeio import UntrustedDataError, read_json
 
     rows = db.execute(

@@ -62,7 +62,7 @@ def publish_report(report, out_dir: Path, assignment: str, *, settings=None) -> 
     does: the report opens the panel, reviews beside it) and say what it means for the row."""
     from harness.errors import HoldoutError
     from harness.panel.scorecard import grading_status, panel_criteria, refresh_panel
-    from harness.report import write_reports
+    from harness.reports.write import write_reports
     from harness.settings import Settings
 
     try:

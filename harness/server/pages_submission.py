@@ -93,7 +93,7 @@ def report_html(submission_id: int, request: Request, db: Session = Depends(db_s
         and report.panel is not None
         and report.panel.reviewers
     ):
-        from harness.report_html import render_html
+        from harness.reports.html import render_html
 
         return HTMLResponse(render_html(report.model_copy(update={"panel": None})), headers=headers)
     return FileResponse(folder / "report.html", media_type="text/html; charset=utf-8", headers=headers)

@@ -128,7 +128,7 @@ def grade_key(
         except Exception as exc:  # our bug: recorded for the reviewer, the worker goes on
             entry.log("attempt_failed", attempt=attempt.number, traceback=traceback.format_exc()[-4000:])
             return _record(entry, attempt.number, "error", f"internal error: {type(exc).__name__}: {exc}")
-        from harness.report import write_reports
+        from harness.reports.write import write_reports
 
         write_reports(report, staging)
         if not attempt.is_latest():  # our lease went stale and another attempt took over

@@ -306,7 +306,7 @@ class S3Entry(EntryStatus):
 
     def export_reports(self, target: Path) -> None:
         """Download the report files and artifacts into a local folder, ``report.json`` last."""
-        from harness.report import write_atomic
+        from harness.reports.write import write_atomic
 
         target.mkdir(parents=True, exist_ok=True)
         artifacts = self.list("artifacts/")

@@ -39,7 +39,7 @@ from pathlib import Path
 from harness import __version__
 from harness.errors import ConfigError
 from harness.models import GradeReport
-from harness.report import write_atomic
+from harness.reports.write import write_atomic
 from harness.safeio import UntrustedDataError, loads_json, read_bounded, rmtree
 from sandbox.cleanup import pid_alive
 

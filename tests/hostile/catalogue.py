@@ -188,7 +188,7 @@ def drive_api(case: Case, env: Env, submission: Path) -> Outcome:
     """Grade in-process through :func:`harness.api.grade`, counting the containers started."""
     from harness.api import docker_runner, grade
     from harness.pipeline import GradeOptions
-    from harness.report import write_reports
+    from harness.reports.write import write_reports
 
     out_dir = env.tmp / "out"
     runner, tag = docker_runner(env.settings.image, env.settings)

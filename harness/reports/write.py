@@ -58,9 +58,9 @@ def write_reports(report: GradeReport, out_dir: Path) -> dict[str, Path]:
     ``report.html`` links the executed notebook (rendered to ``artifacts/notebook.html``) and
     the full logs when the run's artifacts are in ``out_dir/artifacts``.
     """
-    from harness.report_html import render_html
-    from harness.report_junit import render_junit
-    from harness.report_notebook import artifact_links
+    from harness.reports.html import render_html
+    from harness.reports.junit import render_junit
+    from harness.reports.notebook import artifact_links
 
     paths = {
         "json": out_dir / "report.json",
@@ -78,8 +78,8 @@ def write_reports(report: GradeReport, out_dir: Path) -> dict[str, Path]:
 
 def _artifact_links(report: GradeReport, out_dir: Path, artifact_links) -> tuple[dict[str, str], list[str]]:
     """The artifacts next to the report, only if they came from the submission it grades."""
-    from harness.report_assembly import artifacts_belong_to
-    from harness.report_notebook import ARTIFACTS_DIR
+    from harness.reports.assembly import artifacts_belong_to
+    from harness.reports.notebook import ARTIFACTS_DIR
 
     folder = out_dir / ARTIFACTS_DIR
     if not os.path.lexists(folder):
@@ -130,8 +130,8 @@ def render_markdown(report: GradeReport) -> str:
             pts = "–" if c.score is None else f"{c.score:.1f} / {c.max_score:.1f}"
             lines.append(f"| {md_escape(c.title)} | {level} | {pts} | {md_escape('; '.join(c.evidence))} |")
         lines.append("")
-    from harness.interview import interview_questions
     from harness.panel.render import panel_markdown
+    from harness.reports.interview import interview_questions
 
     lines += panel_markdown(report)
     lines += ["**Questions to ask in the interview**", ""]
@@ -147,7 +147,7 @@ def render_markdown(report: GradeReport) -> str:
             shown = ", ".join(f"{md_escape(k)} {_fmt(v)}" for k, v in values.items())
             lines.append(f"- {md_escape(name)}: {shown}")
         lines.append("")
-    from harness.report_gateway import gateway_markdown  # model gateway (issue 14)
+    from harness.reports.gateway import gateway_markdown  # model gateway (issue 14)
 
     lines += gateway_markdown(report, md_escape)
     if report.messages:
@@ -223,7 +223,7 @@ def print_summary(report: GradeReport, console) -> None:
 
     panel_terminal(report, console)
     if report.gateway:  # model gateway (issue 14)
-        from harness.report_gateway import budget_line
+        from harness.reports.gateway import budget_line
 
         console.print(Text("model calls: " + budget_line(report.gateway)))
     for m in report.messages[:8]:

@@ -12,7 +12,7 @@ import html
 import io
 from pathlib import Path
 
-from harness.report import write_atomic
+from harness.reports.write import write_atomic
 from harness.visible import visible
 
 COLUMNS = (
@@ -219,7 +219,7 @@ def render_batch_junit(result) -> str:
     and a failing case for a submission that could not be graded at all."""
     import xml.etree.ElementTree as ET
 
-    from harness.report_junit import render_junit, xml_safe
+    from harness.reports.junit import render_junit, xml_safe
 
     root = ET.Element("testsuites", {"name": "holdout batch"})
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}

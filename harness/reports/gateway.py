@@ -6,7 +6,7 @@ answers are the candidate's text: always escaped."""
 from __future__ import annotations
 
 from harness.models import GradeReport
-from harness.svg import esc
+from harness.reports.svg import esc
 
 
 def budget_line(summary: dict) -> str:

@@ -1,7 +1,7 @@
 """``report.html``: one self-contained page a reviewer reads in two minutes.
 
 Rendered from the :class:`GradeReport` alone (plus links to the artifacts next to it). Inline
-CSS, charts as inline SVG (:mod:`harness.svg`), no JavaScript, no external resources, and a
+CSS, charts as inline SVG (:mod:`harness.reports.svg`), no JavaScript, no external resources, and a
 Content-Security-Policy that forbids scripts and every load except inline styles and
 ``data:`` images. Everything that came from the candidate (file names, code, stdout, messages)
 or from the assignment is escaped with :func:`html.escape`, and every invisible format
@@ -23,11 +23,11 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from harness import svg
-from harness.interview import find_details, interview_questions
 from harness.models import CriterionScore, GradeReport, Level, Verdict, Visibility
-from harness.report_gateway import gateway_html  # model gateway (issue 14)
-from harness.svg import esc
+from harness.reports import svg
+from harness.reports.gateway import gateway_html  # model gateway (issue 14)
+from harness.reports.interview import find_details, interview_questions
+from harness.reports.svg import esc
 from harness.visible import visible
 
 CANDIDATE_LABEL = "Candidate output — not from holdout"

@@ -20,6 +20,7 @@ from harness.models import (
     GraderStatus,
     Level,
     Message,
+    ReportStatus,
     SubmissionRef,
     Visibility,
 )
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 ARTIFACTS = {"executed.ipynb": 64 * 2**20, "stdout.txt": 8 * 2**20, "stderr.txt": 8 * 2**20}
 """The run's files kept for the reviewer, each with its size cap."""
 RENDERED_NOTEBOOK = "notebook.html"
-"""Written next to them when the report is rendered (:mod:`harness.report_notebook`)."""
+"""Written next to them when the report is rendered (:mod:`harness.reports.notebook`)."""
 
 
 ARTIFACTS_STAMP = "submission.sha256"
@@ -134,7 +135,7 @@ def build_report(job: Job) -> GradeReport:
     )
     if job.rejected is not None:
         return GradeReport(
-            status="rejected",
+            status=ReportStatus.REJECTED,
             score=0.0,
             assignment=assignment,
             submission=submission,
@@ -169,7 +170,7 @@ def build_report(job: Job) -> GradeReport:
             )
         )
     return GradeReport(
-        status="needs_review" if needs_review or gateway_failed else "graded",
+        status=ReportStatus.NEEDS_REVIEW if needs_review or gateway_failed else ReportStatus.GRADED,
         score=score,
         assignment=assignment,
         submission=submission,
@@ -186,7 +187,7 @@ def build_report(job: Job) -> GradeReport:
 
 
 def _sha256_or_empty(path: Path) -> str:
-    from harness.intake import sha256_file
+    from harness.safeio import sha256_file
 
     try:
         return sha256_file(path) if path.is_file() else ""
