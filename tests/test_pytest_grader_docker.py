@@ -5,7 +5,6 @@ own tests as evidence. A tiny assignment keeps each run to a few seconds."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -217,9 +216,9 @@ def test_a_broken_helper_loses_exactly_its_groups_points(tmp_path, settings):
 def test_a_hanging_helper_is_stopped_by_the_per_test_limit_and_the_rest_still_run(tmp_path, settings):
     assignment = make_assignment(tmp_path / "tiny_tests", per_test_timeout_s=2)
     hangs = GOOD.replace("    return a + b", "    while True:\n        pass")
-    started = time.monotonic()
     result = pytest_result(grade(make_submission(tmp_path / "sub", hangs), assignment, settings=settings))
-    assert time.monotonic() - started < 25
+    # the hidden tests' run was not stopped by its 30 s limit: the 2 s per-test limit stopped the hangs
+    assert result.details["hidden_tests"]["run"]["verdict"] != "timeout"
     got = outcomes(result)
     assert got["test_add_integers"] == got["test_add_floats"] == "timeout"
     assert got["test_slug_simple"] == "passed" and got["test_sandbox_is_locked_down"] == "passed"
@@ -230,11 +229,9 @@ def test_a_hanging_helper_is_stopped_by_the_per_test_limit_and_the_rest_still_ru
 def test_code_that_hangs_on_import_is_stopped_by_the_run_limit(tmp_path, settings, no_containers_left):
     assignment = make_assignment(tmp_path / "tiny_tests", timeout_s=6, per_test_timeout_s=60)
     hangs = "import time\nif __name__ != '__main__':\n    while True:\n        time.sleep(1)\n" + GOOD
-    started = time.monotonic()
     report = grade(make_submission(tmp_path / "sub", hangs), assignment, settings=settings)
     result = pytest_result(report)
-    assert time.monotonic() - started < 30
-    assert result.details["hidden_tests"]["run"]["verdict"] == "timeout"
+    assert result.details["hidden_tests"]["run"]["verdict"] == "timeout"  # the 6 s run limit, not 60 s per test
     # the groups' points stay in the total even if the run was stopped before collection ended
     assert result.measurements["score"] == 0.0 and result.measurements["max_points"] >= 5.0
     assert "tests_timeout" in {m.code for m in result.messages}
