@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from harness.models import SandboxRun, Verdict
 from harness.streams import CELL_NUMBERING, cell_number, is_notebook_run
+from sandbox.layout import LAYOUT
 
 __all__ = ["CELL_NUMBERING", "Cause", "cell_errors", "exception_cause", "explain", "last_exception"]
 
@@ -100,8 +101,11 @@ def _is_exception(name: str) -> bool:
 
 
 def _shown_path(path: str) -> str:
-    if "/submission/" in path:
-        return path.split("/submission/", 1)[1]
+    """A path in the submission as the candidate knows it: relative to the submission's root,
+    whether the code ran from the original or from its working copy."""
+    for mount in (LAYOUT.submission_mount, LAYOUT.workspace_mount):
+        if f"{mount}/" in path:
+            return path.split(f"{mount}/", 1)[1]
     return path
 
 

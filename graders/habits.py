@@ -61,6 +61,9 @@ class Signal:
     """1.0 present, 0.0 absent, None not applicable."""
     evidence: list[str] = field(default_factory=list)
     """Why, in plain text; the first item is the headline."""
+    problems: list[str] = field(default_factory=list)
+    """Files that did not fit (a ``pyproject.toml`` of another shape): said even when the habit
+    does not apply, so the reviewer knows what was not read."""
 
 
 README_NAMES = re.compile(r"^readme(\.(md|markdown|rst|txt))?$", re.IGNORECASE)
@@ -170,7 +173,10 @@ def deps_signals(root: Path, files: list[SubmissionFile]) -> tuple[Signal, Signa
         third_party = third_party_imports(root, files)
         if not third_party:
             why = "only the standard library is imported: nothing to declare or pin"
-            return Signal("deps_declared", None, [why, *problems]), Signal("deps_pinned", None, [why, *problems])
+            return (
+                Signal("deps_declared", None, [why, *problems], problems),
+                Signal("deps_pinned", None, [why, *problems], problems),
+            )
         none = Signal(
             "deps_declared",
             0.0,

@@ -286,6 +286,11 @@ class QualityGrader(Grader):
                 result.messages.append(
                     Message(code=HABIT_CODES[name], text="; ".join(signal.evidence), level=level, source=self.name)
                 )
+        unread = dict.fromkeys(p for name in HABITS if signals[name].value is None for p in signals[name].problems)
+        if unread:  # a habit that does not apply still says which file it could not read
+            result.messages.append(
+                Message(code="unread_project_file", text="; ".join(unread), level=Level.INFO, source=self.name)
+            )
         return signals
 
 

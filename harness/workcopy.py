@@ -17,9 +17,10 @@ import os
 import shutil
 from pathlib import Path
 
+from sandbox.layout import LAYOUT
 from sandbox.runner import CANDIDATE_UID, usage
 
-WORK_MOUNT = "/workspace"
+WORK_MOUNT = LAYOUT.workspace_mount
 NLTK_DATA = f"{WORK_MOUNT}/nltk_data"
 """NLTK data shipped in the submission (``nltk_data/corpora/stopwords/...``) is found first."""
 

@@ -26,6 +26,10 @@ class ImageLayout:
     """The in-container entry and its modules (read-only, never the candidate's)."""
     entry_name: str = "entry.py"
     system_path: str = "/usr/local/bin:/usr/bin:/bin"
+    submission_mount: str = "/submission"
+    """The candidate's files as submitted (read-only)."""
+    workspace_mount: str = "/workspace"
+    """The candidate's writable working copy of them, its working directory (harness/workcopy.py)."""
     logs_mount: str = "/holdout/logs"
     trusted_mount: str = "/holdout/trusted"
     candidate_uid: int = 10001
