@@ -41,20 +41,6 @@ import time
 
 from entry_uids import CANDIDATE_UID, PYTHON, Held, held_exec, peak_rss_mb, start_as_runner, write_json
 
-CANDIDATE_PYTHONPATH = "HOLDOUT_CANDIDATE_PYTHONPATH"
-"""Where the candidate's installed requirements are (``/deps/...``). The host sets this instead of
-``PYTHONPATH`` (sandbox/layout.py), so this process -- the trusted runner, whose records decide
-points -- starts without them on ``sys.path``: a requirement shipping a module named like one the
-runner imports (``json``, ``nbclient``) is never imported here. Only the candidate's processes,
-started from here, get it as ``PYTHONPATH``."""
-
-
-def give_candidate_its_requirements() -> None:
-    """Children inherit ``PYTHONPATH``; this process's ``sys.path`` was fixed when it started."""
-    deps = os.environ.pop(CANDIDATE_PYTHONPATH, "")
-    if deps:
-        os.environ["PYTHONPATH"] = deps
-
 
 def run_script(path: str) -> int:
     """Run ``python path`` as the candidate uid; wait for it as the runner uid; record how it ended."""
@@ -116,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     held.add_argument("gate_fd", type=int)
     held.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    give_candidate_its_requirements()
     if args.mode == "_held":
         return held_exec(args.gate_fd, args.argv[1:] if args.argv[:1] == ["--"] else args.argv)
     if args.mode == "probe":

@@ -70,7 +70,7 @@ def test_the_candidates_requirements_reach_the_entry_under_their_own_name(tmp_pa
 
 
 def test_the_entry_and_the_layout_name_the_same_variable():
-    source = (Path(__file__).resolve().parent.parent / "sandbox" / "entry.py").read_text()
+    source = (Path(__file__).resolve().parent.parent / "sandbox" / "entry_uids.py").read_text()
     from sandbox.layout import LAYOUT
 
     assert f'CANDIDATE_PYTHONPATH = "{LAYOUT.candidate_pythonpath_var}"' in source
