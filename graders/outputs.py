@@ -9,13 +9,13 @@ component non-blocking, insists on a regular file, and reads at most ``max_bytes
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from harness import safeio
 from harness.errors import SubmissionError
 
 OutputErrorCode = Literal["missing", "not_regular_file", "symlink", "too_large", "unreadable"]
@@ -87,21 +87,17 @@ def _open_file(dir_fd: int, leaf: str, name: str) -> int:
         raise OutputError("missing", f"{name} was not written to the output folder") from None
     except OSError as exc:
         raise OutputError("unreadable", f"{name} could not be read: {exc.strerror}") from None
-    _require_regular(st.st_mode, name)
-    try:
-        fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK):
+    _require_regular(st.st_mode, name)  # the candidate's words for what it is instead
+    try:  # no link followed, and the regular-file check made on what was opened
+        return safeio.open_regular(leaf, dir_fd=dir_fd)
+    except safeio.UntrustedDataError as exc:
+        if exc.code == "symlink":
             raise OutputError("symlink", f"{name} is a symbolic link; write a regular file instead") from None
-        if exc.errno == errno.ENOENT:
+        if exc.code == "missing":
             raise OutputError("missing", f"{name} was not written to the output folder") from None
-        raise OutputError("unreadable", f"{name} could not be read: {exc.strerror}") from None
-    try:
-        _require_regular(os.fstat(fd).st_mode, name)  # what we actually opened
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        if exc.code == "not_regular_file":
+            raise OutputError("not_regular_file", f"{name} is not a regular file") from None
+        raise OutputError("unreadable", f"{name} could not be read") from None
 
 
 def _require_regular(mode: int, name: str) -> None:
@@ -114,20 +110,13 @@ def _require_regular(mode: int, name: str) -> None:
 
 
 def _read_capped(fd: int, max_bytes: int, name: str) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    while total <= max_bytes:
-        try:
-            chunk = os.read(fd, min(_READ_CHUNK, max_bytes + 1 - total))
-        except OSError as exc:
-            raise OutputError("unreadable", f"{name} could not be read: {exc.strerror}") from None
-        if not chunk:
-            break
-        chunks.append(chunk)
-        total += len(chunk)
-    if total > max_bytes:
+    try:
+        data, more = safeio.read_fd_bounded(fd, max_bytes)
+    except OSError as exc:
+        raise OutputError("unreadable", f"{name} could not be read: {exc.strerror}") from None
+    if more:
         raise OutputError("too_large", f"{name} is larger than the {max_bytes:,} bytes the grader reads")
-    return b"".join(chunks)
+    return data
 
 
 def open_output(output_dir: Path, name: str, max_bytes: int) -> bytes:

@@ -202,9 +202,15 @@ def sandbox_request(
             *provision.mounts(job),
             *dirs.mounts(trusted=trusted),
         ),
-        env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output", **provision.sandbox_env(job)},
+        env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output", **provision.sandbox_env(job, via_entry=_via_entry(command))},
         labels={"io.holdout.assignment": job.assignment.id, "io.holdout.submission": job.unpacked.sha256[:16]},
     )
+
+
+def _via_entry(command: list[str]) -> bool:
+    """Whether ``command`` starts the in-container entry (which keeps the candidate's requirements
+    off its own ``sys.path`` and hands them to the candidate's processes only)."""
+    return command[: len(LAYOUT.entry)] == LAYOUT.entry
 
 
 def sandbox_call(job: Job, *, background: bool = False):

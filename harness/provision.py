@@ -166,9 +166,12 @@ def mounts(job: Job) -> tuple[Mount, ...]:
     )
 
 
-def sandbox_env(job: Job) -> dict[str, str]:
-    """The environment variables that point the candidate's code at them."""
-    return {**_deps_env(job), **_resources_env(job)}
+def sandbox_env(job: Job, *, via_entry: bool = True) -> dict[str, str]:
+    """The environment variables that point the candidate's code at them. ``via_entry``: the
+    command is the in-container entry, which gets the requirements' path under its own name and
+    hands it on to the candidate's processes only (a command that runs nothing trusted, such as
+    the candidate's own tests, gets ``PYTHONPATH`` itself)."""
+    return {**_deps_env(job, via_entry), **_resources_env(job)}
 
 
 def _resources_env(job: Job) -> dict[str, str]:
@@ -182,12 +185,13 @@ def _resources_env(job: Job) -> dict[str, str]:
     return {**resources.sandbox_env(RESOURCES_MOUNT), "NLTK_DATA": f"{shipped}:{resources.nltk_path(RESOURCES_MOUNT)}"}
 
 
-def _deps_env(job: Job) -> dict[str, str]:
+def _deps_env(job: Job, via_entry: bool) -> dict[str, str]:
     if job.deps_prefix is None:
         return {}
     site = next(iter(sorted(job.deps_prefix.glob("lib/python3*/site-packages"))))
+    variable = LAYOUT.candidate_pythonpath_var if via_entry else "PYTHONPATH"
     return {
-        "PYTHONPATH": f"{DEPS_MOUNT}/{site.relative_to(job.deps_prefix).as_posix()}",
+        variable: f"{DEPS_MOUNT}/{site.relative_to(job.deps_prefix).as_posix()}",
         "PATH": LAYOUT.path(f"{DEPS_MOUNT}/bin"),
     }
 

@@ -16,6 +16,12 @@ LOGS_DIR = os.environ.get("HOLDOUT_LOGS_DIR", "/holdout/logs")
 TRUSTED_DIR = os.environ.get("HOLDOUT_TRUSTED_DIR", "/holdout/trusted")
 CANDIDATE_UID = int(os.environ.get("HOLDOUT_CANDIDATE_UID", "10001"))
 RUNNER_UID = int(os.environ.get("HOLDOUT_RUNNER_UID", "10002"))
+CANDIDATE_PYTHONPATH = "HOLDOUT_CANDIDATE_PYTHONPATH"
+"""Where the candidate's installed requirements are (``/deps/...``). The host sets this instead of
+``PYTHONPATH`` (sandbox/layout.py), so no process running this entry's code -- the trusted runner,
+whose records decide points, nor the held helper -- has them on ``sys.path``: a requirement
+shipping a module named like one the entry imports (``json``, ``nbclient``) is never imported by
+it. The candidate's own program gets them as ``PYTHONPATH`` when the held helper becomes it."""
 PYTHON = sys.executable
 ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "entry.py")
 """The entry script (a held process starts through it); its modules lie beside it."""
@@ -110,6 +116,9 @@ def held_exec(gate_fd: int, argv: list[str]) -> int:
         return 111  # the runner never let us go (it failed to drop): run nothing
     os.close(gate_fd)
     redirect_streams(LOGS_DIR)
+    deps = os.environ.pop(CANDIDATE_PYTHONPATH, "")
+    if deps:
+        os.environ["PYTHONPATH"] = deps  # the candidate's program, and what it starts, find them
     os.execv(argv[0], argv)
     return 127
 

@@ -35,6 +35,9 @@ class ImageLayout:
     candidate_uid: int = 10001
     runner_uid: int = 10002
     """The runner's uid when the host can chown its trusted folder (else the host's own uid)."""
+    candidate_pythonpath_var: str = "HOLDOUT_CANDIDATE_PYTHONPATH"
+    """Where the candidate's requirements are, set instead of ``PYTHONPATH``: the entry hands it
+    to the candidate's processes only (sandbox/entry_uids.py), never to the trusted runner's."""
 
     @property
     def python(self) -> str:

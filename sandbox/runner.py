@@ -17,12 +17,12 @@ results) are read from the trusted folder only; ``/output`` and the logs are evi
 from __future__ import annotations
 
 import os
-import stat
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import safeio
 from harness.models import SandboxRun, StreamCapture, Verdict
 from harness.spec import SandboxSpec
 from sandbox import LABEL, PID_LABEL
@@ -323,15 +323,12 @@ def _as_float(value) -> float | None:
 
 
 def open_regular(path: Path) -> int | None:
-    """An fd for ``path`` if it is a regular file and not a symlink; ``None`` otherwise."""
+    """An fd for ``path`` if it is a regular file and not a symlink (:func:`harness.safeio.open_regular`);
+    ``None`` otherwise: a missing or unsafe file is simply not there."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        return safeio.open_regular(path)
+    except safeio.UntrustedDataError:
         return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    return fd
 
 
 def _read_streams(folders: tuple[Path | None, ...], name: str) -> StreamCapture:

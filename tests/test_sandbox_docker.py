@@ -399,3 +399,49 @@ def test_doctor_shows_every_protection_holding(docker_client, sandbox_image):
     } <= names
     apart = next(c for c in result["checks"] if c["name"] == "runner apart")
     assert "not writable" in apart["detail"] and "refused" in apart["detail"], apart
+
+
+SHADOW_JSON = """
+SHADOW = True
+
+
+def dumps(obj, **kwargs):  # what a hostile requirement might do to the runner's record
+    return repr({"mode": "forged"})
+"""
+
+
+def test_the_candidates_requirements_never_reach_the_trusted_runner(
+    docker_client, sandbox_image, tmp_path, no_containers_left
+):
+    """The candidate's installed requirements (``/deps``) are on its own processes' path, never on
+    the trusted runner's: a requirement shipping a module named like one the runner imports
+    (``json``) is the candidate's alone, and the runner's record is written by the real one."""
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (deps / "json.py").write_text(SHADOW_JSON)
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "predict.py").write_text(
+        "import json, os\n"
+        "with open(os.path.join(os.environ['OUTPUT_DIR'], 'result.txt'), 'w') as fh:\n"
+        "    fh.write(f\"shadow={getattr(json, 'SHADOW', False)}\")\n"
+    )
+    dirs = make_job_dirs(tmp_path / "job")
+    request = RunRequest(
+        image=sandbox_image,
+        command=["/opt/venv/bin/python", "/opt/holdout/entry.py", "script", "predict.py"],
+        limits=SandboxSpec(timeout_s=60, memory_mb=512),
+        mounts=(
+            Mount(submission, "/submission"),
+            Mount(deps, "/deps"),
+            *dirs.mounts(trusted=True),
+            *grading_mounts(docker_client, sandbox_image),
+        ),
+        env={"DATA_DIR": "/data", "OUTPUT_DIR": "/output", "HOLDOUT_CANDIDATE_PYTHONPATH": "/deps"},
+        output_quota_mb=64,
+    )
+    run = run_container(docker_client, request)
+    assert run.verdict == Verdict.OK, run.stderr.text
+    assert (dirs.output / "result.txt").read_text() == "shadow=True"  # the candidate has its requirements
+    record = json.loads((dirs.trusted / "runner.json").read_text())  # the runner's real json wrote it
+    assert record["mode"] == "script" and record["exit_code"] == 0
