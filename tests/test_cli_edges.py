@@ -97,8 +97,16 @@ def _summary(report) -> str:
 
 def test_the_scorecard_shows_exact_maxima():
     text = _summary(realistic_report())
-    assert "1.9/7.4" in text and "3.7/7.4" in text and "48.6/64.8" in text and "13.0/13" in text
+    assert "1.85/7.4" in text and "3.7/7.4" in text and "48.6/64.8" in text and "13/13" in text
     assert "/7 " not in text and "/65" not in text
+
+
+def test_a_score_is_shown_to_the_precision_of_its_maximum():
+    """A full 12.96 reads 12.96/12.96, never 13.0/12.96 (more than the maximum)."""
+    report = realistic_report()
+    report.criteria[0].score = report.criteria[0].max_score = 12.96
+    text = _summary(report)
+    assert "12.96/12.96" in text and "13.0/12.96" not in text
     assert number(7.4) == "7.4" and number(7.0) == "7" and number(20 / 3) == "6.67" and number(100.0) == "100"
 
 

@@ -119,7 +119,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 def render_markdown(report: GradeReport) -> str:
     lines = [f"# holdout report: {md_escape(report.assignment.title or report.assignment.id)}", ""]
-    score = "–" if report.score is None else f"{report.score:.1f} / {number(report.max_score)}"
+    score = "–" if report.score is None else f"{number(report.score)} / {number(report.max_score)}"
     lines += [
         f"**Score:** {score} · **Status:** {report.status} · "
         f"**Submission:** `{report.submission.sha256[:12]}` ({md_escape(report.submission.name)})",
@@ -139,7 +139,7 @@ def render_markdown(report: GradeReport) -> str:
         lines += ["| Criterion | Level | Score | Evidence |", "|---|---|---|---|"]
         for c in report.criteria:
             level = "reviewer" if c.level is None and c.kind == "human" else (str(c.level) if c.level else "–")
-            pts = "–" if c.score is None else f"{c.score:.1f} / {number(c.max_score)}"
+            pts = "–" if c.score is None else f"{number(c.score)} / {number(c.max_score)}"
             lines.append(f"| {md_escape(c.title)} | {level} | {pts} | {md_escape('; '.join(c.evidence))} |")
         lines.append("")
     from harness.panel.render import panel_markdown
@@ -238,7 +238,7 @@ def print_summary(report: GradeReport, console) -> None:
     from rich.text import Text
 
     colour = {"graded": "green", "needs_review": "yellow", "rejected": "red", "awaiting_panel": "cyan"}[report.status]
-    score = "–" if report.score is None else f"{report.score:.1f}/{number(report.max_score)}"
+    score = "–" if report.score is None else f"{number(report.score)}/{number(report.max_score)}"
     head = Text.assemble(
         ("holdout ", "bold"),
         (f"{report.assignment.id}", "cyan"),
@@ -268,7 +268,7 @@ def print_summary(report: GradeReport, console) -> None:
             table.add_column(col, overflow="fold")
         for c in report.criteria:
             level = "reviewer" if c.kind == "human" else (str(c.level) if c.level else "–")
-            pts = "" if c.score is None else f"{c.score:.1f}/{number(c.max_score)}"
+            pts = "" if c.score is None else f"{number(c.score)}/{number(c.max_score)}"
             table.add_row(
                 Text(visible(c.title)), level, pts, Text(visible(clip("; ".join(c.evidence), EVIDENCE_CHARS)))
             )
