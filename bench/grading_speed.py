@@ -323,13 +323,15 @@ class ScriptSetup:
 
     work: Path
     env: dict[str, str]
-    job: object
+    staged: object
+    """The provisioned submission (:class:`harness.job.Staged`)."""
     runner: Callable
 
 
 def prepare_script(work: Path) -> ScriptSetup:
     from harness.api import docker_runner
-    from harness.pipeline import STEPS, GradeOptions, Job, run_sandbox
+    from harness.assignments import find_assignment
+    from harness.pipeline import GradeOptions, Job, stage
     from harness.settings import Settings
 
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -339,26 +341,27 @@ def prepare_script(work: Path) -> ScriptSetup:
     job = Job(
         source=SCRIPT_SUBMISSION,
         settings=settings,
-        options=GradeOptions(assignment=SCRIPT_ASSIGNMENT, image=tag),
+        options=GradeOptions(image=tag),
         job_dir=Path(tempfile.mkdtemp(prefix="job-", dir=work / "p5")),
         runner=runner,
+        assignment=find_assignment(SCRIPT_ASSIGNMENT, settings),
     )
-    for step in STEPS[: STEPS.index(run_sandbox)]:
-        step(job)
-    if job.entry is None or job.rejected is not None:
-        raise BenchError(f"the applied_ml reference has no entry point: {[m.text for m in job.messages]}")
-    for path in {job.unpacked.root, job.job_dir / "submission"}:  # as run_sandbox does: the sandbox's uid reads it
+    record = stage(job)
+    staged = record.staged
+    if staged is None or staged.entry is None:
+        raise BenchError(f"the applied_ml reference has no entry point: {[m.text for m in record.messages]}")
+    for path in {staged.unpacked.root, job.job_dir / "submission"}:  # as run_sandbox does: the sandbox's uid reads it
         os.chmod(path, 0o755)
-    return ScriptSetup(work=work, env=env, job=job, runner=runner)
+    return ScriptSetup(work=work, env=env, staged=staged, runner=runner)
 
 
 def script_alone(p: ScriptSetup) -> tuple[float, dict]:
     from harness.pipeline import sandbox_request
     from sandbox.runner import make_job_dirs
 
-    job = p.job
+    staged = p.staged
     dirs = make_job_dirs(Path(tempfile.mkdtemp(prefix="alone-", dir=p.work / "p5")) / "run")
-    request = sandbox_request(job, job.entry.command(job.assignment), dirs, trusted=True)
+    request = sandbox_request(staged, staged.entry.command(staged.assignment), dirs, trusted=True)
     started = time.perf_counter()
     run = p.runner(request)
     elapsed = time.perf_counter() - started

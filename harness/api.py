@@ -9,10 +9,12 @@ from pathlib import Path
 from harness import safeio
 from harness.assignments import find_assignment
 from harness.errors import ConfigError
+from harness.job import GradeOptions, Job, Runner
 from harness.models import GradeReport
-from harness.pipeline import GradeOptions, Job, Runner, execute
+from harness.pipeline import execute
 from harness.reports.assembly import build_report, keep_artifacts
 from harness.settings import Settings
+from harness.spec import Assignment
 
 
 def docker_runner(image: str | None, settings: Settings) -> tuple[Runner, str]:
@@ -38,13 +40,16 @@ def docker_runner(image: str | None, settings: Settings) -> tuple[Runner, str]:
 
 def grade(
     submission: str | Path,
-    assignment: str | Path | None = None,
+    assignment: str | Path | Assignment | None = None,
     settings: Settings | None = None,
     *,
     options: GradeOptions | None = None,
     runner: Runner | None = None,
 ) -> GradeReport:
     """Grade one submission (zip, tar.gz or directory) and return the report.
+
+    ``assignment``: an id, an assignment folder, or a loaded :class:`~harness.spec.Assignment`;
+    None: the submission's ``submission.toml`` names it (by id). ``options`` are never changed.
 
     Raises :class:`~harness.errors.ConfigError` (no such path, unknown assignment, missing data) and
     :class:`~harness.errors.InfrastructureError` (no engine, no image); everything that is the
@@ -53,26 +58,29 @@ def grade(
     from sandbox.cleanup import new_job_dir
 
     settings = settings or Settings.from_env()
-    options = replace(options or GradeOptions())  # the caller's options are never changed
-    if assignment is not None:
-        options = replace(options, assignment=assignment)
+    options = options or GradeOptions()  # frozen: the caller's options are never changed
     source = Path(submission)
     if not source.exists():
         # the operator's mistake, not the candidate's archive: a usage error (2), as in `grade batch`
         raise ConfigError(f"submission {source} does not exist", hint="Check the path you passed to `grade`.")
     # Configuration errors first: a typo in --assignment should not wait for Docker.
-    chosen = find_assignment(options.assignment, settings) if options.assignment is not None else None
+    chosen = (
+        assignment
+        if isinstance(assignment, Assignment) or assignment is None
+        else find_assignment(assignment, settings)
+    )
     if runner is None:
         runner, image = docker_runner(options.image, settings)
         options = replace(options, image=image)
-    job = Job(source=source, settings=settings, options=options, job_dir=new_job_dir(), runner=runner)
-    job.assignment = chosen
-    job.timings["started_at"] = round(time.time(), 3)
-    started = time.monotonic()
+    job = Job(
+        source=source, settings=settings, options=options, job_dir=new_job_dir(), runner=runner, assignment=chosen
+    )
+    started_at, started = round(time.time(), 3), time.monotonic()
     try:
-        execute(job)
-        keep_artifacts(job)
-        report = build_report(job)
+        record = execute(job)
+        record.timings = {"started_at": started_at, **record.timings}
+        keep_artifacts(record)
+        report = build_report(record)
     finally:
         safeio.rmtree(job.job_dir)  # iterative, never raises: candidate code wrote in there
     report.timings["total_s"] = round(time.monotonic() - started, 3)

@@ -223,10 +223,8 @@ def grade_batch(
                 item.report = GradeReport.model_validate_json((target / "report.json").read_text())
                 return item
             on_event("start", item)
-            options = GradeOptions(
-                assignment=assignment, image=image, artifacts_dir=target / "artifacts", container_slots=slots
-            )
-            report = grade(item.source, settings=settings, options=options, runner=runner)
+            options = GradeOptions(image=image, artifacts_dir=target / "artifacts", container_slots=slots)
+            report = grade(item.source, assignment, settings=settings, options=options, runner=runner)
             if cancelled.is_set():  # killed mid-run: its result is not the candidate's
                 return item
             if item.blind:

@@ -2,8 +2,10 @@
 declared data resources (mounted at ``/resources``) and the candidate's own dependencies
 (resolved on the host, installed in a container with no network, mounted at ``/deps``).
 
-Two pipeline steps (:func:`provide_resources`, :func:`install_dependencies`) and what
-:func:`harness.pipeline.sandbox_request` adds for them (:func:`mounts`, :func:`sandbox_env`).
+Two pipeline steps (:func:`provide_resources`, :func:`install_dependencies`), what
+:func:`harness.pipeline.sandbox_request` adds for them (:func:`mounts`, :func:`sandbox_env`),
+and the model gateway around the candidate's run (:func:`start_gateway`, :func:`finish_gateway`)
+and for the judge (:func:`judge_gateway`). Each takes what it needs and returns what it made.
 """
 
 from __future__ import annotations
@@ -12,40 +14,49 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness import deps, safeio
-from harness.models import Level, Message, Verdict, Visibility
+from harness.intake import UnpackedSubmission
+from harness.job import Job, Staged
+from harness.models import Level, Message, SandboxRun, Verdict, Visibility
+from harness.settings import Settings
+from harness.spec import Assignment
 from sandbox.layout import LAYOUT
 from sandbox.runner import LOGS_MOUNT, Mount, RunRequest, make_job_dirs
-
-if TYPE_CHECKING:
-    from harness.pipeline import Job
 
 DEPS_MOUNT = "/deps"
 RESOURCES_MOUNT = "/resources"
 
 
-def provide_resources(job: Job) -> None:
+def provide_resources(assignment: Assignment, settings: Settings) -> Path | None:
     """Declared resources (files, NLTK packages, model snapshots), verified and assembled once
-    per content into the cache (:mod:`harness.resources`)."""
+    per content into the cache (:mod:`harness.resources`); None when there are none."""
     from harness.resources import prepare_resources
 
-    assert job.assignment is not None
-    job.resources_dir = prepare_resources(job.assignment, job.settings)
+    return prepare_resources(assignment, settings)
 
 
-def install_dependencies(job: Job) -> None:
+@dataclass
+class Dependencies:
+    """What :func:`install_dependencies` did: the installed prefix (None: nothing to mount),
+    what it tells the candidate, and its provenance record (None: no requirements file)."""
+
+    prefix: Path | None = None
+    messages: list[Message] = field(default_factory=list)
+    record: dict | None = None
+
+
+def install_dependencies(job: Job, assignment: Assignment, unpacked: UnpackedSubmission) -> Dependencies:
     """Resolve the submission's requirements on the host (wheels only, cached) and install them
     in a sandbox container with no network; the candidate's run then sees them."""
-    assert job.assignment is not None and job.unpacked is not None
-    policy = job.assignment.spec.dependencies
-    reqs, messages, source = deps.read_requirements(job.unpacked.root)
-    job.messages.extend(messages)
+    policy = assignment.spec.dependencies
+    reqs, messages, source = deps.read_requirements(unpacked.root)
+    done = Dependencies(messages=list(messages))
     if source is None or not policy.enabled:
         if source is not None:
-            job.messages.append(
+            done.messages.append(
                 Message(
                     code="dep_disabled",
                     text=f"{source} was ignored: this assignment installs no extra packages.",
@@ -53,15 +64,15 @@ def install_dependencies(job: Job) -> None:
                     source="dependencies",
                 )
             )
-        return
+        return done
     plan = deps.apply_policy(reqs, policy, deps.image_pins())
-    job.messages.extend(plan.messages)
+    done.messages.extend(plan.messages)
     record: dict = {"file": source, "preinstalled": plan.satisfied, "installed": [], "refused": []}
-    job.provenance["dependencies"] = record
+    done.record = record
     resolution = deps.resolve(plan, policy, job.settings.cache_dir, job.options.image or "", job.settings.pip_args)
     if resolution is None:
-        return
-    job.messages.extend(resolution.messages())
+        return done
+    done.messages.extend(resolution.messages())
     record.update(
         refused=[r["code"] + ": " + r["name"] for r in resolution.refused],
         cache="hit" if resolution.cache_hit else "miss",
@@ -69,22 +80,25 @@ def install_dependencies(job: Job) -> None:
         download_mb=round(resolution.download_bytes / 1e6, 1),
     )
     if not resolution.resolved:
-        return
+        return done
     prefix = resolution.root / "prefix"
     if not (resolution.root / "installed.json").is_file():
         started = time.monotonic()
-        prefix = _install_wheels(job, resolution, bool(plan.repins), policy.install_timeout_s)
+        prefix = _install_wheels(job, assignment, resolution, bool(plan.repins), done.messages)
         record["install_s"] = round(time.monotonic() - started, 2)
         if prefix is None:
-            return
+            return done
     site = next(iter(sorted(prefix.glob("lib/python3*/site-packages"))), None)
     if site is None:
-        return
+        return done
     record["installed"] = deps.installed_distributions(site)
-    job.deps_prefix = prefix
+    done.prefix = prefix
+    return done
 
 
-def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: float) -> Path | None:
+def _install_wheels(
+    job: Job, assignment: Assignment, resolution, ignore_installed: bool, messages: list[Message]
+) -> Path | None:
     """``pip install --no-index`` inside a hardened container; published atomically into the cache."""
     work = Path(tempfile.mkdtemp(prefix=".install-", dir=resolution.root))
     os.chmod(work, 0o755)
@@ -95,7 +109,8 @@ def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: flo
     except PermissionError:
         os.chmod(staging, 0o777)
     dirs = make_job_dirs(job.job_dir / "install")
-    limits = job.assignment.spec.sandbox.model_copy(update={"timeout_s": timeout_s})
+    timeout_s = assignment.spec.dependencies.install_timeout_s
+    limits = assignment.spec.sandbox.model_copy(update={"timeout_s": timeout_s})
     command = [
         LAYOUT.python,
         "-m",
@@ -130,7 +145,7 @@ def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: flo
     if run.verdict != Verdict.OK:
         safeio.rmtree(work)
         tail = (run.stdout.text + run.stderr.text).strip()[-1500:]
-        job.messages.append(
+        messages.append(
             Message(
                 code="dep_install_failed",
                 text=f"Installing the requirements failed ({run.verdict.value}); the run went ahead without them.",
@@ -138,7 +153,7 @@ def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: flo
                 source="dependencies",
             )
         )
-        job.messages.append(
+        messages.append(
             Message(
                 code="dep_install_log",
                 text=tail,
@@ -158,40 +173,40 @@ def _install_wheels(job: Job, resolution, ignore_installed: bool, timeout_s: flo
     return target
 
 
-def mounts(job: Job) -> tuple[Mount, ...]:
-    """The read-only mounts for what this job was provided."""
+def mounts(deps_prefix: Path | None, resources_dir: Path | None) -> tuple[Mount, ...]:
+    """The read-only mounts for what a submission was provided."""
     return (
-        *((Mount(job.deps_prefix, DEPS_MOUNT),) if job.deps_prefix else ()),
-        *((Mount(job.resources_dir, RESOURCES_MOUNT),) if job.resources_dir else ()),
+        *((Mount(deps_prefix, DEPS_MOUNT),) if deps_prefix else ()),
+        *((Mount(resources_dir, RESOURCES_MOUNT),) if resources_dir else ()),
     )
 
 
-def sandbox_env(job: Job, *, via_entry: bool = True) -> dict[str, str]:
+def sandbox_env(deps_prefix: Path | None, resources_dir: Path | None, *, via_entry: bool = True) -> dict[str, str]:
     """The environment variables that point the candidate's code at them. ``via_entry``: the
     command is the in-container entry, which gets the requirements' path under its own name and
     hands it on to the candidate's processes only (a command that runs nothing trusted, such as
     the candidate's own tests, gets ``PYTHONPATH`` itself)."""
-    return {**_deps_env(job, via_entry), **_resources_env(job)}
+    return {**_deps_env(deps_prefix, via_entry), **_resources_env(resources_dir)}
 
 
-def _resources_env(job: Job) -> dict[str, str]:
+def _resources_env(resources_dir: Path | None) -> dict[str, str]:
     """``NLTK_DATA``: the submission's own ``nltk_data`` first, then the declared packages;
     ``HF_HOME`` and friends when resources are declared."""
     from harness import resources, workcopy
 
     shipped = f"{workcopy.NLTK_DATA}:/submission/nltk_data"  # the copy in the run, the original in graders' runs
-    if job.resources_dir is None:
+    if resources_dir is None:
         return {"NLTK_DATA": shipped}
     return {**resources.sandbox_env(RESOURCES_MOUNT), "NLTK_DATA": f"{shipped}:{resources.nltk_path(RESOURCES_MOUNT)}"}
 
 
-def _deps_env(job: Job, via_entry: bool) -> dict[str, str]:
-    if job.deps_prefix is None:
+def _deps_env(deps_prefix: Path | None, via_entry: bool) -> dict[str, str]:
+    if deps_prefix is None:
         return {}
-    site = next(iter(sorted(job.deps_prefix.glob("lib/python3*/site-packages"))))
+    site = next(iter(sorted(deps_prefix.glob("lib/python3*/site-packages"))))
     variable = LAYOUT.candidate_pythonpath_var if via_entry else "PYTHONPATH"
     return {
-        variable: f"{DEPS_MOUNT}/{site.relative_to(job.deps_prefix).as_posix()}",
+        variable: f"{DEPS_MOUNT}/{site.relative_to(deps_prefix).as_posix()}",
         "PATH": LAYOUT.path(f"{DEPS_MOUNT}/bin"),
     }
 
@@ -199,34 +214,43 @@ def _deps_env(job: Job, via_entry: bool) -> dict[str, str]:
 # --- model gateway (issue 14) ----------------------------------------------------------------
 
 
-def start_gateway(job: Job):
+def start_gateway(staged: Staged):
     """The submission's own model gateway (a fresh socket folder in its job dir), or None when
     the assignment declares none. Started just before the candidate's run."""
     from sandbox.gateway.config import resolve_config
     from sandbox.gateway.job import JobGateway, recording_dir
 
-    assert job.assignment is not None and job.unpacked is not None
-    config = resolve_config(job.assignment.spec.gateway)
+    config = resolve_config(staged.assignment.spec.gateway)
     if config is None:
         return None
-    recordings = recording_dir(job.settings.cache_dir, job.assignment.id, job.unpacked.sha256)
-    return JobGateway(config, job.job_dir, recordings).start()
+    recordings = recording_dir(staged.job.settings.cache_dir, staged.assignment.id, staged.unpacked.sha256)
+    return JobGateway(config, staged.job.job_dir, recordings).start()
 
 
-def finish_gateway(job: Job, gateway) -> None:
+@dataclass(frozen=True)
+class GatewayFinish:
+    """A stopped gateway's summary (None: there was none) and what it tells the report."""
+
+    summary: dict | None = None
+    messages: tuple[Message, ...] = ()
+
+
+def finish_gateway(staged: Staged, gateway, run: SandboxRun | None) -> GatewayFinish:
     """Stop it; the summary goes to the report, the budget and habits into messages, a gateway
-    that failed during the run marks the report for review (not the candidate's fault)."""
+    that failed during the run marks the report for review (not the candidate's fault).
+    ``run``: the candidate's run (None when it never finished), read for direct model calls."""
     if gateway is None:
-        return
+        return GatewayFinish()
     from harness.reports.gateway import budget_line
 
     summary = gateway.finish()
-    job.gateway = summary
-    if job.options.artifacts_dir is not None:
-        job.options.artifacts_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(gateway.log_path, job.options.artifacts_dir / "gateway-calls.jsonl")
+    messages: list[Message] = []
+    artifacts_dir = staged.job.options.artifacts_dir
+    if artifacts_dir is not None:
+        artifacts_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(gateway.log_path, artifacts_dir / "gateway-calls.jsonl")
     if summary["budget_exhausted"]:
-        job.messages.append(
+        messages.append(
             Message(
                 code="gateway_budget_exhausted",
                 text=f"Model budget exhausted: {budget_line(summary)}",
@@ -235,7 +259,7 @@ def finish_gateway(job: Job, gateway) -> None:
             )
         )
     for habit in summary["habits"]:
-        job.messages.append(
+        messages.append(
             Message(
                 code=habit["code"],
                 text=habit["text"],
@@ -246,15 +270,15 @@ def finish_gateway(job: Job, gateway) -> None:
         )
     from sandbox.gateway.direct import direct_call_host, message_text
 
-    output = job.run.stdout.text + job.run.stderr.text if job.run and gateway.healthy else ""
-    host = direct_call_host(output, job.unpacked.root if job.unpacked else None) if output else None
+    output = run.stdout.text + run.stderr.text if run is not None and gateway.healthy else ""
+    host = direct_call_host(output, staged.unpacked.root) if output else None
     if host is not None:
-        job.messages.append(
+        messages.append(
             Message(code="model_called_directly", text=message_text(host), level=Level.ERROR, source="gateway")
         )
     if not gateway.healthy:
         why = "; ".join(summary["failures"][:3])
-        job.messages.append(
+        messages.append(
             Message(
                 code="gateway_failed",
                 level=Level.ERROR,
@@ -264,9 +288,10 @@ def finish_gateway(job: Job, gateway) -> None:
                 "this report.",
             )
         )
+    return GatewayFinish(summary, tuple(messages))
 
 
-def judge_gateway(job: Job):
+def judge_gateway(staged: Staged):
     """For the ``rag_judge`` grader: opens its own gateway on the assignment's backend (same key,
     no budget, its own log and recording) as a context manager yielding ``{"socket_path",
     "model"}``; None when there is no gateway, no ``judge_model``, or the backend is offline
@@ -277,16 +302,15 @@ def judge_gateway(job: Job):
     from sandbox.gateway.config import resolve_config
     from sandbox.gateway.job import JobGateway, recording_dir
 
-    if job.assignment is None or job.unpacked is None:
-        return None
-    config = resolve_config(job.assignment.spec.gateway)
+    config = resolve_config(staged.assignment.spec.gateway)
     if config is None or config.backend == "offline" or not config.judge_model:
         return None
     model = config.judge_model
     judge_config = dc.replace(
         config, max_tokens=0, max_requests=0, max_cost_usd=0.0, models={model: config.models.get(model, model)}
     )
-    recordings = recording_dir(job.settings.cache_dir, job.assignment.id, job.unpacked.sha256) / "judge"
+    job = staged.job
+    recordings = recording_dir(job.settings.cache_dir, staged.assignment.id, staged.unpacked.sha256) / "judge"
 
     @contextlib.contextmanager
     def open_judge_gateway():

@@ -57,11 +57,10 @@ def context(tmp_path) -> GradeContext:
 def job_for(tmp_path, spec: GatewaySpec):
     job_dir = tmp_path / "job"
     job_dir.mkdir(exist_ok=True)
-    return SimpleNamespace(
+    return SimpleNamespace(  # what harness.job.Staged gives provision.judge_gateway
         assignment=SimpleNamespace(id="t", spec=SimpleNamespace(gateway=spec)),
         unpacked=SimpleNamespace(sha256="ab" * 32),
-        settings=SimpleNamespace(cache_dir=tmp_path / "cache"),
-        job_dir=job_dir,
+        job=SimpleNamespace(settings=SimpleNamespace(cache_dir=tmp_path / "cache"), job_dir=job_dir),
     )
 
 
@@ -88,9 +87,9 @@ def test_the_judge_goes_through_the_assignments_gateway_and_replays(tmp_path, up
     monkeypatch.setenv("GRADE_GATEWAY_BACKEND", "replay")
     ctx.extras["cache_dir"] = tmp_path / "fresh-cache"  # no judge cache: every call is made, and replayed
     (tmp_path / "job2").mkdir()
-    job = job_for(tmp_path, spec)
-    job.job_dir = tmp_path / "job2"
-    ctx.extras["judge_gateway"] = provision.judge_gateway(job)
+    staged = job_for(tmp_path, spec)
+    staged.job.job_dir = tmp_path / "job2"
+    ctx.extras["judge_gateway"] = provision.judge_gateway(staged)
     again = RagJudgeGrader().grade(ctx)
     assert again.measurements["faithfulness"] == m["faithfulness"] and len(upstream.requests) == 6
 

@@ -111,3 +111,20 @@ def test_no_stage_imports_a_face():
         if _is_face(target)
     }
     assert not upward, sorted(upward)
+
+
+def test_the_pipeline_state_is_below_the_steps():
+    """The steps' shared values (``harness.job``) import no step; ``provision`` is a step the
+    pipeline calls, never the other way round (no pipeline ⇄ provision cycle)."""
+    steps = {"harness.pipeline", "harness.provision", "harness.api", "harness.reports.assembly"}
+    assert not IMPORTS["harness.job"] & steps, sorted(IMPORTS["harness.job"] & steps)
+    assert "harness.pipeline" not in IMPORTS["harness.provision"]
+    assert "harness.pipeline" not in IMPORTS["harness.reports.assembly"]
+
+
+@pytest.mark.parametrize("module", ["pipeline", "provision", "job", "reports/assembly"])
+def test_the_pipeline_state_needs_no_unchecked_optionals(module: str):
+    """Each step takes what it needs, typed: no ``assert x is not None`` to get at a field."""
+    tree = ast.parse((ROOT / "harness" / f"{module}.py").read_text(encoding="utf-8"))
+    asserts = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+    assert not asserts, f"harness/{module}.py asserts at lines {asserts}"

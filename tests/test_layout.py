@@ -53,18 +53,17 @@ def test_the_candidates_requirements_reach_the_entry_under_their_own_name(tmp_pa
     """A command through the entry gets the requirements' path as HOLDOUT_CANDIDATE_PYTHONPATH
     (the entry hands it to the candidate's processes only); any other command, which runs nothing
     trusted, gets PYTHONPATH."""
-    from types import SimpleNamespace
-
     from harness import provision
     from harness.pipeline import _via_entry
     from sandbox.layout import LAYOUT
 
     (tmp_path / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
-    job = SimpleNamespace(deps_prefix=tmp_path, resources_dir=None)
-    through_entry = provision.sandbox_env(job, via_entry=_via_entry([*LAYOUT.entry, "script", "predict.py"]))
+    through_entry = provision.sandbox_env(tmp_path, None, via_entry=_via_entry([*LAYOUT.entry, "script", "predict.py"]))
     assert through_entry[LAYOUT.candidate_pythonpath_var] == "/deps/lib/python3.11/site-packages"
     assert "PYTHONPATH" not in through_entry
-    own_tests = provision.sandbox_env(job, via_entry=_via_entry([LAYOUT.python, "/holdout-pytest/driver.py"]))
+    own_tests = provision.sandbox_env(
+        tmp_path, None, via_entry=_via_entry([LAYOUT.python, "/holdout-pytest/driver.py"])
+    )
     assert own_tests["PYTHONPATH"] == "/deps/lib/python3.11/site-packages"
     assert LAYOUT.candidate_pythonpath_var not in own_tests
 

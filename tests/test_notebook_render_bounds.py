@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
-from types import SimpleNamespace
 
 from harness.reports import notebook as rn
 from harness.reports.write import write_reports
@@ -112,8 +110,7 @@ def test_a_script_run_never_renders_a_notebook_it_left_behind(tmp_path):
 
 
 def test_keep_artifacts_copies_the_notebook_of_a_notebook_run_only(tmp_path):
-    from harness.pipeline import EntryPoint, GradeOptions, Job
-    from harness.reports.assembly import keep_artifacts
+    from harness.reports.assembly import copy_artifacts
 
     logs, trusted = tmp_path / "logs", tmp_path / "trusted"
     logs.mkdir()
@@ -123,18 +120,7 @@ def test_keep_artifacts_copies_the_notebook_of_a_notebook_run_only(tmp_path):
     (logs / "stdout.txt").write_text("out\n")
     for kind, expected in (("script", {"stdout.txt"}), ("notebook", {"stdout.txt", "executed.ipynb"})):
         out = tmp_path / kind
-        job = Job(
-            source=Path("s"),
-            settings=None,
-            options=GradeOptions(artifacts_dir=out),
-            job_dir=tmp_path,
-            runner=None,
-            logs_dir=logs,
-            trusted_dir=trusted,
-            entry=EntryPoint(kind, "x"),
-            unpacked=SimpleNamespace(sha256="ab" * 32),
-        )
-        keep_artifacts(job)
+        copy_artifacts(out, sha256="ab" * 32, notebook_run=kind == "notebook", logs_dir=logs, trusted_dir=trusted)
         assert {p.name for p in out.iterdir()} - {"submission.sha256"} == expected
         if kind == "notebook":  # the runner's own copy, never the one in the candidate's logs
             assert (out / "executed.ipynb").read_text() == _nb([])

@@ -310,7 +310,7 @@ def test_grade_never_changes_the_callers_options(toy, tmp_path):
     _, settings = toy
     options = GradeOptions(timeout_s=50)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        options.assignment = "x"  # type: ignore[misc]
+        options.image = "x"  # type: ignore[misc]
     report = grade(submission(tmp_path), "toy", settings=settings, options=options, runner=fake_runner(perfect))
     assert report.score == 100.0
     assert options == GradeOptions(timeout_s=50)
@@ -420,3 +420,68 @@ def test_batch_never_runs_more_containers_than_jobs(toy, tmp_path):
     result = grade_batch([subs], tmp_path / "out", settings, jobs=2, runner=run)
     assert result.counts == {"awaiting_panel": 4}  # graded; the toy rubric has a human criterion
     assert peak[0] <= 2 and len(early) == 8
+
+
+# --- the steps alone (typed pipeline state) ---------------------------------------------------
+
+
+def staged_toy(toy, tmp_path, files=None):
+    """The toy submission staged by :func:`harness.pipeline.stage`, with a fake runner."""
+    from harness.assignments import find_assignment
+    from harness.pipeline import GradeOptions, Job, stage
+
+    root, settings = toy
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    job = Job(
+        source=submission(tmp_path, files),
+        settings=settings,
+        options=GradeOptions(),
+        job_dir=job_dir,
+        runner=fake_runner(perfect),
+        assignment=find_assignment(root, settings),
+    )
+    return stage(job)
+
+
+def test_staging_returns_a_frozen_ready_to_run_submission(toy, tmp_path):
+    import dataclasses
+
+    record = staged_toy(toy, tmp_path)
+    staged = record.staged
+    assert staged is not None and record.rejected is None
+    assert staged.entry.kind == "script" and staged.entry.path == "predict.py"
+    assert staged.assignment.id == "toy" and [g.name for g in staged.graders] == ["predictions", "run"]
+    assert set(record.timings) >= {"unpack", "load_graders", "prepare_data", "install_dependencies"}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        staged.entry = None  # type: ignore[misc]
+
+
+def test_each_step_takes_what_it_needs_and_returns_what_it_made(toy, tmp_path):
+    from harness.models import Message
+    from harness.pipeline import check_outputs, find_entry_point, run_graders, run_sandbox
+
+    staged = staged_toy(toy, tmp_path).staged
+    missing = find_entry_point(staged.assignment, tmp_path / "job")  # a folder with no entry point
+    assert isinstance(missing, Message) and missing.code == "no_entry_point"
+    outcome = run_sandbox(staged)
+    assert outcome.run.verdict == Verdict.OK and (outcome.output_dir / "predictions.csv").is_file()
+    (outcome.output_dir / "predictions.csv").unlink()
+    checked = check_outputs(staged, outcome)
+    assert checked.run.verdict == Verdict.NO_OUTPUT and outcome.run.verdict == Verdict.OK  # a new value
+    results = run_graders(staged, checked)
+    assert [r.grader for r in results] == ["predictions", "run"]
+
+
+def test_a_rejected_archive_is_recorded_and_not_staged(toy, tmp_path):
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../escape.py", "x")
+        zf.writestr("submission.toml", 'assignment = "toy"\n')
+    from harness.pipeline import GradeOptions, Job, stage
+
+    _, settings = toy
+    (tmp_path / "job").mkdir()
+    record = stage(Job(evil, settings, GradeOptions(), tmp_path / "job", fake_runner(perfect)))
+    assert record.rejected is not None and record.staged is None and record.unpacked is None
+    assert record.messages[0].code.startswith("rejected_")

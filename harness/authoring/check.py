@@ -295,8 +295,8 @@ def check_assignment(
     reports = []
     for canary in canaries:
         t = time.monotonic()
-        options = GradeOptions(assignment=assignment.root, image=image, timeout_s=canary.timeout_s)
-        graded = grade(assignment.root / canary.path, settings=settings, options=options, runner=runner)
+        options = GradeOptions(image=image, timeout_s=canary.timeout_s)
+        graded = grade(assignment.root / canary.path, assignment, settings=settings, options=options, runner=runner)
         reports.append(graded)
         problems = canary_problems(graded, canary, spec)
         if problems:

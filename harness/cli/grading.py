@@ -42,8 +42,8 @@ def submission_cmd(
     from harness.reports.write import print_summary, report_json, write_reports
 
     _claim_out_dir(out_dir, force)
-    options = GradeOptions(assignment=assignment, image=image, artifacts_dir=out_dir / "artifacts")
-    report = grade(submission, settings=Settings.from_env(), options=options)
+    options = GradeOptions(image=image, artifacts_dir=out_dir / "artifacts")
+    report = grade(submission, assignment, settings=Settings.from_env(), options=options)
     paths = write_reports(report, out_dir)
     if as_json:
         click.echo(report_json(report), nl=False)

@@ -1,4 +1,4 @@
-"""From a finished :class:`~harness.pipeline.Job` to what the reviewer gets: the run's
+"""From a finished grading (:class:`~harness.job.Grading`) to what the reviewer gets: the run's
 artifacts kept (executed notebook, full logs; untrusted, no links followed) and the
 :class:`~harness.models.GradeReport` with rubric, messages and provenance.
 
@@ -13,11 +13,11 @@ import os
 import platform
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from harness import __version__
 from harness.data import assignment_data_digest
 from harness.errors import InfrastructureError
+from harness.job import Grading
 from harness.models import (
     AssignmentRef,
     GradeReport,
@@ -34,9 +34,6 @@ from harness.safeio import UntrustedDataError, read_bounded, rmtree
 from harness.streams import shown_run
 from sandbox.runner import open_regular
 
-if TYPE_CHECKING:
-    from harness.pipeline import Job
-
 ARTIFACTS = {"executed.ipynb": 64 * 2**20, "stdout.txt": 8 * 2**20, "stderr.txt": 8 * 2**20}
 """The run's files kept for the reviewer, each with its size cap."""
 RENDERED_NOTEBOOK = "notebook.html"
@@ -48,27 +45,41 @@ ARTIFACTS_STAMP = "submission.sha256"
 report links the artifacts only when it records the same sha256 (:func:`artifacts_belong_to`)."""
 
 
-def keep_artifacts(job: Job) -> None:
-    """Copy the executed notebook and full logs (no links followed, capped) for the reviewer.
+def keep_artifacts(record: Grading) -> None:
+    """Copy the executed notebook and full logs of a grading's run for the reviewer (into
+    ``--out``'s artifacts folder, when the grading has one): :func:`copy_artifacts`."""
+    target = record.job.options.artifacts_dir
+    if target is None:
+        return
+    outcome, entry = record.outcome, record.entry
+    copy_artifacts(
+        target,
+        sha256=record.unpacked.sha256 if record.unpacked else None,
+        notebook_run=entry is not None and entry.kind == "notebook",
+        logs_dir=outcome.logs_dir if outcome else None,
+        trusted_dir=outcome.trusted_dir if outcome else None,
+    )
+
+
+def copy_artifacts(
+    target: Path, *, sha256: str | None, notebook_run: bool, logs_dir: Path | None, trusted_dir: Path | None
+) -> None:
+    """Copy the executed notebook and full logs (no links followed, capped) into ``target``.
 
     The folder is emptied first: what an earlier grading (of this or another submission) left
     there is never kept beside this run's report. The executed notebook comes only from the
     runner's trusted folder, and only for a notebook run (a copy the candidate's code left in
     its logs is not the runner's); each log, from the runner's folder when it wrote one (a
     notebook's mirrored output), else the candidate's own capture."""
-    target = job.options.artifacts_dir
-    if target is None:
-        return
     clear_artifacts(target)
-    if job.logs_dir is None or job.unpacked is None:
+    if logs_dir is None or sha256 is None:
         return
     target.mkdir(parents=True, exist_ok=True)
-    (target / ARTIFACTS_STAMP).write_text(job.unpacked.sha256 + "\n", encoding="ascii")
-    notebook_run = job.entry is not None and job.entry.kind == "notebook"
+    (target / ARTIFACTS_STAMP).write_text(sha256 + "\n", encoding="ascii")
     for name, cap in ARTIFACTS.items():
         if name == "executed.ipynb" and not notebook_run:
             continue  # a script run has no notebook of ours: whatever is there, the candidate wrote
-        folders = [job.trusted_dir] if name == "executed.ipynb" else [job.trusted_dir, job.logs_dir]
+        folders = [trusted_dir] if name == "executed.ipynb" else [trusted_dir, logs_dir]
         fd = None
         for folder in (f for f in folders if f is not None):
             fd = open_regular(folder / name)
@@ -124,51 +135,53 @@ def _metrics(results: list[GraderResult]) -> dict[str, float | None]:
     return metrics
 
 
-def build_report(job: Job) -> GradeReport:
+def build_report(record: Grading) -> GradeReport:
+    job, assignment_used = record.job, record.assignment
     assignment = (
-        AssignmentRef(id=job.assignment.id, title=job.assignment.spec.title, version=job.assignment.spec.version)
-        if job.assignment
-        else AssignmentRef(id=str(job.options.assignment or "unknown"))
+        AssignmentRef(id=assignment_used.id, title=assignment_used.spec.title, version=assignment_used.spec.version)
+        if assignment_used
+        else AssignmentRef(id="unknown")
     )
+    unpacked = record.unpacked
     source_kind = "directory" if job.source.is_dir() else ("zip" if job.source.suffix == ".zip" else "tar")
     submission = SubmissionRef(
         name=job.source.name,
-        sha256=job.unpacked.sha256 if job.unpacked else _sha256_or_empty(job.source),
-        kind=job.unpacked.kind if job.unpacked else source_kind,
-        files=job.unpacked.files if job.unpacked else 0,
-        bytes=job.unpacked.bytes if job.unpacked else 0,
-        entry_point=job.entry.path if job.entry else None,
+        sha256=unpacked.sha256 if unpacked else _sha256_or_empty(job.source),
+        kind=unpacked.kind if unpacked else source_kind,
+        files=unpacked.files if unpacked else 0,
+        bytes=unpacked.bytes if unpacked else 0,
+        entry_point=record.entry.path if record.entry else None,
     )
-    if job.rejected is not None:
+    if record.rejected is not None or assignment_used is None:
         return GradeReport(
             status=ReportStatus.REJECTED,
             score=0.0,
             assignment=assignment,
             submission=submission,
-            messages=job.messages,
-            provenance=_provenance(job),
-            timings=job.timings,
+            messages=record.messages,
+            provenance=_provenance(record),
+            timings=record.timings,
         )
-    assert job.assignment is not None
-    measurements = {f"{r.grader}.{k}": v for r in job.results for k, v in r.measurements.items()}
-    failed = {r.grader for r in job.results if r.status == GraderStatus.ERROR}
+    results = record.results
+    measurements = {f"{r.grader}.{k}": v for r in results for k, v in r.measurements.items()}
+    failed = {r.grader for r in results if r.status == GraderStatus.ERROR}
     evidence = {
         r.grader: [m.text for m in r.messages if m.visibility == Visibility.CANDIDATE and m.level != Level.INFO][:3]
-        for r in job.results
+        for r in results
     }
-    for r in job.results:  # a grader may give evidence per measurement (details["evidence"])
+    for r in results:  # a grader may give evidence per measurement (details["evidence"])
         for name, lines in (r.details.get("evidence") or {}).items():
             evidence[f"{r.grader}.{name}"] = [str(line) for line in lines]
-    criteria, score = score_rubric(job.assignment.spec.rubric, measurements, failed_graders=failed, evidence=evidence)
+    criteria, score = score_rubric(assignment_used.spec.rubric, measurements, failed_graders=failed, evidence=evidence)
     messages = _cause_first(
-        list(job.messages) + [m for r in job.results for m in r.messages if m.visibility == Visibility.CANDIDATE],
-        job.results,
+        list(record.messages) + [m for r in results for m in r.messages if m.visibility == Visibility.CANDIDATE],
+        results,
     )
     baselines = {}
-    for r in job.results:
+    for r in results:
         baselines.update(r.details.get("baselines") or {})
     needs_review = bool(failed) or score is None
-    gateway_failed = any(m.code == "gateway_failed" for m in job.messages)  # model gateway (issue 14)
+    gateway_failed = any(m.code == "gateway_failed" for m in record.messages)  # model gateway (issue 14)
     if needs_review:
         messages.append(
             Message(
@@ -183,15 +196,15 @@ def build_report(job: Job) -> GradeReport:
         score=score,
         assignment=assignment,
         submission=submission,
-        sandbox=shown_run(job.run),
-        metrics=_metrics(job.results),
+        sandbox=shown_run(record.run),
+        metrics=_metrics(results),
         baselines=baselines,
         criteria=criteria,
         messages=messages,
-        graders=job.results,
-        provenance=_provenance(job),
-        timings=job.timings,
-        gateway=job.gateway,  # model gateway (issue 14)
+        graders=results,
+        provenance=_provenance(record),
+        timings=record.timings,
+        gateway=record.outcome.gateway if record.outcome else None,  # model gateway (issue 14)
     )
 
 
@@ -212,18 +225,19 @@ def _sha256_or_empty(path: Path) -> str:
         return ""
 
 
-def _provenance(job: Job) -> dict:
+def _provenance(record: Grading) -> dict:
+    run, entry = record.run, record.entry
     prov: dict = {
-        **job.provenance,
+        **record.provenance,
         "harness_version": __version__,
         "python": platform.python_version(),
-        "image": job.run.image if job.run else job.options.image,
-        "image_id": job.run.image_id if job.run else None,
-        "entry_kind": job.entry.kind if job.entry else None,
+        "image": run.image if run else record.job.options.image,
+        "image_id": run.image_id if run else None,
+        "entry_kind": entry.kind if entry else None,
     }
-    if job.assignment is not None:
-        prov["assignment_spec_sha256"] = _sha256_or_empty(job.assignment.root / "assignment.toml")
-        prov["seed"] = job.assignment.spec.data.seed
-    if job.prepared is not None:
-        prov["data_sha256"] = assignment_data_digest(job.prepared)
+    if record.assignment is not None:
+        prov["assignment_spec_sha256"] = _sha256_or_empty(record.assignment.root / "assignment.toml")
+        prov["seed"] = record.assignment.spec.data.seed
+    if record.staged is not None:
+        prov["data_sha256"] = assignment_data_digest(record.staged.prepared)
     return prov

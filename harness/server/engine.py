@@ -50,8 +50,8 @@ def grade_submission(archive: Path, assignment: str, out_dir: Path) -> Outcome:
 
     try:
         settings = Settings.from_env()
-        options = GradeOptions(assignment=assignment, artifacts_dir=out_dir / "artifacts")
-        report = grade(archive, settings=settings, options=options)
+        options = GradeOptions(artifacts_dir=out_dir / "artifacts")
+        report = grade(archive, assignment, settings=settings, options=options)
         return publish_report(report, out_dir, assignment, settings=settings)
     except HoldoutError as exc:  # configuration or infrastructure: ours, not the candidate's
         return Outcome("failed", None, exc.describe())

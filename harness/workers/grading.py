@@ -147,8 +147,10 @@ def _grade(entry: Entry, settings: Settings, image: str | None, runner: Runner, 
     from harness.pipeline import GradeOptions
 
     meta = entry.meta()
-    options = GradeOptions(assignment=meta.get("assignment") or None, image=image, artifacts_dir=staging / "artifacts")
-    return grade(entry.submission_path(), settings=settings, options=options, runner=runner)
+    options = GradeOptions(image=image, artifacts_dir=staging / "artifacts")
+    return grade(
+        entry.submission_path(), meta.get("assignment") or None, settings=settings, options=options, runner=runner
+    )
 
 
 def _record(entry: Entry, attempt: int, state: str, message: str) -> dict:
