@@ -336,12 +336,12 @@ def prepare_script(work: Path) -> ScriptSetup:
 
     env = dict(os.environ, PYTHONPATH=str(REPO))
     settings = Settings.from_env(env)
-    runner, tag = docker_runner(None, settings)
+    runner, tag, python = docker_runner(None, settings)
     (work / "p5").mkdir(parents=True, exist_ok=True)
     job = Job(
         source=SCRIPT_SUBMISSION,
         settings=settings,
-        options=GradeOptions(image=tag),
+        options=GradeOptions(image=tag, image_python=python),
         job_dir=Path(tempfile.mkdtemp(prefix="job-", dir=work / "p5")),
         runner=runner,
         assignment=find_assignment(SCRIPT_ASSIGNMENT, settings),

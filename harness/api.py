@@ -17,25 +17,28 @@ from harness.settings import Settings
 from harness.spec import Assignment
 
 
-def docker_runner(image: str | None, settings: Settings) -> tuple[Runner, str]:
-    """A runner bound to the local engine and the current sandbox image (which must exist)."""
+def docker_runner(image: str | None, settings: Settings) -> tuple[Runner, str, str]:
+    """A runner bound to the local engine and the current sandbox image (which must exist), the
+    image's tag and its Python (full version, for :attr:`GradeOptions.image_python`)."""
     from sandbox.cleanup import prune
     from sandbox.engine import connect
-    from sandbox.image import require_image, runtime_tag
+    from sandbox.image import image_layout, require_image, runtime_tag
     from sandbox.runner import run_container
     from sandbox.venv_copy import venv_mounts
 
     client = connect()
     prune(client)  # sweep what a crashed earlier run left behind
     tag = image or settings.image or runtime_tag()
-    extra = venv_mounts(client, require_image(client, tag), settings.cache_dir, settings.sandbox_venv)
+    found = require_image(client, tag)
+    python = image_layout(found).python_full_version
+    extra = venv_mounts(client, found, settings.cache_dir, settings.sandbox_venv)
 
     def run(request):
         from dataclasses import replace
 
         return run_container(client, replace(request, image=tag, mounts=(*request.mounts, *extra)))
 
-    return run, tag
+    return run, tag, python
 
 
 def grade(
@@ -70,8 +73,8 @@ def grade(
         else find_assignment(assignment, settings)
     )
     if runner is None:
-        runner, image = docker_runner(options.image, settings)
-        options = replace(options, image=image)
+        runner, image, python = docker_runner(options.image, settings)
+        options = replace(options, image=image, image_python=python)
     job = Job(
         source=source, settings=settings, options=options, job_dir=new_job_dir(), runner=runner, assignment=chosen
     )

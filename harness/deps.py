@@ -42,7 +42,7 @@ from sandbox.runner import open_regular
 SOURCE = "dependencies"
 MAX_REQUIREMENTS_BYTES = 64 * 1024
 MAX_REQUIREMENTS = 100
-IMAGE_PYTHON = LAYOUT.python_version
+_PY = LAYOUT.python_full_version  # the default ``python`` below: for an image that does not say its own
 _DOWNLOADING = re.compile(r"Downloading \S+ \(([\d.]+) (kB|MB|GB)\)")
 _UNIT = {"kB": 1e3, "MB": 1e6, "GB": 1e9}
 
@@ -54,9 +54,10 @@ def _msg(code: str, text: str, level: Level = Level.WARNING) -> Message:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read_requirements(root: Path) -> tuple[list[Requirement], list[Message], str | None]:
+def read_requirements(root: Path, python: str = _PY) -> tuple[list[Requirement], list[Message], str | None]:
     """The submission's requirements (``requirements.txt``, else ``pyproject.toml``), each line
-    checked; returns (requirements that apply to the image, messages, file name or None)."""
+    checked; returns (requirements that apply to the image, messages, file name or None).
+    ``python``, here and below: the image's Python, full version (:func:`sandbox.image.image_layout`)."""
     for name in ("requirements.txt", "pyproject.toml"):
         fd = open_regular(root / name)
         if fd is None:
@@ -72,7 +73,7 @@ def read_requirements(root: Path) -> tuple[list[Requirement], list[Message], str
                 continue
         else:
             lines, messages = _requirements_lines(text), []
-        reqs, more = parse_lines(lines, name)
+        reqs, more = parse_lines(lines, name, python)
         return reqs, messages + more, name
     return [], [], None
 
@@ -100,13 +101,14 @@ def _pyproject_lines(text: str) -> tuple[list[str] | None, list[Message]]:
     return list(deps), []
 
 
-def parse_lines(lines: list[str], source: str) -> tuple[list[Requirement], list[Message]]:
+def parse_lines(lines: list[str], source: str, python: str = _PY) -> tuple[list[Requirement], list[Message]]:
+    """Environment markers are evaluated for Linux and the image's Python, ``python`` (full version)."""
     reqs: list[Requirement] = []
     messages: list[Message] = []
     env = {
         **default_environment(),
-        "python_version": IMAGE_PYTHON,
-        "python_full_version": LAYOUT.python_full_version,
+        "python_version": _minor(python),
+        "python_full_version": python,
         "sys_platform": "linux",
         "platform_system": "Linux",
         "platform_machine": platform.machine(),
@@ -216,14 +218,19 @@ def apply_policy(reqs: list[Requirement], policy: DependenciesSpec, pins: dict[s
     return plan
 
 
-def cache_key(plan: Plan, policy: DependenciesSpec, image: str, pip_args: tuple[str, ...]) -> str:
+def _minor(python: str) -> str:
+    """``3.12`` for ``3.12.4``."""
+    return ".".join(python.split(".")[:2])
+
+
+def cache_key(plan: Plan, policy: DependenciesSpec, image: str, pip_args: tuple[str, ...], python: str = _PY) -> str:
     payload = json.dumps(
         {
             "reqs": sorted(str(r) for r in plan.to_resolve),
             "policy": policy.model_dump(),
             "image": image,
             "pip": list(pip_args),
-            "python": IMAGE_PYTHON,
+            "python": python,
             "machine": platform.machine(),
         },
         sort_keys=True,
@@ -300,7 +307,7 @@ def _tree_bytes(root: Path) -> int:
     return sum(e.stat.st_size for e in safeio.walk(root, max_entries=1_000_000) if e.is_file)
 
 
-def _download_args(dest: Path, pip_args: tuple[str, ...], constraints: Path | None) -> list[str]:
+def _download_args(dest: Path, pip_args: tuple[str, ...], constraints: Path | None, python: str) -> list[str]:
     args = [
         "download",
         "--only-binary=:all:",
@@ -309,7 +316,7 @@ def _download_args(dest: Path, pip_args: tuple[str, ...], constraints: Path | No
         str(dest),
         "--progress-bar",
         "off",
-        *LAYOUT.pip_target_args(),
+        *LAYOUT.pip_target_args(python),
         *pip_args,
     ]
     if constraints is not None:
@@ -317,7 +324,7 @@ def _download_args(dest: Path, pip_args: tuple[str, ...], constraints: Path | No
     return args
 
 
-def _classify(req: Requirement, output: str, pip_args: tuple[str, ...]) -> tuple[str, str]:
+def _classify(req: Requirement, output: str, pip_args: tuple[str, ...], python: str) -> tuple[str, str]:
     """Why pip could not resolve ``req`` alone: not found, no wheel (sdist only), or conflict."""
     if "ResolutionImpossible" in output or "conflict" in output.lower():
         return "dep_conflict", f"{req} conflicts with the preinstalled packages or its own dependencies."
@@ -332,7 +339,7 @@ def _classify(req: Requirement, output: str, pip_args: tuple[str, ...]) -> tuple
             rf"^{re.escape(req.name)} \(", listing, re.IGNORECASE | re.MULTILINE
         ):
             return "dep_sdist_only", (
-                f"{req} has no binary wheel for Linux/Python {IMAGE_PYTHON} (only a source distribution); "
+                f"{req} has no binary wheel for Linux/Python {_minor(python)} (only a source distribution); "
                 "building it would run its setup code, so it was not installed."
             )
         return "dep_not_found", f"{req} was not found on the package index."
@@ -343,12 +350,13 @@ def _classify(req: Requirement, output: str, pip_args: tuple[str, ...]) -> tuple
 
 
 def resolve(
-    plan: Plan, policy: DependenciesSpec, cache_dir: Path, image: str, pip_args: tuple[str, ...] = ()
+    plan: Plan, policy: DependenciesSpec, cache_dir: Path, image: str, pip_args: tuple[str, ...] = (), python: str = _PY
 ) -> Resolution | None:
-    """Resolve ``plan.to_resolve`` into a cached wheelhouse; ``None`` if there is nothing to do."""
+    """Resolve ``plan.to_resolve`` into a cached wheelhouse of wheels for ``python`` (the
+    image's, full version); ``None`` if there is nothing to do."""
     if not plan.to_resolve:
         return None
-    key = cache_key(plan, policy, image, pip_args)
+    key = cache_key(plan, policy, image, pip_args, python)
     target = cache_dir / "deps" / key
     meta = target / "resolution.json"
     if meta.is_file():
@@ -359,7 +367,7 @@ def resolve(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=target.parent))
     try:
-        resolution = _resolve_into(tmp, plan, policy, pip_args)
+        resolution = _resolve_into(tmp, plan, policy, pip_args, python)
         resolution.seconds = round(time.monotonic() - started, 2)
         (tmp / "resolution.json").write_text(
             json.dumps(
@@ -377,7 +385,7 @@ def resolve(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _resolve_into(root: Path, plan: Plan, policy: DependenciesSpec, pip_args: tuple[str, ...]) -> Resolution:
+def _resolve_into(root: Path, plan: Plan, policy: DependenciesSpec, pip_args: tuple[str, ...], python) -> Resolution:
     max_bytes = policy.max_download_mb * 1_000_000
     constraints = root / "constraints.txt"
     pins = image_pins()
@@ -391,14 +399,14 @@ def _resolve_into(root: Path, plan: Plan, policy: DependenciesSpec, pip_args: tu
         (wheels / "requirements.txt").write_text("".join(f"{r}\n" for r in wanted))
         try:
             _pip(
-                [*_download_args(wheels, pip_args, constraints), "-r", str(wheels / "requirements.txt")],
+                [*_download_args(wheels, pip_args, constraints, python), "-r", str(wheels / "requirements.txt")],
                 max_bytes=max_bytes,
                 watch=wheels,
             )
             break
         except _PipFailed as whole:
             # Find the culprits one by one, keep the rest.
-            culprits = _culprits(wanted, whole, root, pip_args, constraints, max_bytes)
+            culprits = _culprits(wanted, whole, root, pip_args, constraints, max_bytes, python)
             refused += culprits
             bad = {c["name"] for c in culprits}
             if not bad:  # each resolves alone but not together
@@ -419,13 +427,13 @@ def _resolve_into(root: Path, plan: Plan, policy: DependenciesSpec, pip_args: tu
     return Resolution(root=root, resolved=resolved, refused=refused, download_bytes=_tree_bytes(wheels), seconds=0.0)
 
 
-def _culprits(wanted, whole: _PipFailed, root: Path, pip_args, constraints, max_bytes) -> list[dict]:
+def _culprits(wanted, whole: _PipFailed, root: Path, pip_args, constraints, max_bytes, python) -> list[dict]:
     out = []
     for req in wanted:
         probe = root / f"probe-{canonicalize_name(req.name)}"
         probe.mkdir()
         try:
-            _pip([*_download_args(probe, pip_args, constraints), str(req)], max_bytes=max_bytes, watch=probe)
+            _pip([*_download_args(probe, pip_args, constraints, python), str(req)], max_bytes=max_bytes, watch=probe)
         except _PipFailed as exc:
             if exc.code == "dep_too_large":
                 code, text = (
@@ -436,7 +444,7 @@ def _culprits(wanted, whole: _PipFailed, root: Path, pip_args, constraints, max_
                     ),
                 )
             else:
-                code, text = _classify(req, exc.text, pip_args)
+                code, text = _classify(req, exc.text, pip_args, python)
             out.append({"name": canonicalize_name(req.name), "code": code, "text": text})
         finally:
             shutil.rmtree(probe, ignore_errors=True)

@@ -26,7 +26,7 @@ def _check(name: str, ok: bool, detail: str, fix: str = "") -> Check:
 def run_doctor(image: str | None = None) -> dict:
     from harness.settings import Settings
     from sandbox.engine import connect
-    from sandbox.image import find_image, runtime_tag
+    from sandbox.image import find_image, image_layout, runtime_tag
     from sandbox.venv_copy import venv_mounts
 
     checks: list[Check] = []
@@ -68,11 +68,15 @@ def run_doctor(image: str | None = None) -> dict:
         settings = Settings.from_env()
         try:
             extra = venv_mounts(client, found, settings.cache_dir, settings.sandbox_venv)
+            python = image_layout(found).python_full_version
         except HoldoutError as exc:
             checks.append(_check("python environment", False, str(exc), exc.hint))
             return {"ok": False, "checks": checks, "image": tag}
         where = f"host copy {extra[0].source}, read-only" if extra else "the image's own"
-        checks.append(_check("python environment", True, f"/opt/venv: {where} (storage driver {info.get('Driver')})"))
+        driver = info.get("Driver")
+        checks.append(
+            _check("python environment", True, f"/opt/venv, Python {python}: {where} (storage driver {driver})")
+        )
         checks.extend(probe_protections(client, tag, extra))
     return {"ok": all(c["ok"] for c in checks), "checks": checks, "image": tag}
 

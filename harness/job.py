@@ -37,6 +37,9 @@ class GradeOptions:
     (or by the submission's ``submission.toml``), nowhere else."""
 
     image: str | None = None
+    image_python: str | None = None
+    """The image's Python, full version (``3.12.4``): the candidate's requirements are resolved for
+    it. :func:`harness.api.grade` sets it with ``image``; None: the layout's (sandbox/layout.py)."""
     timeout_s: float | None = None
     """Override the assignment's wall-clock limit (``grade check`` uses it for slow canaries)."""
     artifacts_dir: Path | None = None

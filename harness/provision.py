@@ -52,7 +52,8 @@ def install_dependencies(job: Job, assignment: Assignment, unpacked: UnpackedSub
     """Resolve the submission's requirements on the host (wheels only, cached) and install them
     in a sandbox container with no network; the candidate's run then sees them."""
     policy = assignment.spec.dependencies
-    reqs, messages, source = deps.read_requirements(unpacked.root)
+    python = job.options.image_python or LAYOUT.python_full_version  # the image's: markers, wheels
+    reqs, messages, source = deps.read_requirements(unpacked.root, python)
     done = Dependencies(messages=list(messages))
     if source is None or not policy.enabled:
         if source is not None:
@@ -67,9 +68,10 @@ def install_dependencies(job: Job, assignment: Assignment, unpacked: UnpackedSub
         return done
     plan = deps.apply_policy(reqs, policy, deps.image_pins())
     done.messages.extend(plan.messages)
-    record: dict = {"file": source, "preinstalled": plan.satisfied, "installed": [], "refused": []}
+    record: dict = {"file": source, "python": python, "preinstalled": plan.satisfied, "installed": [], "refused": []}
     done.record = record
-    resolution = deps.resolve(plan, policy, job.settings.cache_dir, job.options.image or "", job.settings.pip_args)
+    image = job.options.image or ""
+    resolution = deps.resolve(plan, policy, job.settings.cache_dir, image, job.settings.pip_args, python)
     if resolution is None:
         return done
     done.messages.extend(resolution.messages())

@@ -14,19 +14,20 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.errors import ConfigError, ImageMissing, InfrastructureError
-from sandbox import LABEL, PID_LABEL
+from sandbox import LABEL, PID_LABEL, PYTHON_LABEL
 from sandbox.engine import docker_errors
-from sandbox.layout import LAYOUT
+from sandbox.layout import LAYOUT, ImageLayout
 
 HERE = Path(__file__).resolve().parent
 ENTRY_FILES = ("entry.py", "entry_uids.py", "entry_notebook.py", "entry_probe.py")
@@ -36,6 +37,9 @@ BASE_REPO = "holdout-base"
 RUNTIME_REPO = "holdout-sandbox"
 BASE_PACKAGES = ("python3", "python3-venv")
 BASE_RECIPE_VERSION = "1"
+RUNTIME_RECIPE_VERSION = "2"
+"""Bump when what :func:`_build` passes besides the files (build arguments, labels) changes:
+the runtime tag hashes it, so an image built by the old recipe is not taken as current."""
 SLIM_PATHS = (
     "var/lib/apt/lists",
     "var/cache/apt",
@@ -48,6 +52,8 @@ SLIM_PATHS = (
 )
 
 Log = Callable[[str], None]
+_PYTHON_VERSION = re.compile(r"3\.\d{1,3}\.\d{1,3}")
+"""A full Python version as the build probes and labels it (``3.11.2``)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,8 @@ def runtime_tag(base: str | None = None) -> str:
     """The content-hashed tag of the runtime image built on ``base`` (default: our own base)."""
     parts = [(HERE / name).read_bytes() for name in RUNTIME_FILES]
     layout = f"{LAYOUT.venv}|{LAYOUT.entry_dir}|{LAYOUT.python_version}|{LAYOUT.candidate_uid}|{LAYOUT.runner_uid}"
-    return f"{RUNTIME_REPO}:{_digest((base or base_tag()).encode(), layout.encode(), *parts)}"
+    recipe = f"{RUNTIME_RECIPE_VERSION}|{LABEL}|{PYTHON_LABEL}"
+    return f"{RUNTIME_REPO}:{_digest((base or base_tag()).encode(), layout.encode(), recipe.encode(), *parts)}"
 
 
 def find_image(client, tag: str):
@@ -99,6 +106,26 @@ def require_image(client, tag: str):
     return image
 
 
+def image_layout(image) -> ImageLayout:
+    """The layout of a built runtime image (a docker-py ``Image``): :data:`LAYOUT` with the
+    Python its build probed in the base (:data:`PYTHON_LABEL`), which the candidates'
+    requirements are resolved for. An image without the label (built before it existed): LAYOUT."""
+    version = (getattr(image, "labels", None) or {}).get(PYTHON_LABEL)
+    if version is None:
+        return LAYOUT
+    if not isinstance(version, str) or not _PYTHON_VERSION.fullmatch(version):
+        raise InfrastructureError(
+            f"the sandbox image has a malformed {PYTHON_LABEL} label: {str(version)[:60]!r}",
+            hint="Rebuild it with `grade sandbox build --force`.",
+        )
+    return _with_python(version)
+
+
+def _with_python(version: str) -> ImageLayout:
+    """:data:`LAYOUT` for an image whose Python is ``version`` (full: ``3.12.4``)."""
+    return replace(LAYOUT, python_version=version.rpartition(".")[0], python_full_version=version)
+
+
 def build_image(
     client,
     cache_dir: Path,
@@ -113,7 +140,8 @@ def build_image(
     if not force:
         existing = find_image(client, tag)
         if existing is not None:
-            log(f"image {tag} is current ({existing.short_id}); nothing to build")
+            python = image_layout(existing).python_full_version
+            log(f"image {tag} is current ({existing.short_id}, Python {python}); nothing to build")
             return ImageInfo(tag, existing.id, False, time.monotonic() - started)
     base = base_image or ensure_base_image(client, log=log, force=force)
     if base_image and find_image(client, base_image) is None:
@@ -121,13 +149,9 @@ def build_image(
             f"base image {base_image} is not on this engine and cannot be pulled here",
             hint="Load it first (`docker load` / `docker pull` where a registry is reachable), or omit --base-image.",
         )
-    python_tag = _probe_python(client, base)
-    if python_tag != LAYOUT.python_tag:
-        log(
-            f"warning: {base} has Python {python_tag}, not {LAYOUT.python_tag} (sandbox/layout.py): the "
-            "candidates' requirements are resolved for the latter"
-        )
-    wheelhouse = download_wheelhouse(cache_dir, python_tag, log=log)
+    python = _probe_python(client, base)
+    log(f"{base} has Python {python}: the image records it, and candidates' requirements will be resolved for it")
+    wheelhouse = download_wheelhouse(cache_dir, _with_python(python).python_tag, log=log)
     log(f"building {tag} on {base} (no network inside the build)")
     with tempfile.TemporaryDirectory(prefix="holdout-build-") as ctx:
         ctx_dir = Path(ctx)
@@ -135,12 +159,12 @@ def build_image(
             shutil.copy2(HERE / name, ctx_dir / name)
         shutil.copytree(wheelhouse, ctx_dir / "wheelhouse")
         with docker_errors("building the sandbox image"):
-            image, _ = _build(client, ctx_dir, tag, base, log)
+            image, _ = _build(client, ctx_dir, tag, base, python)
     log(f"built {tag} in {time.monotonic() - started:.0f} s")
     return ImageInfo(tag, image.id, True, time.monotonic() - started)
 
 
-def _build(client, ctx_dir: Path, tag: str, base: str, log: Log):
+def _build(client, ctx_dir: Path, tag: str, base: str, python: str):
     from docker.errors import BuildError
 
     try:
@@ -154,7 +178,7 @@ def _build(client, ctx_dir: Path, tag: str, base: str, log: Log):
                 "CANDIDATE_UID": str(LAYOUT.candidate_uid),
                 "RUNNER_UID": str(LAYOUT.runner_uid),
             },
-            labels={LABEL: "1", "io.holdout.base": base},
+            labels={LABEL: "1", "io.holdout.base": base, PYTHON_LABEL: python},
             network_mode="none",
             rm=True,
             forcerm=True,
@@ -169,16 +193,23 @@ def _build(client, ctx_dir: Path, tag: str, base: str, log: Log):
 
 
 def _probe_python(client, image: str) -> str:
-    """``cp311``-style tag of the base image's python3, so wheels are fetched for it."""
+    """The full version (``3.11.2``) of the base image's python3: the wheelhouse is fetched for
+    it and the image records it (:data:`PYTHON_LABEL`)."""
     with docker_errors(f"probing python3 in {image}"):
         out = client.containers.run(
             image,
-            ["python3", "-c", "import sys; print(f'{sys.version_info[0]}{sys.version_info[1]}')"],
+            ["python3", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
             network_mode="none",
             remove=True,
             labels={LABEL: "1", PID_LABEL: str(os.getpid())},
         )
-    return "cp" + out.decode().strip()
+    version = out.decode(errors="replace").strip()
+    if not _PYTHON_VERSION.fullmatch(version):
+        raise InfrastructureError(
+            f"python3 in {image} printed {version[:80]!r}, not a Python 3 version",
+            hint="The base image needs a working python3 (with venv) on its PATH.",
+        )
+    return version
 
 
 def download_wheelhouse(cache_dir: Path, python_tag: str, *, log: Log = lambda line: None) -> Path:

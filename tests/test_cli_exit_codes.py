@@ -184,7 +184,7 @@ def test_a_rejected_archive_is_exit_3(places, monkeypatch, capsys):
     """The real intake refuses the archive; the engine is never needed for that."""
 
     def no_engine(image, settings):
-        return (lambda request: pytest.fail("a rejected archive must not run")), "none"
+        return (lambda request: pytest.fail("a rejected archive must not run")), "none", None
 
     monkeypatch.setattr("harness.api.docker_runner", no_engine)
     buf = io.BytesIO()

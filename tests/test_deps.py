@@ -12,6 +12,7 @@ from harness import deps
 from harness.api import grade
 from harness.settings import Settings
 from harness.spec import DependenciesSpec
+from sandbox.layout import LAYOUT
 
 PINS = {"numpy": "2.4.6", "scikit-learn": "1.9.1"}
 
@@ -72,6 +73,74 @@ def test_cache_key_ignores_order_and_depends_on_image():
     policy = DependenciesSpec()
     assert deps.cache_key(a, policy, "img:1", ()) == deps.cache_key(b, policy, "img:1", ())
     assert deps.cache_key(a, policy, "img:1", ()) != deps.cache_key(a, policy, "img:2", ())
+
+
+# --- the image's Python (probed at build, read from the image's label) ----------------------
+
+MARKED = ['newer; python_version >= "3.12"', 'older; python_version < "3.12"', 'micro; python_full_version >= "3.12.4"']
+
+
+@pytest.mark.parametrize(
+    ("python", "kept"),
+    [("3.12.4", ["newer", "micro"]), ("3.12.1", ["newer"]), ("3.11.2", ["older"]), ("3.13.0", ["newer", "micro"])],
+)
+def test_markers_are_evaluated_for_the_given_python(tmp_path, python, kept):
+    assert [r.name for r in deps.parse_lines(MARKED, "requirements.txt", python)[0]] == kept
+    (tmp_path / "requirements.txt").write_text("\n".join(MARKED))
+    assert [r.name for r in deps.read_requirements(tmp_path, python)[0]] == kept
+
+
+def test_markers_default_to_the_layouts_python():
+    default = [r.name for r in deps.parse_lines(MARKED, "requirements.txt")[0]]
+    assert default == [r.name for r in deps.parse_lines(MARKED, "requirements.txt", LAYOUT.python_full_version)[0]]
+
+
+def test_pip_download_targets_the_given_python(tmp_path):
+    args = deps._download_args(tmp_path, ("--extra",), None, "3.12.4")
+    assert args[args.index("--python-version") + 1] == "3.12.4"
+    assert "--only-binary=:all:" in args and args[-1] == "--extra"
+
+
+def test_cache_keys_differ_by_python():
+    plan, policy = deps.Plan(to_resolve=[Requirement("a")]), DependenciesSpec()
+    keys = {deps.cache_key(plan, policy, "img:1", (), python) for python in ("3.11.2", "3.11.9", "3.12.4")}
+    assert len(keys) == 3
+    assert deps.cache_key(plan, policy, "img:1", ()) == deps.cache_key(plan, policy, "img:1", (), "3.11.2")
+
+
+def test_sdist_only_message_names_the_images_python(monkeypatch):
+    monkeypatch.setattr(deps, "_pip", lambda args, **kw: "Available versions: 1.0")
+    code, text = deps._classify(Requirement("legacy"), "No matching distribution", (), "3.12.4")
+    assert code == "dep_sdist_only" and "Linux/Python 3.12 " in text
+
+
+@pytest.mark.parametrize("image_python", ["3.12.4", None])
+def test_grading_resolves_for_the_chosen_images_python(tmp_path, monkeypatch, image_python):
+    from types import SimpleNamespace
+
+    from harness import provision
+    from harness.job import GradeOptions, Job
+
+    (tmp_path / "requirements.txt").write_text("\n".join(MARKED))
+    seen = {}
+
+    def fake_resolve(plan, policy, cache_dir, image, pip_args, python):
+        seen.update(reqs=[r.name for r in plan.to_resolve], image=image, python=python)
+
+    monkeypatch.setattr(deps, "resolve", fake_resolve)
+    job = Job(
+        source=tmp_path,
+        settings=Settings(data_dir=tmp_path, cache_dir=tmp_path / "cache"),
+        options=GradeOptions(image="img:1", image_python=image_python),
+        job_dir=tmp_path,
+        runner=lambda request: pytest.fail("nothing to install"),
+    )
+    assignment = SimpleNamespace(spec=SimpleNamespace(dependencies=DependenciesSpec()))
+    done = provision.install_dependencies(job, assignment, SimpleNamespace(root=tmp_path))
+    python = image_python or LAYOUT.python_full_version
+    expected = [r.name for r in deps.parse_lines(MARKED, "requirements.txt", python)[0]]
+    assert seen == {"reqs": expected, "image": "img:1", "python": python}
+    assert done.record["python"] == python
 
 
 # --- real pip (and Docker) ------------------------------------------------------------------

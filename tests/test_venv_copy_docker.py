@@ -75,7 +75,7 @@ def test_grading_runs_get_the_copy_where_the_engine_needs_it(docker_client, sand
     seen: list[RunRequest] = []
     monkeypatch.setattr(sandbox.runner, "run_container", lambda client, request: seen.append(request))
     for mode, expected in (("auto", driver == "fuse-overlayfs"), ("image", False), ("host", True)):
-        run, _ = docker_runner(sandbox_image, replace(settings, sandbox_venv=mode))
+        run, _, _ = docker_runner(sandbox_image, replace(settings, sandbox_venv=mode))
         run(RunRequest(image="", command=["true"], mounts=(Mount(Path("/nonexistent"), "/submission"),)))
         targets = [m.target for m in seen[-1].mounts]
         assert targets[0] == "/submission", "the run's own mounts come first"

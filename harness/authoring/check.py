@@ -290,12 +290,13 @@ def check_assignment(
     )
 
     canaries = [c for c in spec.canaries if only is None or c.name in only]
+    image_python = None  # a given runner: the layout's
     if canaries and runner is None:
-        runner, image = docker_runner(image, settings)
+        runner, image, image_python = docker_runner(image, settings)
     reports = []
     for canary in canaries:
         t = time.monotonic()
-        options = GradeOptions(image=image, timeout_s=canary.timeout_s)
+        options = GradeOptions(image=image, image_python=image_python, timeout_s=canary.timeout_s)
         graded = grade(assignment.root / canary.path, assignment, settings=settings, options=options, runner=runner)
         reports.append(graded)
         problems = canary_problems(graded, canary, spec)

@@ -125,7 +125,7 @@ def _run(submission, kit_dir, contract, settings, tmp: Path, result: SelfCheck, 
         try:
             from harness.api import docker_runner
 
-            runner, _tag = docker_runner(image, settings)
+            runner, _tag, _python = docker_runner(image, settings)
         except InfrastructureError as exc:
             result.add(
                 "sandbox run",

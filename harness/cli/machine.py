@@ -33,7 +33,11 @@ def sandbox() -> None:
 
 
 @sandbox.command("build")
-@click.option("--base-image", help="Use this existing image as the base instead of debootstrapping Debian.")
+@click.option(
+    "--base-image",
+    help="Use this existing image (any with python3) as the base instead of debootstrapping Debian; "
+    "candidates' requirements are resolved for its Python.",
+)
 @click.option("--force", is_flag=True, help="Rebuild even if the content-hashed tag exists.")
 def sandbox_build(base_image: str | None, force: bool) -> None:
     """Build the runtime image offline (a no-op when nothing changed)."""

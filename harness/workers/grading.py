@@ -106,6 +106,7 @@ def grade_key(
     lost = entry.lost_attempts() - 1  # this attempt has not ended either
     with attempt:
         entry.log("attempt_started", attempt=attempt.number, lost_before=lost)
+        python = None  # the image's Python; a given runner: the layout's
         if runner is None:
             from harness.api import docker_runner
             from sandbox.engine import connect
@@ -115,7 +116,7 @@ def grade_key(
                 removed = remove_key_containers(client, entry.key)
                 if removed:
                     entry.log("containers_removed", attempt=attempt.number, containers=removed)
-                runner, image = docker_runner(image, settings)
+                runner, image, python = docker_runner(image, settings)
             except InfrastructureError as exc:
                 return _record(entry, attempt.number, "infra_error", exc.describe())
         staging = entry.staging(attempt.number)
@@ -123,7 +124,7 @@ def grade_key(
             if lost >= max_attempts:
                 report = gave_up_report(entry, lost)
             else:
-                report = _grade(entry, settings, image, keyed_runner(runner, entry.key), staging)
+                report = _grade(entry, settings, image, python, keyed_runner(runner, entry.key), staging)
         except InfrastructureError as exc:
             return _record(entry, attempt.number, "infra_error", exc.describe())
         except HoldoutError as exc:
@@ -142,12 +143,14 @@ def grade_key(
     return summary(entry, report, "graded")
 
 
-def _grade(entry: Entry, settings: Settings, image: str | None, runner: Runner, staging: Path) -> GradeReport:
+def _grade(
+    entry: Entry, settings: Settings, image: str | None, python: str | None, runner: Runner, staging: Path
+) -> GradeReport:
     from harness.api import grade
     from harness.pipeline import GradeOptions
 
     meta = entry.meta()
-    options = GradeOptions(image=image, artifacts_dir=staging / "artifacts")
+    options = GradeOptions(image=image, image_python=python, artifacts_dir=staging / "artifacts")
     return grade(
         entry.submission_path(), meta.get("assignment") or None, settings=settings, options=options, runner=runner
     )

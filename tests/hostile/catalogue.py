@@ -191,7 +191,7 @@ def drive_api(case: Case, env: Env, submission: Path) -> Outcome:
     from harness.reports.write import write_reports
 
     out_dir = env.tmp / "out"
-    runner, tag = docker_runner(env.settings.image, env.settings)
+    runner, tag, python = docker_runner(env.settings.image, env.settings)
     runs: list[SandboxRun] = []
 
     def counting(request):
@@ -202,6 +202,7 @@ def drive_api(case: Case, env: Env, submission: Path) -> Outcome:
     options = GradeOptions(
         assignment=env.assignments[case.assignment] if case.assignment else None,
         image=tag,
+        image_python=python,
         timeout_s=case.timeout_s,
         artifacts_dir=out_dir / "artifacts",
     )
