@@ -2,7 +2,7 @@
 
 Percentile bootstrap over resampled indices; accuracy, precision, recall and f1 are computed
 vectorised from confusion counts and roc_auc from score ranks, any other metric once per
-resample. ``bootstrap_ci`` is also importable from :mod:`graders.metrics`.
+resample.
 """
 
 from __future__ import annotations

@@ -364,13 +364,3 @@ def evaluate(
         else:
             values[metric.name], errors[metric.name] = None, f"undefined for this data ({value})"
     return values, errors
-
-
-def __getattr__(name: str) -> Any:
-    """``bootstrap_ci`` (and its helpers) live in :mod:`graders.bootstrap`; imported lazily,
-    because that module builds on this one."""
-    if name in ("bootstrap_ci", "_fast_stats", "_generic_stats", "_roc_auc_stats", "_MAX_CELLS"):
-        from graders import bootstrap
-
-        return getattr(bootstrap, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

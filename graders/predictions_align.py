@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,13 +16,28 @@ from graders.feedback import quote as _quote
 from graders.predictions_parse import PredictionRow, _count
 from harness.models import Level, Message, Visibility
 
-if TYPE_CHECKING:
-    from graders.predictions import PredictionsGrader
-
 NAN_LIKE = frozenset({"", "nan", "na", "n/a", "null", "none"})
 """Prediction cells (lower-cased) reported as ``nan_values`` rather than ``invalid_labels``."""
 MISSING_LABEL = "<missing>"
 """Stand-in prediction for a guaranteed miss when the task has a single known label."""
+
+
+class AlignConfig(Protocol):
+    """What lining up reads of the grader's config: the fields of
+    :class:`graders.predictions.PredictionsGrader.Config` it needs."""
+
+    @property
+    def file(self) -> str: ...
+    @property
+    def inputs_file(self) -> str | None: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def target_column(self) -> str: ...
+    @property
+    def probability_column(self) -> str | None: ...
+    @property
+    def labels(self) -> list[str] | None: ...
 
 
 @dataclass
@@ -60,7 +75,7 @@ def align_predictions(
     rows: Sequence[PredictionRow],
     expected_ids: Sequence[str],
     truth: Mapping[str, Any],
-    cfg: PredictionsGrader.Config,
+    cfg: AlignConfig,
     *,
     labels: Sequence[str] = (),
     pos_label: str | None = None,
@@ -92,7 +107,7 @@ def align_predictions(
     return _align_classification(by_id, expected_ids, truth, cfg, labels, pos_label, messages, source)
 
 
-def _missing_messages(missing: list[str], n_expected: int, cfg: PredictionsGrader.Config, source: str) -> list[Message]:
+def _missing_messages(missing: list[str], n_expected: int, cfg: AlignConfig, source: str) -> list[Message]:
     cost = (
         "each is scored as wrong"
         if cfg.task == "classification"
@@ -120,7 +135,7 @@ def _align_regression(
     by_id: Mapping[str, PredictionRow],
     expected_ids: Sequence[str],
     truth: Mapping[str, Any],
-    cfg: PredictionsGrader.Config,
+    cfg: AlignConfig,
     messages: list[Message],
     source: str,
 ) -> Alignment:
@@ -152,7 +167,7 @@ def _align_classification(
     by_id: Mapping[str, PredictionRow],
     expected_ids: Sequence[str],
     truth: Mapping[str, Any],
-    cfg: PredictionsGrader.Config,
+    cfg: AlignConfig,
     labels: Sequence[str],
     pos_label: str | None,
     messages: list[Message],

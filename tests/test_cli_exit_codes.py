@@ -80,8 +80,8 @@ CRASHES: dict[str, tuple[list[str], str]] = {
     "review export": (["review", "export", "{dir}"], "harness.panel.round.load_reports"),
     "panel show": (["panel", "show", "{dir}"], "harness.panel.calibration.calibrate_round"),
     "panel alpha": (["panel", "alpha", "{file}"], "harness.panel.alpha.matrix_from_csv"),
-    "similarity": (["similarity", "{dir}"], "harness.panel.similarity.similarity_round"),
-    "unblind": (["unblind", "{dir}"], "harness.panel.blind.unblind"),
+    "similarity": (["similarity", "{dir}"], "harness.panel.round.similarity_round"),
+    "unblind": (["unblind", "{dir}"], "harness.panel.round.unblind"),
     "serve": (["serve", "--data", "{tmp}/srv"], "harness.server.app.create_app"),
     "admin create-user": (
         ["admin", "create-user", "ann", "--role", "admin", "--data", "{tmp}/srv"],

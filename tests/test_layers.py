@@ -6,7 +6,8 @@ above those, and the faces (CLI, server, workers) on top. Imports only point dow
 - **sandbox/** and **graders/** import only leaves from harness/; graders/ may ask sandbox/
   for the image's layout (``sandbox.layout``) and nothing else of it;
 - **stages** (intake, pipeline, reports, authoring, panel, ...) never import a **face**
-  (``harness.cli``, ``harness.server``, ``harness.workers``, ``harness.__main__``).
+  (``harness.cli``, ``harness.server``, ``harness.workers``, ``harness.__main__``);
+- **no cycles**: no two modules import each other, directly or through others.
 """
 
 from __future__ import annotations
@@ -111,6 +112,55 @@ def test_no_stage_imports_a_face():
         if _is_face(target)
     }
     assert not upward, sorted(upward)
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components of ``graph`` with more than one member."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles():
+    # the package node is left out: every module imports it for __version__, and its lazy
+    # __getattr__ imports harness.api, which would make one cycle of everything
+    graph = {
+        module: {t for t in targets if t in IMPORTS and t != "harness"}
+        for module, targets in IMPORTS.items()
+        if module != "harness"
+    }
+    cycles = _strongly_connected(graph)
+    assert not cycles, "import cycles:\n" + "\n".join(
+        " ".join(f"{m} -> {sorted(graph[m] & set(c))};" for m in c) for c in cycles
+    )
 
 
 def test_the_pipeline_state_is_below_the_steps():

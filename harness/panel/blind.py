@@ -1,5 +1,6 @@
 """Blind review: anonymised ids in every report and leaderboard of a round, the names in a
-separate map (``blind-map.json``) that ``grade unblind`` applies after the panel has scored."""
+separate map (``blind-map.json``) that ``grade unblind`` applies after the panel has scored
+(:func:`harness.panel.round.unblind`: it rewrites the round)."""
 
 from __future__ import annotations
 
@@ -77,40 +78,3 @@ def anonymise(report, source: Path, cid: str):
     data = scrub(report.model_dump(mode="json"))
     data["submission"]["name"] = cid
     return GradeReport.model_validate(data)
-
-
-def unblind(round_dir: Path, map_path: Path | None = None) -> int:
-    """Put the names back: every report's submission name, the round's sources, the leaderboard.
-    Returns how many reports were unblinded. Report folders keep their ids (reviews live there)."""
-    from harness.errors import ConfigError
-    from harness.panel.round import read_round_file, rebuild_leaderboard
-    from harness.panel.scorecard import read_report
-    from harness.reports.leaderboard import ROUND_FILE
-    from harness.reports.write import write_atomic, write_reports
-
-    round_dir = Path(round_dir)
-    entries = read_blind_map(map_path or round_dir)
-    if not entries:
-        raise ConfigError(
-            f"no blind map for {round_dir}",
-            hint=f"`grade batch --blind` writes {BLIND_MAP} into the round; pass --map if you moved it.",
-        )
-    done = 0
-    for cid, entry in entries.items():
-        folder = round_dir / cid
-        if "/" in cid or not (folder / "report.json").is_file():
-            continue
-        report = read_report(folder)
-        report.submission.name = str(entry.get("name") or cid)
-        write_reports(report, folder)
-        done += 1
-    meta = read_round_file(round_dir)
-    if meta:
-        for item in meta.get("items") or []:
-            entry = entries.get(str(item.get("slug")))
-            if entry:
-                item["source"] = entry.get("source")
-        meta["blind"] = False
-        write_atomic(round_dir / ROUND_FILE, json.dumps(meta, indent=2) + "\n")
-    rebuild_leaderboard(round_dir)
-    return done

@@ -342,12 +342,8 @@ def panel_alpha(file: Path, level: str, as_json: bool) -> None:
 def similarity_cmd(round_dir: Path, as_json: bool, top: int, out: Path | None) -> None:
     """Rank pairs of submissions in ROUND_DIR by shared code (winnowing fingerprints; renamed
     variables still match, the starter code is ignored). Evidence for a person: no score changes."""
-    from harness.panel.round import rebuild_leaderboard
-    from harness.panel.similarity import (
-        SIMILARITY_FILE,
-        render_similarity_html,
-        similarity_round,
-    )
+    from harness.panel.round import rebuild_leaderboard, similarity_round
+    from harness.panel.similarity import SIMILARITY_FILE, render_similarity_html
     from harness.reports.leaderboard import ROUND_FILE
     from harness.reports.write import write_atomic
 
@@ -386,7 +382,7 @@ def similarity_cmd(round_dir: Path, as_json: bool, top: int, out: Path | None) -
 )
 def unblind_cmd(round_dir: Path, map_path: Path | None) -> None:
     """Put candidates' names back into a blind round's reports and leaderboard (after the panel scored)."""
-    from harness.panel.blind import unblind
+    from harness.panel.round import unblind
 
     done = unblind(round_dir, map_path)
     click.echo(f"unblinded {done} reports in {round_dir}")

@@ -3,6 +3,8 @@ are people's text: escaped like everything else."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.models import GradeReport, PanelBlock
 
 
@@ -60,9 +62,8 @@ def panel_html(report: GradeReport) -> str:
     )
 
 
-def panel_markdown(report: GradeReport) -> list[str]:
-    from harness.reports.write import md_escape
-
+def panel_markdown(report: GradeReport, md_escape: Callable[[str], str]) -> list[str]:
+    """The panel block as Markdown; ``md_escape`` escapes people's text (report.md's own)."""
     panel = report.panel
     if panel is None:
         return []

@@ -1,8 +1,10 @@
 """A round on disk: the folder ``grade batch`` wrote (``<round>/<slug>/report.json``,
-``summary.*``, ``round.json``), read back for the panel, and its leaderboard rebuilt."""
+``summary.*``, ``round.json``), read back for the panel, and its leaderboard rebuilt; the
+round-wide steps (fingerprinting it, unblinding it) that rewrite it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from harness.errors import ConfigError
@@ -131,3 +133,59 @@ def round_sources(round_dir: Path) -> tuple[dict[str, Path], list[str], str | No
         assignment_id = report.assignment.id
         break
     return sources, missing, assignment_id
+
+
+def similarity_round(round_dir: Path, *, top: int = 200) -> tuple[dict, dict]:
+    """Fingerprint every submission of a round (its sources as recorded by ``grade batch``):
+    the data of ``similarity.json``, and each submission's :class:`~harness.panel.similarity.Document`."""
+    from harness.panel.similarity import WINDOW, K, load_code, similarity, starter_code
+
+    sources, missing, assignment_id = round_sources(round_dir)
+    codes = {slug: load_code(path) for slug, path in sources.items()}
+    pairs, docs = similarity(codes, starter_code(assignment_id), top=top)
+    data = {
+        "schema_version": "1",
+        "k": K,
+        "window": WINDOW,
+        "submissions": len(codes),
+        "boilerplate": "starter" if assignment_id else None,
+        "missing": missing,
+        "pairs": pairs,
+    }
+    return data, docs
+
+
+def unblind(round_dir: Path, map_path: Path | None = None) -> int:
+    """Put the names back: every report's submission name, the round's sources, the leaderboard.
+    Returns how many reports were unblinded. Report folders keep their ids (reviews live there)."""
+    from harness.panel.blind import BLIND_MAP, read_blind_map
+    from harness.panel.scorecard import read_report
+    from harness.reports.leaderboard import ROUND_FILE
+    from harness.reports.write import write_atomic, write_reports
+
+    round_dir = Path(round_dir)
+    entries = read_blind_map(map_path or round_dir)
+    if not entries:
+        raise ConfigError(
+            f"no blind map for {round_dir}",
+            hint=f"`grade batch --blind` writes {BLIND_MAP} into the round; pass --map if you moved it.",
+        )
+    done = 0
+    for cid, entry in entries.items():
+        folder = round_dir / cid
+        if "/" in cid or not (folder / "report.json").is_file():
+            continue
+        report = read_report(folder)
+        report.submission.name = str(entry.get("name") or cid)
+        write_reports(report, folder)
+        done += 1
+    meta = read_round_file(round_dir)
+    if meta:
+        for item in meta.get("items") or []:
+            entry = entries.get(str(item.get("slug")))
+            if entry:
+                item["source"] = entry.get("source")
+        meta["blind"] = False
+        write_atomic(round_dir / ROUND_FILE, json.dumps(meta, indent=2) + "\n")
+    rebuild_leaderboard(round_dir)
+    return done

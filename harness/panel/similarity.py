@@ -313,25 +313,6 @@ def starter_code(assignment_id: str | None) -> dict[str, str]:
     return code_files(root / "starter") if (root / "starter").is_dir() else {}
 
 
-def similarity_round(round_dir: Path, *, top: int = 200) -> tuple[dict, dict[str, Document]]:
-    """Fingerprint every submission of a round (its sources as recorded by ``grade batch``)."""
-    from harness.panel.round import round_sources
-
-    sources, missing, assignment_id = round_sources(round_dir)
-    codes = {slug: load_code(path) for slug, path in sources.items()}
-    pairs, docs = similarity(codes, starter_code(assignment_id), top=top)
-    data = {
-        "schema_version": "1",
-        "k": K,
-        "window": WINDOW,
-        "submissions": len(codes),
-        "boilerplate": "starter" if assignment_id else None,
-        "missing": missing,
-        "pairs": pairs,
-    }
-    return data, docs
-
-
 def most_similar_by_slug(round_dir: Path) -> dict[str, str]:
     """slug -> "most similar: X, 0.83" from the round's ``similarity.json``."""
     from harness.safeio import UntrustedDataError, read_json

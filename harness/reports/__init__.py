@@ -9,6 +9,7 @@
   :mod:`~harness.reports.rag_stats` (RAG) — the page's metrics sections;
 - :mod:`~harness.reports.junit` — JUnit XML;
 - :mod:`~harness.reports.interview`, :mod:`~harness.reports.interview_rag` — interview questions
-  from the evidence, one question bank per assignment kind;
+  from the evidence, one question bank per assignment kind (:mod:`~harness.reports.question`:
+  the question they share);
 - :mod:`~harness.reports.leaderboard` — batch summary.csv / summary.html / round.json.
 """

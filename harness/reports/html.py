@@ -27,19 +27,17 @@ from typing import Any
 from harness.models import CriterionScore, GradeReport, Level, Verdict, Visibility
 from harness.reports import svg
 from harness.reports.gateway import gateway_html  # model gateway (issue 14)
+from harness.reports.html_common import CANDIDATE_LABEL, CSP, root_cause
 from harness.reports.html_common import fmt as _fmt
 from harness.reports.interview import find_details, interview_questions, nothing_measured
 from harness.reports.metrics_html import metrics_section
 from harness.reports.rag_html import RAG_CSS, header_facts, rag_section
 from harness.reports.svg import esc
-from harness.reports.write import root_cause
 from harness.streams import CELL_NUMBERING
 from harness.visible import visible
 
-CANDIDATE_LABEL = "Candidate output — not from holdout"
 CANDIDATE_OUTPUT_CODES = frozenset({"stderr_tail", "tests_output_tail", "test_failed", "candidate_test_failed"})
 """Message codes whose text is the candidate's own output, verbatim (shown framed)."""
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 LOG_TAIL_LINES = 40
 YES, NO = '<span class="yes">✓</span>', '<span class="no">✗</span>'
 

@@ -10,19 +10,13 @@ from the report as plain text: renderers escape them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from harness.models import GradeReport, Verdict
+from harness.reports import interview_rag
+from harness.reports.question import Question
 
 MIN_QUESTIONS, MAX_QUESTIONS = 3, 5
-
-
-@dataclass(frozen=True)
-class Question:
-    text: str
-    priority: int
-    topic: str
 
 
 def find_details(report: GradeReport, key: str) -> dict[str, Any]:
@@ -382,8 +376,6 @@ def interview_questions(report: GradeReport, *, limit: int = MAX_QUESTIONS) -> l
 def _kind_bank(report: GradeReport, candidates: list[Question]) -> tuple[list[Question], tuple[Question, ...]]:
     """The question bank of the assignment's kind (issue 15): a RAG report gets the RAG questions
     (:mod:`harness.reports.interview_rag`) instead of the classifier's runtime question and fallbacks."""
-    from harness.reports import interview_rag
-
     if report.status == "rejected" or not interview_rag.is_rag(report):
         return candidates, FALLBACKS
     kept = [q for q in candidates if q.topic != "runtime"]

@@ -12,7 +12,7 @@ quote the candidate's text as plain text: renderers escape them.
 from __future__ import annotations
 
 from harness.models import GradeReport, Verdict
-from harness.reports.interview import Question
+from harness.reports.question import Question
 from harness.reports.rag_stats import RagStats, rag_details, rag_stats
 
 QUOTE_CHARS = 90

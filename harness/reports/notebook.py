@@ -37,7 +37,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from harness.reports.html import CANDIDATE_LABEL, CSP
+from harness.reports.html_common import CANDIDATE_LABEL, CSP
 from harness.visible import visible
 
 MAX_NOTEBOOK_BYTES = 16 * 2**20

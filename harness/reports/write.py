@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from harness.models import GradeReport, Verdict
+from harness.reports.html_common import root_cause
 from harness.visible import clip, number, visible
 
 VOLATILE = frozenset(
@@ -93,15 +94,6 @@ def _artifact_links(report: GradeReport, out_dir: Path, artifact_links) -> tuple
     return artifact_links(out_dir, notebook_run=report.provenance.get("entry_kind") == "notebook")
 
 
-def root_cause(report: GradeReport) -> str | None:
-    """The root cause of a failed run as a grader named it (``details["cause"]``), or None."""
-    for result in report.graders:
-        cause = result.details.get("cause")
-        if isinstance(cause, dict) and isinstance(cause.get("text"), str) and cause["text"].strip():
-            return cause["text"]
-    return None
-
-
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~])")
 
 
@@ -145,7 +137,7 @@ def render_markdown(report: GradeReport) -> str:
     from harness.panel.render import panel_markdown
     from harness.reports.interview import interview_questions, nothing_measured
 
-    lines += panel_markdown(report)
+    lines += panel_markdown(report, md_escape)
     lines += ["**Questions to ask in the interview**", ""]
     lines += [f"{i}. {md_escape(q)}" for i, q in enumerate(interview_questions(report), start=1)] + [""]
     if report.metrics:

@@ -62,16 +62,6 @@ def host_id() -> str:
     return socket.gethostname()
 
 
-def open_store(spec: str | os.PathLike[str]):
-    """The store ``spec`` names: a folder every worker mounts, or ``s3://BUCKET/PREFIX`` (an
-    S3-compatible object store; :mod:`harness.workers.s3store`)."""
-    if isinstance(spec, str) and spec.startswith("s3://"):
-        from harness.workers.s3store import S3Store
-
-        return S3Store.from_url(spec)
-    return Store(spec)
-
-
 class Store:
     """The root folder of the shared store."""
 
