@@ -22,7 +22,7 @@ from harness.models import SandboxRun, Verdict
 from harness.settings import Settings
 from harness.workers.grading import grade_key
 from harness.workers.store import REPORT_FILES, make_key
-from harness.workers.stores import open_store
+from harness.workers.store_address import open_store
 
 SECRET = "holdout-test-secret-7f3a9c"
 TOY = """

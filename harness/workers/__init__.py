@@ -3,7 +3,7 @@
 - :mod:`harness.workers.store`: ``<store>/<key>/`` holds the submission, the attempts (leases)
   and, once graded, the report files. The store, not the queue, is the source of truth.
   :mod:`harness.workers.s3store` is the same on an S3-compatible object store;
-  :mod:`harness.workers.stores` opens the one a ``--store`` value names.
+  :mod:`harness.workers.store_address` opens the one a ``--store`` value names.
 - :mod:`harness.workers.grading`: what one delivery of a key does (no Celery in it).
 - :mod:`harness.workers.app` and :mod:`harness.workers.tasks`: the Celery app and its task.
 - :mod:`harness.workers.engine`: ``grade batch --engine celery`` (submit, then follow the store).

@@ -77,7 +77,7 @@ def worker_cmd(
         make_app,
         worker_queues,
     )
-    from harness.workers.stores import open_store
+    from harness.workers.store_address import open_store
 
     settings = Settings.from_env()
     names, specs = worker_queues(settings, tuple(q for arg in queues for q in arg.split(",") if q))
@@ -123,7 +123,7 @@ def _require_sandbox(image: str | None, settings: Settings) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status_cmd(key: str, store: str, as_json: bool) -> None:
     """Where the submission KEY stands in the store: graded, grading, queued or error."""
-    from harness.workers.stores import open_store
+    from harness.workers.store_address import open_store
 
     info = open_store(store).find(key).status()
     if as_json:

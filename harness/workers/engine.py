@@ -27,7 +27,7 @@ from harness.settings import Settings
 from harness.workers import queue_for
 from harness.workers.app import redact
 from harness.workers.store import Entry
-from harness.workers.stores import open_store
+from harness.workers.store_address import open_store
 from harness.workers.tasks import TASK_NAME
 
 POLL_S = 0.5

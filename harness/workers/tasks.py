@@ -14,7 +14,7 @@ def register(app) -> None:
         from harness.settings import Settings
         from harness.workers.grading import DEFAULT_MAX_ATTEMPTS, grade_key
         from harness.workers.store import DEFAULT_LEASE_TTL_S
-        from harness.workers.stores import open_store
+        from harness.workers.store_address import open_store
 
         conf = app.conf.holdout or {}
         entry = open_store(conf.get("store") or store).entry(key)

@@ -200,16 +200,13 @@ def drive_api(case: Case, env: Env, submission: Path) -> Outcome:
         return run
 
     options = GradeOptions(
-        assignment=env.assignments[case.assignment] if case.assignment else None,
-        image=tag,
-        image_python=python,
-        timeout_s=case.timeout_s,
-        artifacts_dir=out_dir / "artifacts",
+        image=tag, image_python=python, timeout_s=case.timeout_s, artifacts_dir=out_dir / "artifacts"
     )
+    assignment = env.assignments[case.assignment] if case.assignment else None
     before, started = _maxrss_mb(), time.monotonic()
     report, error = None, None
     try:
-        report = grade(submission, settings=env.settings, options=options, runner=counting)
+        report = grade(submission, assignment, settings=env.settings, options=options, runner=counting)
     except HoldoutError as exc:
         error = exc
     duration = time.monotonic() - started
