@@ -91,3 +91,30 @@ def test_a_broken_graders_py_is_a_config_error(tmp_path):
 def test_unknown_grader_suggests_close_names():
     with pytest.raises(ConfigError, match="did you mean 'pytest'"):
         default_registry().get("pytests")
+
+
+def test_builtins_are_imported_only_when_asked_for():
+    """A grading imports the graders its assignment uses, not the RAG, pytest or quality modules
+    (tenths of a second before the run); listing them all imports them, under their own names."""
+    import ast
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from graders.registry import default_registry\n"
+        "from harness.spec import GraderSpec\n"
+        "r = default_registry()\n"
+        "r.instantiate(GraderSpec(use='run', config={}), 0)\n"
+        "print(sorted(m for m in sys.modules if m in ('graders.rag', 'graders.pytest_grader', 'graders.quality')))\n"
+        "print(sorted(name for name, cls in r.items() if cls.PLUGIN_NAME == name))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True).stdout
+    first, second = out.splitlines()
+    assert first == "[]"
+    assert set(BUILTIN) <= set(ast.literal_eval(second))
+
+
+def test_an_unknown_name_still_suggests_deferred_builtins():
+    with pytest.raises(ConfigError, match="did you mean 'predictions'"):
+        default_registry().get("prediction")
