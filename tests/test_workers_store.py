@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -118,6 +119,30 @@ def test_one_claim_wins_and_a_dead_holder_is_taken_over(tmp_path, toy):
     assert entry.claim(ttl_s=60) is None
     os.utime(entry.root / "attempts" / "2", (0, 0))
     assert entry.claim(ttl_s=60).number == 3
+
+
+def test_a_lease_is_never_seen_empty_so_concurrent_claims_never_both_win(tmp_path, toy, monkeypatch):
+    """Claims racing on one key: a lease that appeared before its content was written read as
+    not live, and a second worker took the key over (seen in a full run). The lease now appears
+    with its content; made likely here by yielding the processor between every two steps."""
+    _, sub = toy
+    slow_write = os.write
+
+    def write(fd, data):  # the old claim wrote the lease after creating the file
+        time.sleep(0.001)
+        return slow_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    for round_ in range(15):
+        entry = put(Store(tmp_path / f"store-{round_}"), sub)
+        results: list = []
+        threads = [threading.Thread(target=lambda e=entry, out=results: out.append(e.claim())) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [r.number for r in results if r is not None] == [1]
+        assert [n for n in os.listdir(entry.root / "attempts") if not n.isdigit()] == []  # no temp file left
 
 
 def test_a_key_is_graded_once_whatever_the_deliveries(tmp_path, toy):

@@ -330,17 +330,29 @@ class Entry(EntryStatus):
             latest = numbers[-1] if numbers else 0
             if latest and self.lease_live(latest, ttl_s):
                 return None
-            path = self.root / "attempts" / str(latest + 1)
             lease = json.dumps({"host": host_id(), "pid": os.getpid(), "started_at": round(time.time(), 3)})
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                continue  # another worker claimed it first: look again
-            try:
-                os.write(fd, lease.encode())
-            finally:
-                os.close(fd)
-            return Attempt(self, latest + 1, ttl_s)
+            if self._create_lease(latest + 1, lease.encode()):
+                return Attempt(self, latest + 1, ttl_s)
+            # another worker claimed it first: look again
+
+    def _create_lease(self, number: int, lease: bytes) -> bool:
+        """Create ``attempts/NUMBER`` with its content in one step, or False when it exists.
+
+        Written to a private file first and hard-linked into place (``link`` fails on an existing
+        name, also on NFS): a lease created empty and written after would be read, in between,
+        as unreadable and so not live, and a second worker would take the key over."""
+        folder = self.root / "attempts"
+        fd, tmp = tempfile.mkstemp(prefix=".lease-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(lease)
+            os.chmod(tmp, 0o644)
+            os.link(tmp, folder / str(number))
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
 
     # --- results ---------------------------------------------------------------------------
 
