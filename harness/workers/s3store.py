@@ -29,7 +29,6 @@ import os
 import re
 import secrets
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,12 +38,12 @@ from harness.errors import ConfigError, InfrastructureError
 from harness.models import GradeReport
 from harness.safeio import UntrustedDataError, loads_json, rmtree
 from harness.workers.store import (
-    DEFAULT_LEASE_TTL_S,
     KEY_RE,
     MAX_META_BYTES,
     MAX_REPORT_BYTES,
     REPORT_FILES,
     EntryStatus,
+    Lease,
     Store,
     host_id,
     make_key,
@@ -369,15 +368,12 @@ class S3Entry(EntryStatus):
             return pid_alive(holder["pid"])
         return True
 
-    def claim(self, ttl_s: float = DEFAULT_LEASE_TTL_S) -> S3Attempt | None:
-        while True:
-            numbers = self.attempts()
-            latest = numbers[-1] if numbers else 0
-            if latest and self.lease_live(latest, ttl_s):
-                return None
-            lease = json.dumps({"host": host_id(), "pid": os.getpid(), "started_at": round(time.time(), 3)})
-            if self.put_bytes(f"attempts/{latest + 1}", lease.encode(), exclusive=True):
-                return S3Attempt(self, latest + 1, ttl_s, lease.encode())
+    def _create_lease(self, number: int, lease: bytes) -> bool:
+        """An object appears with its content: a conditional put (If-None-Match) is the claim."""
+        return self.put_bytes(f"attempts/{number}", lease, exclusive=True)
+
+    def _attempt(self, number: int, ttl_s: float, lease: bytes) -> S3Attempt:
+        return S3Attempt(self, number, ttl_s, lease)
 
     # --- results -----------------------------------------------------------------------------
 
@@ -411,32 +407,21 @@ class S3Entry(EntryStatus):
         self.log("reset")
 
 
-class S3Attempt:
+class S3Attempt(Lease):
     """A claimed attempt on S3: its lease object is rewritten as the heartbeat."""
 
     def __init__(self, entry: S3Entry, number: int, ttl_s: float, lease: bytes) -> None:
-        self.entry, self.number, self.ttl_s, self.lease = entry, number, ttl_s, lease
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="holdout-lease", daemon=True)
+        super().__init__(entry, number, ttl_s)
+        self.lease = lease
 
-    def __enter__(self) -> S3Attempt:
-        self._thread.start()
-        return self
+    def _renew(self) -> None:
+        self.entry.put_bytes(f"attempts/{self.number}", self.lease)
 
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def _finish(self) -> None:
         try:
             self.entry.put_bytes(f"attempts/{self.number}.done", b"")
         except InfrastructureError:
             pass
-
-    def _beat(self) -> None:
-        while not self._stop.wait(max(0.5, self.ttl_s / 4)):
-            try:
-                self.entry.put_bytes(f"attempts/{self.number}", self.lease)
-            except Exception:
-                return
 
     def is_latest(self) -> bool:
         return self.entry.head(f"attempts/{self.number + 1}") is None

@@ -196,6 +196,18 @@ class EntryStatus:
         info["events"] = self.events()[-10:]
         return info
 
+    def claim(self, ttl_s: float = DEFAULT_LEASE_TTL_S) -> Lease | None:
+        """The next attempt, or ``None`` while another attempt holds a live lease."""
+        while True:
+            numbers = self.attempts()
+            latest = numbers[-1] if numbers else 0
+            if latest and self.lease_live(latest, ttl_s):
+                return None
+            lease = json.dumps({"host": host_id(), "pid": os.getpid(), "started_at": round(time.time(), 3)})
+            if self._create_lease(latest + 1, lease.encode()):
+                return self._attempt(latest + 1, ttl_s, lease.encode())
+            # another worker claimed it first: look again
+
 
 @dataclass(frozen=True)
 class Entry(EntryStatus):
@@ -322,18 +334,8 @@ class Entry(EntryStatus):
             return pid_alive(holder["pid"])
         return True
 
-    def claim(self, ttl_s: float = DEFAULT_LEASE_TTL_S) -> Attempt | None:
-        """The next attempt, or ``None`` while another attempt holds a live lease."""
-        (self.root / "attempts").mkdir(exist_ok=True)
-        while True:
-            numbers = self.attempts()
-            latest = numbers[-1] if numbers else 0
-            if latest and self.lease_live(latest, ttl_s):
-                return None
-            lease = json.dumps({"host": host_id(), "pid": os.getpid(), "started_at": round(time.time(), 3)})
-            if self._create_lease(latest + 1, lease.encode()):
-                return Attempt(self, latest + 1, ttl_s)
-            # another worker claimed it first: look again
+    def _attempt(self, number: int, ttl_s: float, lease: bytes) -> Attempt:
+        return Attempt(self, number, ttl_s)
 
     def _create_lease(self, number: int, lease: bytes) -> bool:
         """Create ``attempts/NUMBER`` with its content in one step, or False when it exists.
@@ -342,6 +344,7 @@ class Entry(EntryStatus):
         name, also on NFS): a lease created empty and written after would be read, in between,
         as unreadable and so not live, and a second worker would take the key over."""
         folder = self.root / "attempts"
+        folder.mkdir(exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".lease-", dir=folder)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -390,34 +393,54 @@ class Entry(EntryStatus):
         self.log("reset")
 
 
-class Attempt:
-    """A claimed attempt: keeps its lease fresh while grading (a heartbeat thread)."""
+class Lease:
+    """A claimed attempt: keeps its lease fresh while grading (a heartbeat thread) and marks it
+    done at the end. Each kind of entry says how (:meth:`_renew`, :meth:`_finish`)."""
 
-    def __init__(self, entry: Entry, number: int, ttl_s: float) -> None:
+    def __init__(self, entry, number: int, ttl_s: float) -> None:
         self.entry, self.number, self.ttl_s = entry, number, ttl_s
-        self.path = entry.root / "attempts" / str(number)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="holdout-lease", daemon=True)
 
-    def __enter__(self) -> Attempt:
+    def __enter__(self) -> Lease:
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self._finish()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(max(0.5, self.ttl_s / 4)):
+            try:
+                self._renew()
+            except Exception:
+                return  # the store is gone: the lease goes stale and another worker may take over
+
+    def _renew(self) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Mark the attempt ended (best effort: a lease left unmarked goes stale)."""
+        raise NotImplementedError
+
+    def is_latest(self) -> bool:
+        """No later attempt has taken over (this one's lease went stale while it ran)."""
+        raise NotImplementedError
+
+
+class Attempt(Lease):
+    """An attempt in a folder store: the heartbeat touches the lease file."""
+
+    def _renew(self) -> None:
+        os.utime(self.entry.root / "attempts" / str(self.number))
+
+    def _finish(self) -> None:
         try:
             (self.entry.root / "attempts" / f"{self.number}.done").touch()
         except OSError:
             pass
 
-    def _beat(self) -> None:
-        while not self._stop.wait(max(0.5, self.ttl_s / 4)):
-            try:
-                os.utime(self.path)
-            except OSError:
-                return
-
     def is_latest(self) -> bool:
-        """No later attempt has taken over (this one's lease went stale while it ran)."""
         return not (self.entry.root / "attempts" / str(self.number + 1)).exists()
