@@ -16,27 +16,14 @@ from harness.cli import batch_exit_code
 from harness.models import SandboxRun, Verdict
 from harness.reports.leaderboard import _csv_safe, render_batch_junit
 from harness.settings import Settings
-
-SPEC = """
-id = "toyb"
-title = "Toy batch"
-version = "{version}"
-[[graders]]
-use = "run"
-[[rubric.criteria]]
-id = "clean"
-title = "Runs cleanly"
-weight = 1
-measurement = "run.clean"
-thresholds = [0.25, 0.5, 0.75, 1.0]
-"""
+from tests.toy_assignments import run_only
 
 
 @pytest.fixture
 def setup(tmp_path):
     root = tmp_path / "assignments" / "toyb"
     root.mkdir(parents=True)
-    (root / "assignment.toml").write_text(SPEC.format(version="1"))
+    (root / "assignment.toml").write_text(run_only("toyb", title="Toy batch"))
     (root / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -106,7 +93,9 @@ def test_rerun_skips_graded_and_force_regrades(setup, tmp_path):
         status = {row["submission"]: row["status"] for row in csv.DictReader(fh)}
     assert status["alice"] == "graded" and status["mallory.zip"] == "rejected" and status["nomanifest"] == "error"
     assert grade_batch([subs], out, settings, runner=runner(calls), force=True) and len(calls) == 4
-    (root / "assignment.toml").write_text(SPEC.format(version="2"))  # a new assignment version regrades
+    (root / "assignment.toml").write_text(
+        run_only("toyb", title="Toy batch", version="2")
+    )  # a new assignment version regrades
     calls.clear()
     grade_batch([subs], out, settings, runner=runner(calls))
     assert len(calls) == 4

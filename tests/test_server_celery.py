@@ -20,7 +20,8 @@ import pytest
 pytest.importorskip("fastapi")
 
 from harness.workers.store import Store
-from tests.test_workers_broker import TOY, Worker, events, rabbit, wait_for  # noqa: F401
+from tests.test_workers_broker import Worker, events, rabbit, wait_for  # noqa: F401
+from tests.toy_assignments import run_only
 
 pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parent.parent
@@ -103,7 +104,7 @@ def test_serve_with_celery_grades_on_a_worker_and_survives_its_own_death(
     import httpx
 
     (tmp_path / "assignments" / "toysrv").mkdir(parents=True)
-    (tmp_path / "assignments" / "toysrv" / "assignment.toml").write_text(TOY.format(id="toysrv"))
+    (tmp_path / "assignments" / "toysrv" / "assignment.toml").write_text(run_only("toysrv", in_docker=True))
     (tmp_path / "assignments" / "toysrv" / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
     store_dir = tmp_path / "store"
     store_dir.mkdir()

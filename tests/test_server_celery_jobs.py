@@ -24,20 +24,7 @@ from harness.server.storage import DataDir
 from harness.settings import Settings
 from harness.workers.grading import grade_key
 from harness.workers.store import Store
-
-TOY = """
-id = "toysrv"
-title = "Toy server"
-version = "1"
-[[graders]]
-use = "run"
-[[rubric.criteria]]
-id = "clean"
-title = "Runs cleanly"
-weight = 1
-measurement = "run.clean"
-thresholds = [0.25, 0.5, 0.75, 1.0]
-"""
+from tests.toy_assignments import run_only
 
 
 class SentTasks:
@@ -58,7 +45,7 @@ def ok_runner(request):
 def site(tmp_path, monkeypatch):
     root = tmp_path / "assignments" / "toysrv"
     root.mkdir(parents=True)
-    (root / "assignment.toml").write_text(TOY)
+    (root / "assignment.toml").write_text(run_only("toysrv", title="Toy server"))
     (root / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
     monkeypatch.setenv("GRADE_ASSIGNMENTS_PATH", str(tmp_path / "assignments"))
     monkeypatch.setenv("GRADE_CACHE_DIR", str(tmp_path / "cache"))

@@ -24,26 +24,10 @@ from harness.batch import grade_batch
 from harness.cli import batch_exit_code
 from harness.settings import Settings
 from harness.workers.store import Store
+from tests.toy_assignments import run_only
 
 pytestmark = pytest.mark.docker
 REPO = Path(__file__).resolve().parent.parent
-TOY = """
-id = "{id}"
-title = "Toy {id}"
-version = "1"
-[sandbox]
-timeout_s = 60
-[dependencies]
-enabled = false
-[[graders]]
-use = "run"
-[[rubric.criteria]]
-id = "clean"
-title = "Runs cleanly"
-weight = 1
-measurement = "run.clean"
-thresholds = [0.25, 0.5, 0.75, 1.0]
-"""
 CRASH_AFTER_REPORT = """
 import hashlib, os, sys
 from pathlib import Path
@@ -138,7 +122,7 @@ def site(tmp_path_factory, sandbox_image, data_dir, rabbit):
     root = tmp_path_factory.mktemp("workers")
     for aid in ("toyw", "toyslow", "toycrash"):
         (root / "assignments" / aid).mkdir(parents=True)
-        (root / "assignments" / aid / "assignment.toml").write_text(TOY.format(id=aid))
+        (root / "assignments" / aid / "assignment.toml").write_text(run_only(aid, in_docker=True))
         (root / "assignments" / aid / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
     (root / "store").mkdir()
     env = {**os.environ, "GRADE_ASSIGNMENTS_PATH": str(root / "assignments"), "GRADE_IMAGE": sandbox_image}

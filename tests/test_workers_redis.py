@@ -13,25 +13,9 @@ from pathlib import Path
 import pytest
 
 from harness.workers.tasks import TASK_NAME
+from tests.toy_assignments import run_only
 
 REPO = Path(__file__).resolve().parent.parent
-TOY = """
-id = "toyr"
-title = "Toy redis"
-version = "1"
-[sandbox]
-timeout_s = 60
-[dependencies]
-enabled = false
-[[graders]]
-use = "run"
-[[rubric.criteria]]
-id = "clean"
-title = "Runs cleanly"
-weight = 1
-measurement = "run.clean"
-thresholds = [0.25, 0.5, 0.75, 1.0]
-"""
 
 
 @pytest.fixture
@@ -54,7 +38,9 @@ def test_a_worker_refuses_a_visibility_timeout_shorter_than_the_longest_grading(
     from harness.workers.app import make_app
 
     (tmp_path / "assignments" / "toyr").mkdir(parents=True)
-    (tmp_path / "assignments" / "toyr" / "assignment.toml").write_text(TOY)
+    (tmp_path / "assignments" / "toyr" / "assignment.toml").write_text(
+        run_only("toyr", title="Toy redis", in_docker=True)
+    )
     (tmp_path / "assignments" / "toyr" / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
     (tmp_path / "store").mkdir()
     env = {**os.environ, "GRADE_ASSIGNMENTS_PATH": str(tmp_path / "assignments")}

@@ -23,25 +23,9 @@ from harness.settings import Settings
 from harness.workers.grading import grade_key
 from harness.workers.store import REPORT_FILES, make_key
 from harness.workers.store_address import open_store
+from tests.toy_assignments import run_only
 
 SECRET = "holdout-test-secret-7f3a9c"
-TOY = """
-id = "toys3"
-title = "Toy S3"
-version = "1"
-[sandbox]
-timeout_s = 60
-[dependencies]
-enabled = false
-[[graders]]
-use = "run"
-[[rubric.criteria]]
-id = "clean"
-title = "Runs cleanly"
-weight = 1
-measurement = "run.clean"
-thresholds = [0.25, 0.5, 0.75, 1.0]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +81,7 @@ def bucket(s3_server, request):
 def toy(tmp_path, monkeypatch):
     root = tmp_path / "assignments" / "toys3"
     root.mkdir(parents=True)
-    (root / "assignment.toml").write_text(TOY)
+    (root / "assignment.toml").write_text(run_only("toys3", title="Toy S3", in_docker=True))
     (root / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
     sub = tmp_path / "alice"
     (sub / "src").mkdir(parents=True)
@@ -200,7 +184,7 @@ def test_a_worker_grades_through_an_s3_store_and_no_credential_leaks(s3_server, 
     if not os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server"):
         pytest.fail("rabbitmq-server is not installed (apt-get install rabbitmq-server; .ci/run does)")
     (tmp_path / "assignments" / "toyw").mkdir(parents=True)
-    (tmp_path / "assignments" / "toyw" / "assignment.toml").write_text(TOY.replace('"toys3"', '"toyw"'))
+    (tmp_path / "assignments" / "toyw" / "assignment.toml").write_text(run_only("toyw", title="Toy S3", in_docker=True))
     (tmp_path / "assignments" / "toyw" / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
     env = {**os.environ, "GRADE_ASSIGNMENTS_PATH": str(tmp_path / "assignments"), "GRADE_IMAGE": sandbox_image}
     settings = Settings.from_env(env)
