@@ -12,10 +12,11 @@ import pytest
 from harness.batch import grade_batch
 from harness.cli import main
 from harness.settings import Settings
-from tests.test_batch import SPEC, runner
+from tests.test_batch import runner
+from tests.toy_assignments import run_only
 
 PANEL_SPEC = (
-    SPEC
+    run_only("toyb", title="Toy batch")
     + """
 [[rubric.criteria]]
 id = "approach"
@@ -34,7 +35,7 @@ target_hours = 1
 def round_setup(tmp_path):
     root = tmp_path / "assignments" / "toyb"
     root.mkdir(parents=True)
-    (root / "assignment.toml").write_text(PANEL_SPEC.format(version="1"))
+    (root / "assignment.toml").write_text(PANEL_SPEC)
     (root / "prepare.py").write_text("def prepare(sources, out, seed):\n    pass\n")
     settings = Settings(
         data_dir=tmp_path / "data",
