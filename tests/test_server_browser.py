@@ -95,6 +95,7 @@ def test_a_round_from_upload_to_calibration(browser, database, tmp_path):
         alice.page.check("input[name=level_approach][value='1']")
         alice.page.select_option("#recommendation", "no")
         alice.page.click("text=Save scorecard")
+        alice.page.wait_for_url("**/submissions/*?saved=1")  # the click navigates: wait for the new page
         assert "Saved." in alice.page.content()
 
         bob = Tab(browser, base).login("bob")

@@ -77,6 +77,11 @@ def _socket_abuse(env: Env):
             print("while held:", type(exc).__name__, flush=True)
         for s in held:
             s.close()
+        import time
+        for _ in range(200):  # a closed connection's slot is freed when its thread sees the close
+            if "503" not in raw(b"POST /v1/embeddings HTTP/1.1\\r\\n\\r\\n{}"):
+                break
+            time.sleep(0.05)
         print("garbage:", raw(b"\\x00\\xff" * 5000 + b"\\r\\n\\r\\n")[:40], flush=True)
         print("bad method:", raw(b"GARBAGE /\\x00 HTTP/1.1\\r\\n\\r\\n"), flush=True)
         print("huge length:", raw(b"POST /v1/embeddings HTTP/1.1\\r\\nContent-Length: 999999999999\\r\\n\\r\\n{"), flush=True)
