@@ -23,9 +23,11 @@ def docker_runner(image: str | None, settings: Settings) -> tuple[Runner, str, s
     from sandbox.cleanup import prune
     from sandbox.engine import connect
     from sandbox.image import image_layout, require_image, runtime_tag
+    from sandbox.root_mode import check_mode
     from sandbox.runner import run_container
     from sandbox.venv_copy import venv_mounts
 
+    root_mode = check_mode(settings.sandbox_root)
     client = connect()
     prune(client)  # sweep what a crashed earlier run left behind
     tag = image or settings.image or runtime_tag()
@@ -36,7 +38,7 @@ def docker_runner(image: str | None, settings: Settings) -> tuple[Runner, str, s
     def run(request):
         from dataclasses import replace
 
-        return run_container(client, replace(request, image=tag, mounts=(*request.mounts, *extra)))
+        return run_container(client, replace(request, image=tag, mounts=(*request.mounts, *extra), root_mode=root_mode))
 
     return run, tag, python
 

@@ -77,14 +77,20 @@ def run_doctor(image: str | None = None) -> dict:
         checks.append(
             _check("python environment", True, f"/opt/venv, Python {python}: {where} (storage driver {driver})")
         )
-        checks.extend(probe_protections(client, tag, extra))
+        checks.extend(probe_protections(client, tag, extra, root_mode=settings.sandbox_root))
     return {"ok": all(c["ok"] for c in checks), "checks": checks, "image": tag}
 
 
-def probe_protections(client, tag: str, extra_mounts: tuple = ()) -> list[Check]:
+def probe_protections(client, tag: str, extra_mounts: tuple = (), *, root_mode: str = "auto") -> list[Check]:
     """Run the probe with the candidate's options (and mounts) and turn what it saw into checks."""
     from harness.safeio import UntrustedDataError, read_json
+    from sandbox.root_mode import check_mode
     from sandbox.runner import ENTRY, Mount, RunRequest, make_job_dirs, run_container
+
+    try:
+        check_mode(root_mode)
+    except HoldoutError as exc:
+        return [_check("container root", False, str(exc), exc.hint)]
 
     limits = SandboxSpec(timeout_s=60)
     canary = "HOLDOUT_DOCTOR_CANARY"
@@ -99,6 +105,7 @@ def probe_protections(client, tag: str, extra_mounts: tuple = ()) -> list[Check]
                 command=[*ENTRY, "probe"],
                 limits=limits,
                 mounts=(Mount(submission, "/submission"), *dirs.mounts(trusted=True), *extra_mounts),
+                root_mode=root_mode,
             )
             run = run_container(client, request)
             try:  # written inside a container: read with the same limits as anything else from there
@@ -144,6 +151,7 @@ def interpret_probe(seen: dict, limits: SandboxSpec) -> list[Check]:
             str(seen.get("root_fs")),
             "read_only=True did not hold.",
         ),
+        _root_check(seen.get("root_mode")),
         _check(
             "read-only submission",
             str(seen.get("submission_mount", "")).startswith("read-only"),
@@ -210,6 +218,26 @@ def interpret_probe(seen: dict, limits: SandboxSpec) -> list[Check]:
             "Host environment variables reached the container.",
         ),
     ]
+
+
+def _root_check(root_mode) -> Check:
+    """The container's ``/`` as the candidate sees it: narrowed (no group bits, see
+    :mod:`sandbox.root_mode`) or the engine's own; never writable by the candidate's class."""
+    try:
+        mode = int(str(root_mode), 8)
+    except ValueError:
+        return _check("container root", False, f"mode {root_mode!r} unreadable", "Run `grade sandbox build --force`.")
+    how = (
+        "group bits cleared: lookups skip the FUSE ACL fetch"
+        if not mode & 0o070
+        else "the engine's own (GRADE_SANDBOX_ROOT; narrowing needs a fuse-overlayfs engine on this host, as root)"
+    )
+    return _check(
+        "container root",
+        not mode & 0o022,
+        f"mode {mode:04o}: {how}",
+        "The container's / is writable by a non-owner; check the engine's storage.",
+    )
 
 
 def _only_setuid_setgid(cap_bnd) -> bool:

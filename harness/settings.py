@@ -36,6 +36,10 @@ class Settings:
     sandbox_venv: str = "auto"
     """Serve the image's ``/opt/venv`` from a read-only host copy: ``auto`` (on a fuse-overlayfs
     engine), ``host`` or ``image`` (``GRADE_SANDBOX_VENV``; see :mod:`sandbox.venv_copy`)."""
+    sandbox_root: str = "auto"
+    """Clear the group bits of each container's ``/`` before it starts, so non-root lookups skip
+    a FUSE ACL fetch: ``auto`` (on a fuse-overlayfs engine this host can reach), ``narrow`` or
+    ``image`` (``GRADE_SANDBOX_ROOT``; see :mod:`sandbox.root_mode`)."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -51,6 +55,7 @@ class Settings:
             allow_download=env.get("GRADE_OFFLINE", "") not in ("1", "true", "yes"),
             pip_args=tuple(shlex.split(env.get("GRADE_PIP_ARGS", ""))),
             sandbox_venv=env.get("GRADE_SANDBOX_VENV") or "auto",
+            sandbox_root=env.get("GRADE_SANDBOX_ROOT") or "auto",
             grader_timeout_s=_positive_float(env, "GRADE_GRADER_TIMEOUT_S", 600.0),
         )
 

@@ -66,6 +66,7 @@ def probe(runner_pid: int | None = None) -> int:
         result["python_env"] = "writable"
     except OSError as exc:
         result["python_env"] = f"read-only ({exc.strerror})"
+    result["root_mode"] = oct(os.stat("/").st_mode & 0o7777)  # 0o705 where the host narrowed it
     result["env_keys"] = sorted(os.environ)
     result["pids_max"] = _read_first(["/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"])
     result["memory_max"] = _read_first(["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])

@@ -28,6 +28,7 @@ from harness.spec import SandboxSpec
 from sandbox import LABEL, PID_LABEL
 from sandbox.engine import docker_errors
 from sandbox.layout import LAYOUT
+from sandbox.root_mode import narrow_root
 
 CANDIDATE_UID = LAYOUT.candidate_uid
 RUNNER_UID = LAYOUT.runner_uid
@@ -66,6 +67,9 @@ class RunRequest:
     copy): the quota and the entry limit count what the run adds to them."""
     name: str | None = None
     """A fixed container name (distributed workers: a retry finds a dead attempt's container)."""
+    root_mode: str = "auto"
+    """Whether the container's ``/`` loses its group bits before the start (``GRADE_SANDBOX_ROOT``;
+    see :mod:`sandbox.root_mode`): ``auto``, ``narrow`` or ``image``."""
     gateway: Path | None = None  # model gateway (issue 14): host folder with the socket and the forwarder
     background: bool = False
     """Beside the candidate's main run (checks that do not depend on it), labelled so: every
@@ -230,6 +234,7 @@ def run_container(client, request: RunRequest) -> SandboxRun:
         with docker_errors("creating the sandbox container"):
             container = client.containers.create(**options)
             image_id = container.attrs.get("Image", "")
+        narrow_root(container.attrs, request.root_mode)
         base_bytes, base_entries = request.quota_baseline
         watchdog = _QuotaWatchdog(
             container, writable, request.output_quota_mb * 1024 * 1024 + base_bytes, MAX_OUTPUT_ENTRIES + base_entries

@@ -18,6 +18,7 @@ HOLDING = {
     "root_fs": "read-only (x)",
     "submission_mount": "read-only (x)",
     "python_env": "read-only (x)",
+    "root_mode": "0o705",
     "pids_max": str(LIMITS.pids),
     "memory_max": str(LIMITS.memory_mb * 2**20),
     "fsize": LIMITS.file_size_mb * 2**20,
@@ -56,3 +57,13 @@ def test_capabilities_beyond_setuid_setgid_fail_the_doctor():
     assert checks(cap_bnd="00000000a80425fb")["capabilities"] is False
     assert checks(cap_prm="00000000000000c0")["capabilities"] is False
     assert checks(cap_bnd="0000000000000000")["capabilities"] is True
+
+
+def test_the_container_root_is_reported_narrowed_or_not_and_fails_only_when_writable():
+    by_name = {c["name"]: c for c in interpret_probe({**HOLDING, "root_mode": "0o755"}, LIMITS)}
+    assert by_name["container root"]["ok"] and "engine's own" in by_name["container root"]["detail"]
+    by_name = {c["name"]: c for c in interpret_probe(HOLDING, LIMITS)}
+    assert by_name["container root"]["ok"] and "0705: group bits cleared" in by_name["container root"]["detail"]
+    assert checks(root_mode="0o777")["container root"] is False
+    assert checks(root_mode="0o775")["container root"] is False
+    assert checks(root_mode=None)["container root"] is False
