@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from typing import TYPE_CHECKING, Any
 
 from graders.metrics import Metric, accepted_kwargs, accuracy, f1, precision, recall, roc_auc
+
+if TYPE_CHECKING:  # numpy is imported where used: loading a grader stays cheap (the run starts sooner)
+    import numpy as np
+    from numpy.typing import ArrayLike, NDArray
 
 _MAX_CELLS = 4_000_000
 """Resampled index cells generated at once (bounds memory for large test sets)."""
@@ -23,12 +24,16 @@ _MAX_CELLS = 4_000_000
 
 def _confusion_counts(code: NDArray[np.int8], idx: NDArray[np.intp]) -> NDArray[np.int_]:
     """Per resample: counts of codes 0..3 (tn, fp, fn, tp) over ``code[idx]`` rows."""
+    import numpy as np
+
     k = idx.shape[0]
     shifted = code[idx] + (np.arange(k, dtype=np.intp) * 4)[:, None]
     return np.bincount(shifted.ravel(), minlength=4 * k).reshape(k, 4)
 
 
 def _safe_ratio(num: NDArray[Any], den: NDArray[Any]) -> NDArray[np.float64]:
+    import numpy as np
+
     out = np.zeros(num.shape, dtype=float)
     np.divide(num, den, out=out, where=den > 0)
     return out
@@ -42,6 +47,8 @@ def _fast_stats(
     The binary fast path is used only where sklearn would accept the data (at most two
     distinct labels, ``pos_label`` among them when there are two), so results match.
     """
+    import numpy as np
+
     if func is accuracy:
         correct = (y_true == y_pred).astype(float)
         return lambda idx: correct[idx].mean(axis=1)
@@ -71,6 +78,8 @@ def _roc_auc_stats(
     y_true: NDArray[Any], y_score: NDArray[Any], pos_label: Any
 ) -> Callable[[NDArray[np.intp]], NDArray[np.float64]] | None:
     """ROC AUC per resample as the Mann-Whitney statistic over distinct score levels (ties count half)."""
+    import numpy as np
+
     try:
         scores = y_score.astype(float)
     except (TypeError, ValueError):
@@ -100,6 +109,8 @@ def _generic_stats(
     func: Callable[..., Any], y_true: NDArray[Any], y_pred: NDArray[Any], kw: Mapping[str, Any]
 ) -> Callable[[NDArray[np.intp]], NDArray[np.float64]]:
     """Call ``func`` once per resample; a resample the metric rejects (ValueError) gives NaN."""
+    import numpy as np
+
     kwargs = accepted_kwargs(func, kw)
 
     def one(rows: NDArray[np.intp]) -> float:
@@ -134,6 +145,8 @@ def bootstrap_ci(
     any other metric is called once per resample. Resamples where the metric is undefined are left out; if all are,
     the result is ``(nan, nan)``.
     """
+    import numpy as np
+
     if n < 1:
         raise ValueError("n must be at least 1")
     if not 0 < alpha < 1:

@@ -47,8 +47,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import Field, model_validator
 
 from graders.base import GradeContext, Grader, GraderConfig
@@ -73,8 +71,10 @@ __all__ = [  # the public import paths (parsing and alignment live in prediction
     "read_prefix",
 ]
 
-if TYPE_CHECKING:  # pandas and sklearn are imported where used: see PredictionsGrader.warm_up
+if TYPE_CHECKING:  # numpy, pandas and sklearn are imported where used: see PredictionsGrader.warm_up
+    import numpy as np
     import pandas as pd
+    from numpy.typing import NDArray
 
 PR_CURVE_POINTS = 200
 _HIDDEN_HINT = (
@@ -214,6 +214,8 @@ def read_prefix(
 
 
 def _downsample(values: NDArray[Any], points: int) -> list[float]:
+    import numpy as np
+
     if len(values) <= points:
         return [float(v) for v in values]
     idx = np.unique(np.linspace(0, len(values) - 1, points).round().astype(int))

@@ -6,15 +6,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import TYPE_CHECKING, Any, Protocol
 
 from graders.feedback import msg as _msg
 from graders.feedback import quote as _quote
 from graders.predictions_parse import PredictionRow, _count
 from harness.models import Level, Message, Visibility
+
+if TYPE_CHECKING:  # numpy is imported where used: loading a grader stays cheap (the run starts sooner)
+    import numpy as np
+    from numpy.typing import NDArray
 
 NAN_LIKE = frozenset({"", "nan", "na", "n/a", "null", "none"})
 """Prediction cells (lower-cased) reported as ``nan_values`` rather than ``invalid_labels``."""
@@ -139,6 +140,8 @@ def _align_regression(
     messages: list[Message],
     source: str,
 ) -> Alignment:
+    import numpy as np
+
     y_true: list[float] = []
     y_pred: list[float] = []
     bad: list[str] = []
@@ -173,6 +176,8 @@ def _align_classification(
     messages: list[Message],
     source: str,
 ) -> Alignment:
+    import numpy as np
+
     allowed = set(labels)
     miss = {lab: labels[(i + 1) % len(labels)] for i, lab in enumerate(labels)} if len(labels) > 1 else {}
     y_true: list[str] = []
