@@ -37,6 +37,8 @@ KERNEL_NOISE = tuple(
         r"\d+\.\d+s - make the debugger miss breakpoints\. Please pass -Xfrozen_modules=off",
         r"\d+\.\d+s - to python to disable frozen modules\.",
         r"\d+\.\d+s - Note: Debugging will proceed\. Set PYDEVD_DISABLE_FILE_VALIDATION=1 to disable this validation\.",
+        # ipykernel 7's shutdown race (sandbox/entry_notebook.py, _shut_down), after the last cell
+        r"IOStream\.flush timed out",
     )
 )
 """Whole lines the kernel itself writes to stderr (never the candidate's code)."""

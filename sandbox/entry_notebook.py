@@ -135,38 +135,72 @@ def _stop_kernel(km) -> None:
         pass  # the container ends with this process anyway
 
 
-COLLECT_AND_FREEZE = "import gc as _holdout_gc; _holdout_gc.collect(); _holdout_gc.freeze(); del _holdout_gc"
+BEFORE_SHUTDOWN = (
+    "import gc as _holdout_gc; _holdout_gc.collect(); _holdout_gc.freeze(); del _holdout_gc\n"
+    "import ipykernel.iostream as _holdout_io; _holdout_io.OutStream.flush_timeout = 0.2; del _holdout_io\n"
+    "import IPython as _holdout_ip; _holdout_sh = _holdout_ip.get_ipython(); _holdout_sh.ask_exit()\n"
+    "_holdout_sh.kernel.io_loop.add_callback(_holdout_sh.kernel.io_loop.stop); del _holdout_ip, _holdout_sh"
+)
+"""Run in the kernel when the notebook has run to its end (see :func:`_shut_down`)."""
+EXIT_GRACE_S = 5.0
+"""How long the kernel may take to exit on its own (jupyter_client's shutdown grace)."""
 
 
-def _shut_down(client, *, ran_to_end: bool) -> None:
-    """End the kernel as ``jupyter nbconvert --execute`` does: a shutdown request, then wait
-    until it has exited, so what the candidate left open is flushed by the kernel's own exit.
+def _shut_down(client, *, ran_to_end: bool) -> str | None:
+    """End the kernel so that what the candidate left open is flushed by the kernel's own exit
+    (its atexit handlers, its unclosed files), as after ``jupyter nbconvert --execute``.
 
-    Minus one slow part: when the notebook ran to its end, the kernel first collects its
-    garbage (every pending finalizer runs, as it would at exit) and freezes what is left, so
-    its exit skips the interpreter's final full collections over everything pandas and
-    scikit-learn hold (about 0.2 s). Objects that only become cyclic garbage during the exit
-    itself then keep their finalizers unrun, which Python never promised to run at exit.
+    When the notebook ran to its end, the kernel is asked to end itself from its main thread
+    (``BEFORE_SHUTDOWN``, executed silently): it collects its garbage (every pending finalizer
+    runs, as it would at exit) and freezes what is left, so its exit skips the interpreter's
+    final full collections over everything pandas and scikit-learn hold (about 0.2 s); then it
+    leaves its loop the way IPython's ``exit`` does, and the runner waits for the process to
+    end. Objects that only become cyclic garbage during the exit itself keep their finalizers
+    unrun, which Python never promised to run at exit.
+
+    Not by a shutdown request, as jupyter_client does: ipykernel 7 races there. The control
+    thread flushes stdout after answering the request while the main thread is already
+    stopping the IOPub thread, and then waits ``OutStream.flush_timeout`` (10 s) for a flush
+    that will never be done, or blocks for good sending it. That hit about one shutdown in six
+    on this machine; this runner cannot signal the kernel (another uid), so each one held the
+    run for seconds and ended with the container killing the kernel before its own exit. The
+    request remains the fallback (a notebook that did not run to its end, or a kernel that did
+    not leave), with that wait cut to 0.2 s: every cell's output was sent before its reply.
     """
     from jupyter_core.utils import run_sync
 
     km, kc = client.km, client.kc
     if km is None:
-        return
+        return None
+    how = "shutdown_request"
     if ran_to_end and kc is not None:
         try:
-            run_sync(kc.execute_interactive)(
-                COLLECT_AND_FREEZE, silent=True, store_history=False, timeout=10, output_hook=lambda msg: None
+            reply = run_sync(kc.execute_interactive)(
+                BEFORE_SHUTDOWN, silent=True, store_history=False, timeout=10, output_hook=lambda msg: None
             )
+            if reply.get("content", {}).get("status") == "ok" and _wait_for_exit(km, EXIT_GRACE_S):
+                how = "own_exit"
         except Exception:
             pass  # a wedged kernel: the shutdown below escalates to a kill
     try:
-        run_sync(km.shutdown_kernel)(now=False)
+        run_sync(km.shutdown_kernel)(now=False)  # at once when the kernel has already exited
     except Exception:
         _stop_kernel(km)
     finally:
         if kc is not None:
             kc.stop_channels()
+    return how
+
+
+def _wait_for_exit(km, limit_s: float) -> bool:
+    from jupyter_core.utils import run_sync
+
+    deadline = time.monotonic() + limit_s
+    while run_sync(km.is_alive)():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def run_notebook(path: str, cell_timeout_s: float) -> int:
@@ -230,7 +264,7 @@ def run_notebook(path: str, cell_timeout_s: float) -> int:
         info["detail"] = f"{type(exc).__name__}: {exc}"[:500]
         code = 1
     finally:
-        _shut_down(client, ran_to_end=code == 0)
+        info["kernel_ended_by"] = _shut_down(client, ran_to_end=code == 0)
     info["cell_errors"] = _cell_errors(nb)
     info["cells"] = sum(1 for c in nb.cells if c.get("cell_type") == "code")
     info["duration_s"] = round(time.monotonic() - started, 3)

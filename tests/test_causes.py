@@ -172,6 +172,7 @@ def test_kernel_noise_is_left_out_only_as_whole_known_lines():
         "0.00s - make the debugger miss breakpoints. Please pass -Xfrozen_modules=off\n"
         "0.00s - to python to disable frozen modules.\n"
         "0.00s - Note: Debugging will proceed. Set PYDEVD_DISABLE_FILE_VALIDATION=1 to disable this validation.\n"
+        "IOStream.flush timed out\n"
     )
     assert shown_stream(noise, notebook=True) == ""
     mine = "[cell 3] print: Debugger warning: It seems that frozen modules are being used, which may\n"

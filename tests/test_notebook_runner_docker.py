@@ -56,6 +56,7 @@ def test_open_files_are_flushed_when_the_kernel_ends(docker_client, sandbox_imag
     assert run.verdict == Verdict.OK, run.stderr.text
     runner = json.loads((dirs.trusted / "runner.json").read_text())
     assert runner["exit_code"] == 0 and runner["cell_errors"] == [] and runner["cells"] == len(CELLS)
+    assert runner["kernel_ended_by"] == "own_exit"  # asked from its main thread: no shutdown-request race
     for name in ("open_handle.txt", "cyclic_garbage.txt", "cyclic_kept.txt", "atexit.txt"):
         text = (dirs.output / name).read_text()
         assert text.count("\n") == LINES, f"{name}: {len(text)} bytes, the kernel's exit did not flush it"
@@ -64,6 +65,17 @@ def test_open_files_are_flushed_when_the_kernel_ends(docker_client, sandbox_imag
     executed = nbformat.reads((dirs.trusted / "executed.ipynb").read_text(), as_version=4)
     assert executed.cells[-1].outputs[0]["text"] == "imported\n"
     assert "_holdout_gc" not in (dirs.trusted / "executed.ipynb").read_text()
+
+
+def test_a_kernel_that_will_not_leave_on_its_own_gets_the_shutdown_request(
+    docker_client, sandbox_image, tmp_path, no_containers_left
+):
+    cells = ["import IPython\nIPython.get_ipython = None  # the runner's own exit step now fails", "print('done')"]
+    run, dirs = run_notebook(docker_client, sandbox_image, tmp_path, cells)
+    assert run.verdict == Verdict.OK, run.stderr.text
+    runner = json.loads((dirs.trusted / "runner.json").read_text())
+    assert runner["exit_code"] == 0 and runner["kernel_ended_by"] == "shutdown_request"
+    assert "_holdout" not in (dirs.trusted / "executed.ipynb").read_text()
 
 
 def test_an_aborted_notebook_still_ends_its_kernel(docker_client, sandbox_image, tmp_path, no_containers_left):
