@@ -61,8 +61,7 @@ def test_narrow_works_where_the_layer_is_reachable_and_fails_before_the_start_el
 ):
     from harness.errors import ConfigError
 
-    fuse_here = docker_client.info().get("Driver") == "fuse-overlayfs" and os.geteuid() == 0
-    if fuse_here:  # reachable: narrow works like auto
+    if os.geteuid() == 0:  # the local engine's layer is reachable: narrow applies on any overlay driver
         assert look_at_root(docker_client, sandbox_image, tmp_path, "narrow")["mode"] == 0o705
         return
     with pytest.raises(ConfigError, match="GRADE_SANDBOX_ROOT=narrow"):
