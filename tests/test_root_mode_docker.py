@@ -61,7 +61,8 @@ def test_narrow_works_where_the_layer_is_reachable_and_fails_before_the_start_el
 ):
     from harness.errors import ConfigError
 
-    if os.geteuid() == 0:  # the local engine's layer is reachable: narrow applies on any overlay driver
+    overlay = docker_client.info().get("Driver") in ("fuse-overlayfs", "overlay2")  # drivers with an upper layer
+    if overlay and os.geteuid() == 0:  # the local engine's layer is reachable: narrow applies
         assert look_at_root(docker_client, sandbox_image, tmp_path, "narrow")["mode"] == 0o705
         return
     with pytest.raises(ConfigError, match="GRADE_SANDBOX_ROOT=narrow"):
